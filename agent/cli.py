@@ -1,0 +1,178 @@
+"""``edgebench``: the agent's command line (what runs on a board)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any
+
+from . import __version__
+from .errors import PublishError, UserError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="edgebench",
+        description="Benchmark a TFLite model on this board: latency per stage, FPS; publish to a collector.",
+    )
+    ap.add_argument("--version", action="version", version=f"edgebench {__version__}")
+    ap.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    r = sub.add_parser("run", help="run one benchmark and report it")
+    r.add_argument("--model", required=True, help="path to a .tflite model")
+    r.add_argument(
+        "--source",
+        default="synthetic",
+        help="synthetic[:WxH], an image file, a folder of images or a video file (default: synthetic)",
+    )
+    r.add_argument("--frames", type=_positive_int, default=100, help="frames to measure (default 100)")
+    r.add_argument("--warmup", type=_positive_int, default=5, help="frames run first and not measured (default 5)")
+    r.add_argument("--threads", type=_positive_int, default=None, help="interpreter threads (default: runtime's)")
+    r.add_argument(
+        "--runtime",
+        default="auto",
+        choices=["auto", "ai-edge-litert", "tflite-runtime", "tensorflow"],
+        help="TFLite runtime (default auto: ai-edge-litert, then tflite-runtime, then tensorflow)",
+    )
+    r.add_argument("--labels", help="labels file (one per line) to name classification outputs")
+    r.add_argument("--top-k", type=_positive_int, default=5, help="classes kept per prediction (default 5)")
+    r.add_argument("--resize", default="stretch", choices=["stretch", "crop", "letterbox"])
+    r.add_argument("--color", default="RGB", choices=["RGB", "BGR"], help="channel order the model expects")
+    r.add_argument("--json", metavar="OUT", help="write the result document here")
+    r.add_argument("--mqtt", metavar="URL", help="publish to this broker, e.g. mqtt://collector.local:1883")
+    r.add_argument(
+        "--mqtt-protocol",
+        default="auto",
+        choices=["auto", "5", "3.1.1"],
+        help="MQTT version (default auto: 5, falling back to 3.1.1)",
+    )
+    r.add_argument("--device-id", help="this device's id on the fleet (default: the hostname)")
+    r.add_argument("--run-id", help=argparse.SUPPRESS)
+    r.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    return ap
+
+
+def _fmt(v: Any, width: int = 8) -> str:
+    return f"{v:>{width}.3f}" if isinstance(v, (int, float)) else f"{'-':>{width}}"
+
+
+def print_summary(res: dict[str, Any], out=sys.stdout) -> None:
+    rt = res["runtime"]
+    threads = rt["num_threads"] if rt["num_threads"] is not None else "default"
+    src = res["source"]
+    w = out.write
+    w(
+        f"model {res['model']['name']} on {rt['name']} {rt['version']} (threads: {threads}), "
+        f"source {src.get('kind')} {src.get('uri', '')}\n"
+    )
+    fps = f"{res['fps']:.1f} FPS" if res["fps"] else "FPS n/a"
+    w(
+        f"frames {res['frames']} (+{res['warmup_frames']} warmup) in {res['duration_s']:.3f} s: {fps}; "
+        f"init {res['init_ms']:.1f} ms, first inference {res['first_inference_ms']:.2f} ms\n"
+    )
+    w(f"{'latency (ms)':<13}{'mean':>8}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}\n")
+    for stage, st in res["latency_ms"].items():
+        w(f"{stage:<13}" + "".join(_fmt(st[k]) for k in ("mean", "p50", "p90", "p99", "max")) + "\n")
+    preds = res.get("predictions") or []
+    for p in preds[:5]:
+        top = p["top_k"][0]
+        name = top["label"] if top["label"] is not None else f"class {top['index']}"
+        w(f"top-1 {p['source_name']}: {name} ({top['score']:.3f})\n")
+    if len(preds) > 5:
+        w(f"... and {len(preds) - 5} more predictions in the result file\n")
+    for note in res.get("notes", []):
+        w(f"note: {note}\n")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .result import write_json
+    from .runner import RunOptions, run
+
+    opts = RunOptions(
+        model=args.model,
+        source=args.source,
+        frames=args.frames,
+        warmup=args.warmup,
+        threads=args.threads,
+        runtime=args.runtime,
+        labels=args.labels,
+        top_k=args.top_k,
+        resize=args.resize,
+        color=args.color,
+        device_id=args.device_id,
+        run_id=args.run_id,
+    )
+    if args.device_id is not None:
+        from .protocol import check_device_id
+
+        try:
+            check_device_id(args.device_id)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+    if args.mqtt:  # a bad URL is a user error before, not after, the run
+        from .mqtt import parse_url
+
+        parse_url(args.mqtt)
+    outcome = run(opts)
+    res = outcome.result
+    if args.json:
+        write_json(args.json, res)
+    if not args.quiet:
+        print_summary(res)
+        if args.json:
+            print(f"result written to {args.json}")
+    if args.mqtt:
+        from .publish import DevicePublisher
+
+        pub = DevicePublisher(args.mqtt, res["device_id"], protocol_version=args.mqtt_protocol)
+        try:
+            pub.open()
+            batches = pub.publish_run(res, outcome.measurement.samples_ns)
+        except PublishError as e:
+            saved = args.json
+            if not saved:
+                saved = os.path.abspath(f"edgebench-result-{res['run_id']}.json")
+                write_json(saved, res)
+            raise PublishError(f"{e}; the result is kept in {saved}") from None
+        finally:
+            pub.close()
+        if not args.quiet:
+            print(
+                f"published run {res['run_id']} as device {res['device_id']} to {pub.conn.url} "
+                f"({res['frames']} frames in {batches} batch(es))"
+            )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="edgebench: %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return {"run": cmd_run}[args.command](args)
+    except UserError as e:
+        print(f"edgebench: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("edgebench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,269 @@
+"""The edgebench wire protocol, defined once and shared by agent and collector.
+
+Topics live under ``edgebench/v1/<device_id>/`` (see ``agent/protocol.md``).
+Every payload is a JSON object carrying ``schema`` ("<name>/<major>"); data
+messages also carry the device's ``session`` and a strictly increasing ``seq``
+so the collector can drop duplicates and count gaps.
+
+This module is pure Python (no third-party imports): the agent uses it to build
+messages, the collector to validate them (with the JSON Schemas below).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+TOPIC_ROOT = "edgebench"
+VERSION = "v1"
+PREFIX = f"{TOPIC_ROOT}/{VERSION}"
+
+#: Per-frame latency stages, in pipeline order. ``e2e`` spans capture start to
+#: postprocess end; ``inference`` is ``interpreter.invoke()`` only.
+STAGES = ("capture", "preprocess", "inference", "postprocess", "e2e")
+#: Summary statistics reported for every stage (milliseconds).
+STATS = ("mean", "std", "min", "p50", "p90", "p95", "p99", "max")
+
+RESULT_SCHEMA = "edgebench.result/1"
+STATUS_SCHEMA = "edgebench.status/1"
+INFO_SCHEMA = "edgebench.info/1"
+TELEMETRY_SCHEMA = "edgebench.telemetry/1"
+RUN_META_SCHEMA = "edgebench.run_meta/1"
+FRAMES_SCHEMA = "edgebench.frames/1"
+SUMMARY_SCHEMA = "edgebench.summary/1"
+
+#: Largest frame batch an agent sends in one message, and the largest payload
+#: a collector accepts (the shipped Mosquitto config sets the same limit).
+MAX_FRAMES_PER_BATCH = 2000
+MAX_PAYLOAD_BYTES = 512 * 1024
+
+DEVICE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+
+STATUS_STATES = ("online", "stopped", "offline")
+
+
+def check_device_id(device_id: str) -> str:
+    if not isinstance(device_id, str) or not DEVICE_ID_RE.match(device_id):
+        raise ValueError(
+            f"invalid device id {device_id!r}: use 1-64 characters of a-z, 0-9, '-' or '_', "
+            "starting with a letter or digit"
+        )
+    return device_id
+
+
+# --------------------------------------------------------------------------- topics
+def device_prefix(device_id: str) -> str:
+    return f"{PREFIX}/{device_id}"
+
+
+def status_topic(device_id: str) -> str:
+    return f"{PREFIX}/{device_id}/status"
+
+
+def info_topic(device_id: str) -> str:
+    return f"{PREFIX}/{device_id}/info"
+
+
+def telemetry_topic(device_id: str) -> str:
+    return f"{PREFIX}/{device_id}/telemetry"
+
+
+def run_topic(device_id: str, run_id: str, kind: str) -> str:
+    if kind not in ("meta", "frames", "summary"):
+        raise ValueError(f"unknown run topic kind {kind!r}")
+    return f"{PREFIX}/{device_id}/run/{run_id}/{kind}"
+
+
+def cmd_topic(device_id: str, name: str) -> str:
+    return f"{PREFIX}/{device_id}/cmd/{name}"
+
+
+#: What a collector subscribes to.
+ALL_DEVICES = f"{PREFIX}/+/#"
+
+
+def parse_topic(topic: str) -> dict[str, str] | None:
+    """Split a topic into ``device_id``, ``kind`` and (for runs) ``run_id``.
+
+    ``kind`` is one of status, info, telemetry, meta, frames, summary, cmd.
+    Returns None for a topic outside the v1 tree or of unknown shape.
+    """
+    parts = topic.split("/")
+    if len(parts) < 4 or parts[0] != TOPIC_ROOT or parts[1] != VERSION:
+        return None
+    device_id = parts[2]
+    rest = parts[3:]
+    if len(rest) == 1 and rest[0] in ("status", "info", "telemetry"):
+        return {"device_id": device_id, "kind": rest[0]}
+    if len(rest) == 3 and rest[0] == "run" and rest[2] in ("meta", "frames", "summary"):
+        return {"device_id": device_id, "kind": rest[2], "run_id": rest[1]}
+    if len(rest) >= 2 and rest[0] == "cmd":
+        return {"device_id": device_id, "kind": "cmd", "name": "/".join(rest[1:])}
+    return None
+
+
+# --------------------------------------------------------------------------- schemas
+_NUM_MS = {"type": "number", "minimum": 0}
+_ENVELOPE = {
+    "schema": {"type": "string"},
+    "device_id": {"type": "string", "pattern": DEVICE_ID_RE.pattern},
+    "session": {"type": "integer", "minimum": 0},
+    "seq": {"type": "integer", "minimum": 0},
+    "ts": {"type": "number", "minimum": 0},
+}
+_RUN_ID = {"type": "string", "pattern": RUN_ID_RE.pattern}
+
+_STAT_BLOCK = {
+    "type": "object",
+    "required": list(STATS),
+    "properties": {s: {"type": ["number", "null"], "minimum": 0} for s in STATS},
+}
+
+RESULT_JSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "schema", "device_id", "run_id", "model", "runtime", "source", "frames",
+        "warmup_frames", "duration_s", "fps", "init_ms", "first_inference_ms", "latency_ms",
+    ],
+    "properties": {
+        "schema": {"const": RESULT_SCHEMA},
+        "device_id": _ENVELOPE["device_id"],
+        "run_id": _RUN_ID,
+        "model": {
+            "type": "object",
+            "required": ["path", "sha256", "inputs"],
+            "properties": {
+                "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                "inputs": {"type": "array", "maxItems": 64},
+            },
+        },
+        "runtime": {
+            "type": "object",
+            "required": ["name", "version", "delegate", "num_threads"],
+        },
+        "source": {"type": ["object", "string"]},
+        "frames": {"type": "integer", "minimum": 0},
+        "warmup_frames": {"type": "integer", "minimum": 0},
+        "duration_s": {"type": "number", "minimum": 0},
+        "fps": {"type": ["number", "null"], "minimum": 0},
+        "init_ms": _NUM_MS,
+        "first_inference_ms": {"type": ["number", "null"], "minimum": 0},
+        "latency_ms": {
+            "type": "object",
+            "required": list(STAGES),
+            "properties": {s: _STAT_BLOCK for s in STAGES},
+        },
+        "predictions": {"type": "array"},
+    },
+}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    STATUS_SCHEMA: {
+        "type": "object",
+        "required": ["schema", "device_id", "session", "state"],
+        "properties": {**_ENVELOPE, "state": {"enum": list(STATUS_STATES)}},
+    },
+    INFO_SCHEMA: {
+        "type": "object",
+        "required": ["schema", "device_id", "session", "agent_version"],
+        "properties": {
+            **_ENVELOPE,
+            "agent_version": {"type": "string", "maxLength": 64},
+            "inventory": {"type": "object"},
+            "capabilities": {"type": "array", "items": {"type": "string"}, "maxItems": 256},
+        },
+    },
+    TELEMETRY_SCHEMA: {
+        "type": "object",
+        "required": ["schema", "device_id", "session", "seq", "ts"],
+        "properties": {**_ENVELOPE},
+    },
+    RUN_META_SCHEMA: {
+        "type": "object",
+        "required": ["schema", "device_id", "session", "seq", "run_id", "model", "runtime", "source"],
+        "properties": {
+            **_ENVELOPE,
+            "run_id": _RUN_ID,
+            "model": {"type": "object"},
+            "runtime": {"type": "object"},
+            "source": {"type": ["object", "string"]},
+        },
+    },
+    FRAMES_SCHEMA: {
+        "type": "object",
+        "required": ["schema", "device_id", "session", "seq", "run_id", "first_frame", "n", "latency_ms"],
+        "properties": {
+            **_ENVELOPE,
+            "run_id": _RUN_ID,
+            "first_frame": {"type": "integer", "minimum": 0},
+            "n": {"type": "integer", "minimum": 1, "maximum": MAX_FRAMES_PER_BATCH},
+            "replayed": {"type": "boolean"},
+            "latency_ms": {
+                "type": "object",
+                "required": list(STAGES),
+                "additionalProperties": False,
+                "properties": {
+                    s: {"type": "array", "items": _NUM_MS, "maxItems": MAX_FRAMES_PER_BATCH}
+                    for s in STAGES
+                },
+            },
+        },
+    },
+    SUMMARY_SCHEMA: {
+        "type": "object",
+        "required": ["schema", "device_id", "session", "seq", "run_id", "result"],
+        "properties": {**_ENVELOPE, "run_id": _RUN_ID, "result": RESULT_JSON_SCHEMA},
+    },
+}
+
+#: Which schema each topic kind must carry.
+KIND_SCHEMA = {
+    "status": STATUS_SCHEMA,
+    "info": INFO_SCHEMA,
+    "telemetry": TELEMETRY_SCHEMA,
+    "meta": RUN_META_SCHEMA,
+    "frames": FRAMES_SCHEMA,
+    "summary": SUMMARY_SCHEMA,
+}
+
+
+def semantic_errors(kind: str, topic_info: dict[str, str], msg: dict[str, Any]) -> list[str]:
+    """Checks JSON Schema cannot express: topic/payload agreement, column lengths."""
+    errors = []
+    if msg.get("device_id") != topic_info["device_id"]:
+        errors.append(
+            f"payload device_id {msg.get('device_id')!r} does not match topic device {topic_info['device_id']!r}"
+        )
+    if "run_id" in topic_info and msg.get("run_id") != topic_info["run_id"]:
+        errors.append(f"payload run_id {msg.get('run_id')!r} does not match topic run {topic_info['run_id']!r}")
+    if kind == "frames":
+        n = msg["n"]
+        for stage, values in msg["latency_ms"].items():
+            if len(values) != n:
+                errors.append(f"latency_ms.{stage} has {len(values)} values, n is {n}")
+    if kind == "summary":
+        res = msg["result"]
+        if res.get("device_id") != msg.get("device_id") or res.get("run_id") != msg.get("run_id"):
+            errors.append("summary result device_id/run_id disagree with the envelope")
+    return errors
+
+
+def frames_message(
+    device_id: str, session: int, seq: int, run_id: str, first_frame: int,
+    columns: dict[str, list[float]], ts: float, replayed: bool = False,
+) -> dict[str, Any]:
+    """One column-wise batch of per-frame latencies (milliseconds)."""
+    n = len(columns["e2e"])
+    return {
+        "schema": FRAMES_SCHEMA,
+        "device_id": device_id,
+        "session": session,
+        "seq": seq,
+        "ts": ts,
+        "run_id": run_id,
+        "first_frame": first_frame,
+        "n": n,
+        "replayed": replayed,
+        "latency_ms": {s: columns[s] for s in STAGES},
+    }

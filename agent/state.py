@@ -1,0 +1,32 @@
+"""The agent's small on-disk state: where it lives and the session counter."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def state_dir() -> Path:
+    """``$EDGEBENCH_STATE_DIR``, else ``$STATE_DIRECTORY`` (systemd), else XDG state home."""
+    d = os.environ.get("EDGEBENCH_STATE_DIR") or os.environ.get("STATE_DIRECTORY")
+    if not d:
+        base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+        d = os.path.join(base, "edgebench")
+    p = Path(d)
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def next_session(device_id: str) -> int:
+    """Bump and return this device's session counter (persisted, survives reboots
+    and clock resets, unlike a timestamp)."""
+    path = state_dir() / f"session-{device_id}"
+    try:
+        current = int(path.read_text().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        current = 0
+    new = current + 1
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(str(new))
+    os.replace(tmp, path)
+    return new
