@@ -33,30 +33,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     r = sub.add_parser("run", help="run one benchmark and report it")
-    r.add_argument("--model", required=True, help="path to a .tflite model")
+    r.add_argument("--model", help="path to a .tflite model")
     r.add_argument(
         "--source",
-        default="synthetic",
         help="synthetic[:WxH], an image file, a folder of images or a video file (default: synthetic)",
     )
-    r.add_argument("--frames", type=_positive_int, default=100, help="frames to measure (default 100)")
-    r.add_argument("--warmup", type=_positive_int, default=5, help="frames run first and not measured (default 5)")
-    r.add_argument("--threads", type=_positive_int, default=None, help="interpreter threads (default: runtime's)")
+    r.add_argument("--frames", type=_positive_int, help="frames to measure (default 100)")
+    r.add_argument("--warmup", type=_positive_int, help="frames run first and not measured (default 5)")
+    r.add_argument("--threads", type=_positive_int, help="interpreter threads (default: runtime's)")
     r.add_argument(
         "--runtime",
-        default="auto",
         choices=["auto", "ai-edge-litert", "tflite-runtime", "tensorflow"],
         help="TFLite runtime (default auto: ai-edge-litert, then tflite-runtime, then tensorflow)",
     )
     r.add_argument("--labels", help="labels file (one per line) to name classification outputs")
-    r.add_argument("--top-k", type=_positive_int, default=5, help="classes kept per prediction (default 5)")
-    r.add_argument("--resize", default="stretch", choices=["stretch", "crop", "letterbox"])
-    r.add_argument("--color", default="RGB", choices=["RGB", "BGR"], help="channel order the model expects")
+    r.add_argument("--top-k", type=_positive_int, help="classes kept per prediction (default 5)")
+    r.add_argument("--resize", choices=["stretch", "crop", "letterbox"], help="how frames are fitted to the input (default stretch)")
+    r.add_argument("--color", choices=["RGB", "BGR"], help="channel order the model expects (default RGB)")
+    r.add_argument("--config", metavar="FILE", help="YAML config; its `run` section is overridden by flags")
     r.add_argument("--json", metavar="OUT", help="write the result document here")
     r.add_argument("--mqtt", metavar="URL", help="publish to this broker, e.g. mqtt://collector.local:1883")
     r.add_argument(
         "--mqtt-protocol",
-        default="auto",
         choices=["auto", "5", "3.1.1"],
         help="MQTT version (default auto: 5, falling back to 3.1.1)",
     )
@@ -98,35 +96,51 @@ def print_summary(res: dict[str, Any], out=sys.stdout) -> None:
         w(f"note: {note}\n")
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from .result import write_json
-    from .runner import RunOptions, run
+#: run flags that map one-to-one onto the config's `run` keys
+RUN_FLAGS = ("model", "source", "frames", "warmup", "threads", "runtime", "labels", "top_k", "resize", "color")
 
-    opts = RunOptions(
-        model=args.model,
-        source=args.source,
-        frames=args.frames,
-        warmup=args.warmup,
-        threads=args.threads,
-        runtime=args.runtime,
-        labels=args.labels,
-        top_k=args.top_k,
-        resize=args.resize,
-        color=args.color,
-        device_id=args.device_id,
-        run_id=args.run_id,
-    )
-    if args.device_id is not None:
+
+def resolve_run(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """Defaults <- config file <- command-line flags. Returns (RunOptions, config)."""
+    from . import config as cfgmod
+    from .runner import RunOptions
+
+    cfg = cfgmod.load(args.config) if args.config else {}
+    values: dict[str, Any] = dict(cfg.get("run", {}))
+    for k in RUN_FLAGS:
+        v = getattr(args, k, None)
+        if v is not None:
+            values[k] = v
+    if not values.get("model"):
+        raise UserError("no model: give --model PATH (or run.model in a --config file)")
+    device_id = args.device_id or cfg.get("device_id")
+    if device_id is not None:
         from .protocol import check_device_id
 
         try:
-            check_device_id(args.device_id)
+            check_device_id(device_id)
         except ValueError as e:
             raise UserError(str(e)) from None
+    mq = cfg.get("mqtt", {})
+    args.mqtt = args.mqtt or mq.get("url")
+    args.mqtt_protocol = args.mqtt_protocol or mq.get("protocol", "auto")
     if args.mqtt:  # a bad URL is a user error before, not after, the run
         from .mqtt import parse_url
 
         parse_url(args.mqtt)
+    known = set(RunOptions.__dataclass_fields__)
+    unsupported = sorted(set(values) - known)
+    if unsupported:
+        raise UserError(f"run.{unsupported[0]} is not supported by this version of edgebench")
+    return RunOptions(**values, device_id=device_id, run_id=args.run_id), cfg
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .result import write_json
+
+    opts, _cfg = resolve_run(args)
+    from .runner import run
+
     outcome = run(opts)
     res = outcome.result
     if args.json:

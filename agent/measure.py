@@ -26,6 +26,11 @@ from .sources import Source
 
 MAX_PREDICTIONS = 10_000
 
+#: A frame sink receives measured frames while the run goes on: the index of the
+#: first frame in the batch and the per-stage samples in nanoseconds (int64
+#: arrays, one per stage in STAGES order). It must be cheap (hand off, not send).
+FrameSink = Callable[[int, dict[str, np.ndarray]], None]
+
 
 @dataclass
 class Measurement:
@@ -53,8 +58,16 @@ def measure(
     postprocess: Callable[[np.ndarray], Any] | None,
     frames: int,
     warmup: int = 5,
+    sink: FrameSink | None = None,
+    sink_every: int = 500,
+    sink_interval_s: float = 1.0,
 ) -> Measurement:
-    """Run ``warmup + frames`` frames and time every stage of the measured ones."""
+    """Run ``warmup + frames`` frames and time every stage of the measured ones.
+
+    With a ``sink``, measured frames are also handed over in batches of at most
+    ``sink_every`` frames or every ``sink_interval_s`` seconds, whichever comes
+    first, and the remainder at the end.
+    """
     clock = time.perf_counter_ns
     total = warmup + frames
     cols = np.zeros((5, frames), dtype=np.int64)  # t0..t4 deltas per measured frame
@@ -65,6 +78,13 @@ def measure(
     n = warm = 0
     ended = False
     set_input, invoke, output = rt.set_input, rt.interpreter.invoke, rt.output
+    sent = 0
+    sink_ns = int(sink_interval_s * 1e9)
+    last_sink = clock()
+
+    def hand_over(upto: int) -> None:
+        sink(sent, {stage: cols[j, sent:upto].copy() for j, stage in enumerate(STAGES)})
+
     for i in range(total):
         t0 = clock()
         fr = source.read()
@@ -97,11 +117,17 @@ def measure(
         c[3] = t4 - t3
         c[4] = t4 - t0
         n += 1
+        if sink is not None and (n - sent >= sink_every or t4 - last_sink >= sink_ns):
+            hand_over(n)
+            sent = n
+            last_sink = t4
         if pred is not None:
             if fr.name in preds or len(preds) < MAX_PREDICTIONS:
                 preds[fr.name] = {"source_name": fr.name, "top_k": pred}
             else:
                 truncated = True
+    if sink is not None and n > sent:
+        hand_over(n)
     samples = {stage: cols[j, :n].copy() for j, stage in enumerate(STAGES)}
     return Measurement(
         samples_ns=samples,
