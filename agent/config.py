@@ -121,12 +121,13 @@ RUN_KEYS: dict[str, Check] = {
     "delegate_options": _str_map,
     "cpu_fallback": _bool,
     "xnnpack": _bool,
+    "pacing": _choice("fast", "realtime"),
     "fps": _num(positive=True),
     "pipelined": _bool,
-    "scenario": _choice("single-stream", "multi-stream", "offline", "server"),
-    "target_qps": _num(positive=True),
-    "latency_bound_ms": _num(positive=True),
     "stall_timeout_s": _num(positive=True),
+    "reconnects": _int(0, 100),
+    "min_frames": _int(0),
+    "min_duration_s": _num(lo=0),
 }
 
 JOB_KEYS: dict[str, Check] = {
