@@ -27,7 +27,7 @@ log = logging.getLogger("edgebench.runtime")
 RUNTIMES: dict[str, tuple[str, tuple[str, ...]]] = {
     "ai-edge-litert": ("ai_edge_litert.interpreter", ("ai-edge-litert", "ai-edge-litert-nightly")),
     "tflite-runtime": ("tflite_runtime.interpreter", ("tflite-runtime",)),
-    "tensorflow": ("tensorflow.lite", ("tensorflow", "tensorflow-cpu", "tf-nightly")),
+    "tensorflow": ("tensorflow.lite.python.interpreter", ("tensorflow", "tensorflow-cpu", "tf-nightly")),
 }
 
 
@@ -49,6 +49,8 @@ def import_runtime(name: str = "auto") -> tuple[str, Any, str]:
     if name != "auto" and name not in RUNTIMES:
         raise UserError(f"unknown runtime {name!r}: choose one of auto, {', '.join(RUNTIMES)}")
     problems = []
+    # TensorFlow's C++ side logs a banner at import; keep the agent's output its own.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for n in names:
         modname, dists = RUNTIMES[n]
         try:
@@ -187,9 +189,7 @@ def load_delegate(mod: Any, spec: DelegateSpec) -> tuple[Any, float]:
     lib = spec.resolved
     t0 = time.perf_counter_ns()
     _check_delegate_library(lib)
-    loader = getattr(mod, "load_delegate", None)
-    if loader is None:  # tensorflow.lite keeps it under experimental
-        loader = mod.experimental.load_delegate
+    loader = mod.load_delegate
     try:
         with quiet_native_stderr():
             d = loader(lib, spec.options)
