@@ -128,6 +128,16 @@ RUN_KEYS: dict[str, Check] = {
     "reconnects": _int(0, 100),
     "min_frames": _int(0),
     "min_duration_s": _num(lo=0),
+    "scenario": _choice("single-stream", "multi-stream", "offline", "server"),
+    "target_qps": _num(positive=True),
+    "latency_bound_ms": _num(positive=True),
+    "samples_per_query": _int(1),
+    "min_queries": _int(0),
+    "max_duration_s": _num(positive=True),
+    "batch": _int(1),
+    "find_max_qps": _bool,
+    "max_qps_steps": _int(1, 100),
+    "seed": _int(0),
 }
 
 JOB_KEYS: dict[str, Check] = {

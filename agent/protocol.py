@@ -274,3 +274,73 @@ def frames_message(
         "replayed": replayed,
         "latency_ms": latency,
     }
+
+
+# --------------------------------------------------------------------------- sweeps and scenarios
+# Local documents for now (`edgebench sweep --json`, `edgebench run --scenario --json`),
+# plain dicts in the run result's vocabulary so they can be published later.
+SWEEP_SCHEMA = "edgebench.sweep/1"
+SCENARIO_SCHEMA = "edgebench.scenario/1"
+SCENARIOS = ("single-stream", "multi-stream", "offline", "server")
+VERDICTS = ("VALID", "INVALID")
+
+_LATENCY_STATS = {"type": "object", "required": list(REQUIRED_STATS), "properties": {s: {"type": ["number", "null"]} for s in STATS}}
+_DOC_HEAD = {
+    "device_id": {"type": "string", "pattern": DEVICE_ID_RE.pattern},
+    "run_id": {"type": "string", "pattern": RUN_ID_RE.pattern},
+    "agent_version": {"type": "string"},
+    "started_at": {"type": "string"},
+    "model": {"type": "object", "required": ["path", "name", "sha256"]},
+    "runtime": {"type": "object", "required": ["name", "version"]},
+    "notes": {"type": "array", "items": {"type": "string"}},
+}
+
+SWEEP_JSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["schema", "device_id", "run_id", "model", "runtime", "grid", "points", "counts"],
+    "properties": {
+        "schema": {"const": SWEEP_SCHEMA},
+        **_DOC_HEAD,
+        "grid": {
+            "type": "object",
+            "required": ["batch", "threads", "instances", "instance_mode"],
+            "properties": {
+                "instance_mode": {"enum": ["threads", "processes"]},
+                **{k: {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1}} for k in ("batch", "threads", "instances")},
+            },
+        },
+        "points": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["batch", "threads", "instances", "instance_mode", "status"],
+                "properties": {
+                    "status": {"enum": ["ok", "unsupported", "failed"]},
+                    "reason": {"type": "string"},
+                    "verdict": {"enum": list(VERDICTS)},
+                    "latency_ms": _LATENCY_STATS,
+                    "throughput_items_per_s": {"type": ["number", "null"]},
+                    "cpu_pct": {"type": ["number", "null"]},
+                    "power": {"type": ["object", "null"]},
+                },
+                "if": {"properties": {"status": {"const": "ok"}}},
+                "then": {"required": ["latency_ms", "latency_per_item_ms", "throughput_items_per_s", "cpu_pct", "power", "verdict", "reasons"]},
+                "else": {"required": ["reason"]},
+            },
+        },
+    },
+}
+
+SCENARIO_JSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["schema", "device_id", "run_id", "model", "runtime", "scenario", "verdict", "reasons"],
+    "properties": {
+        "schema": {"const": SCENARIO_SCHEMA},
+        **_DOC_HEAD,
+        "scenario": {"enum": [*SCENARIOS, "find-max-qps"]},
+        "verdict": {"enum": list(VERDICTS)},
+        "reasons": {"type": "array", "items": {"type": "string"}},
+        "latency_ms": _LATENCY_STATS,
+        "steps": {"type": "array", "items": {"type": "object", "required": ["target_qps", "verdict", "passed"]}},
+    },
+}

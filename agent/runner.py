@@ -53,8 +53,26 @@ class RunOptions:
     device_id: str | None = None
     run_id: str | None = None
     notes: list[str] = field(default_factory=list)
+    # LoadGen-style scenarios (agent/scenarios.py); None = the per-frame run above
+    scenario: str | None = None
+    target_qps: float | None = None
+    latency_bound_ms: float | None = None
+    samples_per_query: int = 8
+    min_queries: int = 64
+    max_duration_s: float | None = None
+    batch: int = 1
+    find_max_qps: bool = False
+    max_qps_steps: int = 10
+    seed: int = 0
 
     def validate(self) -> None:
+        if self.scenario is not None or self.find_max_qps:
+            from .scenario_run import validate_scenario
+
+            validate_scenario(self)
+            return
+        if self.batch != 1:
+            raise UserError("--batch applies to --scenario runs (and `edgebench sweep`), not to the per-frame run")
         if self.frames is None and self.duration_s is None:
             self.frames = 100
         if self.frames is not None and self.frames < 1:
