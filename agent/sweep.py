@@ -200,7 +200,7 @@ def _run_threads(opts: SweepOptions, spec: WorkerSpec, instances: int, samples) 
     cpu: dict[str, float] = {}
 
     def open_window() -> None:
-        cpu["t0"] = sum(os.times()[:2])
+        cpu["t0"] = time.process_time()
         start["t0"] = time.perf_counter_ns()
 
     barrier = threading.Barrier(instances, action=open_window)
@@ -223,7 +223,7 @@ def _run_threads(opts: SweepOptions, spec: WorkerSpec, instances: int, samples) 
         t.start()
     for t in threads:
         t.join()
-    cpu_s = sum(os.times()[:2]) - cpu.get("t0", 0.0)
+    cpu_s = time.process_time() - cpu.get("t0", 0.0)
     for r in results:
         if isinstance(r, BaseException):
             raise r
@@ -247,13 +247,13 @@ def _process_main(spec: WorkerSpec, warmup: int, frames: int | None, duration_s:
     if not start_evt.wait(600):
         return
     dur = None if duration_s is None else int(duration_s * 1e9)
-    c0 = sum(os.times()[:2])
+    c0 = time.process_time()
     try:
         lat, end = _measure_loop(worker, frames, lambda: None if dur is None else t0_value.value + dur)
     except Exception as e:
         out_q.put(("failed", str(e).splitlines()[0] if str(e) else type(e).__name__))
         return
-    out_q.put(("done", lat.tobytes(), end, sum(os.times()[:2]) - c0))
+    out_q.put(("done", lat.tobytes(), end, time.process_time() - c0))
 
 
 def _run_processes(opts: SweepOptions, spec: WorkerSpec, instances: int) -> tuple[int, list[_InstanceResult], float]:
