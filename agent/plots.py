@@ -212,9 +212,9 @@ def scenario_figures(doc: dict[str, Any]) -> list[tuple[str, Any]]:
         ax.axvline(bound, color="tab:red", ls="--", label=f"bound {bound:g} ms")
     ax.set_xscale("log")
     ax.set_ylim(0, 1.02)
-    unit = "batch" if doc["scenario"] == "offline" else "query"
+    unit, units = ("batch", "batches") if doc["scenario"] == "offline" else ("query", "queries")
     ax.set_xlabel(f"latency per {unit} (ms)")
-    ax.set_ylabel(f"fraction of {unit.replace('batch', 'batche')}s (cumulative)")
+    ax.set_ylabel(f"fraction of {units} (cumulative)")
     ax.set_title(f"{doc['scenario']} latency distribution (CDF), {doc['verdict']}\n{title}", fontsize=9)
     _finish(ax, [1] if xs else [], [])
     figs.append((f"{doc['scenario']}_latency_cdf", fig))

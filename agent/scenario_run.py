@@ -18,7 +18,7 @@ import numpy as np
 
 from . import __version__, protocol
 from . import runtime as rtmod
-from .errors import UserError
+from .errors import ModelError, UserError
 from .result import default_device_id, new_run_id
 from .scenarios import RealClock, ScenarioSettings, SearchSettings, find_max_qps, run_scenario, server_at
 from .workload import BATCH_SCOPE, BatchWorker, Unsupported, WorkerSpec
@@ -101,7 +101,7 @@ def run_scenario_opts(opts: Any) -> dict[str, Any]:
     try:
         worker = BatchWorker(spec)
     except Unsupported as e:
-        raise UserError(f"--batch {opts.batch}: {opts.model} cannot take it ({e}); use --batch 1") from None
+        raise ModelError(f"--batch {opts.batch}: the model cannot take it: {e}; use --batch 1") from None
     notes = list(opts.notes)
     if opts.batch > 1 and s.scenario in ("single-stream", "server"):
         notes.append(f"{s.scenario} queries hold one sample; each runs a whole batch of {opts.batch}")

@@ -227,3 +227,37 @@ def test_find_max_qps_reports_no_rate_meets_an_impossible_bound():
 def test_bad_settings_are_one_line(kw, words):
     with pytest.raises(ValueError, match=words.replace("-", r"\-")):
         ScenarioSettings(**kw).check()
+
+
+def test_early_stop_only_when_the_bound_is_certainly_missed():
+    # 100 uniform queries; the first two take 30 ms (over a 20 ms bound), the rest 1 ms.
+    # p99 over 100 samples sits between the 99th and 100th values, so two over the
+    # bound do decide it (x[98] > bound) but one alone does not: no early stop at one.
+    clock = VirtualClock()
+    times = iter([30 * MS, 1 * MS] + [1 * MS] * 98)
+
+    def svc(n):
+        clock.advance(next(times))
+
+    s = server_settings(target_qps=10.0, arrivals="uniform", latency_bound_ms=20.0, queries=100, min_queries=0)
+    res = run_server(svc, s, clock)
+    assert res["queries"] == 100 and res["verdict"] == "VALID"
+    assert res["overlatency_queries"] == 1
+    clock = VirtualClock()
+    times = iter([30 * MS, 30 * MS] + [1 * MS] * 98)
+    res = run_server(svc, s, clock)
+    assert res["queries"] == 2 and res["verdict"] == "INVALID"
+    assert "stopped early: 2 of 100" in " ".join(res["reasons"])
+
+
+def test_offline_query_is_sized_again_when_the_calibration_was_slow():
+    clock = VirtualClock()
+    per = iter([10 * MS] * 20 + [1 * MS] * 100_000)  # slow while calibrating, then 10x faster
+
+    def svc(n):
+        clock.advance(next(per) * n)
+
+    res = run_scenario(svc, ScenarioSettings("offline", duration_s=1.0, min_queries=10), clock)
+    assert res["verdict"] == "VALID", res["reasons"]
+    assert res["duration_s"] >= 1.0 and res["samples"] == res["samples_requested"]
+    assert any("run again" in n for n in res["notes"])
