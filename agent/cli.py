@@ -403,6 +403,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 print(f"{what} written to {path}")
         for path in written:
             print(f"plot written to {path}")
+    c = doc["counts"]
+    if not c["ok"]:
+        from .errors import ModelError
+
+        raise ModelError(
+            f"no point of the grid ran ({c['unsupported']} unsupported, {c['failed']} failed; each point says why"
+            f"{' in ' + args.json if args.json else ''}): try --batch 1"
+        )
     return 0
 
 

@@ -478,11 +478,14 @@ def sweep(
 
 
 def _best(ok: list[dict[str, Any]]) -> dict[str, Any]:
+    """The highest-throughput and the lowest-p99 points, among the VALID ones when any."""
+    valid = [p for p in ok if p.get("verdict") == "VALID"]
+    ok = valid or ok
     if not ok:
         return {"throughput": None, "latency": None}
     top = max(ok, key=lambda p: p["throughput_items_per_s"] or 0)
     low = min(ok, key=lambda p: p["latency_ms"]["p99"] if p["latency_ms"]["p99"] is not None else float("inf"))
-    pick = lambda p, k, v: {**_point_key(p["batch"], p["threads"], p["instances"]), k: v}  # noqa: E731
+    pick = lambda p, k, v: {**_point_key(p["batch"], p["threads"], p["instances"]), k: v, "verdict": p["verdict"]}  # noqa: E731
     return {
         "throughput": pick(top, "throughput_items_per_s", top["throughput_items_per_s"]),
         "latency": pick(low, "p99_ms", low["latency_ms"]["p99"]),

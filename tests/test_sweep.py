@@ -260,3 +260,27 @@ print("light")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "light"
+
+
+def test_a_grid_where_no_point_runs_keeps_the_result_and_says_so(tmp_path, fc_fixed):
+    out = tmp_path / "none.json"
+    p = run_cli("sweep", "--model", str(fc_fixed), "--batch", "2,4", "--frames", "5", "--json", str(out), "-q")
+    assert p.returncode == 3
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no point of the grid ran (2 unsupported, 0 failed" in lines[0]
+    doc = json.loads(out.read_text())
+    assert [pt["status"] for pt in doc["points"]] == ["unsupported", "unsupported"]
+    assert doc["best"] == {"throughput": None, "latency": None}
+
+
+def test_plot_without_matplotlib_is_one_clear_line(tmp_path):
+    code = f"""
+import sys
+sys.modules["matplotlib"] = None  # as if the plot extra were not installed
+from agent.cli import main
+sys.exit(main(["sweep", "--model", {str(SHAPES_MODEL)!r}, "--frames", "3", "--plot", {str(tmp_path)!r}]))
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--plot needs matplotlib: pip install 'edgebench[plot]'" in lines[0], p.stderr

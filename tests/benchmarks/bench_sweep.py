@@ -3,7 +3,7 @@
     python tests/benchmarks/bench_sweep.py [--refdata ../shared/refdata] [--duration 2]
 
 Prints figures (no assertions): a sweep of a batch-resizable fully-connected model
-(built here, 3 x 1024 x 1024 float32), of the bundled shapes classifier and, when
+(built here, 2 x 2048 x 2048 float32), of the bundled shapes classifier and, when
 the refdata folder is there, of MobileNet V2 (which hard-codes batch 1), then a
 max-QPS search on each at a p99 bound.
 """
@@ -50,14 +50,14 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=2.0)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
-        fc = Path(d) / "fc1024.tflite"
-        fc.write_bytes(fc_model(features=1024, layers=3))
-        show_sweep("fc 3x1024 float32 (resizable)", SweepOptions(model=str(fc), batch=[1, 2, 4, 8, 16], instances=[1, 2], duration_s=a.duration))
+        fc = Path(d) / "fc2048.tflite"
+        fc.write_bytes(fc_model(features=2048, layers=2))
+        show_sweep("fc 2x2048 float32 (resizable, weights larger than the caches)", SweepOptions(model=str(fc), batch=[1, 2, 4, 8, 16], instances=[1, 2], duration_s=a.duration))
         show_sweep("shapes-int8 (bundled, resizable)", SweepOptions(model=str(ROOT / "models" / "shapes_int8.tflite"), batch=[1, 2, 4, 8, 16], instances=[1, 2], duration_s=a.duration))
         mb = Path(a.refdata) / "mobilenet_v2_1.0_224_quant.tflite"
         if mb.exists():
             show_sweep("mobilenet_v2_1.0_224_quant (refdata, batch 1 hard-coded)", SweepOptions(model=str(mb), batch=[1, 2], threads=[1, 2], instances=[1, 2], duration_s=a.duration))
-        show_max_qps("fc 3x1024 float32", str(fc), 20.0, a.duration)
+        show_max_qps("fc 2x2048 float32", str(fc), 20.0, a.duration)
         if mb.exists():
             show_max_qps("mobilenet_v2_1.0_224_quant", str(mb), 100.0, a.duration)
 
