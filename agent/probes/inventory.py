@@ -151,7 +151,11 @@ def parse_cpuinfo(text: str) -> dict[str, Any]:
     for n in names:
         counts[n] = counts.get(n, 0) + 1
     model = " + ".join(f"{c}x {n}" if len(counts) > 1 else n for n, c in counts.items()) or None
-    return {"model": model, **{k.lower(): v for k, v in top.items() if k != "Serial"}}
+    out: dict[str, Any] = {"model": model}
+    for key, name in (("Hardware", "hardware"), ("Revision", "revision"), ("Model", "board_model")):
+        if key in top:
+            out[name] = top[key]
+    return out
 
 
 def _cpu(fs: SysFS) -> dict[str, Any]:
