@@ -61,7 +61,42 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device-id", help="this device's id on the fleet (default: the hostname)")
     r.add_argument("--run-id", help=argparse.SUPPRESS)
     r.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    pr = r.add_argument_group("power, thermal and system probes")
+    pr.add_argument("--sample-hz", type=_positive_float, help="probe sampling rate (default 10)")
+    pr.add_argument(
+        "--power", metavar="SOURCE",
+        help="auto (default), none, jetson, tegrastats, rpi-pmic, rapl, hwmon[:NAME], "
+        "cmd:COMMAND (prints watts), serial:DEVICE[:um24c|um25c|um34c]",
+    )
+    pr.add_argument("--idle-baseline-s", type=_nonneg_float, help="idle power measured before the run (default 2; 0: none)")
+    pr.add_argument("--cool-below", type=float, metavar="C", help="first wait until the board is below C degrees Celsius")
+    pr.add_argument("--soak", action="store_true", default=None, help="first run the model until the temperature is steady")
+    pr.add_argument("--no-probes", action="store_true", help="sample nothing (no power, thermal or system sections)")
+
+    i = sub.add_parser("info", help="print what this board is and which power/thermal sources edgebench finds")
+    i.add_argument("--power", metavar="SOURCE", default="auto", help="check this power source (as in run --power)")
+    i.add_argument("--json", action="store_true", help="print the sections as JSON")
     return ap
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+    return v
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return v
 
 
 def _fmt(v: Any, width: int = 8) -> str:
@@ -92,6 +127,11 @@ def print_summary(res: dict[str, Any], out=sys.stdout) -> None:
         w(f"top-1 {p['source_name']}: {name} ({top['score']:.3f})\n")
     if len(preds) > 5:
         w(f"... and {len(preds) - 5} more predictions in the result file\n")
+    from .probes.info import run_summary_line
+
+    probes_line = run_summary_line(res)
+    if probes_line:
+        w(probes_line + "\n")
     for note in res.get("notes", []):
         w(f"note: {note}\n")
 
@@ -132,7 +172,14 @@ def resolve_run(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     unsupported = sorted(set(values) - known)
     if unsupported:
         raise UserError(f"run.{unsupported[0]} is not supported by this version of edgebench")
-    return RunOptions(**values, device_id=device_id, run_id=args.run_id), cfg
+    from .probes.session import probe_options
+
+    probes = probe_options(
+        cfg.get("probes"), sample_hz=getattr(args, "sample_hz", None), power=getattr(args, "power", None),
+        idle_baseline_s=getattr(args, "idle_baseline_s", None), cool_below_c=getattr(args, "cool_below", None),
+        soak=getattr(args, "soak", None), enabled=False if getattr(args, "no_probes", False) else None,
+    )
+    return RunOptions(**values, device_id=device_id, run_id=args.run_id, probes=probes), cfg
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -152,7 +199,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.mqtt:
         from .publish import DevicePublisher
 
-        pub = DevicePublisher(args.mqtt, res["device_id"], protocol_version=args.mqtt_protocol)
+        pub = DevicePublisher(
+            args.mqtt, res["device_id"], protocol_version=args.mqtt_protocol, inventory=res.get("board")
+        )
         try:
             pub.open()
             batches = pub.publish_run(res, outcome.measurement.samples_ns)
@@ -172,6 +221,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_info(args: argparse.Namespace) -> int:
+    from . import info
+
+    sections = info.gather(power=args.power)
+    if args.json:
+        import json
+
+        print(json.dumps(info.sections_json(sections), indent=2, default=str))
+    else:
+        info.print_sections(sections)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -179,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         format="edgebench: %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return {"run": cmd_run}[args.command](args)
+        return {"run": cmd_run, "info": cmd_info}[args.command](args)
     except UserError as e:
         print(f"edgebench: error: {e}", file=sys.stderr)
         return e.exit_code

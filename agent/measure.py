@@ -41,6 +41,10 @@ class Measurement:
     ended_early: bool = False
     predictions: list[dict[str, Any]] = field(default_factory=list)
     predictions_truncated: bool = False
+    #: the measured window on the perf_counter_ns clock: first measured frame's
+    #: capture start to the last one's postprocess end (what power is integrated over)
+    start_ns: int = 0
+    end_ns: int = 0
 
     @property
     def frames(self) -> int:
@@ -137,4 +141,6 @@ def measure(
         ended_early=ended,
         predictions=list(preds.values()),
         predictions_truncated=truncated,
+        start_ns=start_ns,
+        end_ns=end_ns,
     )

@@ -32,6 +32,8 @@ class RunOptions:
     device_id: str | None = None
     run_id: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: agent.probes.session.ProbeOptions; None means the defaults (10 Hz, power auto)
+    probes: Any = None
 
     def validate(self) -> None:
         if self.frames is None or self.frames < 1:
@@ -71,9 +73,12 @@ def run(opts: RunOptions) -> RunOutcome:
 
     notes = list(opts.notes)
     started = utc_now()
+    from .probes.session import ProbeSession  # power, thermal, system sampled around the measured frames
+
     with open_source(opts.source) as src:
         source_desc = src.describe()
-        m = measure(rt, src, pre, post, frames=opts.frames, warmup=opts.warmup)
+        with ProbeSession(opts.probes, workload=rt.invoke) as probes:
+            m = measure(rt, src, pre, post, frames=opts.frames, warmup=opts.warmup)
     if m.ended_early:
         notes.append(
             f"source ended after {m.warmup_frames + m.frames} frames; {m.frames} measured of {opts.frames} asked"
@@ -97,4 +102,6 @@ def run(opts: RunOptions) -> RunOutcome:
         config=config,
         notes=notes,
     )
+    result.update(probes.sections(m.start_ns, m.end_ns, m.frames, runtime=rt.describe()))
+    notes.extend(probes.notes)
     return RunOutcome(result=result, measurement=m)
