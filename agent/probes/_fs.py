@@ -43,20 +43,30 @@ class SysFS:
 
     def __init__(self, root: str | os.PathLike = "/"):
         self.root = os.path.abspath(os.fspath(root))
+        self._paths: dict[str, str] = {}
 
     @property
     def is_real(self) -> bool:
         return self.root == "/"
 
     def path(self, rel: str) -> str:
-        return os.path.join(self.root, rel.lstrip("/"))
+        p = self._paths.get(rel)
+        if p is None:
+            if len(self._paths) > 4096:
+                self._paths.clear()
+            p = self._paths[rel] = os.path.join(self.root, rel.lstrip("/"))
+        return p
 
     def rel(self, path: str) -> str:
         return os.path.relpath(path, self.root)
 
     def read_bytes(self, rel: str, limit: int = 1 << 16) -> bytes:
-        with open(self.path(rel), "rb") as f:
-            return f.read(limit)
+        # os-level calls: the sampler reads dozens of these files per tick
+        fd = os.open(self.path(rel), os.O_RDONLY)
+        try:
+            return os.read(fd, limit)
+        finally:
+            os.close(fd)
 
     def read(self, rel: str) -> str:
         """The file's text, stripped of whitespace and device-tree NULs. Raises OSError."""
