@@ -81,6 +81,17 @@ def test_run_on_a_fake_orin_nx(tmp_path):
     assert "max 44.531 °C (gpu-thermal); no throttling seen" in p.stdout
 
 
+def test_run_cools_and_soaks_first(tmp_path):
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text("probes:\n  soak: true\n  soak_window_s: 1\n  soak_max_s: 20\n  sample_hz: 5\n")
+    res, p = run_json(tmp_path, orin_root(tmp_path), "--config", str(cfg), "--cool-below", "50", frames=20)
+    cool, soak = res["thermal"]["cool"], res["thermal"]["soak"]
+    assert cool["reached"] is True and cool["start_c"] == 44.531 and cool["target_c"] == 50.0
+    assert soak["steady"] is True and soak["end_c"] == 44.531 and soak["workload_runs"] > 0
+    assert 1.0 <= soak["soak_s"] < 20
+    assert res["power"]["sampling_rate_target_hz"] == 5.0
+
+
 def test_run_on_a_fake_pi5_throttling(tmp_path):
     res, p = run_json(tmp_path, pi_root(tmp_path, PMIC_READ_ADC, "0x50005"), "--sample-hz", "10")
     pw = res["power"]

@@ -167,7 +167,7 @@ class ProbeSession:
         o = self.opts
         disc = discover_power(o.power, self.fs, self.runner, interval_s=1.0 / o.sample_hz)
         self.power, self.power_reason, self.power_tried = disc.source, disc.reason, disc.tried
-        if self.power is None and o.power == "auto":
+        if self.power is None and parse_power_spec(o.power)[0] == "auto":
             self.notes.append(f"power not measured: {disc.reason}")
         try:
             self.thermal = ThermalProbe(self.fs, self.runner)
