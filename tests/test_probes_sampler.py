@@ -230,6 +230,22 @@ def test_a_source_with_its_own_timestamps_is_not_counted_twice():
     assert b.power is None and b.power_error is None  # no new reading: neither a value nor a gap
 
 
+def test_long_runs_are_decimated_not_unbounded():
+    src = FakeSource([2.0, 2.0, None])
+    clock = iter(range(0, 10**12, S // 10))
+    sampler = Sampler(power=src, hz=10.0, clock=lambda: next(clock), max_samples=100)
+    for _ in range(450):
+        sampler.sample()
+    samples = sampler.snapshot()
+    assert len([s for s in samples if s.power is not None]) <= 100
+    assert sampler.decimations >= 2 and sampler.period_ns == (S // 10) * 2 ** sampler.decimations
+    failed = [s for s in samples if s.power_error]
+    assert len(failed) == 150  # failed readings are never dropped: gaps stay counted
+    ts = [s.t_ns for s in samples]
+    assert ts == sorted(ts) and ts[-1] == max(ts)
+    assert sampler.stats()["sampler_decimations"] == sampler.decimations
+
+
 def test_bad_rate():
     with pytest.raises(ValueError):
         Sampler(hz=0)

@@ -55,9 +55,16 @@ class Sampler:
         system: SystemProbe | None = None,
         hz: float = 10.0,
         clock: Callable[[], int] = time.perf_counter_ns,
+        max_samples: int = 10_000,
     ):
         if not hz > 0:
             raise ValueError("the sampling rate must be > 0 Hz")
+        #: A sample holds ~3 kB; past this many, every other one is dropped (failed
+        #: readings are kept) and the period doubles, so a long run stays within
+        #: ~30 MB at a lower rate. Counted in ``decimations``.
+        self.max_samples = max(16, max_samples)
+        self.decimations = 0
+        self._full = 0
         self.power, self.thermal, self.system = power, thermal, system
         self.hz = float(hz)
         self.period_ns = int(1e9 / hz)
@@ -101,7 +108,31 @@ class Sampler:
         s.read_ns = self.clock() - t_a
         with self._lock:
             self.samples.append(s)
+            if s.power is not None or s.thermal is not None or s.system is not None:
+                self._full += 1
+            if self._full > self.max_samples:
+                self._decimate()
         return s
+
+    def _decimate(self) -> None:
+        """Drop every other sample that holds readings (keeping the last); a dropped
+        failed power reading stays as a light gap marker."""
+        last = len(self.samples) - 1
+        kept: list[Sample] = []
+        n = 0
+        for i, x in enumerate(self.samples):
+            if x.power is None and x.thermal is None and x.system is None:
+                kept.append(x)  # already a light marker
+                continue
+            if n % 2 == 0 or i == last:
+                kept.append(x)
+            elif x.power_error is not None:
+                kept.append(Sample(t_ns=x.t_ns, power_error=x.power_error))
+            n += 1
+        self.samples = kept
+        self._full = sum(1 for x in kept if x.power is not None or x.thermal is not None or x.system is not None)
+        self.period_ns *= 2
+        self.decimations += 1
 
     def _timed_sample(self) -> None:
         c0 = time.thread_time()
@@ -169,6 +200,7 @@ class Sampler:
             "sampler_span_s": round(wall, 3),
             "sampler_read_ms_mean": round(float(np.mean(reads)), 3) if reads else None,
             "sampler_read_ms_max": round(float(np.max(reads)), 3) if reads else None,
+            "sampler_decimations": self.decimations,
         }
 
 
@@ -289,7 +321,7 @@ def power_points(samples: Sequence[Sample], counter: bool, rail: str | None = No
 
 
 def _r(v: float | None, nd: int = 6) -> float | None:
-    return None if v is None else round(float(v), nd)
+    return None if v is None else round(float(v), nd) + 0.0  # + 0.0: no "-0.0" from rounding
 
 
 ENERGY_SCOPE = (

@@ -264,6 +264,11 @@ class ProbeSession:
         system = summarize_system(sy, start_ns, end_ns)
         span = stats["sampler_span_s"]
         cpu = self.sampler.cpu_s + self._children_cpu_s
+        if self.sampler.decimations:
+            self.notes.append(
+                f"long run: the sampler kept at most {self.sampler.max_samples} samples, so it halved its rate "
+                f"{self.sampler.decimations} time(s) (to {self.opts.sample_hz / 2 ** self.sampler.decimations:g} Hz)"
+            )
         system.update(stats)
         system.update(
             sampler_cpu_s=round(cpu, 6),
