@@ -22,6 +22,16 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a fraction between 0 and 1 (0.9 for 90%)")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="edgebench",
@@ -61,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device-id", help="this device's id on the fleet (default: the hostname)")
     r.add_argument("--run-id", help=argparse.SUPPRESS)
     r.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    r.add_argument("--accuracy", metavar="DIR", help="labelled images (a folder per class, or a labels CSV): report top-1/top-5")
+    r.add_argument("--accuracy-floor", type=_fraction, metavar="F", help="fail the run if top-1 is below F (0..1)")
+
+    from .models_cli import add_parser as add_models_parser
+
+    add_models_parser(sub)
     return ap
 
 
@@ -92,12 +108,17 @@ def print_summary(res: dict[str, Any], out=sys.stdout) -> None:
         w(f"top-1 {p['source_name']}: {name} ({top['score']:.3f})\n")
     if len(preds) > 5:
         w(f"... and {len(preds) - 5} more predictions in the result file\n")
+    if res.get("accuracy"):
+        from .accuracy import summary_line
+
+        w(summary_line(res["accuracy"]) + "\n")
     for note in res.get("notes", []):
         w(f"note: {note}\n")
 
 
 #: run flags that map one-to-one onto the config's `run` keys
 RUN_FLAGS = ("model", "source", "frames", "warmup", "threads", "runtime", "labels", "top_k", "resize", "color")
+RUN_FLAGS += ("accuracy", "accuracy_floor")
 
 
 def resolve_run(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
@@ -149,6 +170,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_summary(res)
         if args.json:
             print(f"result written to {args.json}")
+    if res.get("accuracy"):
+        from .accuracy import check_floor
+
+        check_floor(res)  # a fast wrong model is not a result: stop before publishing
     if args.mqtt:
         from .publish import DevicePublisher
 
@@ -179,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         format="edgebench: %(levelname)s %(name)s: %(message)s",
     )
     try:
+        if args.command == "models":
+            from .models_cli import cmd_models
+
+            return cmd_models(args)
         return {"run": cmd_run}[args.command](args)
     except UserError as e:
         print(f"edgebench: error: {e}", file=sys.stderr)

@@ -6,6 +6,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from . import registry
 from . import runtime as rtmod
 from .errors import ModelError, UserError
 from .measure import Measurement, measure
@@ -29,6 +30,8 @@ class RunOptions:
     top_k: int = 5
     resize: str = "stretch"
     color: str = "RGB"
+    accuracy: str | None = None
+    accuracy_floor: float | None = None
     device_id: str | None = None
     run_id: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -62,21 +65,33 @@ def run(opts: RunOptions) -> RunOutcome:
             f"{opts.model} takes {len(rt.inputs)} input(s) of shape "
             f"{[t.shape for t in rt.inputs]}; only single image inputs (NHWC) are supported so far"
         )
-    pre = Preprocessor(rt.inputs[0], resize=opts.resize, color=opts.color)
+    known = registry.lookup(sha)  # a model the registry knows by its bytes
+    if known is not None:
+        if labels is None and registry.labels_file(known):
+            labels = load_labels(registry.labels_file(known))
+        if registry.latency_only(known):
+            opts.notes.append(f"latency only: {known['name']} has untrained weights; its predictions mean nothing")
+    norm = registry.normalization(known) if known is not None else None
+    pre = Preprocessor(rt.inputs[0], normalization=norm, resize=opts.resize, color=opts.color)
     post = None
     if is_classifier(rt.outputs):
         post = Classifier(rt.outputs[0], labels=labels, k=opts.top_k)
     elif labels is not None:
         opts.notes.append("labels ignored: the model's output is not a [1, N] classification tensor")
+    scorer, frames, labelled = None, opts.frames, None
+    if opts.accuracy or opts.accuracy_floor is not None:
+        from .accuracy import prepare
+
+        labelled, scorer, frames = prepare(opts, post, opts.notes)
 
     notes = list(opts.notes)
     started = utc_now()
-    with open_source(opts.source) as src:
+    with labelled or open_source(opts.source) as src:
         source_desc = src.describe()
-        m = measure(rt, src, pre, post, frames=opts.frames, warmup=opts.warmup)
+        m = measure(rt, src, pre, post, frames=frames, warmup=opts.warmup)
     if m.ended_early:
         notes.append(
-            f"source ended after {m.warmup_frames + m.frames} frames; {m.frames} measured of {opts.frames} asked"
+            f"source ended after {m.warmup_frames + m.frames} frames; {m.frames} measured of {frames} asked"
         )
     if m.frames == 0:
         raise UserError(
@@ -97,4 +112,8 @@ def run(opts: RunOptions) -> RunOutcome:
         config=config,
         notes=notes,
     )
+    if known is not None:
+        result["model"]["registry"] = registry.describe(known)
+    if scorer is not None:
+        result["accuracy"] = scorer.score(m.predictions, opts.accuracy_floor)
     return RunOutcome(result=result, measurement=m)
