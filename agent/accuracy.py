@@ -210,11 +210,14 @@ def prepare(opts: Any, post: Any, notes: list[str]) -> tuple[LabelledSource, Sco
     """For a run with --accuracy: the labelled source, its scorer, and the frame count that
     scores every image once. `post` is the run's Classifier (None if the model is not one)."""
     from .measure import MAX_PREDICTIONS
+    from .postprocess import Classifier
 
     if not opts.accuracy:
         raise UserError("--accuracy-floor needs --accuracy DIR (the labelled images to score)")
-    if post is None:
-        raise UserError("--accuracy needs a classification model (one [1, N] output); this model is not one")
+    if not isinstance(post, Classifier):
+        raise UserError("--accuracy needs an image classification model (one [1, N] output); this model is not one")
+    if opts.duration_s is not None:
+        raise UserError("--accuracy scores every labelled image once, counted in frames: drop --duration")
     if opts.source not in ("synthetic", opts.accuracy):
         raise UserError(f"--accuracy {opts.accuracy} is the source of the run; drop --source {opts.source}")
     lset = load_labelled(opts.accuracy)

@@ -71,7 +71,7 @@ def draw_shape(rng: np.random.Generator, cls: str, size: int = SHAPES_SIZE) -> n
 def make_shapes(n_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     xs, ys = [], []
-    for i in range(n_per_class):
+    for _ in range(n_per_class):
         for label, cls in enumerate(SHAPES_CLASSES):
             xs.append(draw_shape(rng, cls))
             ys.append(label)

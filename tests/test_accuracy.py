@@ -129,17 +129,15 @@ def test_accuracy_floor_from_the_config_file(tmp_path):
     assert bad.returncode == 2 and "run.accuracy_floor: expected a fraction between 0 and 1" in bad.stderr
 
 
-def test_refdata_model_takes_labels_and_normalization_from_the_registry(refdata, tmp_path):
-    """A fetched copy of the labels lets a run name ImageNet classes without --labels."""
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    shutil.copy(refdata / "imagenet_labels.txt", cache / "imagenet_labels.txt")
+def test_refdata_model_is_known_by_its_bytes_and_its_own_metadata_wins(refdata, tmp_path):
+    """The registry names the Coral model; its TFLite metadata (normalization, labels) comes first."""
     out = tmp_path / "r.json"
     p = run_cli("run", "--model", str(refdata / "mobilenet_v2_1.0_224_quant.tflite"), "--source",
                 str(refdata / "cat.bmp"), "--frames", "2", "--json", str(out), "-q",
-                env={"EDGEBENCH_CACHE_DIR": str(cache)})
+                env={"EDGEBENCH_CACHE_DIR": str(tmp_path / "empty-cache")})
     assert p.returncode == 0, p.stderr
     res = json.loads(out.read_text())
     assert res["model"]["registry"]["name"] == "coral-mobilenet-v2-1.0-224-quant"
-    assert res["preprocess"]["normalization"] == {"mean": [128.0] * 3, "std": [128.0] * 3, "source": "registry"}
+    assert res["model"]["registry"]["status"] == "trained"
+    assert res["preprocess"]["normalization"]["source"] == "metadata"
     assert res["predictions"][0]["top_k"][0]["label"] == "Egyptian cat"
