@@ -22,6 +22,16 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a fraction between 0 and 1 (0.9 for 90%)")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="edgebench",
@@ -77,9 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device-id", help="this device's id on the fleet (default: the hostname)")
     r.add_argument("--run-id", help=argparse.SUPPRESS)
     r.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    r.add_argument("--accuracy", metavar="DIR", help="labelled images (a folder per class, or a labels CSV): report top-1/top-5")
+    r.add_argument("--accuracy-floor", type=_fraction, metavar="F", help="fail the run if top-1 is below F (0..1)")
 
     i = sub.add_parser("info", help="runtimes, delegates, cameras and board facts found here")
     i.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    from .models_cli import add_parser as add_models_parser
+
+    add_models_parser(sub)
     return ap
 
 
@@ -121,6 +137,10 @@ def print_summary(res: dict[str, Any], out=sys.stdout) -> None:
         w(f"top-1 {p['source_name']}: {name} ({top['score']:.3f})\n")
     if len(preds) > 5:
         w(f"... and {len(preds) - 5} more predictions in the result file\n")
+    if res.get("accuracy"):
+        from .accuracy import summary_line
+
+        w(summary_line(res["accuracy"]) + "\n")
     v = res.get("validity")
     if v and v["verdict"] != "VALID":
         w(f"INVALID run: {'; '.join(v['reasons'])}\n")
@@ -134,7 +154,7 @@ def print_summary(res: dict[str, Any], out=sys.stdout) -> None:
 RUN_FLAGS = (
     "model", "source", "frames", "duration_s", "warmup", "warmup_s", "threads", "runtime", "labels", "top_k",
     "resize", "color", "delegate", "delegate_options", "cpu_fallback", "xnnpack", "pipelined", "pacing", "fps",
-    "stall_timeout_s", "reconnects", "min_frames", "min_duration_s",
+    "stall_timeout_s", "reconnects", "min_frames", "min_duration_s", "accuracy", "accuracy_floor",
 )
 
 
@@ -238,6 +258,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_summary(res)
         if args.json:
             print(f"result written to {args.json}")
+    if res.get("accuracy"):
+        from .accuracy import check_floor
+
+        check_floor(res)  # a fast wrong model is not a result: stop before publishing
     if args.mqtt:
         from .publish import DevicePublisher
 
@@ -278,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
         format="edgebench: %(levelname)s %(name)s: %(message)s",
     )
     try:
+        if args.command == "models":
+            from .models_cli import cmd_models
+
+            return cmd_models(args)
         return {"run": cmd_run, "info": cmd_info}[args.command](args)
     except UserError as e:
         print(f"edgebench: error: {e}", file=sys.stderr)
