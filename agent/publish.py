@@ -83,8 +83,9 @@ class DevicePublisher:
         )
         return self
 
-    def publish_run(self, result: dict[str, Any], samples_ns: dict[str, np.ndarray]) -> int:
-        """Send meta, frame batches and summary of one run; return the number of frame batches."""
+    def publish_run(self, result: dict[str, Any], batches: list[tuple[int, dict[str, np.ndarray]]]) -> int:
+        """Send meta, the frame batches (as handed to the run's frame sink) and the
+        summary of one run; return the number of frame messages."""
         dev, run_id = self.device_id, result["run_id"]
         meta = {
             "schema": protocol.RUN_META_SCHEMA,
@@ -99,15 +100,15 @@ class DevicePublisher:
             "config": result.get("config", {}),
         }
         self._send(protocol.run_topic(dev, run_id, "meta"), meta, retain=True)
-        n = int(samples_ns["e2e"].size)
-        ms = {s: np.round(samples_ns[s] / 1e6, 4) for s in protocol.STAGES}
-        batches = 0
-        for start in range(0, n, protocol.MAX_FRAMES_PER_BATCH):
-            stop = min(n, start + protocol.MAX_FRAMES_PER_BATCH)
-            cols = {s: ms[s][start:stop].tolist() for s in protocol.STAGES}
-            msg = protocol.frames_message(dev, self.session, self._next_seq(), run_id, start, cols, time.time())
-            self._send(protocol.run_topic(dev, run_id, "frames"), msg)
-            batches += 1
+        sent = 0
+        for first, cols in batches:
+            n = len(cols["e2e"])
+            for start in range(0, n, protocol.MAX_FRAMES_PER_BATCH):
+                stop = min(n, start + protocol.MAX_FRAMES_PER_BATCH)
+                ms = {s: np.round(v[start:stop] / 1e6, 4).tolist() for s, v in cols.items()}
+                msg = protocol.frames_message(dev, self.session, self._next_seq(), run_id, first + start, ms, time.time())
+                self._send(protocol.run_topic(dev, run_id, "frames"), msg)
+                sent += 1
         summary_result = {k: v for k, v in result.items() if k != "predictions"}
         self._send(
             protocol.run_topic(dev, run_id, "summary"),
@@ -122,7 +123,7 @@ class DevicePublisher:
             },
         )
         self.flush()
-        return batches
+        return sent
 
     def flush(self) -> None:
         missing = self.conn.wait_acked(self._pending, self.timeout)

@@ -2,142 +2,122 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from ._fs import ProbeError, Runner, SysFS, as_fs, default_runner
 from .inventory import board_inventory
 from .power import discover_power
 from .thermal import ThermalProbe, decode_throttled
 
-#: (title, [(key, value), ...]); values are printed as they are
-Section = tuple[str, list[tuple[str, Any]]]
-
 
 def _fmt(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, dict):
-        return ", ".join(f"{k} {_fmt(x)}" for k, x in v.items())
-    if isinstance(v, (list, tuple)):
-        return ", ".join(_fmt(x) for x in v) or "-"
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
+    return "-" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def board_section(inv: dict[str, Any]) -> Section:
-    rows: list[tuple[str, Any]] = [
-        ("model", inv.get("model")),
-        ("model from", inv.get("model_source")),
-    ]
+def _mhz(khz: int | None) -> float | None:
+    return None if khz is None else khz / 1000
+
+
+def section_board(inv: dict[str, Any] | None = None) -> dict[str, Any]:
+    inv = inv if inv is not None else board_inventory()
+    out: dict[str, Any] = {"model": inv.get("model"), "model_from": inv.get("model_source")}
     if inv.get("vendor"):
-        rows.append(("vendor", inv["vendor"]))
-    rows.append(("soc", inv.get("soc")))
+        out["vendor"] = inv["vendor"]
+    out["soc"] = inv.get("soc")
     if "jetson" in inv:
         j = inv["jetson"]
-        rows += [("L4T", j.get("l4t")), ("JetPack", j.get("jetpack")), ("nvpmodel", j.get("power_mode"))]
+        out.update(l4t=j.get("l4t"), jetpack=j.get("jetpack"), nvpmodel=j.get("power_mode"))
     if "raspberry_pi" in inv:
-        rows.append(("pi revision", inv["raspberry_pi"].get("revision")))
-    c = inv.get("cpu", {})
-    cores = f"{c.get('cores')}" + (f" ({c['cores_online']} online)" if c.get("cores_online") is not None else "")
-    freq = (
-        f"{_fmt(c.get('min_freq_mhz'))}-{_fmt(c.get('max_freq_mhz'))} MHz" if c.get("max_freq_mhz") else None
+        out["pi_revision"] = inv["raspberry_pi"].get("revision")
+    out["cpu"] = {k: v for k, v in (inv.get("cpu") or {}).items() if v is not None}
+    out.update(
+        memory_total_mb=inv.get("memory_total_mb"), swap_total_mb=inv.get("swap_total_mb"),
+        os=(inv.get("os") or {}).get("name"), kernel=inv.get("kernel"), hostname=inv.get("hostname"),
     )
-    rows += [
-        ("cpu", c.get("model")),
-        ("arch", c.get("arch")),
-        ("cores", cores),
-        ("governor", c.get("governor")),
-        ("cpu clock", freq),
-        ("memory", f"{inv['memory_total_mb']:g} MB" if inv.get("memory_total_mb") else None),
-        ("swap", f"{inv['swap_total_mb']:g} MB" if inv.get("swap_total_mb") is not None else None),
-        ("os", (inv.get("os") or {}).get("name")),
-        ("kernel", inv.get("kernel")),
-        ("python", inv.get("python")),
-        ("hostname", inv.get("hostname")),
-    ]
-    return "board", rows
+    return out
 
 
-def accelerator_section(inv: dict[str, Any]) -> Section:
+def section_accelerators(inv: dict[str, Any] | None = None) -> dict[str, Any]:
+    inv = inv if inv is not None else board_inventory()
     acc = inv.get("accelerators") or []
-    if not acc:
-        return "accelerators", [("found", "none (no Edge TPU, NPU device node or devfreq GPU)")]
-    rows = []
-    for a in acc:
-        extra = []
-        if a.get("usb_speed_mbps"):
-            extra.append(f"USB {a['usb_speed_mbps']:g} Mb/s")
-        if a.get("driver"):
-            extra.append(f"driver {a['driver']}")
-        rows.append((a["kind"], f"{a['name']} at {a['path']}" + (f" ({', '.join(extra)})" if extra else "")))
-    return "accelerators", rows
+    return {"found": acc or "none (no Edge TPU, NPU device node or devfreq GPU)"}
 
 
-def power_section(fs: SysFS, runner: Runner, spec: str = "auto") -> Section:
+def section_power(fs: "SysFS | str | None" = None, runner: Runner | None = None, spec: str = "auto") -> dict[str, Any]:
+    fs = as_fs(fs)
+    runner = runner or default_runner(fs)
     disc = discover_power(spec, fs, runner)
-    rows: list[tuple[str, Any]] = []
+    out: dict[str, Any] = {}
     if disc.source is None:
-        rows.append(("source", "none"))
-        rows.append(("why", disc.reason))
+        out.update(source="none", why=disc.reason)
     else:
         src = disc.source
         try:
-            rows.append(("source", src.name))
-            rows.append(("covers", src.scope))
+            out.update(source=src.name, covers=src.scope, method=src.method)
             if src.flags:
-                rows.append(("flags", list(src.flags)))
-            rows.append(("method", src.method))
+                out["flags"] = list(src.flags)
             try:
                 r = src.read()
                 if r.total_w is not None:
-                    rows.append(("now", f"{r.total_w:.3f} W"))
-                    for k, v in r.rails_w.items():
-                        rows.append((f"  {k}", "-" if v is None else f"{v:.3f} W"))
+                    out["now_w"] = round(r.total_w, 4)
+                    if r.rails_w:
+                        out["rails_w"] = {k: None if v is None else round(v, 4) for k, v in r.rails_w.items()}
                 elif r.energy_j is not None:
-                    rows.append(("counter", f"{r.energy_j:.3f} J (power needs two readings: see a run)"))
+                    out["counter_j"] = round(r.energy_j, 3)
+                    out["now_w"] = "needs two readings (see a run's power section)"
             except (ProbeError, OSError, ValueError) as e:
-                rows.append(("now", f"reading failed: {e}"))
+                out["now_w"] = f"reading failed: {e}"
         finally:
             src.close()
-    for t in disc.tried:
-        rows.append(("not used", t))
-    return "power", rows
+    if disc.tried:
+        out["not_used"] = disc.tried
+    return out
 
 
-def thermal_sections(fs: SysFS, runner: Runner) -> list[Section]:
-    probe = ThermalProbe(fs, runner)
+def section_thermal(fs: "SysFS | str | None" = None, runner: Runner | None = None) -> dict[str, Any]:
+    fs = as_fs(fs)
+    probe = ThermalProbe(fs, runner or default_runner(fs))
     r = probe.read()
-    rows: list[tuple[str, Any]] = []
+    zones: dict[str, Any] = {}
     for z in probe.zones:
         v = r.temps_c.get(z.name)
-        trips = ", ".join(f"{k} {t:g}" for k, t in z.trips_c.items())
-        rows.append((z.name, ("offline" if v is None else f"{v:g} °C") + f" ({z.kind}" + (f"; trips {trips})" if trips else ")")))
-    if not rows:
-        rows.append(("sensors", "none found"))
-    for s in probe.skipped:
-        rows.append(("skipped", s))
-    for c in probe.cpus:
-        cur = r.cpu_khz.get(c.cpu)
-        cap = r.cpu_max_khz.get(c.cpu)
-        rows.append((f"cpu{c.cpu}", f"{_fmt(None if cur is None else cur / 1000)} MHz (cap {_fmt(None if cap is None else cap / 1000)} MHz, {c.governor})"))
-    thr_rows: list[tuple[str, Any]] = [("watching", probe.watched() or "nothing found")]
+        zones[z.name] = {"now_c": "offline" if v is None else v, "kind": z.kind, **({"trips_c": z.trips_c} if z.trips_c else {})}
+    out: dict[str, Any] = {"zones": zones or "none found"}
+    if probe.skipped:
+        out["skipped"] = probe.skipped
+    if probe.cpus:
+        out["cpu_freq_mhz"] = {
+            f"cpu{c.cpu}": f"{_fmt(_mhz(r.cpu_khz.get(c.cpu)))} (cap {_fmt(_mhz(r.cpu_max_khz.get(c.cpu)))}, {c.governor})"
+            for c in probe.cpus
+        }
+    return out
+
+
+def section_throttling(fs: "SysFS | str | None" = None, runner: Runner | None = None) -> dict[str, Any]:
+    fs = as_fs(fs)
+    probe = ThermalProbe(fs, runner or default_runner(fs))
+    r = probe.read()
+    out: dict[str, Any] = {"watching": probe.watched() or "nothing found"}
     if r.rpi_throttled is not None:
         d = decode_throttled(r.rpi_throttled)
-        thr_rows += [("get_throttled", d["raw_hex"]), ("now", d["now"] or "none"), ("since boot", d["since_boot"] or "none")]
+        out.update(get_throttled=d["raw_hex"], now=d["now"] or "none", since_boot=d["since_boot"] or "none")
     if r.oc_counts:
-        thr_rows.append(("oc event counts", {f"oc{k}": v for k, v in r.oc_counts.items()}))
-    active = [k for k, v in r.cooling.items() if v]
+        out["oc_event_counts"] = {f"oc{k}": v for k, v in r.oc_counts.items()}
     if probe.cooling:
-        thr_rows.append(("clock cooling active", active or "none"))
-    return [("thermal", rows), ("throttling", thr_rows)]
+        out["clock_cooling_active"] = [k for k, v in r.cooling.items() if v] or "none"
+    return out
 
 
-def probe_sections(root: "SysFS | str | None" = None, runner: Runner | None = None, power: str = "auto") -> list[Section]:
-    fs = as_fs(root)
-    runner = runner or default_runner(fs)
-    inv = board_inventory(fs, runner)
-    return [board_section(inv), accelerator_section(inv), power_section(fs, runner, power), *thermal_sections(fs, runner)]
+def probe_sections() -> dict[str, Callable[[], dict[str, Any]]]:
+    """The sections ``edgebench info`` adds for the board and its probes (root:
+    ``$EDGEBENCH_SYSFS_ROOT`` or ``/``)."""
+    return {
+        "board": section_board,
+        "accelerators": section_accelerators,
+        "power": section_power,
+        "thermal": section_thermal,
+        "throttling": section_throttling,
+    }
 
 
 def run_summary_line(res: dict[str, Any]) -> str | None:
