@@ -235,9 +235,9 @@ def run(
 
         labelled, scorer, frames = prepare(opts, post if image_model else None, notes)
     if labelled is not None:
-        src = labelled
+        open_src = lambda: labelled  # noqa: E731
     elif image_model:
-        src = open_source(
+        open_src = lambda: open_source(  # noqa: E731
             opts.source,
             default_size=(w, h),
             pacing=opts.pacing,
@@ -246,10 +246,13 @@ def run(
             reconnects=opts.reconnects,
         )
     else:
-        src = TensorSource(rt.inputs)
-    started = utc_now()
-    cpu0, wall0 = _process_usage()
-    with src:
+        open_src = lambda: TensorSource(rt.inputs)  # noqa: E731
+    from .probes.session import ProbeSession  # power, thermal, system sampled around the measured frames
+
+    # the probes' cool-down, soak and idle baseline come before the source opens (a live one would drop frames)
+    with ProbeSession(opts.probes, workload=rt.invoke) as probes, open_src() as src:
+        started = utc_now()
+        cpu0, wall0 = _process_usage()
         source_desc = src.describe()
         info = {
             "device_id": device_id,
@@ -269,10 +272,7 @@ def run(
             progress=progress,
             prediction_key="detections" if isinstance(post, Detector) else "top_k",
         )
-        from .probes.session import ProbeSession  # power, thermal, system sampled around the measured frames
-
-        with ProbeSession(opts.probes, workload=rt.invoke) as probes:
-            m = measure(rt, src, preprocess, post, loop, feed=feed)
+        m = measure(rt, src, preprocess, post, loop, feed=feed)
         if isinstance(src, LiveSource):
             source_desc = {**source_desc, **src.counters()}
     cpu1, wall1 = _process_usage()

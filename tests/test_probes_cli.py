@@ -126,6 +126,21 @@ def test_run_with_a_meter_command_and_without_probes(tmp_path):
     assert "power n/a" not in p.stdout and "W mean" not in p.stdout
 
 
+def test_idle_baseline_comes_before_a_live_source_opens(tmp_path):
+    """A paced (live) source opened before the idle baseline would drop ~30 frames at 30 fps."""
+    root = write_tree(tmp_path / "empty", {"etc/hostname": "x"})
+    out = tmp_path / "live.json"
+    p = run_cli("run", "--model", str(SHAPES_MODEL), "--source", "synthetic", "--fps", "30", "--frames", "20",
+                "--warmup", "0", "--power", "cmd:echo 1", "--idle-baseline-s", "1", "--json", str(out), "-q",
+                env={"EDGEBENCH_SYSFS_ROOT": str(root)})
+    assert p.returncode == 0, p.stderr
+    res = json.loads(out.read_text())
+    assert res["power"]["idle_s"] >= 1.0
+    assert res["source"]["live"] is True
+    # 20 measured frames take ~0.7 s at 30 fps; a source open during the idle second would add ~30 more
+    assert res["source"]["frames_captured"] < 40
+
+
 @pytest.mark.parametrize(
     "flags,message",
     [
