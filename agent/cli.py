@@ -23,6 +23,16 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a fraction between 0 and 1 (0.9 for 90%)")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="edgebench",
@@ -78,11 +88,28 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device-id", help="this device's id on the fleet (default: the hostname)")
     r.add_argument("--run-id", help=argparse.SUPPRESS)
     r.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    r.add_argument("--accuracy", metavar="DIR", help="labelled images (a folder per class, or a labels CSV): report top-1/top-5")
+    r.add_argument("--accuracy-floor", type=_fraction, metavar="F", help="fail the run if top-1 is below F (0..1)")
+    pr = r.add_argument_group("power, thermal and system probes")
+    pr.add_argument("--sample-hz", type=_positive_float, help="probe sampling rate (default 10)")
+    pr.add_argument(
+        "--power", metavar="SOURCE",
+        help="auto (default), none, jetson, tegrastats, rpi-pmic, rapl, hwmon[:NAME], "
+        "cmd:COMMAND (prints watts), serial:DEVICE[:um24c|um25c|um34c]",
+    )
+    pr.add_argument("--idle-baseline-s", type=_nonneg_float, help="idle power measured before the run (default 2; 0: none)")
+    pr.add_argument("--cool-below", type=float, metavar="C", help="first wait until the board is below C degrees Celsius")
+    pr.add_argument("--soak", action="store_true", default=None, help="first run the model until the temperature is steady")
+    pr.add_argument("--no-probes", action="store_true", help="sample nothing (no power, thermal or system sections)")
     add_scenario_flags(r)
     add_sweep_parser(sub)
 
     i = sub.add_parser("info", help="runtimes, delegates, cameras and board facts found here")
     i.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    from .models_cli import add_parser as add_models_parser
+
+    add_models_parser(sub)
     return ap
 
 
@@ -93,6 +120,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not v > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    return v
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
     return v
 
 
@@ -124,11 +161,20 @@ def print_summary(res: dict[str, Any], out=sys.stdout) -> None:
         w(f"top-1 {p['source_name']}: {name} ({top['score']:.3f})\n")
     if len(preds) > 5:
         w(f"... and {len(preds) - 5} more predictions in the result file\n")
+    if res.get("accuracy"):
+        from .accuracy import summary_line
+
+        w(summary_line(res["accuracy"]) + "\n")
     v = res.get("validity")
     if v and v["verdict"] != "VALID":
         w(f"INVALID run: {'; '.join(v['reasons'])}\n")
     for warning in res.get("warnings", []):
         w(f"warning: {warning}\n")
+    from .probes.info import run_summary_line
+
+    probes_line = run_summary_line(res)
+    if probes_line:
+        w(probes_line + "\n")
     for note in res.get("notes", []):
         w(f"note: {note}\n")
 
@@ -137,7 +183,7 @@ def print_summary(res: dict[str, Any], out=sys.stdout) -> None:
 RUN_FLAGS = (
     "model", "source", "frames", "duration_s", "warmup", "warmup_s", "threads", "runtime", "labels", "top_k",
     "resize", "color", "delegate", "delegate_options", "cpu_fallback", "xnnpack", "pipelined", "pacing", "fps",
-    "stall_timeout_s", "reconnects", "min_frames", "min_duration_s",
+    "stall_timeout_s", "reconnects", "min_frames", "min_duration_s", "accuracy", "accuracy_floor",
 )
 RUN_FLAGS += SCENARIO_RUN_FLAGS
 
@@ -184,7 +230,14 @@ def resolve_run(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     unsupported = sorted(set(values) - known)
     if unsupported:
         raise UserError(f"run.{unsupported[0]} is not supported by this version of edgebench")
-    return RunOptions(**values, device_id=device_id, run_id=args.run_id), cfg
+    from .probes.session import probe_options
+
+    probes = probe_options(
+        cfg.get("probes"), sample_hz=getattr(args, "sample_hz", None), power=getattr(args, "power", None),
+        idle_baseline_s=getattr(args, "idle_baseline_s", None), cool_below_c=getattr(args, "cool_below", None),
+        soak=getattr(args, "soak", None), enabled=False if getattr(args, "no_probes", False) else None,
+    )
+    return RunOptions(**values, device_id=device_id, run_id=args.run_id, probes=probes), cfg
 
 
 class progress_printer:
@@ -244,10 +297,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_summary(res)
         if args.json:
             print(f"result written to {args.json}")
+    if res.get("accuracy"):
+        from .accuracy import check_floor
+
+        check_floor(res)  # a fast wrong model is not a result: stop before publishing
     if args.mqtt:
         from .publish import DevicePublisher
 
-        pub = DevicePublisher(args.mqtt, res["device_id"], protocol_version=args.mqtt_protocol)
+        pub = DevicePublisher(
+            args.mqtt, res["device_id"], protocol_version=args.mqtt_protocol, inventory=res.get("board")
+        )
         try:
             pub.open()
             sent = pub.publish_run(res, batches)
@@ -284,6 +343,10 @@ def main(argv: list[str] | None = None) -> int:
         format="edgebench: %(levelname)s %(name)s: %(message)s",
     )
     try:
+        if args.command == "models":
+            from .models_cli import cmd_models
+
+            return cmd_models(args)
         return {"run": cmd_run, "info": cmd_info, "sweep": cmd_sweep}[args.command](args)
     except UserError as e:
         print(f"edgebench: error: {e}", file=sys.stderr)
@@ -291,6 +354,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("edgebench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `edgebench info | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

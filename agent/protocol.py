@@ -141,6 +141,8 @@ RESULT_JSON_SCHEMA: dict[str, Any] = {
             "properties": {
                 "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                 "inputs": {"type": "array", "maxItems": 64},
+                # a model the registry knows: "trained" or "latency only" (untrained weights)
+                "registry": {"type": "object", "required": ["name", "trained", "status"]},
             },
         },
         "runtime": {
@@ -160,6 +162,15 @@ RESULT_JSON_SCHEMA: dict[str, Any] = {
             "properties": {s: _STAT_BLOCK for s in STAGES + OPTIONAL_STAGES},
         },
         "predictions": {"type": "array"},
+        # accuracy mode (--accuracy): fractions of `images`, and whether top-1 fell below the floor
+        "accuracy": {
+            "type": "object",
+            "required": ["top1", "top5", "images", "floor", "below_floor"],
+            "properties": {"top1": {"type": "number", "minimum": 0, "maximum": 1},
+                           "top5": {"type": "number", "minimum": 0, "maximum": 1},
+                           "images": {"type": "integer", "minimum": 1},
+                           "below_floor": {"type": "boolean"}},
+        },
     },
 }
 

@@ -9,8 +9,6 @@ and a strictly increasing seq, at QoS 1. Leaving cleanly publishes ``stopped``.
 
 from __future__ import annotations
 
-import platform
-import socket
 import time
 from typing import Any
 
@@ -20,16 +18,6 @@ from . import __version__, protocol
 from .errors import PublishError
 from .mqtt import Connection, dumps
 from .state import next_session
-
-
-def basic_inventory() -> dict[str, Any]:
-    return {
-        "hostname": socket.gethostname(),
-        "machine": platform.machine(),
-        "system": platform.system(),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-    }
 
 
 class DevicePublisher:
@@ -46,7 +34,11 @@ class DevicePublisher:
         self.timeout = timeout
         self.session = next_session(device_id)
         self.seq = 0
-        self.inventory = inventory or basic_inventory()
+        if inventory is None:
+            from .probes.inventory import board_inventory
+
+            inventory = board_inventory()
+        self.inventory = inventory
         will = dumps({"schema": protocol.STATUS_SCHEMA, "device_id": device_id, "session": self.session, "state": "offline"})
         self.conn = Connection(
             url,

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import registry
 from . import runtime as rtmod
 from . import tflite_meta
 from .errors import SourceError, UserError
@@ -50,9 +51,13 @@ class RunOptions:
     reconnects: int = 3
     min_frames: int = 50
     min_duration_s: float = 1.0
+    accuracy: str | None = None
+    accuracy_floor: float | None = None
     device_id: str | None = None
     run_id: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: agent.probes.session.ProbeOptions; None means the defaults (10 Hz, power auto)
+    probes: Any = None
     # LoadGen-style scenarios (agent/scenarios.py); None = the per-frame run above
     scenario: str | None = None
     target_qps: float | None = None
@@ -196,10 +201,17 @@ def run(
         labels = tflite_meta.embedded_labels(opts.model, meta)
         if labels:
             notes.append(f"labels read from the model's metadata ({len(labels)})")
+    known = registry.lookup(sha)  # a model the registry knows by its bytes
+    if known is not None:
+        if labels is None and registry.labels_file(known):
+            labels = load_labels(registry.labels_file(known))
+        if registry.latency_only(known):
+            notes.append(f"latency only: {known['name']} has untrained weights; its predictions mean nothing")
 
     image_model = len(rt.inputs) == 1 and image_layout(rt.inputs[0]) is not None
     if image_model:
-        pre = Preprocessor(rt.inputs[0], normalization=_normalization(opts, meta), resize=opts.resize, color=opts.color)
+        norm = _normalization(opts, meta) or (registry.normalization(known) if known is not None else None)
+        pre = Preprocessor(rt.inputs[0], normalization=norm, resize=opts.resize, color=opts.color)
         h, w = pre.height, pre.width
         feed = rt.set_input
         preprocess = pre
@@ -235,8 +247,15 @@ def run(
         elif labels is not None:
             notes.append("labels ignored: the model's output is neither a [1, N] classifier nor an SSD detection head")
 
-    if image_model:
-        src = open_source(
+    frames, labelled, scorer = opts.frames, None, None
+    if opts.accuracy or opts.accuracy_floor is not None:
+        from .accuracy import prepare
+
+        labelled, scorer, frames = prepare(opts, post if image_model else None, notes)
+    if labelled is not None:
+        open_src = lambda: labelled  # noqa: E731
+    elif image_model:
+        open_src = lambda: open_source(  # noqa: E731
             opts.source,
             default_size=(w, h),
             pacing=opts.pacing,
@@ -245,10 +264,13 @@ def run(
             reconnects=opts.reconnects,
         )
     else:
-        src = TensorSource(rt.inputs)
-    started = utc_now()
-    cpu0, wall0 = _process_usage()
-    with src:
+        open_src = lambda: TensorSource(rt.inputs)  # noqa: E731
+    from .probes.session import ProbeSession  # power, thermal, system sampled around the measured frames
+
+    # the probes' cool-down, soak and idle baseline come before the source opens (a live one would drop frames)
+    with ProbeSession(opts.probes, workload=rt.invoke) as probes, open_src() as src:
+        started = utc_now()
+        cpu0, wall0 = _process_usage()
         source_desc = src.describe()
         info = {
             "device_id": device_id,
@@ -259,7 +281,7 @@ def run(
         }
         sink = sink_factory(info) if sink_factory else None
         loop = LoopOptions(
-            frames=opts.frames,
+            frames=frames,
             duration_s=opts.duration_s,
             warmup=opts.warmup,
             warmup_s=opts.warmup_s,
@@ -311,4 +333,10 @@ def run(
     )
     if post is None and m.last_outputs is not None:
         result["outputs_summary"] = summarize_outputs(m.last_outputs, rt.outputs)
+    if known is not None:
+        result["model"]["registry"] = registry.describe(known)
+    if scorer is not None:
+        result["accuracy"] = scorer.score(m.predictions, opts.accuracy_floor)
+    result.update(probes.sections(m.start_ns, m.end_ns, m.frames, runtime=rt.describe()))
+    result["notes"].extend(probes.notes)
     return RunOutcome(result=result, measurement=m)
