@@ -8,6 +8,7 @@ result is an ``edgebench.scenario/1`` document in the run result's vocabulary.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import asdict, replace
@@ -108,21 +109,30 @@ def run_scenario_opts(opts: Any) -> dict[str, Any]:
     if s.scenario == "multi-stream" and s.samples_per_query % opts.batch:
         notes.append(f"{s.samples_per_query} samples per query in batches of {opts.batch}: the last batch is partly filled")
     warm = _warm(worker, max(opts.warmup, 10 if opts.find_max_qps else opts.warmup), opts.warmup_s)
-    cpu0, wall0 = time.process_time(), time.monotonic()
-    clock = RealClock()
-    if opts.find_max_qps:
-        # a first guess from the warmup: half of one query at a time, back to back
-        tail = warm[len(warm) // 2:] if warm.size >= 4 else warm
-        per_query_ms = float(np.median(tail)) / 1e6 if tail.size else None
-        floor = float(np.percentile(tail, 99)) / 1e6 if tail.size else None
-        start = opts.target_qps or (0.5 * 1000.0 / per_query_ms if per_query_ms else 1.0)
-        search = SearchSettings(latency_bound_ms=opts.latency_bound_ms, start_qps=start, max_steps=opts.max_qps_steps, floor_latency_ms=floor)
-        body = find_max_qps(server_at(worker.service, replace(s, scenario="server"), clock), search)
-        body["search"]["start_from"] = "--target-qps" if opts.target_qps else "half the back-to-back rate measured in warmup"
-        body["search"]["warmup_service_ms"] = {"p50": None if per_query_ms is None else round(per_query_ms, 4), "p99": None if floor is None else round(floor, 4)}
-        body["settings"] = s.to_dict()
-    else:
-        body = run_scenario(worker.service, s, clock)
+    probes = opts.probes
+    with contextlib.ExitStack() as stack:
+        power = None
+        if not opts.find_max_qps and (probes is None or probes.enabled):
+            from .sweep import ProbePower
+
+            power = stack.enter_context(ProbePower(
+                probes.power if probes else "auto", probes.sample_hz if probes else 10.0, probes.root if probes else None))
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        clock = RealClock()
+        if opts.find_max_qps:
+            # a first guess from the warmup: half of one query at a time, back to back
+            tail = warm[len(warm) // 2:] if warm.size >= 4 else warm
+            per_query_ms = float(np.median(tail)) / 1e6 if tail.size else None
+            floor = float(np.percentile(tail, 99)) / 1e6 if tail.size else None
+            start = opts.target_qps or (0.5 * 1000.0 / per_query_ms if per_query_ms else 1.0)
+            search = SearchSettings(latency_bound_ms=opts.latency_bound_ms, start_qps=start, max_steps=opts.max_qps_steps, floor_latency_ms=floor)
+            body = find_max_qps(server_at(worker.service, replace(s, scenario="server"), clock), search)
+            body["search"]["start_from"] = "--target-qps" if opts.target_qps else "half the back-to-back rate measured in warmup"
+            body["search"]["warmup_service_ms"] = {"p50": None if per_query_ms is None else round(per_query_ms, 4), "p99": None if floor is None else round(floor, 4)}
+            body["settings"] = s.to_dict()
+        else:
+            body = run_scenario(worker.service, s, clock)
+        body["power"] = _power_section(body, power, opts)
     cpu1, wall1 = time.process_time(), time.monotonic()
     notes += body.pop("notes", [])
     config = {k: v for k, v in asdict(opts).items() if k not in ("notes", "device_id", "run_id")}
@@ -154,6 +164,26 @@ def run_scenario_opts(opts: Any) -> dict[str, Any]:
         "notes": notes,
     }
     return doc
+
+
+def _power_section(body: dict[str, Any], power: Any, opts: Any) -> dict[str, Any]:
+    """Energy over the measured scenario window: per query and per sample (as MLPerf
+    reports single/multi-stream), with the mean power (as it reports offline/server)."""
+    window = body.pop("_window_ns", None)
+    if opts.find_max_qps:
+        return {"available": False, "reason": "not measured for a max-QPS search (each step is its own run)"}
+    if power is None:
+        return {"available": False, "reason": "probes turned off (--no-probes)"}
+    if not power.available:
+        return {"available": False, "reason": power.reason}
+    out = {"available": True, **(power(*window) or {})}
+    e = out.get("energy_j")
+    if e is not None:
+        q, n = body.get("queries") or 0, body.get("samples") or body.get("queries") or 0
+        out["energy_per_query_mj"] = round(e / q * 1000, 6) if q else None
+        out["energy_per_sample_mj"] = round(e / n * 1000, 6) if n else None
+        out["scope"] = "the measured scenario window (first query issued to last query done), warmup excluded"
+    return out
 
 
 def print_scenario(doc: dict[str, Any], out) -> None:

@@ -242,6 +242,7 @@ def run_stream(service: Service, s: ScenarioSettings, clock: Clock) -> dict[str,
         "latency_scope": "per query: from issuing it to its last sample done; the next query is issued when it completes",
         "headline": {"metric": f"p{pct:g}_latency_ms", "value": _pct_ms(lat, pct), "unit": "ms"},
         "early_stopping": early_stopping(lat, pct),
+        "_window_ns": (t0, t1),
     }
     reasons = _length_reasons(s, dur, int(lat.size))
     if capped:
@@ -283,7 +284,7 @@ def run_offline(service: Service, s: ScenarioSettings, clock: Clock, calibrate_s
         notes.append(f"query size {n} samples from a calibration of {rate:.1f} samples/s (not measured)")
     assert n is not None
     for attempt in range(3):
-        lat, done, dur, capped = _offline_once(service, s, clock, n)
+        lat, done, dur, capped, window = _offline_once(service, s, clock, n)
         if not auto or capped or dur >= s.duration_s or attempt == 2:
             break
         grown = max(n + 1, math.ceil(1.1 * n * s.duration_s / max(dur, 1e-9)))
@@ -303,6 +304,7 @@ def run_offline(service: Service, s: ScenarioSettings, clock: Clock, calibrate_s
         "latency_histogram_ms": histogram_ms(lat / 1e6),
         "latency_scope": f"per batch of up to {s.batch} samples inside the one offline query",
         "query_latency_ms": round(dur * 1000, 4),
+        "_window_ns": window,
     }
     reasons = _length_reasons(s, dur, done, unit="samples")
     if capped:
@@ -312,7 +314,7 @@ def run_offline(service: Service, s: ScenarioSettings, clock: Clock, calibrate_s
     return _verdict(out, reasons)
 
 
-def _offline_once(service: Service, s: ScenarioSettings, clock: Clock, n: int) -> tuple[np.ndarray, int, float, bool]:
+def _offline_once(service: Service, s: ScenarioSettings, clock: Clock, n: int) -> tuple[np.ndarray, int, float, bool, tuple[int, int]]:
     cap = int(s.cap_s * 1e9)
     t0 = clock.now_ns()
     chunks: list[int] = []
@@ -329,7 +331,7 @@ def _offline_once(service: Service, s: ScenarioSettings, clock: Clock, n: int) -
         end = clock.now_ns()
         chunks.append(end - a)
         left -= k
-    return np.asarray(chunks, dtype=np.int64), n - left, (end - t0) / 1e9, capped
+    return np.asarray(chunks, dtype=np.int64), n - left, (end - t0) / 1e9, capped, (t0, end)
 
 
 # --------------------------------------------------------------------------- server
@@ -429,6 +431,7 @@ def run_server(service: Service, s: ScenarioSettings, clock: Clock) -> dict[str,
         ),
         "headline": {"metric": "p99_within_bound", "value": bool(within), "p99_latency_ms": p99, "unit": "ms"},
         "within_bound": bool(within),
+        "_window_ns": (t0, t_end),
     }
     reasons = _length_reasons(s, dur, served)
     if stop_reason:

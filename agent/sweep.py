@@ -51,6 +51,65 @@ log = logging.getLogger("edgebench.sweep")
 #: None when it has no reading for that window.
 PowerWindow = Callable[[int, int], "dict[str, Any] | None"]
 
+class ProbePower:
+    """A ``PowerWindow`` from the board's own power source (``agent.probes``:
+    INA3221, Pi 5 PMIC, RAPL, hwmon, a meter command...), sampled in the
+    background at ``hz`` for as long as the context is open.
+
+    ``available`` is False (with ``reason``) when there is no source; then use
+    no window and record the reason. Energy over a window is the probes'
+    integral (trapezoid over power readings, or a counter difference), clipped
+    to the window's edges.
+    """
+
+    def __init__(self, spec: str = "auto", hz: float = 10.0, root: str | None = None):
+        self.spec, self.hz, self.root = spec, hz, root
+        self.source = None
+        self.sampler = None
+        self.reason: str | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.sampler is not None
+
+    def __enter__(self) -> "ProbePower":
+        from .probes import as_fs
+        from .probes.power import discover_power
+        from .probes.sampler import Sampler
+
+        if not 0 < self.hz <= 1000:
+            raise UserError(f"--sample-hz must be above 0 and at most 1000, got {self.hz:g}")
+        disc = discover_power(self.spec, as_fs(self.root), interval_s=1.0 / self.hz)
+        if disc.source is None:
+            self.reason = f"power not measured: {disc.reason}"
+            return self
+        self.source = disc.source
+        self.sampler = Sampler(power=disc.source, hz=self.hz).start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.sampler is not None:
+            self.sampler.stop()
+        if self.source is not None:
+            self.source.close()
+
+    def __call__(self, t0_ns: int, t1_ns: int) -> dict[str, Any] | None:
+        from .probes.sampler import summarize_power
+
+        assert self.sampler is not None and self.source is not None
+        # the integral needs a reading at or after the window's end
+        deadline = time.perf_counter_ns() + int(5e9 / self.hz) + int(1e9)
+        while time.perf_counter_ns() < deadline:
+            snap = self.sampler.snapshot()
+            if snap and snap[-1].t_ns >= t1_ns:
+                break
+            time.sleep(0.2 / self.hz)
+        stats = self.sampler.stats()
+        p = summarize_power(self.sampler.snapshot(), self.source, (t0_ns, t1_ns), 1, None, self.hz, span_s=stats.get("sampler_span_s"))
+        keep = ("source", "method", "mean_w", "min_w", "max_w", "energy_j", "samples", "gaps", "window_s", "sampling_rate_hz", "note")
+        return {k: p[k] for k in keep if k in p}
+
+
 MAX_POINTS = 512
 MAX_INSTANCES = 64
 MAX_BATCH = 65536
@@ -395,9 +454,12 @@ def sweep(
     opts: SweepOptions,
     *,
     power_window: PowerWindow | None = None,
+    power_reason: str | None = None,
     progress: Callable[[dict[str, Any], int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Run every point of the grid; returns the ``edgebench.sweep/1`` document."""
+    """Run every point of the grid; returns the ``edgebench.sweep/1`` document.
+
+    ``power_reason`` says why there is no ``power_window`` (recorded in each point)."""
     opts.validate()
     device_id = opts.device_id or default_device_id()
     run_id = opts.run_id or new_run_id()
@@ -427,6 +489,8 @@ def sweep(
                  "note": f"not loaded again: batch {b} was already refused at another point of this sweep"}
         else:
             p = run_point(opts, b, t, i, samples=samples, power_window=power_window)
+            if power_window is None and power_reason and p["status"] == "ok":
+                p["power_reason"] = power_reason
             if p["status"] == "unsupported":
                 unsupported_batch[b] = p["reason"]
         points.append(p)
@@ -442,7 +506,8 @@ def sweep(
     if any(p["status"] == "failed" for p in points):
         notes.append(f"{sum(p['status'] == 'failed' for p in points)} point(s) failed; each says why")
     if ok and all(p.get("power") is None for p in ok):
-        notes.append(f"power not measured: {ok[0].get('power_reason')}")
+        reason = ok[0].get("power_reason") or ""
+        notes.append(reason if reason.startswith("power not measured") else f"power not measured: {reason}")
     return {
         "schema": protocol.SWEEP_SCHEMA,
         "device_id": device_id,

@@ -57,6 +57,8 @@ def add_sweep_parser(sub: Any) -> None:
     s.add_argument("--cpu-fallback", action="store_true", help="if the delegate cannot load, run on the CPU (recorded)")
     s.add_argument("--min-frames", type=_positive_int, metavar="N", help="fewer batches at a point make it INVALID (default 20)")
     s.add_argument("--min-duration", dest="min_duration_s", type=_positive_float, metavar="SEC", help="a shorter point is INVALID (default 0.5)")
+    s.add_argument("--power", metavar="SOURCE", help="power source for energy per item: auto (default), none, jetson, rpi-pmic, rapl, hwmon[:NAME], cmd:COMMAND, serial:DEVICE")
+    s.add_argument("--sample-hz", type=_positive_float, help="power sampling rate (default 10)")
     s.add_argument("--json", metavar="OUT", help="write the edgebench.sweep/1 document here")
     s.add_argument("--csv", metavar="OUT", help="write one CSV row per point here")
     s.add_argument("--plot", metavar="DIR", help="write PNG curves here (needs the plot extra: pip install 'edgebench[plot]')")
@@ -153,7 +155,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         else:
             print(head + f"{p['status']}: {p['reason']}", file=sys.stderr)
 
-    doc = sweep(opts, progress=progress)
+    from .sweep import ProbePower
+
+    with ProbePower(args.power or "auto", args.sample_hz or 10.0) as power:
+        doc = sweep(opts, power_window=power if power.available else None, power_reason=power.reason, progress=progress)
     if args.json:
         write_json(args.json, doc)
     if args.csv:

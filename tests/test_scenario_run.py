@@ -176,3 +176,19 @@ def test_config_file_carries_scenario_keys(tmp_path):
     cfg.write_text(f"run:\n  model: {SHAPES_MODEL}\n  scenario: batchy\n")
     p = run_cli("run", "--config", str(cfg))
     assert p.returncode == 2 and "run.scenario: expected one of" in p.stderr
+
+
+def test_scenario_energy_per_query_from_a_power_meter_command(tmp_path, fc_resizable):
+    out = tmp_path / "e.json"
+    p = run_cli("run", "--model", str(fc_resizable), "--scenario", "single-stream", "--duration", "0.5", "--json", str(out),
+                "-q", "--power", "cmd:echo 3000 mW")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(out.read_text())
+    pw = doc["power"]
+    assert pw["available"] is True and pw["mean_w"] == pytest.approx(3.0)
+    assert pw["energy_j"] == pytest.approx(3.0 * doc["duration_s"], rel=0.01)
+    assert pw["energy_per_query_mj"] == pytest.approx(pw["energy_j"] / doc["queries"] * 1000, rel=1e-3)
+    p = run_cli("run", "--model", str(fc_resizable), "--scenario", "offline", "--duration", "0.3", "--json", str(out),
+                "-q", "--no-probes")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(out.read_text())["power"] == {"available": False, "reason": "probes turned off (--no-probes)"}

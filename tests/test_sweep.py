@@ -115,7 +115,8 @@ def test_image_model_with_resizable_batch_on_real_images():
 def test_sweep_cli_json_csv_and_plots(tmp_path, fc_fixed):
     out, out_csv, plots = tmp_path / "s.json", tmp_path / "s.csv", tmp_path / "plots"
     p = run_cli("sweep", "--model", str(fc_fixed), "--batch", "1,2", "--instances", "1,2", "--threads", "1",
-                "--frames", "25", "--json", str(out), "--csv", str(out_csv), "--plot", str(plots), "--device-id", "bench-2")
+                "--frames", "25", "--json", str(out), "--csv", str(out_csv), "--plot", str(plots), "--device-id", "bench-2",
+                "--power", "none")
     assert p.returncode == 0, p.stderr
     assert "Traceback" not in p.stderr
     doc = json.loads(out.read_text())
@@ -124,7 +125,7 @@ def test_sweep_cli_json_csv_and_plots(tmp_path, fc_fixed):
     assert doc["grid"] == {"batch": [1, 2], "threads": [1], "instances": [1, 2], "instance_mode": "threads"}
     ok = [pt for pt in doc["points"] if pt["status"] == "ok"]
     for pt in ok:
-        assert pt["power"] is None and "power source" in pt["power_reason"]
+        assert pt["power"] is None and "turned off (--power none)" in pt["power_reason"]
         assert pt["cpu_pct"] is not None and pt["cpu_pct"] > 0
         lat = pt["latency_ms"]
         assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
@@ -284,3 +285,30 @@ sys.exit(main(["sweep", "--model", {str(SHAPES_MODEL)!r}, "--frames", "3", "--pl
     assert p.returncode == 2
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "--plot needs matplotlib: pip install 'edgebench[plot]'" in lines[0], p.stderr
+
+
+def test_sweep_energy_per_item_from_a_power_meter_command(tmp_path, fc_fixed):
+    """The board's power source (agent.probes) feeds each point: a meter command reading 2.5 W."""
+    out = tmp_path / "pw.json"
+    p = run_cli("sweep", "--model", str(fc_fixed), "--batch", "1,2", "--frames", "400", "--json", str(out), "-q",
+                "--power", "cmd:echo 2500 mW", "--sample-hz", "20")
+    assert p.returncode == 0, p.stderr
+    ok, unsup = json.loads(out.read_text())["points"]
+    pw = ok["power"]
+    assert pw["source"] == "cmd" and pw["mean_w"] == pytest.approx(2.5)
+    assert pw["energy_j"] == pytest.approx(2.5 * ok["duration_s"], rel=0.01, abs=1e-5)
+    assert pw["energy_per_item_mj"] == pytest.approx(pw["energy_j"] / ok["items"] * 1000, rel=1e-3, abs=1e-6)
+    assert unsup["status"] == "unsupported" and "power" not in unsup
+
+
+def test_sweep_without_a_power_source_says_why(tmp_path, fc_fixed):
+    root = tmp_path / "emptyroot"
+    (root / "etc").mkdir(parents=True)
+    out = tmp_path / "np.json"
+    p = run_cli("sweep", "--model", str(fc_fixed), "--frames", "20", "--json", str(out), "-q",
+                env={"EDGEBENCH_SYSFS_ROOT": str(root)})
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(out.read_text())
+    pt = doc["points"][0]
+    assert pt["power"] is None and "no power source on this board" in pt["power_reason"]
+    assert any(n.startswith("power not measured: no power source") for n in doc["notes"])
