@@ -54,6 +54,7 @@ def main() -> None:
         fc.write_bytes(fc_model(features=2048, layers=2))
         show_sweep("fc 2x2048 float32 (resizable, weights larger than the caches)", SweepOptions(model=str(fc), batch=[1, 2, 4, 8, 16], instances=[1, 2], duration_s=a.duration))
         show_sweep("shapes-int8 (bundled, resizable)", SweepOptions(model=str(ROOT / "models" / "shapes_int8.tflite"), batch=[1, 2, 4, 8, 16], instances=[1, 2], duration_s=a.duration))
+        show_sweep("mobilenet-v2-0.35-96-int8 (bundled, resizable)", SweepOptions(model=str(ROOT / "models" / "mobilenet_v2_0.35_96_int8_untrained.tflite"), batch=[1, 2, 4, 8], instances=[1, 2], duration_s=a.duration))
         mb = Path(a.refdata) / "mobilenet_v2_1.0_224_quant.tflite"
         if mb.exists():
             show_sweep("mobilenet_v2_1.0_224_quant (refdata, batch 1 hard-coded)", SweepOptions(model=str(mb), batch=[1, 2], threads=[1, 2], instances=[1, 2], duration_s=a.duration))
