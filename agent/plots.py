@@ -62,8 +62,12 @@ def sweep_figures(doc: dict[str, Any]) -> list[tuple[str, Any]]:
     plt = _pyplot()
     points = doc["points"]
     ok = [p for p in points if p["status"] == "ok"]
-    skipped = [f"batch {p['batch']}, {p['threads']} thr, {p['instances']} inst: {p['status']}" for p in points if p["status"] != "ok"]
-    skipped_note = (["not shown (" + str(len(skipped)) + "): " + "; ".join(skipped[:3]) + (" ..." if len(skipped) > 3 else "")] if skipped else [])
+    skipped_note = []
+    for status in ("unsupported", "failed"):
+        batches = sorted({p["batch"] for p in points if p["status"] == status})
+        if batches:
+            n = sum(p["status"] == status for p in points)
+            skipped_note.append(f"not shown: {n} {status} point(s), batch {', '.join(map(str, batches))}")
     title = f"{doc['model']['name']} on {doc['runtime']['name']} {doc['runtime']['version']} ({doc['device_id']})"
     series: dict[tuple[int, int], list[dict[str, Any]]] = {}
     for p in ok:

@@ -187,6 +187,8 @@ def run(
     publisher can stream the run while it is measured.
     """
     opts.validate()
+    if opts.scenario is not None or opts.find_max_qps:
+        raise UserError("these options ask for a scenario: run them with agent.scenario_run.run_scenario_opts")
     device_id = opts.device_id or default_device_id()
     run_id = opts.run_id or new_run_id()
     labels = load_labels(opts.labels) if opts.labels else None
