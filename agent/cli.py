@@ -58,9 +58,24 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "5", "3.1.1"],
         help="MQTT version (default auto: 5, falling back to 3.1.1)",
     )
+    r.add_argument(
+        "--mqtt-wait",
+        type=float,
+        metavar="S",
+        help="after the run, wait up to S seconds for the broker to acknowledge everything "
+        "(default: outbox.drain_wait_s, else 15)",
+    )
     r.add_argument("--device-id", help="this device's id on the fleet (default: the hostname)")
     r.add_argument("--run-id", help=argparse.SUPPRESS)
     r.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+
+    a = sub.add_parser(
+        "agent",
+        help="the service: stay connected, publish status/info/telemetry, run the config's jobs and remote commands",
+    )
+    a.add_argument("--config", metavar="FILE", required=True, help="YAML config (device_id, mqtt, outbox, telemetry, jobs, ...)")
+    a.add_argument("--device-id", help="override the config's device_id")
+    a.add_argument("--mqtt", metavar="URL", help="override the config's mqtt.url")
     return ap
 
 
@@ -138,10 +153,26 @@ def resolve_run(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
 def cmd_run(args: argparse.Namespace) -> int:
     from .result import write_json
 
-    opts, _cfg = resolve_run(args)
+    opts, cfg = resolve_run(args)
     from .runner import run
 
-    outcome = run(opts)
+    pub = stream = None
+    if args.mqtt:
+        from .publish import Publisher
+        from .result import default_device_id
+
+        opts.device_id = opts.device_id or default_device_id()
+        if not args.verbose:  # the final error line says what the link saw, once
+            logging.getLogger("edgebench.link").setLevel(logging.ERROR)
+        pub = Publisher.from_config(cfg, opts.device_id, url=args.mqtt, protocol_version=args.mqtt_protocol).start()
+        pub.link.wait_first_attempt(FIRST_CONNECT_WAIT_S)
+        stream = pub.stream()
+    try:
+        outcome = run(opts, stream=stream)
+    except BaseException:
+        if pub is not None:  # what was measured so far leaves now, or with the next start
+            pub.close(drain_s=2.0)
+        raise
     res = outcome.result
     if args.json:
         write_json(args.json, res)
@@ -149,27 +180,57 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_summary(res)
         if args.json:
             print(f"result written to {args.json}")
-    if args.mqtt:
-        from .publish import DevicePublisher
-
-        pub = DevicePublisher(args.mqtt, res["device_id"], protocol_version=args.mqtt_protocol)
-        try:
-            pub.open()
-            batches = pub.publish_run(res, outcome.measurement.samples_ns)
-        except PublishError as e:
-            saved = args.json
-            if not saved:
-                saved = os.path.abspath(f"edgebench-result-{res['run_id']}.json")
-                write_json(saved, res)
-            raise PublishError(f"{e}; the result is kept in {saved}") from None
-        finally:
-            pub.close()
-        if not args.quiet:
-            print(
-                f"published run {res['run_id']} as device {res['device_id']} to {pub.conn.url} "
-                f"({res['frames']} frames in {batches} batch(es))"
-            )
+    if pub is not None:
+        _finish_publishing(args, cfg, pub, stream, res)
     return 0
+
+
+#: How long `edgebench run` waits for its first connection before measuring (so
+#: that a reachable broker gets the run live; an unreachable one costs no more).
+FIRST_CONNECT_WAIT_S = 5.0
+DEFAULT_DRAIN_WAIT_S = 15.0
+
+
+def _finish_publishing(args, cfg: dict[str, Any], pub, stream, res: dict[str, Any]) -> None:
+    """Queue the summary, wait for the outbox to drain (or the wait to expire), report."""
+    from .result import write_json
+
+    stream.finish(res)
+    wait = args.mqtt_wait if args.mqtt_wait is not None else cfg.get("outbox", {}).get("drain_wait_s", DEFAULT_DRAIN_WAIT_S)
+    drained = pub.wait_drained(wait)
+    drops = pub.outbox.run_drops(res["run_id"])
+    stats = pub.outbox.stats()
+    reason = pub.link.last_error
+    where = pub.settings.describe()
+    pub.close()
+    if drops["frames"]:
+        ranges = ", ".join(f"{a}-{a + n - 1}" for a, n in drops["frame_ranges"][:5])
+        print(
+            f"edgebench: warning: the outbox bound ({stats['max_bytes']} bytes) dropped {drops['frames']} frames "
+            f"of this run in {drops['messages']} batch(es) (frames {ranges}{', ...' if len(drops['frame_ranges']) > 5 else ''}); "
+            "the summary says so",
+            file=sys.stderr,
+        )
+    if drained:
+        if not args.quiet:
+            print(f"published run {res['run_id']} as device {res['device_id']} to {where} ({res['frames']} frames)")
+        return
+    saved = args.json
+    if not saved:
+        saved = os.path.abspath(f"edgebench-result-{res['run_id']}.json")
+        write_json(saved, res)
+    why = reason or f"the broker at {where} did not acknowledge everything within {wait:g} s"
+    raise PublishError(
+        f"{why}; {stats['queued_messages']} message(s) ({stats['queued_frames']} frames) remain queued in the outbox "
+        f"{pub.outbox.path}: the next `edgebench run` or `edgebench agent` with device id {res['device_id']} "
+        f"sends them; the result is kept in {saved}"
+    )
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from .service import run_agent
+
+    return run_agent(args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         format="edgebench: %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return {"run": cmd_run}[args.command](args)
+        return {"run": cmd_run, "agent": cmd_agent}[args.command](args)
     except UserError as e:
         print(f"edgebench: error: {e}", file=sys.stderr)
         return e.exit_code

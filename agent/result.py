@@ -35,6 +35,18 @@ def default_device_id() -> str:
     return name[:64]
 
 
+def model_record(rt: Runtime, model_sha256: str) -> dict[str, Any]:
+    """What a result (and a run's meta message) says about the model."""
+    return {
+        "path": os.path.abspath(rt.model_path),
+        "name": os.path.basename(rt.model_path),
+        "sha256": model_sha256,
+        "size_bytes": os.path.getsize(rt.model_path),
+        "inputs": [t.to_dict() for t in rt.inputs],
+        "outputs": [t.to_dict() for t in rt.outputs],
+    }
+
+
 def build_result(
     *,
     device_id: str,
@@ -54,14 +66,7 @@ def build_result(
         "run_id": run_id,
         "agent_version": __version__,
         "started_at": datetime.fromtimestamp(started_at, timezone.utc).isoformat(timespec="milliseconds"),
-        "model": {
-            "path": os.path.abspath(rt.model_path),
-            "name": os.path.basename(rt.model_path),
-            "sha256": model_sha256,
-            "size_bytes": os.path.getsize(rt.model_path),
-            "inputs": [t.to_dict() for t in rt.inputs],
-            "outputs": [t.to_dict() for t in rt.outputs],
-        },
+        "model": model_record(rt, model_sha256),
         "runtime": rt.describe(),
         "source": source,
         "preprocess": preprocess,

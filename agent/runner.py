@@ -50,7 +50,10 @@ class RunOutcome:
     measurement: Measurement
 
 
-def run(opts: RunOptions) -> RunOutcome:
+def run(opts: RunOptions, stream=None) -> RunOutcome:
+    """Run one benchmark. With a ``stream`` (agent.publish.RunStream), the run's
+    meta is handed to it before the first frame and the measured frames while
+    the run goes on (``stream.sink``)."""
     opts.validate()
     device_id = opts.device_id or default_device_id()
     run_id = opts.run_id or new_run_id()
@@ -71,9 +74,14 @@ def run(opts: RunOptions) -> RunOutcome:
 
     notes = list(opts.notes)
     started = utc_now()
+    config = {k: v for k, v in asdict(opts).items() if k not in ("notes", "device_id", "run_id")}
     with open_source(opts.source) as src:
         source_desc = src.describe()
-        m = measure(rt, src, pre, post, frames=opts.frames, warmup=opts.warmup)
+        if stream is not None:
+            stream.begin(device_id=device_id, run_id=run_id, rt=rt, model_sha256=sha, source=source_desc, config=config)
+        m = measure(
+            rt, src, pre, post, frames=opts.frames, warmup=opts.warmup, sink=None if stream is None else stream.sink
+        )
     if m.ended_early:
         notes.append(
             f"source ended after {m.warmup_frames + m.frames} frames; {m.frames} measured of {opts.frames} asked"
@@ -84,7 +92,6 @@ def run(opts: RunOptions) -> RunOutcome:
             f"({m.warmup_frames} frames); lower --warmup or use a longer source",
             exit_code=4,
         )
-    config = {k: v for k, v in asdict(opts).items() if k not in ("notes", "device_id", "run_id")}
     result = build_result(
         device_id=device_id,
         run_id=run_id,
