@@ -95,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--db", help="keep the demo's database here (default: a temporary file, removed)")
     d.add_argument("--frames", type=int, default=300, help="frames each device measures (default 300)")
     d.set_defaults(func=cmd_demo)
+
+    from .commands import add_parser as add_cmd_parser
+
+    add_cmd_parser(sub)
     return ap
 
 
