@@ -225,6 +225,8 @@ class Connection:
         self._connack_rc: Any = None
         self.connected = threading.Event()
         self._acks: set[int] = set()
+        #: mids the broker acknowledged with a failure reason code (MQTT 5 only)
+        self.refused: dict[int, str] = {}
         self._ack_cv = threading.Condition()
         self._closing = False
 
@@ -281,6 +283,8 @@ class Connection:
 
     def _handle_publish(self, client, userdata, mid, reason_code, properties):
         with self._ack_cv:
+            if reason_code is not None and getattr(reason_code, "is_failure", False):
+                self.refused[mid] = str(reason_code)  # MQTT 5: e.g. "Not authorized" by the ACL
             self._acks.add(mid)
             self._ack_cv.notify_all()
 

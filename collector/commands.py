@@ -125,10 +125,17 @@ class Commander:
             info = self.conn.client.publish(
                 protocol.cmd_topic(dev, "run"), dumps(doc), qos=1, retain=False, properties=props
             )
-            mids.append(info.mid)
-        missing = self.conn.wait_acked(mids, 10.0)
+            mids.append((dev, info.mid))
+        missing = self.conn.wait_acked([m for _, m in mids], 10.0)
         if missing:
             raise PublishError(f"the broker at {self.settings.describe()} did not acknowledge {len(missing)} command(s)")
+        refused = [(dev, self.conn.refused[m]) for dev, m in mids if m in self.conn.refused]
+        if refused:
+            dev, why = refused[0]
+            raise PublishError(
+                f"the broker at {self.settings.describe()} refused the command to {dev}: {why} "
+                "(only the collector's account may publish commands)"
+            )
         return answers
 
     def wait(self, answers: dict[str, Answer], until: tuple[str, ...], timeout: float) -> None:

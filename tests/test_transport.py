@@ -185,7 +185,8 @@ def test_full_outbox_reports_exactly_what_it_dropped(tmp_path, mosquitto):
     state = tmp_path / "state"
     cfg = write_config(tmp_path / "agent.yaml", outbox={"max_mb": 0.1})  # ~6 frame batches of 500
     r = run_cli(*RUN, "--frames", "10000", "--config", str(cfg), "--mqtt", f"mqtt://127.0.0.1:{free_port()}",
-                "--device-id", "dev-full", "--run-id", "run-full", "--mqtt-wait", "1", env=agent_env(state))
+                "--device-id", "dev-full", "--run-id", "run-full", "--mqtt-wait", "1", "--json", str(tmp_path / "r.json"),
+                env=agent_env(state))
     assert r.returncode == 5
     assert "the outbox bound (104857 bytes) dropped" in r.stderr
     queued = outbox_rows(state / "outbox-dev-full.db")
