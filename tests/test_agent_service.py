@@ -72,7 +72,7 @@ def test_service_announces_runs_jobs_sends_telemetry_and_stops_cleanly(tmp_path,
         info = q(col, "SELECT agent_version, inventory FROM devices WHERE device_id='pi-a'")[0]
         assert info[0] and json.loads(info[1])["machine"]
         tel = json.loads(watcher.messages[-1][1])
-        assert tel["schema"] == protocol.TELEMETRY_SCHEMA and 0 <= tel["cpu_pct"] <= 100 * 64
+        assert tel["schema"] == protocol.TELEMETRY_SCHEMA and 0 <= tel["cpu_pct"] <= 100
         assert tel["mem_available_mb"] > 0 and tel["outbox"]["max_bytes"] > 0
         assert tel["link"]["connected"] is True and tel["link"]["loop_restarts"] == 0
         assert tel["seq"] > json.loads(watcher.messages[0][1])["seq"]
@@ -196,3 +196,24 @@ def test_watchdog_restarts_a_dead_link_thread_and_callback_errors_are_counted(tm
     finally:
         link.stop()
         ob.close()
+
+
+def test_sigterm_ends_a_long_job_early_and_delivers_what_was_measured(tmp_path, fleet):
+    broker, secrets, col = fleet
+    cfg = agent_config(tmp_path, broker, secrets, "pi-a", telemetry={"interval_s": 30},
+                       jobs=[{"name": "long", "model": str(SHAPES_MODEL), "frames": 10_000_000, "source": "synthetic:64x64"}])
+    a = spawn(["-m", "agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "a.log")
+    try:
+        wait_until(lambda: q(col, "SELECT COUNT(*) FROM frames")[0][0] >= 1000, 60, "frames of the long job")
+    finally:
+        t0 = time.monotonic()
+        rc = stop_process(a, signal.SIGTERM)
+    log = (tmp_path / "a.log").read_text()
+    assert rc == 0 and time.monotonic() - t0 < 30, log
+    assert "the agent is stopping: run ended early" in log
+    assert "edgebench agent: stopped (everything was delivered)" in log
+    wait_until(lambda: device_state(col, "pi-a")[0] == "stopped", 10, "pi-a stopped")
+    col.wait_idle()
+    n, top = q(col, "SELECT COUNT(DISTINCT frame), MAX(frame) FROM frames")[0]
+    assert n == top + 1  # every frame measured before the stop arrived, from frame 0
+    assert q(col, "SELECT COUNT(*) FROM runs WHERE summary IS NOT NULL")[0][0] == 0  # no summary for a cut run

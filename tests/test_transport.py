@@ -223,3 +223,13 @@ def test_full_outbox_reports_exactly_what_it_dropped(tmp_path, mosquitto):
     ob.close()
     assert st["dropped_frames"] == dropped["frames"]
     assert st["dropped_by_kind"]["frames"] == dropped["messages"]
+
+
+def test_a_failing_run_says_one_line_and_keeps_what_it_queued(tmp_path, mosquitto):
+    r = run_cli("run", "--model", str(SHAPES_MODEL), "--source", str(tmp_path / "missing.jpg"), "--mqtt",
+                mosquitto.url, "--device-id", "dev-fail", env=agent_env(tmp_path / "state"))
+    assert r.returncode == 4
+    assert len(r.stderr.strip().splitlines()) == 1 and "missing.jpg" in r.stderr
+    r = run_cli("run", "--model", str(SHAPES_MODEL), "--mqtt", "mqtt://127.0.0.1:notaport", "--device-id", "dev-fail",
+                env=agent_env(tmp_path / "state"))
+    assert r.returncode == 2 and "the port is not a number" in r.stderr
