@@ -373,7 +373,7 @@ class Link:
         if not self._retry_now:
             self.attempted.set()
         if reason != self.last_error:
-            log.warning("%s", reason)
+            log.log(logging.INFO if self._retry_now else logging.WARNING, "%s", reason)
         self.last_error = reason
         self.counters["connect_failures"] += 1
 
