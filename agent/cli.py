@@ -22,6 +22,16 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a fraction between 0 and 1 (0.9 for 90%)")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="edgebench",
@@ -38,14 +48,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--source",
         help="synthetic[:WxH], an image file, a folder of images or a video file (default: synthetic)",
     )
-    r.add_argument("--frames", type=_positive_int, help="frames to measure (default 100)")
+    r.add_argument("--frames", type=_positive_int, help="frames to measure (default 100 unless --duration)")
+    r.add_argument("--duration", dest="duration_s", type=_positive_float, metavar="SEC", help="measure for this long (with --frames: whichever ends first)")
     r.add_argument("--warmup", type=_positive_int, help="frames run first and not measured (default 5)")
+    r.add_argument("--warmup-s", dest="warmup_s", type=_positive_float, metavar="SEC", help="warm up for at least this long too (default 0)")
     r.add_argument("--threads", type=_positive_int, help="interpreter threads (default: runtime's)")
     r.add_argument(
         "--runtime",
         choices=["auto", "ai-edge-litert", "tflite-runtime", "tensorflow"],
         help="TFLite runtime (default auto: ai-edge-litert, then tflite-runtime, then tensorflow)",
     )
+    r.add_argument("--delegate", metavar="LIB", help="external delegate: a library path or edgetpu, vx, armnn, qnn")
+    r.add_argument(
+        "--delegate-option", dest="delegate_options", action="append", metavar="KEY=VALUE",
+        help="delegate option, repeatable (e.g. device=usb:0, backends=GpuAcc,CpuAcc)",
+    )
+    r.add_argument("--cpu-fallback", action="store_const", const=True, help="if the delegate cannot load, run on the CPU (recorded in the result)")
+    r.add_argument("--no-xnnpack", dest="xnnpack", action="store_const", const=False, help="disable the default XNNPACK CPU delegate")
+    r.add_argument("--pipelined", action="store_const", const=True, help="capture+preprocess in their own thread, overlapping inference")
+    r.add_argument("--pacing", choices=["fast", "realtime"], help="fast (default) or realtime: play a video at its own frame rate")
+    r.add_argument("--fps", type=_positive_float, help="pace a file or synthetic source at N frames/s, as a camera would")
+    r.add_argument("--stall-timeout", dest="stall_timeout_s", type=_positive_float, metavar="SEC", help="a live source silent this long is an error (default 10)")
+    r.add_argument("--reconnects", type=_positive_int, help="reopen a dropped network stream up to N times (default 3)")
+    r.add_argument("--min-frames", type=_positive_int, help="fewer measured frames make the run INVALID (default 50)")
+    r.add_argument("--min-duration", dest="min_duration_s", type=_positive_float, metavar="SEC", help="a shorter measurement is INVALID (default 1)")
     r.add_argument("--labels", help="labels file (one per line) to name classification outputs")
     r.add_argument("--top-k", type=_positive_int, help="classes kept per prediction (default 5)")
     r.add_argument("--resize", choices=["stretch", "crop", "letterbox"], help="how frames are fitted to the input (default stretch)")
@@ -68,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device-id", help="this device's id on the fleet (default: the hostname)")
     r.add_argument("--run-id", help=argparse.SUPPRESS)
     r.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    r.add_argument("--accuracy", metavar="DIR", help="labelled images (a folder per class, or a labels CSV): report top-1/top-5")
+    r.add_argument("--accuracy-floor", type=_fraction, metavar="F", help="fail the run if top-1 is below F (0..1)")
+
+    i = sub.add_parser("info", help="runtimes, delegates, cameras and board facts found here")
+    i.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    from .models_cli import add_parser as add_models_parser
+
+    add_models_parser(sub)
 
     a = sub.add_parser(
         "agent",
@@ -77,6 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--device-id", help="override the config's device_id")
     a.add_argument("--mqtt", metavar="URL", help="override the config's mqtt.url")
     return ap
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    return v
 
 
 def _fmt(v: Any, width: int = 8) -> str:
@@ -107,12 +152,35 @@ def print_summary(res: dict[str, Any], out=sys.stdout) -> None:
         w(f"top-1 {p['source_name']}: {name} ({top['score']:.3f})\n")
     if len(preds) > 5:
         w(f"... and {len(preds) - 5} more predictions in the result file\n")
+    if res.get("accuracy"):
+        from .accuracy import summary_line
+
+        w(summary_line(res["accuracy"]) + "\n")
+    v = res.get("validity")
+    if v and v["verdict"] != "VALID":
+        w(f"INVALID run: {'; '.join(v['reasons'])}\n")
+    for warning in res.get("warnings", []):
+        w(f"warning: {warning}\n")
     for note in res.get("notes", []):
         w(f"note: {note}\n")
 
 
 #: run flags that map one-to-one onto the config's `run` keys
-RUN_FLAGS = ("model", "source", "frames", "warmup", "threads", "runtime", "labels", "top_k", "resize", "color")
+RUN_FLAGS = (
+    "model", "source", "frames", "duration_s", "warmup", "warmup_s", "threads", "runtime", "labels", "top_k",
+    "resize", "color", "delegate", "delegate_options", "cpu_fallback", "xnnpack", "pipelined", "pacing", "fps",
+    "stall_timeout_s", "reconnects", "min_frames", "min_duration_s", "accuracy", "accuracy_floor",
+)
+
+
+def _delegate_options(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for p in pairs:
+        k, sep, v = p.partition("=")
+        if not sep or not k.strip():
+            raise UserError(f"--delegate-option {p!r} must be KEY=VALUE")
+        out[k.strip()] = v.strip()
+    return out
 
 
 def resolve_run(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
@@ -125,7 +193,7 @@ def resolve_run(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     for k in RUN_FLAGS:
         v = getattr(args, k, None)
         if v is not None:
-            values[k] = v
+            values[k] = _delegate_options(v) if k == "delegate_options" else v
     if not values.get("model"):
         raise UserError("no model: give --model PATH (or run.model in a --config file)")
     device_id = args.device_id or cfg.get("device_id")
@@ -150,6 +218,40 @@ def resolve_run(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     return RunOptions(**values, device_id=device_id, run_id=args.run_id), cfg
 
 
+class progress_printer:
+    """Live FPS and p50 while a run goes on: a one-line bar on a terminal,
+    plain log lines (every 10 s) in a pipe or under systemd."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last_log = __import__("time").monotonic()
+        self.drawn = False
+
+    def __call__(self, p) -> None:
+        import time
+
+        if p.phase == "warmup":
+            text = f"warming up: {p.frames} frames, {p.elapsed_s:.1f} s"
+        else:
+            fps = f"{p.fps:.1f} FPS" if p.fps else "- FPS"
+            p50 = f"inference p50 {p.p50_inference_ms:.3f} ms" if p.p50_inference_ms is not None else ""
+            text = f"measuring: {p.frames} frames, {p.elapsed_s:.1f} s, {fps}, {p50}"
+        if self.tty:
+            self.stream.write("\r\033[K" + text)
+            self.stream.flush()
+            self.drawn = True
+        elif time.monotonic() - self.last_log >= 10:
+            self.last_log = time.monotonic()
+            self.stream.write(f"edgebench: {text}\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .result import write_json
 
@@ -166,13 +268,19 @@ def cmd_run(args: argparse.Namespace) -> int:
             logging.getLogger("edgebench.link").setLevel(logging.ERROR)
         pub = Publisher.from_config(cfg, opts.device_id, url=args.mqtt, protocol_version=args.mqtt_protocol).start()
         pub.link.wait_first_attempt(FIRST_CONNECT_WAIT_S)
-        stream = pub.stream()
+        # An accuracy run may be refused by its floor: hold it back until it passes.
+        held = bool(opts.accuracy or opts.accuracy_floor is not None)
+        stream = pub.stream(config=_run_config(opts), hold=held)
+    progress = None if args.quiet else progress_printer()
     try:
-        outcome = run(opts, stream=stream)
+        outcome = run(opts, sink_factory=None if stream is None else stream.sink_factory, progress=progress)
     except BaseException:
         if pub is not None:  # what was measured so far leaves now, or with the next start
             pub.close(drain_s=2.0)
         raise
+    finally:
+        if progress is not None:
+            progress.close()
     res = outcome.result
     if args.json:
         write_json(args.json, res)
@@ -180,9 +288,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_summary(res)
         if args.json:
             print(f"result written to {args.json}")
+    if res.get("accuracy"):
+        from .accuracy import check_floor
+
+        try:
+            check_floor(res)  # a fast wrong model is not a result: stop before publishing
+        except UserError:
+            if pub is not None:
+                stream.discard()
+                pub.close()
+            raise
     if pub is not None:
+        stream.release()
         _finish_publishing(args, cfg, pub, stream, res)
     return 0
+
+
+def _run_config(opts) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {k: v for k, v in asdict(opts).items() if k not in ("notes", "device_id", "run_id")}
 
 
 #: How long `edgebench run` waits for its first connection before measuring (so
@@ -233,6 +358,16 @@ def cmd_agent(args: argparse.Namespace) -> int:
     return run_agent(args)
 
 
+def cmd_info(args: argparse.Namespace) -> int:
+    import json
+
+    from . import info
+
+    data = info.collect()
+    print(json.dumps(data, indent=2) if args.json else info.render(data))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -240,7 +375,11 @@ def main(argv: list[str] | None = None) -> int:
         format="edgebench: %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return {"run": cmd_run, "agent": cmd_agent}[args.command](args)
+        if args.command == "models":
+            from .models_cli import cmd_models
+
+            return cmd_models(args)
+        return {"run": cmd_run, "info": cmd_info, "agent": cmd_agent}[args.command](args)
     except UserError as e:
         print(f"edgebench: error: {e}", file=sys.stderr)
         return e.exit_code

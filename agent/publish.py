@@ -164,8 +164,8 @@ class Publisher:
             if left <= 0 or (self.link is not None and self.link.refused):
                 return False
 
-    def stream(self) -> "RunStream":
-        return RunStream(self)
+    def stream(self, config: dict[str, Any] | None = None, hold: bool = False) -> "RunStream":
+        return RunStream(self, config=config, hold=hold)
 
     # -- messages -----------------------------------------------------------------------
     def _birth(self, session: int) -> None:
@@ -217,41 +217,44 @@ class Publisher:
     def _store_frames(self, run_id: str, first: int, cols: dict[str, np.ndarray]) -> None:
         n = int(cols["e2e"].size)
         topic = protocol.run_topic(self.device_id, run_id, "frames")
-        ms = {s: np.round(cols[s] / 1e6, 4) for s in protocol.STAGES}
+        stages = protocol.STAGES + tuple(s for s in protocol.OPTIONAL_STAGES if s in cols)
+        ms = {s: np.round(cols[s] / 1e6, 4) for s in stages}
         for start in range(0, n, protocol.MAX_FRAMES_PER_BATCH):
             stop = min(n, start + protocol.MAX_FRAMES_PER_BATCH)
-            columns = {s: ms[s][start:stop].tolist() for s in protocol.STAGES}
+            columns = {s: ms[s][start:stop].tolist() for s in stages}
             body = protocol.frames_message(self.device_id, None, None, run_id, first + start, columns, time.time())
             self.outbox.put("frames", topic, body, run_id=run_id, first_frame=first + start, frames=stop - start)
 
 
 class RunStream:
-    """One run's way out: ``begin`` (meta), ``sink`` (frame batches, from the
-    measurement loop: only a queue put), ``finish`` (summary)."""
+    """One run's way out, for ``runner.run(sink_factory=stream.sink_factory)``:
+    the runner calls ``sink_factory(info)`` once the run is set up (the meta is
+    queued), then ``sink`` with frame batches from the measurement loop (only a
+    queue put); ``finish(result)`` queues the summary.
 
-    def __init__(self, pub: Publisher):
+    With ``hold=True`` (accuracy runs, whose result may be refused by a floor)
+    nothing is queued until ``release()``; ``discard()`` forgets it all."""
+
+    def __init__(self, pub: Publisher, config: dict[str, Any] | None = None, hold: bool = False):
         self.pub = pub
         self.device_id = pub.device_id
+        self.config = config
         self.run_id: str | None = None
         self.frames_handed = 0
         self._aborted = False
-        self._put = pub._q.put
+        self._held: list[tuple] | None = [] if hold else None
+        self._put = self._held.append if hold else pub._q.put
 
-    def begin(self, *, device_id: str, run_id: str, rt: Any, model_sha256: str, source: Any, config: dict) -> None:
-        from .result import model_record
-
-        if device_id != self.device_id:
-            raise UserError(f"run device id {device_id!r} differs from the publisher's {self.device_id!r}")
-        self.run_id = run_id
+    def sink_factory(self, info: dict[str, Any]) -> Callable[[int, dict[str, np.ndarray]], None]:
+        if info["device_id"] != self.device_id:
+            raise UserError(f"run device id {info['device_id']!r} differs from the publisher's {self.device_id!r}")
+        self.run_id = run_id = info["run_id"]
         body = _envelope(protocol.RUN_META_SCHEMA, self.device_id)
-        body.update(
-            run_id=run_id,
-            model=model_record(rt, model_sha256),
-            runtime=rt.describe(),
-            source=source,
-            config=config,
-        )
-        self.pub.submit("meta", protocol.run_topic(self.device_id, run_id, "meta"), body, run_id=run_id)
+        body.update(run_id=run_id, model=info["model"], runtime=info["runtime"], source=info["source"])
+        if self.config is not None:
+            body["config"] = self.config
+        self._put(("msg", "meta", protocol.run_topic(self.device_id, run_id, "meta"), body, {"run_id": run_id}))
+        return self.sink
 
     def sink(self, first_frame: int, cols: dict[str, np.ndarray]) -> None:
         """Called by the measurement loop: hand over, never wait."""
@@ -263,9 +266,22 @@ class RunStream:
     def abort(self) -> None:
         self._aborted = True
 
+    def release(self) -> None:
+        """Queue what a held stream kept back."""
+        if self._held is not None:
+            for item in self._held:
+                self.pub._q.put(item)
+            self._held = None
+            self._put = self.pub._q.put
+
+    def discard(self) -> None:
+        if self._held is not None:
+            self._held.clear()
+
     def finish(self, result: dict[str, Any]) -> None:
         body = _envelope(protocol.SUMMARY_SCHEMA, self.device_id)
         body.update(run_id=result["run_id"], result={k: v for k, v in result.items() if k != "predictions"})
-        self.pub.submit(
-            "summary", protocol.run_topic(self.device_id, result["run_id"], "summary"), body, run_id=result["run_id"]
+        self._put(
+            ("msg", "summary", protocol.run_topic(self.device_id, result["run_id"], "summary"), body,
+             {"run_id": result["run_id"]})
         )

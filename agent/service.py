@@ -236,12 +236,13 @@ class AgentService:
         self._current = stream
         try:
             opts = job_options(self._resolved(job.values, remote=job.cmd_id is not None), self.device_id, job.run_id)
+            stream.config = {k: v for k, v in job.values.items() if k not in ("name", "every_s")}
             if job.cmd_id:
                 self.pub.cmd_ack(job.cmd_id, "started", run_id=opts.run_id)
             log.info("running %s: %s", job.name, os.path.basename(opts.model))
             if self.stop_event.is_set():
                 raise RunAborted("the agent is stopping")
-            outcome = run(opts, stream=stream)
+            outcome = run(opts, sink_factory=stream.sink_factory)
             stream.finish(outcome.result)
             res = outcome.result
             log.info("%s done: run %s, %d frames, %s FPS", job.name, res["run_id"], res["frames"], res["fps"])

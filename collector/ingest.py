@@ -28,6 +28,7 @@ class Collector:
         client_id: str = "edgebench-collector",
         batch_max: int = 1000,
         linger_s: float = 0.05,
+        protocol: str = "auto",
     ):
         self.store = store
         self.validator = Validator()
@@ -47,6 +48,7 @@ class Collector:
             on_connect=self._on_connect,
             clean_start=False,
             session_expiry=SESSION_EXPIRY_S,
+            protocol=protocol,
         )
         self._enqueued = 0
         self._processed = 0

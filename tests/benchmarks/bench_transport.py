@@ -130,7 +130,7 @@ def bench_measure_effect(broker: MosquittoBroker, frames: int) -> dict[str, tupl
                             outbox_path=os.path.join(tmp, "ob.db")).start()
             pub.link.wait_first_attempt(5)
             stream = pub.stream()
-        res = run(opts, stream=stream).result
+        res = run(opts, sink_factory=None if stream is None else stream.sink_factory).result
         if pub is not None:
             stream.finish(res)
             pub.wait_drained(120)
