@@ -233,3 +233,29 @@ def test_a_failing_run_says_one_line_and_keeps_what_it_queued(tmp_path, mosquitt
     r = run_cli("run", "--model", str(SHAPES_MODEL), "--mqtt", "mqtt://127.0.0.1:notaport", "--device-id", "dev-fail",
                 env=agent_env(tmp_path / "state"))
     assert r.returncode == 2 and "the port is not a number" in r.stderr
+
+
+def test_a_run_below_its_accuracy_floor_sends_no_run_data(tmp_path, mosquitto):
+    """Accuracy runs are held back until the floor passes: a refused one leaves nothing behind."""
+    import shutil
+
+    import models
+
+    sets = tmp_path / "by-index"
+    src = SHAPES_MODEL.parent / "testsets" / "shapes"
+    for idx, cls in ((0, "circle"), (1, "square")):
+        (sets / str(idx)).mkdir(parents=True)
+        for f in sorted((src / cls).iterdir())[:5]:
+            shutil.copy(f, sets / str(idx) / f.name)
+    raw = RawClient(mosquitto.port)
+    raw.subscribe("edgebench/v1/dev-floor/run/#")
+    try:
+        r = run_cli("run", "--model", str(models.path_of("mobilenet-v2-0.35-96-int8-untrained")), "--accuracy",
+                    str(sets), "--accuracy-floor", "0.9", "--json", str(tmp_path / "r.json"), "--mqtt", mosquitto.url,
+                    "--device-id", "dev-floor", env=agent_env(tmp_path / "state"))
+        assert r.returncode == 6 and "below the floor" in r.stderr
+        assert [k for _, k, _, _ in outbox_rows(tmp_path / "state" / "outbox-dev-floor.db")] == []
+        time.sleep(0.5)
+        assert raw.messages == []
+    finally:
+        raw.close()
