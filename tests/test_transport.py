@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 import time
 
-import pytest
 
 from agent import protocol
 from collector.broker import MosquittoBroker, free_port

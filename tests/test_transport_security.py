@@ -4,8 +4,6 @@ password script, TLS with a test CA, secrets kept out of logs and results."""
 from __future__ import annotations
 
 import datetime
-import json
-import re
 import subprocess
 import time
 
