@@ -336,6 +336,16 @@ def _finish_publishing(args, cfg: dict[str, Any], pub, stream, res: dict[str, An
             "the summary says so",
             file=sys.stderr,
         )
+    rejected = stats["rejected_messages"] - pub.rejected_at_start
+    if rejected:
+        saved = args.json or os.path.abspath(f"edgebench-result-{res['run_id']}.json")
+        if not args.json:
+            write_json(saved, res)
+        raise PublishError(
+            f"the broker at {where} refused {rejected} message(s) ({pub.link.last_rejection}): is the MQTT username "
+            f"this device's id ({res['device_id']})? They are set aside in the outbox {pub.outbox.path} (table "
+            f"rejected); the result is kept in {saved}"
+        )
     if drained:
         if not args.quiet:
             print(f"published run {res['run_id']} as device {res['device_id']} to {where} ({res['frames']} frames)")

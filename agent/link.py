@@ -83,7 +83,8 @@ class Link:
         #: Set once the first connection attempt has succeeded or failed.
         self.attempted = threading.Event()
         self.last_error: str | None = None
-        self.refused: str | None = None  # the broker's refusal (credentials, ACL), if any
+        self.refused: str | None = None  # the broker's refusal of the connection, if any
+        self.last_rejection: str | None = None  # the last PUBACK failure reason (MQTT 5), if any
         self.counters = {
             "connects": 0,
             "connect_failures": 0,
@@ -111,6 +112,7 @@ class Link:
         self._connack: Any = None
         self._status_mid: int | None = None
         self._status_acked = False
+        self._status_refused: str | None = None
         outbox.listeners.append(self.wake)
 
     # -- lifecycle -------------------------------------------------------------
@@ -379,8 +381,6 @@ class Link:
 
     def _serve(self, client: mqtt.Client, session: int, v5: bool) -> bool:
         self.protocol = "5" if v5 else "3.1.1"
-        self.refused = None
-        self.last_error = None
         self._gen += 1
         self.outbox.begin_connection(f"{self._proc}:{self._gen}")
         self._status_mid = client.publish(
@@ -400,9 +400,15 @@ class Link:
             except Exception:
                 self.counters["callback_errors"] += 1
                 log.exception("on_connect handler failed")
+        self._status_refused = None
         while not self._stopping.is_set():
             rc = self._io(client, 0.5)
             self._settle()
+            if self._status_refused:
+                self.refused = self.last_error = self._status_refused
+                if self.counters["connects"] == 1 or self.counters["connects"] & (self.counters["connects"] - 1) == 0:
+                    log.warning("%s", self._status_refused)
+                return False  # back off: retrying soon will not help
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 return True
             self._pump(client, v5)
@@ -418,13 +424,28 @@ class Link:
         for mid, rc in acks:
             if mid == self._status_mid:
                 self._status_acked = True
+                if rc is not None and getattr(rc, "is_failure", False):
+                    # The broker will not let this account write this device's tree
+                    # (MQTT 5; mosquitto then drops the connection): a setup error.
+                    self._status_refused = (
+                        f"the broker at {self.settings.describe()} refused this device's status ({rc}): "
+                        f"is the MQTT username this device's id ({self.device_id})?"
+                    )
+                else:
+                    self.refused = self.last_error = None
                 continue
             row_id = self._mids.pop(mid, None)
             if row_id is None:
                 continue
             if rc is not None and getattr(rc, "is_failure", False):
                 self.counters["rejected"] += 1
-                log.error("the broker refused message %d on the outbox (%s); it is set aside", row_id, rc)
+                self.last_rejection = str(rc)
+                n = self.counters["rejected"]
+                if n & (n - 1) == 0:  # 1, 2, 4, 8...: visible, not a flood
+                    log.error(
+                        "the broker refused a message (%s); set aside in the outbox's rejected table (%d so far): "
+                        "is the MQTT username this device's id?", rc, n,
+                    )
                 self.outbox.reject(row_id, str(rc))
             else:
                 done.append(row_id)

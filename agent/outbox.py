@@ -96,6 +96,8 @@ LANE = {"info": 0, "cmd_ack": 0, "telemetry": 1, "meta": 1, "frames": 1, "summar
 EVICTION_CLASS = {"telemetry": 0, "info": 0, "frames": 1, "meta": 2, "summary": 2, "cmd_ack": 2}
 #: Drop ledgers older than this are forgotten.
 RUN_DROPS_KEEP_S = 30 * 86400
+#: Messages the broker refused, kept for inspection (the newest).
+REJECTED_KEEP = 1000
 #: Command ids remembered to refuse a redelivered command.
 SEEN_COMMANDS_KEEP = 1000
 
@@ -447,6 +449,10 @@ class Outbox:
                     (row.seq, row.kind, row.topic, reason, time.time(), row.payload),
                 )
                 cur.execute("DELETE FROM outbox WHERE id = ?", (row.id,))
+                cur.execute(
+                    "DELETE FROM rejected WHERE seq NOT IN (SELECT seq FROM rejected ORDER BY seq DESC LIMIT ?)",
+                    (REJECTED_KEEP,),
+                )
                 self._bump("rejected")
                 cur.execute("COMMIT")
             except BaseException:

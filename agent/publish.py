@@ -72,6 +72,8 @@ class Publisher:
         self.device_id = protocol.check_device_id(device_id)
         self.settings = settings
         self.outbox = Outbox(outbox_path or default_path(device_id), int(max_mb * 1024 * 1024), synchronous)
+        #: Messages the broker had refused before this publisher started (outbox counter).
+        self.rejected_at_start = self.outbox.stats()["rejected_messages"]
         self.inventory = inventory or basic_inventory()
         self.capabilities = list(capabilities)
         self.link = None

@@ -4,6 +4,7 @@ password script, TLS with a test CA, secrets kept out of logs and results."""
 from __future__ import annotations
 
 import datetime
+import re
 import subprocess
 import time
 
@@ -282,3 +283,18 @@ def test_shipped_broker_config_starts_and_refuses_anonymous(tmp_path):
         assert "authori" in str(got["rc"]).lower()
     finally:
         broker.cleanup()
+
+
+def test_a_device_using_another_accounts_name_is_told(tmp_path, fleet):
+    """Device id pi-b with pi-a's account: the ACL refuses its status (MQTT 5 PUBACK) and
+    mosquitto drops the connection; the agent says why at once, keeps everything queued."""
+    broker, secrets = fleet
+    state = tmp_path / "state"
+    t0 = time.monotonic()
+    r = run_cli(*RUN, "--mqtt", url_with(broker.url, "pi-a", secrets["pi-a"]), "--device-id", "pi-b",
+                "--json", str(tmp_path / "r.json"), "--mqtt-wait", "30", env=agent_env(state))
+    assert r.returncode == 5 and time.monotonic() - t0 < 25
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1, r.stderr
+    assert "refused this device's status (Not authorized): is the MQTT username this device's id (pi-b)?" in err[0]
+    assert re.search(r"\d+ message\(s\) \(600 frames\) remain queued", err[0])
