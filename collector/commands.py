@@ -170,23 +170,24 @@ def parse_sets(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def add_broker_options(p) -> None:
+    """--username/--password-file/--password-env/--ca/--cert/--key: how a collector-side
+    command logs in (secrets from a file or the environment, never the command line)."""
+    p.add_argument("--username", help="broker account (default: from the URL)")
+    p.add_argument("--password-file", help="file holding the account's password")
+    p.add_argument("--password-env", help="environment variable holding the account's password")
+    p.add_argument("--ca", help="CA certificate to check the broker's (TLS)")
+    p.add_argument("--cert", help="client certificate (TLS)")
+    p.add_argument("--key", help="client certificate's key (TLS)")
+
+
+def settings_from_args(args) -> MqttSettings:
+    opts = {k: getattr(args, k, None) for k in ("username", "password_file", "password_env", "ca", "cert", "key")}
+    return MqttSettings.from_config({k: v for k, v in opts.items() if v}, url=args.mqtt, where="--")
+
+
 def cmd_run(args) -> int:
-    settings = MqttSettings.from_config(
-        {
-            k: v
-            for k, v in {
-                "username": args.username,
-                "password_file": args.password_file,
-                "password_env": args.password_env,
-                "ca": args.ca,
-                "cert": args.cert,
-                "key": args.key,
-            }.items()
-            if v
-        },
-        url=args.mqtt,
-        where="--",
-    )
+    settings = settings_from_args(args)
     job: dict[str, Any] = {"model": args.model}
     for k in ("source", "frames", "warmup", "threads", "labels", "scenario"):
         v = getattr(args, k, None)
@@ -239,12 +240,7 @@ def add_parser(sub) -> None:
     csub.required = True
     r = csub.add_parser("run", help="ask devices matching --device to run a benchmark job")
     r.add_argument("--mqtt", default="mqtt://127.0.0.1:1883", help="broker URL (default mqtt://127.0.0.1:1883)")
-    r.add_argument("--username", help="broker account (default: from the URL)")
-    r.add_argument("--password-file", help="file holding the account's password")
-    r.add_argument("--password-env", help="environment variable holding the account's password")
-    r.add_argument("--ca", help="CA certificate to check the broker's (TLS)")
-    r.add_argument("--cert", help="client certificate (TLS)")
-    r.add_argument("--key", help="client certificate's key (TLS)")
+    add_broker_options(r)
     r.add_argument("--device", action="append", required=True, metavar="GLOB", help="device id or glob, e.g. 'pi-*' (repeatable)")
     r.add_argument("--model", required=True, help="a bundled model's name or a .tflite path on the device")
     r.add_argument("--source", help="frame source on the device (default synthetic)")

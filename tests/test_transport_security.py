@@ -298,3 +298,34 @@ def test_a_device_using_another_accounts_name_is_told(tmp_path, fleet):
     assert len(err) == 1, r.stderr
     assert "refused this device's status (Not authorized): is the MQTT username this device's id (pi-b)?" in err[0]
     assert re.search(r"\d+ message\(s\) \(600 frames\) remain queued", err[0])
+
+
+def test_collector_serve_logs_in_with_a_password_file(tmp_path, fleet):
+    import signal
+    import sqlite3
+
+    from transport_support import spawn, stop_process
+
+    broker, secrets = fleet
+    pw = tmp_path / "collector.pw"
+    pw.write_text(secrets["collector"])
+    db = tmp_path / "fleet.db"
+    serve = spawn(["-m", "collector.cli", "serve", "--mqtt", broker.url, "--username", "collector", "--password-file",
+                   str(pw), "--db", str(db)], agent_env(tmp_path / "cstate"), tmp_path / "serve.log")
+    try:
+        wait_until(lambda: "subscribed" in (tmp_path / "serve.log").read_text(), 30, "the collector")
+        apw = tmp_path / "pi-a.pw"
+        apw.write_text(secrets["pi-a"])
+        cfg = write_config(tmp_path / "a.yaml", mqtt={"url": broker.url, "username": "pi-a", "password_file": str(apw)})
+        r = run_cli(*RUN, "--config", str(cfg), "--device-id", "pi-a", env=agent_env(tmp_path / "state"))
+        assert r.returncode == 0, r.stderr
+
+        def frames():
+            with sqlite3.connect(db) as c:
+                return c.execute("SELECT COUNT(*) FROM frames").fetchone()[0]
+
+        wait_until(lambda: frames() == 600, 30, "the frames in the collector's database")
+    finally:
+        assert stop_process(serve, signal.SIGTERM) == 0
+    log = (tmp_path / "serve.log").read_text()
+    assert secrets["collector"] not in log and "rejected 0" in log
