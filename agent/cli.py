@@ -96,6 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     r.add_argument("--accuracy", metavar="DIR", help="labelled images (a folder per class, or a labels CSV): report top-1/top-5")
     r.add_argument("--accuracy-floor", type=_fraction, metavar="F", help="fail the run if top-1 is below F (0..1)")
+    pr = r.add_argument_group("power, thermal and system probes")
+    pr.add_argument("--sample-hz", type=_positive_float, help="probe sampling rate (default 10)")
+    pr.add_argument(
+        "--power", metavar="SOURCE",
+        help="auto (default), none, jetson, tegrastats, rpi-pmic, rapl, hwmon[:NAME], "
+        "cmd:COMMAND (prints watts), serial:DEVICE[:um24c|um25c|um34c]",
+    )
+    pr.add_argument("--idle-baseline-s", type=_nonneg_float, help="idle power measured before the run (default 2; 0: none)")
+    pr.add_argument("--cool-below", type=float, metavar="C", help="first wait until the board is below C degrees Celsius")
+    pr.add_argument("--soak", action="store_true", default=None, help="first run the model until the temperature is steady")
+    pr.add_argument("--no-probes", action="store_true", help="sample nothing (no power, thermal or system sections)")
 
     i = sub.add_parser("info", help="runtimes, delegates, cameras and board facts found here")
     i.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -121,6 +132,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not v > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    return v
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
     return v
 
 
@@ -161,6 +182,11 @@ def print_summary(res: dict[str, Any], out=sys.stdout) -> None:
         w(f"INVALID run: {'; '.join(v['reasons'])}\n")
     for warning in res.get("warnings", []):
         w(f"warning: {warning}\n")
+    from .probes.info import run_summary_line
+
+    probes_line = run_summary_line(res)
+    if probes_line:
+        w(probes_line + "\n")
     for note in res.get("notes", []):
         w(f"note: {note}\n")
 
@@ -215,7 +241,14 @@ def resolve_run(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     unsupported = sorted(set(values) - known)
     if unsupported:
         raise UserError(f"run.{unsupported[0]} is not supported by this version of edgebench")
-    return RunOptions(**values, device_id=device_id, run_id=args.run_id), cfg
+    from .probes.session import probe_options
+
+    probes = probe_options(
+        cfg.get("probes"), sample_hz=getattr(args, "sample_hz", None), power=getattr(args, "power", None),
+        idle_baseline_s=getattr(args, "idle_baseline_s", None), cool_below_c=getattr(args, "cool_below", None),
+        soak=getattr(args, "soak", None), enabled=False if getattr(args, "no_probes", False) else None,
+    )
+    return RunOptions(**values, device_id=device_id, run_id=args.run_id, probes=probes), cfg
 
 
 class progress_printer:
@@ -300,6 +333,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise
     if pub is not None:
         stream.release()
+        if res.get("board"):
+            pub.update_inventory(res["board"])
         _finish_publishing(args, cfg, pub, stream, res)
     return 0
 
@@ -396,6 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("edgebench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `edgebench info | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

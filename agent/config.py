@@ -175,9 +175,17 @@ SECTIONS: dict[str, dict[str, Check]] = {
         "enabled": _bool,
         "models_dir": _str,
     },
-    "probes": {
+    "probes": {  # see agent/probes/session.py ProbeOptions; `run` flags override these
+        "enabled": _bool,
         "sample_hz": _num(positive=True),
         "power": _str,
+        "idle_baseline_s": _num(lo=0),
+        "cool_below_c": _num(),
+        "cool_timeout_s": _num(positive=True),
+        "soak": _bool,
+        "soak_max_s": _num(positive=True),
+        "soak_window_s": _num(positive=True),
+        "soak_steady_c": _num(positive=True),
     },
 }
 

@@ -250,7 +250,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "load_5m": _NUM_OR_NULL,
             "load_15m": _NUM_OR_NULL,
             "uptime_s": _NUM_OR_NULL,
-            "temps_c": {"type": "object", "additionalProperties": {"type": "number"}},
+            "temps_c": {"type": "object", "additionalProperties": {"type": ["number", "null"]}},
             "probes": {"type": "object"},
             "outbox": {
                 "type": "object",

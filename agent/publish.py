@@ -16,9 +16,7 @@ birth record.
 from __future__ import annotations
 
 import logging
-import platform
 import queue
-import socket
 import threading
 import time
 from typing import Any, Callable
@@ -38,16 +36,6 @@ DEFAULT_OUTBOX_MB = 256.0
 
 class RunAborted(UserError):
     """The agent is stopping: the run in progress ends early (its frames so far are kept)."""
-
-
-def basic_inventory() -> dict[str, Any]:
-    return {
-        "hostname": socket.gethostname(),
-        "machine": platform.machine(),
-        "system": platform.system(),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-    }
 
 
 def _envelope(schema: str, device_id: str) -> dict[str, Any]:
@@ -74,7 +62,11 @@ class Publisher:
         self.outbox = Outbox(outbox_path or default_path(device_id), int(max_mb * 1024 * 1024), synchronous)
         #: Messages the broker had refused before this publisher started (outbox counter).
         self.rejected_at_start = self.outbox.stats()["rejected_messages"]
-        self.inventory = inventory or basic_inventory()
+        if inventory is None:
+            from .probes.inventory import board_inventory
+
+            inventory = board_inventory()
+        self.inventory = inventory
         self.capabilities = list(capabilities)
         self.link = None
         try:
@@ -170,8 +162,17 @@ class Publisher:
         return RunStream(self, config=config, hold=hold)
 
     # -- messages -----------------------------------------------------------------------
+    def update_inventory(self, inventory: dict[str, Any]) -> None:
+        """A fuller inventory (a run's ``board`` section: sensors, runtime): queue a new
+        retained ``info`` with it, and use it at the next connects."""
+        self.inventory = inventory
+        self.submit("info", protocol.info_topic(self.device_id), self._info_body())
+
     def _birth(self, session: int) -> None:
         """On every connect (link thread): the retained birth record."""
+        self.outbox.put("info", protocol.info_topic(self.device_id), self._info_body())
+
+    def _info_body(self) -> dict[str, Any]:
         body = _envelope(protocol.INFO_SCHEMA, self.device_id)
         body.update(
             agent_version=__version__,
@@ -180,7 +181,7 @@ class Publisher:
             inventory=self.inventory,
             capabilities=self.capabilities,
         )
-        self.outbox.put("info", protocol.info_topic(self.device_id), body)
+        return body
 
     def telemetry(self, snapshot: dict[str, Any]) -> None:
         """Queue one telemetry message: the snapshot plus the transport's own figures."""

@@ -56,6 +56,8 @@ class RunOptions:
     device_id: str | None = None
     run_id: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: agent.probes.session.ProbeOptions; None means the defaults (10 Hz, power auto)
+    probes: Any = None
 
     def validate(self) -> None:
         if self.frames is None and self.duration_s is None:
@@ -233,9 +235,9 @@ def run(
 
         labelled, scorer, frames = prepare(opts, post if image_model else None, notes)
     if labelled is not None:
-        src = labelled
+        open_src = lambda: labelled  # noqa: E731
     elif image_model:
-        src = open_source(
+        open_src = lambda: open_source(  # noqa: E731
             opts.source,
             default_size=(w, h),
             pacing=opts.pacing,
@@ -244,10 +246,13 @@ def run(
             reconnects=opts.reconnects,
         )
     else:
-        src = TensorSource(rt.inputs)
-    started = utc_now()
-    cpu0, wall0 = _process_usage()
-    with src:
+        open_src = lambda: TensorSource(rt.inputs)  # noqa: E731
+    from .probes.session import ProbeSession  # power, thermal, system sampled around the measured frames
+
+    # the probes' cool-down, soak and idle baseline come before the source opens (a live one would drop frames)
+    with ProbeSession(opts.probes, workload=rt.invoke) as probes, open_src() as src:
+        started = utc_now()
+        cpu0, wall0 = _process_usage()
         source_desc = src.describe()
         info = {
             "device_id": device_id,
@@ -314,4 +319,6 @@ def run(
         result["model"]["registry"] = registry.describe(known)
     if scorer is not None:
         result["accuracy"] = scorer.score(m.predictions, opts.accuracy_floor)
+    result.update(probes.sections(m.start_ns, m.end_ns, m.frames, runtime=rt.describe()))
+    result["notes"].extend(probes.notes)
     return RunOutcome(result=result, measurement=m)

@@ -51,7 +51,7 @@ class Job:
     runs: int = field(default=0)
 
 
-def job_options(values: dict[str, Any], device_id: str, run_id: str | None = None):
+def job_options(values: dict[str, Any], device_id: str, run_id: str | None = None, probes: Any = None):
     """RunOptions for a validated job; a key this version cannot run is a UserError."""
     from .runner import RunOptions
 
@@ -62,7 +62,7 @@ def job_options(values: dict[str, Any], device_id: str, run_id: str | None = Non
         raise UserError(f"{unsupported[0]} is not supported by this version of edgebench (agent {_version()})")
     if "model" not in run_keys:
         raise UserError("the job has no model")
-    opts = RunOptions(**run_keys, device_id=device_id, run_id=run_id)
+    opts = RunOptions(**run_keys, device_id=device_id, run_id=run_id, probes=probes)
     opts.validate()
     return opts
 
@@ -116,6 +116,7 @@ class AgentService:
         self._current: RunStream | None = None
         self._wake = threading.Event()
         self.pub: Publisher | None = None
+        self._probes()  # a bad probes section is a config error at start
         # Validate every configured job now: a bad job is a config error at start.
         for job in self.jobs:
             try:
@@ -235,7 +236,9 @@ class AgentService:
         stream = self.pub.stream()
         self._current = stream
         try:
-            opts = job_options(self._resolved(job.values, remote=job.cmd_id is not None), self.device_id, job.run_id)
+            opts = job_options(
+                self._resolved(job.values, remote=job.cmd_id is not None), self.device_id, job.run_id, self._probes()
+            )
             stream.config = {k: v for k, v in job.values.items() if k not in ("name", "every_s")}
             if job.cmd_id:
                 self.pub.cmd_ack(job.cmd_id, "started", run_id=opts.run_id)
@@ -245,6 +248,8 @@ class AgentService:
             outcome = run(opts, sink_factory=stream.sink_factory)
             stream.finish(outcome.result)
             res = outcome.result
+            if res.get("board") and res["board"] != self.pub.inventory:
+                self.pub.update_inventory(res["board"])
             log.info("%s done: run %s, %d frames, %s FPS", job.name, res["run_id"], res["frames"], res["fps"])
             if job.cmd_id:
                 self.pub.cmd_ack(job.cmd_id, "done", run_id=res["run_id"], frames=res["frames"], fps=res["fps"])
@@ -259,11 +264,17 @@ class AgentService:
         finally:
             self._current = None
 
+    def _probes(self) -> Any:
+        """The config's ``probes`` section for every job (power source, sampling, soak...)."""
+        from .probes.session import probe_options
+
+        return probe_options(self.cfg.get("probes"))
+
     # -- telemetry ------------------------------------------------------------------------
     def _telemetry_loop(self) -> None:
         from .telemetry import Telemetry
 
-        tel = Telemetry()
+        tel = Telemetry(power=self.cfg.get("probes", {}).get("power", "auto"))
         while True:
             try:
                 self.pub.telemetry(tel.snapshot())

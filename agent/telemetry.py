@@ -1,9 +1,9 @@
 """Telemetry snapshots for the ``telemetry`` topic.
 
 Utilisation comes from psutil (CPU %, memory, load, temperatures when psutil
-sees sensors). Board-specific probes (power, SoC temperatures, throttling:
-agent/probes, issue 5) plug in at ONE place: ``probe_snapshot()`` below, whose
-result goes under ``probes`` in the message.
+sees sensors). The board probes (power, SoC temperatures, CPU frequency,
+throttling: agent/probes) plug in at ONE place, ``probe_snapshot()`` below; their
+fields are merged into the message and win over psutil's.
 """
 
 from __future__ import annotations
@@ -17,22 +17,24 @@ from typing import Any
 log = logging.getLogger("edgebench.telemetry")
 
 
-def probe_snapshot() -> dict[str, Any] | None:
-    """The plug-in point for agent/probes: ``agent.probes.telemetry_snapshot()``
-    when that module exists (fields named with their unit: ``_w``, ``_c``, ``_pct``...)."""
-    if importlib.util.find_spec("agent.probes") is None:
+def probe_snapshot(power: str = "auto") -> dict[str, Any] | None:
+    """The plug-in point for agent/probes: ``agent.probes.session.telemetry_snapshot()``
+    when that module exists (power, temperatures, CPU frequency and utilisation,
+    throttling; fields named with their unit: ``_w``, ``_c``, ``_pct``, ``_mhz``...)."""
+    if importlib.util.find_spec("agent.probes") is None or importlib.util.find_spec("agent.probes.session") is None:
         return None
-    from . import probes  # type: ignore[attr-defined]
+    from .probes.session import telemetry_snapshot
 
-    fn = getattr(probes, "telemetry_snapshot", None)
-    return fn() if fn is not None else None
+    return telemetry_snapshot(power=power)
 
 
 class Telemetry:
     """Snapshots of this machine; CPU % is measured between two snapshots."""
 
-    def __init__(self) -> None:
+    def __init__(self, power: str = "auto") -> None:
         import psutil
+
+        self.power = power
 
         self._psutil = psutil
         psutil.cpu_percent(interval=None)  # primes the CPU counter
@@ -62,11 +64,11 @@ class Telemetry:
         if temps:
             out["temps_c"] = temps
         try:
-            probes = probe_snapshot()
+            probes = probe_snapshot(self.power)
         except Exception:  # a probe fault must not stop telemetry
             self.errors += 1
-            log.exception("agent.probes.telemetry_snapshot() failed")
+            log.exception("agent.probes telemetry_snapshot() failed")
             probes = None
-        if probes:
-            out["probes"] = probes
+        if probes:  # the board probes know more (power, throttling, per-core CPU): theirs win
+            out.update({k: v for k, v in probes.items() if k != "ts"})
         return out
