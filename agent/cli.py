@@ -85,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "5", "3.1.1"],
         help="MQTT version (default auto: 5, falling back to 3.1.1)",
     )
+    r.add_argument(
+        "--mqtt-wait",
+        type=float,
+        metavar="S",
+        help="after the run, wait up to S seconds for the broker to acknowledge everything "
+        "(default: outbox.drain_wait_s, else 15)",
+    )
     r.add_argument("--device-id", help="this device's id on the fleet (default: the hostname)")
     r.add_argument("--run-id", help=argparse.SUPPRESS)
     r.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
@@ -110,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     from .models_cli import add_parser as add_models_parser
 
     add_models_parser(sub)
+
+    a = sub.add_parser(
+        "agent",
+        help="the service: stay connected, publish status/info/telemetry, run the config's jobs and remote commands",
+    )
+    a.add_argument("--config", metavar="FILE", required=True, help="YAML config (device_id, mqtt, outbox, telemetry, jobs, ...)")
+    a.add_argument("--device-id", help="override the config's device_id")
+    a.add_argument("--mqtt", metavar="URL", help="override the config's mqtt.url")
     return ap
 
 
@@ -277,16 +292,31 @@ class progress_printer:
 def cmd_run(args: argparse.Namespace) -> int:
     from .result import write_json
 
-    opts, _cfg = resolve_run(args)
+    opts, cfg = resolve_run(args)
     if opts.scenario is not None or opts.find_max_qps or args.plot:
         return run_scenario_cmd(args, opts)
     from .runner import run
 
-    batches: list = []
-    sink_factory = (lambda info: lambda first, cols: batches.append((first, cols))) if args.mqtt else None
+    pub = stream = None
+    if args.mqtt:
+        from .publish import Publisher
+        from .result import default_device_id
+
+        opts.device_id = opts.device_id or default_device_id()
+        if not args.verbose:  # the final error line says what the link saw, once
+            logging.getLogger("edgebench.link").setLevel(logging.ERROR)
+        pub = Publisher.from_config(cfg, opts.device_id, url=args.mqtt, protocol_version=args.mqtt_protocol).start()
+        pub.link.wait_first_attempt(FIRST_CONNECT_WAIT_S)
+        # An accuracy run may be refused by its floor: hold it back until it passes.
+        held = bool(opts.accuracy or opts.accuracy_floor is not None)
+        stream = pub.stream(config=_run_config(opts), hold=held)
     progress = None if args.quiet else progress_printer()
     try:
-        outcome = run(opts, sink_factory=sink_factory, progress=progress)
+        outcome = run(opts, sink_factory=None if stream is None else stream.sink_factory, progress=progress)
+    except BaseException:
+        if pub is not None:  # what was measured so far leaves now, or with the next start
+            pub.close(drain_s=2.0)
+        raise
     finally:
         if progress is not None:
             progress.close()
@@ -300,30 +330,83 @@ def cmd_run(args: argparse.Namespace) -> int:
     if res.get("accuracy"):
         from .accuracy import check_floor
 
-        check_floor(res)  # a fast wrong model is not a result: stop before publishing
-    if args.mqtt:
-        from .publish import DevicePublisher
-
-        pub = DevicePublisher(
-            args.mqtt, res["device_id"], protocol_version=args.mqtt_protocol, inventory=res.get("board")
-        )
         try:
-            pub.open()
-            sent = pub.publish_run(res, batches)
-        except PublishError as e:
-            saved = args.json
-            if not saved:
-                saved = os.path.abspath(f"edgebench-result-{res['run_id']}.json")
-                write_json(saved, res)
-            raise PublishError(f"{e}; the result is kept in {saved}") from None
-        finally:
-            pub.close()
-        if not args.quiet:
-            print(
-                f"published run {res['run_id']} as device {res['device_id']} to {pub.conn.url} "
-                f"({res['frames']} frames in {sent} message(s))"
-            )
+            check_floor(res)  # a fast wrong model is not a result: stop before publishing
+        except UserError:
+            if pub is not None:
+                stream.discard()
+                pub.close()
+            raise
+    if pub is not None:
+        stream.release()
+        if res.get("board"):
+            pub.update_inventory(res["board"])
+        _finish_publishing(args, cfg, pub, stream, res)
     return 0
+
+
+def _run_config(opts) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {k: v for k, v in asdict(opts).items() if k not in ("notes", "device_id", "run_id")}
+
+
+#: How long `edgebench run` waits for its first connection before measuring (so
+#: that a reachable broker gets the run live; an unreachable one costs no more).
+FIRST_CONNECT_WAIT_S = 5.0
+DEFAULT_DRAIN_WAIT_S = 15.0
+
+
+def _finish_publishing(args, cfg: dict[str, Any], pub, stream, res: dict[str, Any]) -> None:
+    """Queue the summary, wait for the outbox to drain (or the wait to expire), report."""
+    from .result import write_json
+
+    stream.finish(res)
+    wait = args.mqtt_wait if args.mqtt_wait is not None else cfg.get("outbox", {}).get("drain_wait_s", DEFAULT_DRAIN_WAIT_S)
+    drained = pub.wait_drained(wait)
+    drops = pub.outbox.run_drops(res["run_id"])
+    stats = pub.outbox.stats()
+    reason = pub.link.last_error
+    where = pub.settings.describe()
+    pub.close()
+    if drops["frames"]:
+        ranges = ", ".join(f"{a}-{a + n - 1}" for a, n in drops["frame_ranges"][:5])
+        print(
+            f"edgebench: warning: the outbox bound ({stats['max_bytes']} bytes) dropped {drops['frames']} frames "
+            f"of this run in {drops['messages']} batch(es) (frames {ranges}{', ...' if len(drops['frame_ranges']) > 5 else ''}); "
+            "the summary says so",
+            file=sys.stderr,
+        )
+    rejected = stats["rejected_messages"] - pub.rejected_at_start
+    if rejected:
+        saved = args.json or os.path.abspath(f"edgebench-result-{res['run_id']}.json")
+        if not args.json:
+            write_json(saved, res)
+        raise PublishError(
+            f"the broker at {where} refused {rejected} message(s) ({pub.link.last_rejection}): is the MQTT username "
+            f"this device's id ({res['device_id']})? They are set aside in the outbox {pub.outbox.path} (table "
+            f"rejected); the result is kept in {saved}"
+        )
+    if drained:
+        if not args.quiet:
+            print(f"published run {res['run_id']} as device {res['device_id']} to {where} ({res['frames']} frames)")
+        return
+    saved = args.json
+    if not saved:
+        saved = os.path.abspath(f"edgebench-result-{res['run_id']}.json")
+        write_json(saved, res)
+    why = reason or f"the broker at {where} did not acknowledge everything within {wait:g} s"
+    raise PublishError(
+        f"{why}; {stats['queued_messages']} message(s) ({stats['queued_frames']} frames) remain queued in the outbox "
+        f"{pub.outbox.path}: the next `edgebench run` or `edgebench agent` with device id {res['device_id']} "
+        f"sends them; the result is kept in {saved}"
+    )
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from .service import run_agent
+
+    return run_agent(args)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -347,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
             from .models_cli import cmd_models
 
             return cmd_models(args)
-        return {"run": cmd_run, "info": cmd_info, "sweep": cmd_sweep}[args.command](args)
+        return {"run": cmd_run, "info": cmd_info, "sweep": cmd_sweep, "agent": cmd_agent}[args.command](args)
     except UserError as e:
         print(f"edgebench: error: {e}", file=sys.stderr)
         return e.exit_code

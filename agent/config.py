@@ -9,6 +9,8 @@
       url: mqtts://broker.example:8883
       username: pi-kitchen
       password_file: /etc/edgebench/mqtt-password
+    outbox:                   # results wait here until the broker acknowledges them
+      max_mb: 256
     jobs:                     # what `edgebench agent` runs (same keys as `run`)
       - name: hourly
         model: ...
@@ -167,13 +169,21 @@ SECTIONS: dict[str, dict[str, Check]] = {
         "protocol": _choice("auto", "5", "3.1.1"),
         "client_id": _str,
         "keepalive_s": _int(5, 3600),
+        "reconnect_min_s": _num(positive=True),
+        "reconnect_max_s": _num(positive=True),
     },
     "outbox": {
         "path": _str,
         "max_mb": _num(positive=True),
+        "synchronous": _choice("full", "normal"),
+        "drain_wait_s": _num(lo=0),
     },
     "telemetry": {
         "interval_s": _num(positive=True),
+    },
+    "commands": {
+        "enabled": _bool,
+        "models_dir": _str,
     },
     "probes": {  # see agent/probes/session.py ProbeOptions; `run` flags override these
         "enabled": _bool,
@@ -236,6 +246,14 @@ def validate(data: Any) -> dict[str, Any]:
         else:
             out[k] = _section(v, SECTIONS[k], f"{k}.")
     return out
+
+
+def validate_job(data: Any, where: str = "job.") -> dict[str, Any]:
+    """Validate one job (a `jobs` entry, or a remote command's job); UserError on a bad key."""
+    try:
+        return _section(data, JOB_KEYS, where)
+    except _Bad as e:
+        raise UserError(str(e)) from None
 
 
 def load(path: str) -> dict[str, Any]:
