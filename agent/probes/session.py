@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import UserError
-from ._fs import ROOT_ENV, ProbeError, Runner, SysFS, as_fs, default_runner
+from ._fs import ProbeError, Runner, SysFS, as_fs, default_runner
 from .inventory import board_inventory
 from .power import METHOD_COUNTER, PowerSource, discover_power, parse_power_spec
 from .sampler import Sampler, summarize_power, window_slice
