@@ -19,11 +19,11 @@ from agent.errors import UserError
 
 import models
 
-from .aggregate import fleet_rows
+from .aggregate import device_rows, fleet_rows
 from .broker import EmbeddedBroker, MosquittoBroker
 from .ingest import Collector
-from .report import table
-from .store import SQLiteStore
+from .report import devices_table, table
+from .store import open_store
 
 DEMO_MODEL = "shapes-int8"
 
@@ -59,8 +59,10 @@ def run_demo(args) -> int:
             _say(f"started the embedded broker (amqtt, MQTT 3.1.1) on {url}")
 
         db = args.db or os.path.join(tmp, "demo.db")
-        store = SQLiteStore(db)
-        collector = Collector(url, store, client_id="edgebench-demo-collector").start()
+        store = open_store(db)
+        collector = Collector(
+            url, store, client_id="edgebench-demo-collector", session_expiry_s=0, protocol_version=proto
+        ).start()
         _say(f"collector subscribed, storing in {db}")
 
         devices = [
@@ -96,6 +98,8 @@ def run_demo(args) -> int:
         collector.wait_idle(10)
         if not done:
             raise UserError("the collector did not receive both devices' summaries within 30 s")
+        print()
+        print(devices_table(device_rows(store)))
         print()
         print(table(fleet_rows(store)))
         print()
