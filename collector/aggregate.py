@@ -353,6 +353,9 @@ def sweep_points(result: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 # --------------------------------------------------------------------------- comparison
 BOOTSTRAP_REPLICATES = 1000
+#: A percentile is judged only when each run has at least this many frames beyond it
+#: (p99 needs 1000 frames): the bootstrap of a tail with a handful of points says nothing.
+MIN_TAIL_FRAMES = 10
 
 
 def block_bootstrap(x: np.ndarray, stat, B: int = BOOTSTRAP_REPLICATES, seed: int = 7) -> np.ndarray:
@@ -386,7 +389,8 @@ def compare_runs(store, run: tuple[str, str], baseline: tuple[str, str], stage: 
 
     Criterion: a 95 % confidence interval for the change, from a circular block bootstrap
     (1000 replicates, blocks of sqrt(n) frames) of each run's stored per-frame samples; the
-    change is beyond noise when that interval excludes zero. FPS is judged through
+    change is beyond noise when that interval excludes zero. A percentile is judged only
+    when each run has MIN_TAIL_FRAMES frames beyond it (p99: 1000 frames). FPS is judged through
     1000 / mean(e2e ms) of the resamples. Energy has one value per run, so no noise
     estimate exists and none is claimed."""
     if stage not in STAGES:
@@ -395,14 +399,15 @@ def compare_runs(store, run: tuple[str, str], baseline: tuple[str, str], stage: 
     cs, bs = run_samples(store, *run), run_samples(store, *baseline)
     metrics = []
 
-    def judge(name, unit, stat, c_arr, b_arr, c_point, b_point):
+    def judge(name, unit, stat, c_arr, b_arr, c_point, b_point, q=None):
         m = {"metric": name, "unit": unit, "baseline": _r(b_point), "run": _r(c_point)}
         if c_point is not None and b_point is not None:
             m["change"] = _r(c_point - b_point)
             m["change_pct"] = _r(100 * (c_point - b_point) / b_point, 2) if b_point else None
         else:
             m["change"] = m["change_pct"] = None
-        if stat is not None and c_arr.size >= 2 and b_arr.size >= 2:
+        need = 2 if q is None else math.ceil(MIN_TAIL_FRAMES / min(q, 100 - q) * 100)
+        if stat is not None and c_arr.size >= need and b_arr.size >= need:
             diff = block_bootstrap(c_arr, stat) - block_bootstrap(b_arr, stat, seed=11)
             lo, hi = np.percentile(diff, [2.5, 97.5])
             m["ci95"] = [_r(lo), _r(hi)]
@@ -410,7 +415,12 @@ def compare_runs(store, run: tuple[str, str], baseline: tuple[str, str], stage: 
         else:
             m["ci95"] = None
             m["beyond_noise"] = None
-            m["note"] = "no per-frame samples to judge noise" if stat is not None else "one value per run: noise unknown"
+            if stat is None:
+                m["note"] = "one value per run: noise unknown"
+            elif c_arr.size and b_arr.size:
+                m["note"] = f"too few frames to judge noise (need {need} in each run)"
+            else:
+                m["note"] = "no per-frame samples stored to judge noise"
         metrics.append(m)
 
     for st in dict.fromkeys([stage, "inference"]):
@@ -418,7 +428,7 @@ def compare_runs(store, run: tuple[str, str], baseline: tuple[str, str], stage: 
             c, b = cs[st], bs[st]
             cp = float(np.percentile(c, q, method=PERCENTILE_METHOD)) if c.size else None
             bp = float(np.percentile(b, q, method=PERCENTILE_METHOD)) if b.size else None
-            judge(f"{st} p{q}", "ms", _pct_stat(q), c, b, cp, bp)
+            judge(f"{st} p{q}", "ms", _pct_stat(q), c, b, cp, bp, q)
     judge("fps", "frames/s", lambda a, axis: 1000.0 / a.mean(axis=axis), cs["e2e"], bs["e2e"], cand["fps"], base["fps"])
     judge("energy per inference (gross)", "mJ", None, np.empty(0), np.empty(0), cand["energy_mj_gross"],
           base["energy_mj_gross"])
@@ -427,7 +437,8 @@ def compare_runs(store, run: tuple[str, str], baseline: tuple[str, str], stage: 
         "baseline": f"{baseline[0]}/{baseline[1]}",
         "frames": {"run": int(cs["e2e"].size), "baseline": int(bs["e2e"].size)},
         "criterion": "95% CI of the change from a circular block bootstrap (1000 replicates, blocks of sqrt(n)"
-                     " frames) of the stored per-frame samples; beyond noise when the CI excludes 0",
+                     " frames) of the stored per-frame samples; beyond noise when the CI excludes 0; percentiles"
+                     f" judged only with {MIN_TAIL_FRAMES} frames beyond them in each run",
         "metrics": metrics,
     }
 

@@ -69,7 +69,9 @@ def run_demo(args) -> int:
             ("demo-pi-01", ["--source", testset, "--labels", labels]),
             ("demo-jetson-02", ["--source", "synthetic:320x240", "--threads", "1"]),
         ]
-        env = dict(os.environ, EDGEBENCH_STATE_DIR=os.path.join(tmp, "state"))
+        # Device state (session counters) lives as long as the database it feeds.
+        state = f"{args.db}.demo-state" if args.db else os.path.join(tmp, "state")
+        env = dict(os.environ, EDGEBENCH_STATE_DIR=state)
         for dev, extra in devices:
             cmd = [
                 sys.executable, "-m", "agent.cli", "run",

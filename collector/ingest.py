@@ -193,6 +193,9 @@ class Collector:
             if c:
                 for k in ("stored", "duplicates", "retained_again"):
                     self.counts[k] += c[k]
+                if c.get("seq_reused"):
+                    self.counts["rejected"] += c["seq_reused"]
+                    self.rejections["seq_reused"] += c["seq_reused"]
 
     def _store(self, fn: Callable, fallback=None):
         """Run a storage call; retry while the database is unavailable (nothing is acked

@@ -118,6 +118,7 @@ CREATE TABLE IF NOT EXISTS messages (
     session     {big} NOT NULL,
     seq         {big} NOT NULL,
     kind        TEXT NOT NULL,
+    run_id      TEXT,
     replayed    INTEGER NOT NULL DEFAULT 0,
     ts          {real},
     received_at {real} NOT NULL,
@@ -309,7 +310,7 @@ class Store:
         return False
 
     def _apply(self, cur, messages: list[Message]) -> dict[str, int]:
-        counts = {"stored": 0, "duplicates": 0, "retained_again": 0}
+        counts = {"stored": 0, "duplicates": 0, "retained_again": 0, "seq_reused": 0}
         now = time.time()
         keyed: list[Message] = []
         plain: list[Message] = []
@@ -328,19 +329,39 @@ class Store:
                 keyed.append(m)
         rows = sorted(
             (
-                m.device_id, m.body["session"], m.body["seq"], m.kind, int(bool(m.body.get("replayed"))),
+                m.device_id, m.body["session"], m.body["seq"], m.kind, m.run_id, int(bool(m.body.get("replayed"))),
                 _num(m.body.get("ts")), m.received_at, now,
             )
             for m in keyed
         )
         new_keys = self._insert_returning(
             cur, "messages",
-            ["device_id", "session", "seq", "kind", "replayed", "ts", "received_at", "stored_at"],
+            ["device_id", "session", "seq", "kind", "run_id", "replayed", "ts", "received_at", "stored_at"],
             rows, ["device_id", "session", "seq"],
         )
         fresh: list[Message] = []
         for m in keyed:
-            (fresh if (m.device_id, m.body["session"], m.body["seq"]) in new_keys else dups).append(m)
+            if (m.device_id, m.body["session"], m.body["seq"]) in new_keys:
+                fresh.append(m)
+                continue
+            # A true duplicate repeats the same message; the same key on another kind of
+            # message or another run means the device reused a (session, seq): its session
+            # counter went back (state lost). Never drop that silently.
+            old = cur.execute(
+                self._sql("SELECT kind, run_id FROM messages WHERE device_id = ? AND session = ? AND seq = ?"),
+                (m.device_id, m.body["session"], m.body["seq"]),
+            ).fetchone()
+            if old is not None and (old[0] != m.kind or old[1] != m.run_id):
+                counts["seq_reused"] += 1
+                cur.execute(
+                    self._sql("INSERT INTO quarantine(received_at, topic, code, reason, payload) VALUES (?,?,?,?,?)"),
+                    (m.received_at, m.topic, "seq_reused",
+                     f"(session {m.body['session']}, seq {m.body['seq']}) already used by a {old[0]} message of run"
+                     f" {old[1]!r}: the device's session counter went back (lost state?)",
+                     json.dumps(m.body).encode()[:QUARANTINE_KEEP_BYTES]),
+                )
+                continue
+            dups.append(m)
 
         sess: dict[tuple, dict[str, Any]] = {}
         run_dups: dict[tuple, int] = defaultdict(int)

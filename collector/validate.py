@@ -30,6 +30,7 @@ REASONS = (
     "wrong_schema",     # a known schema, but not the one this topic carries
     "invalid",          # fails the JSON Schema (types, ranges, sizes)
     "inconsistent",     # disagrees with its topic or with itself
+    "seq_reused",       # (device, session, seq) already used by a different message
 )
 
 
