@@ -119,12 +119,25 @@ class MosquittoBroker:
         conf = os.path.join(self.dir, "mosquitto.conf")
         with open(conf, "w") as f:
             f.write(self.config_text())
+        self._let_mosquitto_write()
         self.log = open(os.path.join(self.dir, "mosquitto.log"), "wb")
         self.proc = subprocess.Popen([self.binary, "-c", conf], stdout=self.log, stderr=subprocess.STDOUT)
         if not wait_port("127.0.0.1", self.port, 10):
             self.stop()
             raise UserError(f"mosquitto did not start on port {self.port}; see {self.dir}/mosquitto.log")
         return self
+
+    def _let_mosquitto_write(self) -> None:
+        """Started as root, mosquitto drops to the `mosquitto` user, which must be able to
+        write its persistence file in our folder (else it is silently not saved)."""
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            import pwd
+
+            try:
+                pw = pwd.getpwnam("mosquitto")
+            except KeyError:
+                return
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
