@@ -23,7 +23,7 @@ def open_store(db: str, must_exist: bool = False):
 
     if must_exist and not is_postgres_url(db):
         path = db[len("sqlite:///"):] if db.startswith("sqlite:///") else db
-        if not os.path.exists(path):
+        if "://" not in path and not os.path.exists(path):
             raise UserError(f"database not found: {db} (run `edgebench-collector serve --db {db}` first)")
     return _open(db)
 

@@ -67,7 +67,10 @@ def export(store, what: str, fmt: str, out: str, since=None, until=None, where=N
 
 
 def _csv(out: str, cols, rows) -> int:
-    f = sys.stdout if out == "-" else open(out, "w", newline="", encoding="utf-8")
+    try:
+        f = sys.stdout if out == "-" else open(out, "w", newline="", encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"cannot write {out}: {e.strerror or e}") from None
     n = 0
     try:
         w = csv.writer(f, lineterminator="\n")
