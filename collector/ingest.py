@@ -14,8 +14,8 @@
 
 from __future__ import annotations
 
+import collections
 import logging
-import queue
 import sqlite3
 import threading
 import time
@@ -85,7 +85,10 @@ class Collector:
         self.linger_s = linger_s
         self.retention_s = retention_s
         self.purge_every_s = purge_every_s
-        self.q: queue.Queue = queue.Queue()
+        # The paho thread appends, the writer pops: deque operations are atomic, and far
+        # cheaper per message than queue.Queue's locks (this is the hot path).
+        self.q: collections.deque = collections.deque()
+        self._wake = threading.Event()
         self.counts = Counter(
             received=0, stored=0, duplicates=0, retained_again=0, rejected=0, ignored=0, store_errors=0
         )
@@ -107,6 +110,9 @@ class Collector:
         self._enqueued = 0
         self._processed = 0
         self._last_purge = 0.0
+        #: wall clock of the first message received and of the last batch stored
+        self.first_received_at: float | None = None
+        self.last_stored_at: float | None = None
 
     # -- MQTT side: never block, never raise ---------------------------------------
     def _on_connect(self, conn: Connection) -> None:
@@ -121,7 +127,12 @@ class Collector:
         if self._closing:
             return  # not acknowledged: the broker keeps it for our next session
         self._enqueued += 1  # only the paho network thread writes this
-        self.q.put((msg.topic, msg.payload, bool(msg.retain), msg.mid, msg.qos, self._generation, time.time()))
+        t = time.time()
+        if self.first_received_at is None:
+            self.first_received_at = t
+        self.q.append((msg.topic, msg.payload, bool(msg.retain), msg.mid, msg.qos, self._generation, t))
+        if not self._wake.is_set():
+            self._wake.set()
 
     def _ack(self, items) -> None:
         client = self.conn.client
@@ -136,21 +147,22 @@ class Collector:
 
     # -- writer side -----------------------------------------------------------------
     def _write_loop(self) -> None:
-        while not (self._stop.is_set() and self.q.empty()):
-            try:
-                first = self.q.get(timeout=0.2)
-            except queue.Empty:
-                self._maybe_purge()
-                continue
-            items = [first]
-            deadline = time.monotonic() + self.linger_s
-            while len(items) < self.batch_max:
-                try:
-                    items.append(self.q.get(timeout=max(0.0, deadline - time.monotonic())))
-                except queue.Empty:
-                    break
+        q = self.q
+        while not (self._stop.is_set() and not q):
+            if not q:
+                self._wake.wait(0.2)
+                self._wake.clear()
+                if not q:
+                    self._maybe_purge()
+                    continue
+                # linger a little so that a burst is stored in one transaction
+                deadline = time.monotonic() + self.linger_s
+                while len(q) < self.batch_max and time.monotonic() < deadline:
+                    time.sleep(0.005)
+            items = [q.popleft() for _ in range(min(len(q), self.batch_max))]
             try:
                 self._process(items)
+                self.last_stored_at = time.time()
                 self._ack(items)
             finally:
                 self._processed += len(items)

@@ -11,7 +11,8 @@ Tables:
   frame_batches  one row per frame-batch message: the per-frame latencies of every stage
                  (ms), so percentiles over any group of frames are exact; raw data that
                  the retention setting purges (runs and their summaries are kept)
-  messages       (device_id, session, seq) of every data message: the dedup key
+  messages       (device_id, session, seq) of the other data messages (frame batches
+                 carry theirs, unique): the dedup key
   sessions       per (device_id, session): first and last seq, stored, duplicates and
                  replayed counts, from which seq gaps are counted
   quarantine     rejected messages with their reason code and reason
@@ -40,7 +41,7 @@ from .validate import Message
 
 log = logging.getLogger("edgebench.store")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 FRAME_COLUMNS = [f"{s}_ms" for s in STAGES]
 
 # {real} {big} {arr} {blob} {autoid} are filled in per dialect.
@@ -109,10 +110,10 @@ CREATE TABLE IF NOT EXISTS frame_batches (
     inference_ms   {arr} NOT NULL,
     postprocess_ms {arr} NOT NULL,
     e2e_ms         {arr} NOT NULL,
-    PRIMARY KEY (device_id, run_id, first_frame)
+    PRIMARY KEY (device_id, run_id, first_frame),
+    UNIQUE (device_id, session, seq)
 );
 CREATE INDEX IF NOT EXISTS frame_batches_ts ON frame_batches (ts);
-CREATE INDEX IF NOT EXISTS frame_batches_received ON frame_batches (received_at);
 CREATE TABLE IF NOT EXISTS messages (
     device_id   TEXT NOT NULL,
     session     {big} NOT NULL,
@@ -153,6 +154,14 @@ TABLES = ("devices", "runs", "frame_batches", "messages", "sessions", "quarantin
 
 #: Stored quarantined payloads are cut to this many bytes.
 QUARANTINE_KEEP_BYTES = 64 * 1024
+
+
+def _ident(m: Message) -> tuple:
+    return (m.kind, m.run_id, m.body.get("first_frame") if m.kind == "frames" else None)
+
+
+def _same(a: Message, b: Message) -> bool:
+    return _ident(a) == _ident(b)
 
 
 def _num(v: Any) -> float | None:
@@ -312,82 +321,98 @@ class Store:
     def _apply(self, cur, messages: list[Message]) -> dict[str, int]:
         counts = {"stored": 0, "duplicates": 0, "retained_again": 0, "seq_reused": 0}
         now = time.time()
-        keyed: list[Message] = []
-        plain: list[Message] = []
+        seen: dict[tuple, Message] = {}
+        plain: list[Message] = []     # status, and info without seq: idempotent updates
+        cand: list[Message] = []      # data messages not seen in this batch
         dups: list[Message] = []
-        seen: set[tuple] = set()
+        reused: list[tuple[Message, str]] = []
         for m in messages:
             b = m.body
             if m.kind == "status" or not isinstance(b.get("seq"), int):
                 plain.append(m)
                 continue
             key = (m.device_id, b["session"], b["seq"])
-            if key in seen:
+            prev = seen.get(key)
+            if prev is None:
+                seen[key] = m
+                cand.append(m)
+            elif _same(prev, m):
                 dups.append(m)
             else:
-                seen.add(key)
-                keyed.append(m)
-        rows = sorted(
-            (
-                m.device_id, m.body["session"], m.body["seq"], m.kind, m.run_id, int(bool(m.body.get("replayed"))),
-                _num(m.body.get("ts")), m.received_at, now,
-            )
-            for m in keyed
-        )
+                reused.append((m, f"a {prev.kind} message of run {prev.run_id!r} in the same batch"))
+        # Keys already stored: frame batches carry their own (session, seq) (unique), other
+        # data messages are in `messages`. Same message again = duplicate; another message
+        # under a used key = the device's session counter went back (lost state?).
+        old = self._stored_keys(cur, cand)
+        fresh_f: list[Message] = []
+        fresh_o: list[Message] = []
+        for m in cand:
+            k = (m.device_id, m.body["session"], m.body["seq"])
+            o = old.get(k)
+            if o is None:
+                (fresh_f if m.kind == "frames" else fresh_o).append(m)
+            elif o == _ident(m):
+                dups.append(m)
+            else:
+                reused.append((m, f"a {o[0]} message of run {o[1]!r}"))
         new_keys = self._insert_returning(
             cur, "messages",
             ["device_id", "session", "seq", "kind", "run_id", "replayed", "ts", "received_at", "stored_at"],
-            rows, ["device_id", "session", "seq"],
-        )
+            sorted((m.device_id, m.body["session"], m.body["seq"], m.kind, m.run_id,
+                    int(bool(m.body.get("replayed"))), _num(m.body.get("ts")), m.received_at, now) for m in fresh_o),
+            ["device_id", "session", "seq"],
+        ) if fresh_o else set()
         fresh: list[Message] = []
-        for m in keyed:
-            if (m.device_id, m.body["session"], m.body["seq"]) in new_keys:
-                fresh.append(m)
-                continue
-            # A true duplicate repeats the same message; the same key on another kind of
-            # message or another run means the device reused a (session, seq): its session
-            # counter went back (state lost). Never drop that silently.
-            old = cur.execute(
-                self._sql("SELECT kind, run_id FROM messages WHERE device_id = ? AND session = ? AND seq = ?"),
-                (m.device_id, m.body["session"], m.body["seq"]),
-            ).fetchone()
-            if old is not None and (old[0] != m.kind or old[1] != m.run_id):
-                counts["seq_reused"] += 1
-                cur.execute(
-                    self._sql("INSERT INTO quarantine(received_at, topic, code, reason, payload) VALUES (?,?,?,?,?)"),
-                    (m.received_at, m.topic, "seq_reused",
-                     f"(session {m.body['session']}, seq {m.body['seq']}) already used by a {old[0]} message of run"
-                     f" {old[1]!r}: the device's session counter went back (lost state?)",
-                     json.dumps(m.body).encode()[:QUARANTINE_KEEP_BYTES]),
-                )
-                continue
-            dups.append(m)
+        for m in fresh_o:  # not inserted: another collector stored it meanwhile
+            (fresh if (m.device_id, m.body["session"], m.body["seq"]) in new_keys else dups).append(m)
+        content_dups: list[Message] = []
+        if fresh_f:
+            stored_f, content_dups, raced = self._store_frames(cur, fresh_f, now)
+            fresh += stored_f
+            dups += raced
+        for m, what in reused:
+            counts["seq_reused"] += 1
+            cur.execute(
+                self._sql("INSERT INTO quarantine(received_at, topic, code, reason, payload) VALUES (?,?,?,?,?)"),
+                (m.received_at, m.topic, "seq_reused",
+                 f"(session {m.body['session']}, seq {m.body['seq']}) already used by {what}: the device's session"
+                 " counter went back (lost state?)",
+                 json.dumps(m.body).encode()[:QUARANTINE_KEEP_BYTES]),
+            )
 
         sess: dict[tuple, dict[str, Any]] = {}
         run_dups: dict[tuple, int] = defaultdict(int)
 
         def sstat(m: Message) -> dict[str, Any]:
             k = (m.device_id, m.body["session"])
-            s = sess.get(k)
-            if s is None:
-                s = sess[k] = {"first": m.body["seq"], "last": m.body["seq"], "received": 0, "duplicates": 0, "replayed": 0}
-            return s
+            st = sess.get(k)
+            if st is None:
+                st = sess[k] = {"first": m.body["seq"], "last": m.body["seq"], "received": 0, "duplicates": 0,
+                                "replayed": 0}
+            return st
 
         for m in dups:
             if m.retained:
                 counts["retained_again"] += 1
                 continue
             counts["duplicates"] += 1
-            if isinstance(m.body.get("seq"), int):
-                sstat(m)["duplicates"] += 1
+            sstat(m)["duplicates"] += 1
             if m.run_id:
                 run_dups[(m.device_id, m.run_id)] += 1
-        for m in fresh:
-            s = sstat(m)
+        for m in content_dups:  # frames already stored under another (session, seq)
+            counts["duplicates"] += 1
+            st = sstat(m)
+            st["duplicates"] += 1
+            st["received"] += 1  # its seq did arrive: not a gap
             seq = m.body["seq"]
-            s["first"], s["last"] = min(s["first"], seq), max(s["last"], seq)
-            s["received"] += 1
-            s["replayed"] += int(bool(m.body.get("replayed")))
+            st["first"], st["last"] = min(st["first"], seq), max(st["last"], seq)
+            run_dups[(m.device_id, m.run_id)] += 1
+        for m in fresh:
+            st = sstat(m)
+            seq = m.body["seq"]
+            st["first"], st["last"] = min(st["first"], seq), max(st["last"], seq)
+            st["received"] += 1
+            st["replayed"] += int(bool(m.body.get("replayed")))
 
         touched: dict[str, float] = {}
         for m in plain + fresh:
@@ -402,8 +427,11 @@ class Store:
                 (dev, touched[dev], touched[dev]),
             )
         # Runs first seen in this batch (frames can arrive before meta on another subscription).
-        new_runs = sorted({(m.device_id, m.run_id, m.body["session"], m.received_at) for m in fresh if m.run_id})
-        for dev, run_id, session, t in new_runs:
+        first_of_run: dict[tuple, tuple] = {}
+        for m in fresh:
+            if m.run_id and (m.device_id, m.run_id) not in first_of_run:
+                first_of_run[(m.device_id, m.run_id)] = (m.body["session"], m.received_at)
+        for (dev, run_id), (session, t) in sorted(first_of_run.items()):
             cur.execute(
                 self._sql(
                     "INSERT INTO runs(device_id, run_id, session, first_seen) VALUES (?,?,?,?)"
@@ -411,45 +439,35 @@ class Store:
                 ),
                 (dev, run_id, session, t),
             )
-        for m in plain:  # status, and info without a seq: idempotent updates
+        for m in plain:
             if m.kind == "status":
                 self._store_status(cur, m)
             else:
                 self._store_info(cur, m)
-            counts["stored"] += 1
-        frames = [m for m in fresh if m.kind == "frames"]
         for m in fresh:
             if m.kind != "frames":
                 getattr(self, f"_store_{m.kind}")(cur, m, now)
-        counts["stored"] += len(fresh)
-        if frames:
-            fdups = self._store_frames(cur, frames, now)
-            for m in fdups:  # same frames already stored under another (session, seq)
-                counts["duplicates"] += 1
-                counts["stored"] -= 1
-                sstat(m)["duplicates"] += 1
-                run_dups[(m.device_id, m.run_id)] += 1
-            per_run: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-            dup_ids = {id(m) for m in fdups}
-            for m in frames:
-                if id(m) not in dup_ids:
-                    pr = per_run[(m.device_id, m.run_id)]
-                    pr[0] += m.body["n"]
-                    pr[1] += int(bool(m.body.get("replayed")))
-            for (dev, run_id), (nf, nr) in sorted(per_run.items()):
-                cur.execute(
-                    self._sql(
-                        "UPDATE runs SET frames_stored = frames_stored + ?, replayed = replayed + ?"
-                        " WHERE device_id = ? AND run_id = ?"
-                    ),
-                    (nf, nr, dev, run_id),
-                )
+        counts["stored"] = len(plain) + len(fresh)
+        per_run: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+        for m in fresh:
+            if m.kind == "frames":
+                pr = per_run[(m.device_id, m.run_id)]
+                pr[0] += m.body["n"]
+                pr[1] += int(bool(m.body.get("replayed")))
+        for (dev, run_id), (nf, nr) in sorted(per_run.items()):
+            cur.execute(
+                self._sql(
+                    "UPDATE runs SET frames_stored = frames_stored + ?, replayed = replayed + ?"
+                    " WHERE device_id = ? AND run_id = ?"
+                ),
+                (nf, nr, dev, run_id),
+            )
         for (dev, run_id), k in sorted(run_dups.items()):
             cur.execute(
                 self._sql("UPDATE runs SET duplicates = duplicates + ? WHERE device_id = ? AND run_id = ?"),
                 (k, dev, run_id),
             )
-        for (dev, session), s in sorted(sess.items()):
+        for (dev, session), st in sorted(sess.items()):
             cur.execute(
                 self._sql(
                     "INSERT INTO sessions(device_id, session, first_seq, last_seq, received, duplicates, replayed,"
@@ -462,9 +480,31 @@ class Store:
                     " replayed = sessions.replayed + excluded.replayed,"
                     " last_seen = excluded.last_seen"
                 ),
-                (dev, session, s["first"], s["last"], s["received"], s["duplicates"], s["replayed"], now, now),
+                (dev, session, st["first"], st["last"], st["received"], st["duplicates"], st["replayed"], now, now),
             )
         return counts
+
+    def _stored_keys(self, cur, msgs: list[Message]) -> dict[tuple, tuple]:
+        """(device, session, seq) of msgs already stored -> what holds it: (kind, run_id, first_frame)."""
+        by_sess: dict[tuple, list[int]] = defaultdict(list)
+        for m in msgs:
+            by_sess[(m.device_id, m.body["session"])].append(m.body["seq"])
+        out: dict[tuple, tuple] = {}
+        for (dev, session), seqs in sorted(by_sess.items()):
+            for i in range(0, len(seqs), 500):
+                part = seqs[i: i + 500]
+                marks = ", ".join("?" * len(part))
+                for seq, kind, run_id in cur.execute(
+                    self._sql(f"SELECT seq, kind, run_id FROM messages WHERE device_id = ? AND session = ?"
+                              f" AND seq IN ({marks})"), (dev, session, *part)
+                ).fetchall():
+                    out[(dev, session, seq)] = (kind, run_id, None)
+                for seq, run_id, first in cur.execute(
+                    self._sql(f"SELECT seq, run_id, first_frame FROM frame_batches WHERE device_id = ? AND session = ?"
+                              f" AND seq IN ({marks})"), (dev, session, *part)
+                ).fetchall():
+                    out[(dev, session, seq)] = ("frames", run_id, first)
+        return out
 
     _least = "MIN"
     _greatest = "MAX"
@@ -529,26 +569,39 @@ class Store:
         fields["summary_at"] = m.received_at
         self._set_run(cur, m, fields)
 
-    def _store_frames(self, cur, frames: list[Message], now: float) -> list[Message]:
-        """Insert frame batches; return those whose frames were already stored."""
+    def _store_frames(self, cur, frames: list[Message], now: float):
+        """Insert frame batches (one row each, the per-frame latencies as arrays). Returns
+        (stored, content duplicates: the same frames already stored under another (session,
+        seq), raced: the same (session, seq) stored meanwhile by another collector)."""
         cols = ["device_id", "run_id", "first_frame", "n", "session", "seq", "ts", "received_at",
                 "stored_at", "replayed", *FRAME_COLUMNS]
         rows = []
-        by_key = {}
+        by_content: dict[tuple, Message] = {}
+        content_dups: list[Message] = []
         for m in sorted(frames, key=lambda m: (m.device_id, m.run_id, m.body["first_frame"])):
             b = m.body
             k = (m.device_id, m.run_id, b["first_frame"])
-            if k in by_key:
+            if k in by_content:
+                content_dups.append(m)
                 continue
-            by_key[k] = m
-            lat = b["latency_ms"]
+            by_content[k] = m
+            lat = m.arrays or b["latency_ms"]
             rows.append(
                 (m.device_id, m.run_id, b["first_frame"], b["n"], b["session"], b["seq"], _num(b.get("ts")),
                  m.received_at, now, int(bool(b.get("replayed"))), *(self.encode_array(lat[s]) for s in STAGES))
             )
-        new = self._insert_returning(cur, "frame_batches", cols, rows, ["device_id", "run_id", "first_frame"])
-        return [m for m in frames if (m.device_id, m.run_id, m.body["first_frame"]) not in new
-                or by_key.get((m.device_id, m.run_id, m.body["first_frame"])) is not m]
+        new = self._insert_returning(cur, "frame_batches", cols, rows, ["device_id", "session", "seq"])
+        stored, raced = [], []
+        for m in by_content.values():
+            if (m.device_id, m.body["session"], m.body["seq"]) in new:
+                stored.append(m)
+                continue
+            got = cur.execute(
+                self._sql("SELECT run_id, first_frame FROM frame_batches WHERE device_id = ? AND session = ? AND seq = ?"),
+                (m.device_id, m.body["session"], m.body["seq"]),
+            ).fetchone()
+            (raced if got is not None and tuple(got) == (m.run_id, m.body["first_frame"]) else content_dups).append(m)
+        return stored, content_dups, raced
 
     def quarantine(self, items: list[tuple[float, str, str, str, bytes]]) -> None:
         """Keep rejected messages aside: (received_at, topic, code, reason, payload)."""
@@ -566,7 +619,11 @@ class Store:
         before ``older_than`` (epoch seconds). Runs, summaries, devices and session counters stay."""
         out = {}
         with self._tx() as cur:
-            for table in ("frame_batches", "messages", "quarantine"):
+            # by when the frames were measured (the indexed device clock), else when received
+            cur.execute(self._sql("DELETE FROM frame_batches WHERE ts < ? OR (ts IS NULL AND received_at < ?)"),
+                        (older_than, older_than))
+            out["frame_batches"] = cur.rowcount
+            for table in ("messages", "quarantine"):
                 cur.execute(self._sql(f"DELETE FROM {table} WHERE received_at < ?"), (older_than,))
                 out[table] = cur.rowcount
         return out
@@ -632,13 +689,17 @@ class SQLiteStore(Store):
         cur.execute("COMMIT")
 
     def _insert_returning(self, cur, table, cols, rows, key):
-        sql = f"INSERT INTO {table}({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) ON CONFLICT DO NOTHING"
-        idx = [cols.index(k) for k in key]
-        new = set()
-        for r in rows:
-            cur.execute(sql, r)
-            if cur.rowcount:
-                new.add(tuple(r[i] for i in idx))
+        new: set[tuple] = set()
+        one = "(" + ", ".join("?" * len(cols)) + ")"
+        chunk = max(1, 30000 // len(cols))  # SQLite allows 32766 parameters per statement
+        for i in range(0, len(rows), chunk):
+            part = rows[i: i + chunk]
+            cur.execute(
+                f"INSERT INTO {table}({', '.join(cols)}) VALUES {', '.join([one] * len(part))}"
+                f" ON CONFLICT DO NOTHING RETURNING {', '.join(key)}",
+                [v for r in part for v in r],
+            )
+            new.update(tuple(r) for r in cur.fetchall())
         return new
 
 
@@ -679,9 +740,11 @@ class PostgresStore(Store):
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s")
 
-    def encode_array(self, values: list[float]) -> str:
+    def encode_array(self, values) -> str:
         # An array literal, cast by ::float8[] in the INSERT (JSON gives ints and floats mixed).
-        return "{" + ",".join(map(str, values)) + "}"
+        if isinstance(values, np.ndarray):
+            values = values.tolist()
+        return "{" + ",".join(map(repr, values)) + "}"
 
     def decode_array(self, value) -> np.ndarray:
         return np.asarray(value, dtype=np.float64)

@@ -202,7 +202,7 @@ class Dashboard:
             "<h2>Sessions (data quality)</h2>",
             _table("sessions", ["session", "first seq", "last seq", "stored", "seq gaps", "duplicates", "replayed",
                                 "first seen", "last seen"],
-                   [[str(s), str(a), str(b), str(n), str(b - a + 1 - n), str(du), str(rp), escape(iso(f)),
+                   [[str(s), str(a), str(b), str(n), str(max(0, b - a + 1 - n)), str(du), str(rp), escape(iso(f)),
                      escape(iso(la))] for s, a, b, n, du, rp, f, la in sessions], left=1),
             "<h2>Inventory</h2><pre>" + escape(json.dumps(inv, indent=2)[:20000]) + "</pre>",
         ]
