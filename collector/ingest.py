@@ -73,7 +73,7 @@ class Collector:
         session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
         protocol_version: str = "auto",
         batch_max: int = 1000,
-        linger_s: float = 0.05,
+        linger_s: float = 0.02,
         retention_s: float | None = None,
         purge_every_s: float = 60.0,
     ):

@@ -655,6 +655,7 @@ class SQLiteStore(Store):
         super().__init__()
         self.path = path
         self.url = path
+        self._ckpt: threading.Thread | None = None
         c = self.conn()
         c.execute("PRAGMA journal_mode=WAL")
         c.executescript(
@@ -668,7 +669,38 @@ class SQLiteStore(Store):
         c = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         c.execute("PRAGMA synchronous=NORMAL")
         c.execute("PRAGMA busy_timeout=30000")
+        # Checkpoints (copying the WAL into the database, with fsync) run in a thread of
+        # their own, not inside the writer's commits, where they would stall ingest.
+        c.execute("PRAGMA wal_autocheckpoint=0")
         return c
+
+    def apply(self, messages):
+        if self._ckpt is None:
+            self._ckpt_stop = threading.Event()
+            self._ckpt = threading.Thread(target=self._checkpoint_loop, name="edgebench-sqlite-checkpoint", daemon=True)
+            self._ckpt.start()
+        return super().apply(messages)
+
+    def _checkpoint_loop(self, every_s: float = 1.0) -> None:
+        c = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        try:
+            while not self._ckpt_stop.wait(every_s):
+                try:
+                    c.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as e:
+                    log.warning("WAL checkpoint failed: %s", e)
+            c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error:
+            pass
+        finally:
+            c.close()
+
+    def close(self) -> None:
+        if self._ckpt is not None:
+            self._ckpt_stop.set()
+            self._ckpt.join(30)
+            self._ckpt = None
+        super().close()
 
     def encode_array(self, values: list[float]) -> bytes:
         return np.asarray(values, dtype="<f8").tobytes()

@@ -365,8 +365,11 @@ class Dashboard:
 
 
 def make_handler(dash: Dashboard):
+    dash_ = dash
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "edgebench-collector"
+        dash = dash_
 
         def log_message(self, fmt, *args):  # through logging, not stderr
             log.info("%s %s", self.address_string(), fmt % args)

@@ -34,7 +34,8 @@ def _fill(store) -> None:
             for s in protocol.STAGES:
                 allc[s] += cols[s]
             msgs.append(as_message(frames(dev, 1, 3 + b, "r1", b * 250, cols)))
-        extra = {"sweep": SWEEP} if d == 0 else {"power": {"energy_per_inference_mj": {"gross": 3.0, "net": 1.0}}}
+        extra = {"sweep": SWEEP} if d == 0 else {"power": {"energy_per_inference_mj": {"gross": 3.0, "net": 1.0}},
+                                                  "throttling": {"flags": {"soft_temp_limit": True}}}
         msgs.append(as_message(summary(dev, 1, 9, result_doc(dev, "r1", allc, **extra))))
         store.apply(msgs)
 
@@ -141,6 +142,10 @@ def test_browser_finds_fleet_table_and_charts(site, tmp_path):
         box = drv.find_element(By.NAME, "baseline")
         box.send_keys("jetson-lab/r1")
         box.submit()
+        from selenium.webdriver.support import expected_conditions as EC
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(drv, 60).until(EC.presence_of_element_located((By.ID, "compare")))
         cmp_rows = drv.find_elements(By.CSS_SELECTOR, "#compare tbody tr")
         assert any("e2e p50" in r.text and "yes" in r.text for r in cmp_rows)
         drv.save_screenshot(str(tmp_path / "run.png"))
@@ -148,3 +153,27 @@ def test_browser_finds_fleet_table_and_charts(site, tmp_path):
         assert len(drv.find_elements(By.CSS_SELECTOR, "#comparison tbody tr")) == 2
     finally:
         drv.quit()
+
+
+def test_grafana_dashboard_uses_only_exposed_metrics(site):
+    """Every metric the shipped Grafana dashboard queries is one the collector exposes."""
+    import json
+    import re
+    from pathlib import Path
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from collector.ingest import Collector
+    from collector.metrics import MetricsEndpoint
+
+    dash = json.loads((Path(__file__).resolve().parents[1] / "deploy" / "grafana" / "edgebench-fleet.json").read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    exprs += [v["query"] for v in dash["templating"]["list"]]
+    wanted = set(re.findall(r"edgebench_[a-z_]+", " ".join(exprs)))
+    store = site.httpd.RequestHandlerClass.dash.store
+    ingest = Collector("mqtt://127.0.0.1:1", store)  # not started: its counters are all zero
+    body = MetricsEndpoint(store, ingest=ingest).render().decode()
+    exposed = set()
+    for fam in text_string_to_metric_families(body):
+        exposed |= {s.name for s in fam.samples}
+    assert wanted <= exposed, wanted - exposed

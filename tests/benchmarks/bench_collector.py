@@ -220,7 +220,9 @@ def bench_fleet(devices: int, seconds: int, procs: int = 3, n: int = 30) -> None
         col.wait_for(lambda: col.counts["stored"] + col.counts["duplicates"] >= total, 120)
         col.wait_idle(60)
         sub.wait(60)
-        d = np.asarray([r[0] for r in store.query("SELECT stored_at - ts FROM messages WHERE device_id LIKE 'fleet-%'")])
+        d = np.asarray([r[0] for r in store.query(
+            "SELECT stored_at - ts FROM frame_batches WHERE device_id LIKE 'fleet-%'"
+            " UNION ALL SELECT stored_at - ts FROM messages WHERE device_id LIKE 'fleet-%'")])
         stored = d.size
         c_rate = (stored - 1) / (col.last_stored_at - col.first_received_at)
         print(f"sent {sent} (unacked by broker: {sum(r[1] for r in res)}; publishers ended {lag:.2f} s behind schedule)")
