@@ -192,7 +192,10 @@ class Collector:
             except Rejected as e:
                 self.counts["rejected"] += 1
                 self.rejections[e.code] += 1
-                log.warning("rejected message on %s (%s): %s", topic[:200], e.code, e)
+                n = self.rejections[e.code]
+                if n <= 10 or n % 1000 == 0:  # a flood of bad messages must not flood the log
+                    log.warning("rejected message on %s (%s, %d so far%s): %s", topic[:200], e.code, n,
+                                "; logging every 1000th from now on" if n == 10 else "", e)
                 bad.append((t, topic, e.code, str(e), payload))
                 continue
             if m is None:

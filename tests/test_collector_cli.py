@@ -4,6 +4,7 @@ PostgreSQL, clear one-line errors, and the demo."""
 from __future__ import annotations
 
 import csv
+import time
 import io
 import json
 
@@ -104,3 +105,52 @@ def test_demo_runs_and_cleans_up():
     assert r.returncode == 0, r.stderr
     assert "demo-pi-01" in r.stdout and "demo-jetson-02" in r.stdout and "stopped" in r.stdout
     assert "rejected 0" in r.stdout
+
+
+def test_serve_with_dashboard_stores_and_stops_cleanly(mosquitto, tmp_path):
+    """`serve` as a user runs it: stores what devices publish, serves /metrics with its own
+    counters from the same process, and on SIGTERM stops cleanly with a summary line."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from agent.mqtt import Connection
+    from collector.broker import free_port
+    from conftest import ROOT
+
+    db = str(tmp_path / "serve.db")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "collector.cli", "serve", "--mqtt", mosquitto.url, "--db", db, "--client-id",
+         f"serve-{os.getpid()}", "--session-expiry", "0", "--web-port", str(port)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert "shared subscriptions" in proc.stdout.readline()
+        assert "dashboard on http://127.0.0.1:" in proc.stdout.readline()
+        pub = Connection(mosquitto.url, client_id=f"serve-pub-{os.getpid()}", protocol="5").connect(10)
+        rng = np.random.default_rng(1)
+        mids = [pub.publish(protocol.run_topic("srv-dev", "r", "frames"),
+                            frames("srv-dev", 1, i + 1, "r", i * 10, columns(10, rng))) for i in range(5)]
+        mids.append(pub.publish(protocol.run_topic("srv-dev", "r", "frames"), b"not json"))
+        assert not pub.wait_acked(mids, 30)
+        pub.close()
+        body = ""
+        deadline = time.monotonic() + 60
+        while 'edgebench_collector_messages_total{outcome="stored"} 5.0' not in body:
+            assert time.monotonic() < deadline, body[-2000:]
+            time.sleep(0.5)  # polling the endpoint until the counter shows; the value decides
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
+                body = r.read().decode()
+        assert 'edgebench_collector_rejected_total{reason="not_json"} 1.0' in body
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert "stored 5" in out and "rejected 1 (not_json 1)" in out
+        assert "rejected message on" in err and "Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

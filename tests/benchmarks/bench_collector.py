@@ -220,9 +220,17 @@ def bench_fleet(devices: int, seconds: int, procs: int = 3, n: int = 30) -> None
         col.wait_for(lambda: col.counts["stored"] + col.counts["duplicates"] >= total, 120)
         col.wait_idle(60)
         sub.wait(60)
-        d = np.asarray([r[0] for r in store.query(
-            "SELECT stored_at - ts FROM frame_batches WHERE device_id LIKE 'fleet-%'"
-            " UNION ALL SELECT stored_at - ts FROM messages WHERE device_id LIKE 'fleet-%'")])
+        rows = np.asarray(store.query(
+            "SELECT ts, stored_at - ts FROM frame_batches WHERE device_id LIKE 'fleet-%'"
+            " UNION ALL SELECT ts, stored_at - ts FROM messages WHERE device_id LIKE 'fleet-%'"))
+        d = rows[:, 1]
+        t_rel = rows[:, 0] - start_at
+        per = []
+        for w0 in range(0, seconds, 5):
+            sel = d[(t_rel >= w0) & (t_rel < w0 + 5)]
+            if sel.size:
+                per.append(f"{w0}-{w0 + 5}s {np.percentile(sel, 99) * 1000:.0f}")
+        print("p99 delay (ms) by publish time: " + ", ".join(per))
         stored = d.size
         c_rate = (stored - 1) / (col.last_stored_at - col.first_received_at)
         print(f"sent {sent} (unacked by broker: {sum(r[1] for r in res)}; publishers ended {lag:.2f} s behind schedule)")
