@@ -154,14 +154,17 @@ def cmd_export(args) -> int:
 
 def cmd_compare(args) -> int:
     from .aggregate import compare_runs, find_run, group_rows
-    from .report import as_json, compare_table, table
+    from .report import as_csv, as_json, compare_table, table
 
     store = open_store(args.db, must_exist=True)
     if args.run:
         if not args.baseline:
             raise UserError("compare --run needs --baseline DEVICE/RUN_ID (the run to compare against)")
         c = compare_runs(store, find_run(store, args.run), find_run(store, args.baseline), stage=args.stage)
-        print(as_json(c) if args.format == "json" else compare_table(c))
+        if args.format == "csv":
+            sys.stdout.write(as_csv([{"run": c["run"], "baseline": c["baseline"], **m} for m in c["metrics"]]))
+        else:
+            print(as_json(c) if args.format == "json" else compare_table(c))
     elif args.model:
         by = ("model", "device_id", "board", "runtime", "delegate")
         rows = group_rows(store, by, where={"model": args.model}, since=parse_time(args.since),

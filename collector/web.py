@@ -250,16 +250,17 @@ class Dashboard:
             ("model", d["model"]), ("runtime", f"{d['runtime'] or '-'} {d['runtime_version'] or ''}"),
             ("delegate", d["delegate"]), ("threads", d["num_threads"]), ("scenario", d["scenario"]),
             ("board", d["board"]), ("source", d["source_kind"]), ("started", d["started_at"]),
-            ("frames (summary / stored)", f"{_v(d['frames'])} / {_v(d['frames_stored'])}"),
-            ("FPS", _v(d["fps"], ".2f")), ("power mean W", _v(d["power_mean_w"])),
-            ("energy per inference mJ (gross / net)", f"{_v(d['energy_mj_gross'])} / {_v(d['energy_mj_net'])}"),
+            ("frames (summary / stored)", f"{d['frames'] if d['frames'] is not None else '-'} / {d['frames_stored']}"),
+            ("FPS", None if d["fps"] is None else f"{d['fps']:.2f}"),
+            ("power mean W", None if d["power_mean_w"] is None else f"{d['power_mean_w']:.3f}"),
+            ("energy per inference mJ (gross / net)",
+             " / ".join("-" if x is None else f"{x:.3f}" for x in (d["energy_mj_gross"], d["energy_mj_net"]))),
             ("throttled", {None: "no data", 0: "no", 1: "yes"}.get(d["throttled"], "-")),
-            ("max temperature °C", _v(d["temp_max_c"], ".1f")),
+            ("max temperature °C", None if d["temp_max_c"] is None else f"{d['temp_max_c']:.1f}"),
             ("duplicates dropped / replayed batches", f"{d['duplicates']} / {d['replayed']}"),
         ]
         body = [
-            _table("run-info", ["", ""], [[escape(k), _v(v) if not isinstance(v, str) or "<" not in v else v]
-                                         for k, v in info], left=1),
+            _table("run-info", ["", ""], [[escape(k), _v(v)] for k, v in info], left=1),
             "<h2>Latency per stage (ms, stored frames)</h2>",
             _table("run-latency", ["stage", "p50", "p90", "p99", "mean"],
                    [[s, *(_v(lat[s][k]) for k in ("p50", "p90", "p99", "mean"))] for s in STAGES]),

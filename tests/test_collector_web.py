@@ -177,3 +177,20 @@ def test_grafana_dashboard_uses_only_exposed_metrics(site):
     for fam in text_string_to_metric_families(body):
         exposed |= {s.name for s in fam.samples}
     assert wanted <= exposed, wanted - exposed
+
+
+def test_names_from_devices_are_escaped(tmp_path):
+    """Device, run and model names come from the fleet: the pages must never render them as HTML."""
+    store = SQLiteStore(str(tmp_path / "x.db"))
+    rng = np.random.default_rng(0)
+    evil = "<script>alert(1)</script>.tflite"
+    res = result_doc("evil-dev", "r1", model=evil)
+    store.apply([as_message(meta("evil-dev", 1, 1, "r1", model=evil)),
+                 as_message(frames("evil-dev", 1, 2, "r1", 0, columns(10, rng))),
+                 as_message(summary("evil-dev", 1, 3, res))])
+    dash = Dashboard(store)
+    pages = [dash.handle("/", "")[2], dash.handle("/device/evil-dev", "")[2],
+             dash.handle("/run/evil-dev/r1", "")[2], dash.handle("/model/" + evil.replace("/", "%2F"), "")[2]]
+    for body in pages:
+        assert b"<script>" not in body and b"&lt;script&gt;" in body
+    store.close()
