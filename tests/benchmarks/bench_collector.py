@@ -40,6 +40,7 @@ from collector.ingest import Collector  # noqa: E402
 from collector.store import SQLiteStore  # noqa: E402
 
 FRAMES_FILTER = f"{protocol.PREFIX}/+/run/+/frames"
+PROTO = "5"  # the collector's MQTT version (--mqtt-protocol)
 
 
 def _columns(n: int, rng) -> dict[str, list[float]]:
@@ -129,7 +130,7 @@ def bench_throughput(total: int, devices: int = 6, n: int = 20) -> None:
               f" {devices} mosquitto_pub -l publishers, QoS 1")
         # --- live: both subscribed while the stream is published
         files = _stream_files(tmp, devices, per, n, session=1)
-        col = Collector(broker.url, store, client_id="bench-col", group="bench").start(15)
+        col = Collector(broker.url, store, client_id="bench-col", group="bench", protocol_version=PROTO).start(15)
         sub = Sub(port, FRAMES_FILTER, total).start()
         time.sleep(0.5)
         pub_s = _publish_files(port, files)
@@ -151,7 +152,7 @@ def bench_throughput(total: int, devices: int = 6, n: int = 20) -> None:
         files = _stream_files(tmp, devices, per, n, session=2)
         _publish_files(port, files)
         t0 = time.time()
-        col = Collector(broker.url, store, client_id="bench-col", group="bench").start(15)
+        col = Collector(broker.url, store, client_id="bench-col", group="bench", protocol_version=PROTO).start(15)
         col.wait_for(lambda: col.counts["stored"] + col.counts["duplicates"] >= total, 300)
         col.wait_idle(60)
         c_rate = (total - 1) / (col.last_stored_at - col.first_received_at)
@@ -203,7 +204,7 @@ def bench_fleet(devices: int, seconds: int, procs: int = 3, n: int = 30) -> None
     try:
         print(f"== fleet: {devices} devices x (1 frame batch of {n} frames + 1 telemetry) per second for {seconds} s"
               f" = {devices * 2} msg/s, {procs} publisher processes")
-        col = Collector(broker.url, store, client_id="fleet-col", group="fleet").start(15)
+        col = Collector(broker.url, store, client_id="fleet-col", group="fleet", protocol_version=PROTO).start(15)
         sub = Sub(broker.port, f"{protocol.PREFIX}/#", total).start()
         ctx = mp.get_context("spawn")
         q = ctx.Queue()
@@ -253,11 +254,16 @@ def main() -> None:
     ap.add_argument("--devices", type=int, default=1000)
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--only", choices=["throughput", "fleet"])
+    ap.add_argument("--mqtt-protocol", choices=["5", "3.1.1"], default="5",
+                    help="the collector's MQTT version (mosquitto shares subscriptions with 3.1.1 clients too)")
     a = ap.parse_args()
+    global PROTO
+    PROTO = a.mqtt_protocol
     for tool in ("mosquitto", "mosquitto_pub", "mosquitto_sub"):
         if not (shutil.which(tool) or os.path.exists(f"/usr/sbin/{tool}")):
             sys.exit(f"bench_collector: {tool} is needed: apt-get install -y mosquitto mosquitto-clients")
-    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; python {sys.version.split()[0]};"
+          f" collector on MQTT {PROTO}")
     if a.only in (None, "throughput"):
         bench_throughput(a.messages)
     if a.only in (None, "fleet"):
