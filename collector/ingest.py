@@ -155,10 +155,15 @@ class Collector:
                 if not q:
                     self._maybe_purge()
                     continue
-                # linger a little so that a burst is stored in one transaction
+                # linger a little while the queue still grows, so that a burst is stored in
+                # one transaction (but not when the broker waits for our acks to send more)
                 deadline = time.monotonic() + self.linger_s
-                while len(q) < self.batch_max and time.monotonic() < deadline:
-                    time.sleep(0.005)
+                last = len(q)
+                while last < self.batch_max and time.monotonic() < deadline:
+                    time.sleep(0.002)
+                    if len(q) == last:
+                        break
+                    last = len(q)
             items = [q.popleft() for _ in range(min(len(q), self.batch_max))]
             try:
                 self._process(items)

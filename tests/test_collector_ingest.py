@@ -190,7 +190,7 @@ def test_persistent_session_survives_collector_and_broker_restart(tmp_path):
 def test_crash_before_storing_loses_nothing(tmp_path):
     """A collector killed (SIGKILL) while its database is locked has acknowledged nothing;
     the broker gives the messages to the restarted collector."""
-    broker = MosquittoBroker().start()
+    broker = MosquittoBroker(extra_config="log_type all\n").start()
     db = str(tmp_path / "crash.db")
     SQLiteStore(db).close()
     cid = f"crash-{secrets.token_hex(3)}"
@@ -204,7 +204,12 @@ def test_crash_before_storing_loses_nothing(tmp_path):
         pub = publisher(broker.url)
         send(pub, frame_stream("crashy", "r1", 30))
         pub.close()
-        time.sleep(1.0)  # let the messages reach the (blocked) collector; not a synchronisation
+        # wait until the broker has handed all 30 to the collector (its log says so)
+        log = os.path.join(broker.dir, "mosquitto.log")
+        deadline = time.monotonic() + 60
+        while open(log, errors="replace").read().count(f"Sending PUBLISH to {cid} ") < 30:
+            assert time.monotonic() < deadline, "the broker did not deliver the messages to the collector"
+            time.sleep(0.1)
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
         lock.execute("ROLLBACK")

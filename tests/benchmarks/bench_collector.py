@@ -8,8 +8,10 @@
    stream in the same run. Then the backlog case: both offline with persistent sessions
    while the stream is published, then each drains its queue alone. Prints each
    consumer's rate, their ratio, and whether every message was stored exactly once.
-   The test broker sets ``max_queued_messages 0`` (no per-client queue limit) on purpose:
-   at the default of 1000 a consumer that falls behind loses messages silently.
+   The test broker (collector.broker.MosquittoBroker) sets ``max_queued_messages 0`` (no
+   per-client queue limit) on purpose: at the default of 1000 a consumer that falls behind
+   loses messages silently; and ``max_inflight_messages 0``: the collector acknowledges
+   only what it has stored, and at the default of 20 in flight it would idle between batches.
 2. Fleet: N simulated devices (default 1000), each publishing one frame batch (30
    frames) and one telemetry message every second, from a few publisher processes;
    prints the p50/p99/max delay from publish (the payload's ts) to stored (the row's
@@ -122,7 +124,7 @@ def bench_throughput(total: int, devices: int = 6, n: int = 20) -> None:
     per = total // devices
     total = per * devices
     tmp = tempfile.mkdtemp(prefix="edgebench-bench-")
-    broker = MosquittoBroker(extra_config="max_inflight_messages 0\n").start()
+    broker = MosquittoBroker().start()
     port = broker.port
     store = SQLiteStore(os.path.join(tmp, "bench.db"))
     try:
@@ -198,7 +200,7 @@ def _fleet_publisher(url: str, devices: list[int], seconds: int, start_at: float
 
 def bench_fleet(devices: int, seconds: int, procs: int = 3, n: int = 30) -> None:
     tmp = tempfile.mkdtemp(prefix="edgebench-fleet-")
-    broker = MosquittoBroker(extra_config="max_inflight_messages 0\n").start()
+    broker = MosquittoBroker().start()
     store = SQLiteStore(os.path.join(tmp, "fleet.db"))
     total = devices * seconds * 2
     try:
