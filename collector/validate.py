@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 
 from agent import protocol
 
@@ -70,8 +69,6 @@ class Message:
     retained: bool = False
     #: collector wall clock when the MQTT callback received it (s since the epoch)
     received_at: float = field(default_factory=time.time)
-    #: frames only: the latency columns as validated float64 arrays (ms), by stage
-    arrays: dict[str, np.ndarray] | None = None
 
 
 _SCHEMA_NAMES = {s.split("/")[0]: s for s in protocol.SCHEMAS}
@@ -134,12 +131,7 @@ class Validator:
         errors = protocol.semantic_errors(info["kind"], info, body)
         if errors:
             raise Rejected("inconsistent", "; ".join(errors)[:300])
-        arrays = None
-        if want == protocol.FRAMES_SCHEMA:  # validated: numbers >= 0, n of them per stage
-            lat = body["latency_ms"]
-            arrays = dict(zip(protocol.STAGES, np.array([lat[s] for s in protocol.STAGES], dtype=np.float64)))
         return Message(
-            arrays=arrays,
             topic=topic,
             kind=info["kind"],
             device_id=info["device_id"],
