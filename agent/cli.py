@@ -22,6 +22,16 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a fraction between 0 and 1 (0.9 for 90%)")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="edgebench",
@@ -38,14 +48,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--source",
         help="synthetic[:WxH], an image file, a folder of images or a video file (default: synthetic)",
     )
-    r.add_argument("--frames", type=_positive_int, help="frames to measure (default 100)")
+    r.add_argument("--frames", type=_positive_int, help="frames to measure (default 100 unless --duration)")
+    r.add_argument("--duration", dest="duration_s", type=_positive_float, metavar="SEC", help="measure for this long (with --frames: whichever ends first)")
     r.add_argument("--warmup", type=_positive_int, help="frames run first and not measured (default 5)")
+    r.add_argument("--warmup-s", dest="warmup_s", type=_positive_float, metavar="SEC", help="warm up for at least this long too (default 0)")
     r.add_argument("--threads", type=_positive_int, help="interpreter threads (default: runtime's)")
     r.add_argument(
         "--runtime",
         choices=["auto", "ai-edge-litert", "tflite-runtime", "tensorflow"],
         help="TFLite runtime (default auto: ai-edge-litert, then tflite-runtime, then tensorflow)",
     )
+    r.add_argument("--delegate", metavar="LIB", help="external delegate: a library path or edgetpu, vx, armnn, qnn")
+    r.add_argument(
+        "--delegate-option", dest="delegate_options", action="append", metavar="KEY=VALUE",
+        help="delegate option, repeatable (e.g. device=usb:0, backends=GpuAcc,CpuAcc)",
+    )
+    r.add_argument("--cpu-fallback", action="store_const", const=True, help="if the delegate cannot load, run on the CPU (recorded in the result)")
+    r.add_argument("--no-xnnpack", dest="xnnpack", action="store_const", const=False, help="disable the default XNNPACK CPU delegate")
+    r.add_argument("--pipelined", action="store_const", const=True, help="capture+preprocess in their own thread, overlapping inference")
+    r.add_argument("--pacing", choices=["fast", "realtime"], help="fast (default) or realtime: play a video at its own frame rate")
+    r.add_argument("--fps", type=_positive_float, help="pace a file or synthetic source at N frames/s, as a camera would")
+    r.add_argument("--stall-timeout", dest="stall_timeout_s", type=_positive_float, metavar="SEC", help="a live source silent this long is an error (default 10)")
+    r.add_argument("--reconnects", type=_positive_int, help="reopen a dropped network stream up to N times (default 3)")
+    r.add_argument("--min-frames", type=_positive_int, help="fewer measured frames make the run INVALID (default 50)")
+    r.add_argument("--min-duration", dest="min_duration_s", type=_positive_float, metavar="SEC", help="a shorter measurement is INVALID (default 1)")
     r.add_argument("--labels", help="labels file (one per line) to name classification outputs")
     r.add_argument("--top-k", type=_positive_int, help="classes kept per prediction (default 5)")
     r.add_argument("--resize", choices=["stretch", "crop", "letterbox"], help="how frames are fitted to the input (default stretch)")
@@ -61,7 +87,47 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device-id", help="this device's id on the fleet (default: the hostname)")
     r.add_argument("--run-id", help=argparse.SUPPRESS)
     r.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    r.add_argument("--accuracy", metavar="DIR", help="labelled images (a folder per class, or a labels CSV): report top-1/top-5")
+    r.add_argument("--accuracy-floor", type=_fraction, metavar="F", help="fail the run if top-1 is below F (0..1)")
+    pr = r.add_argument_group("power, thermal and system probes")
+    pr.add_argument("--sample-hz", type=_positive_float, help="probe sampling rate (default 10)")
+    pr.add_argument(
+        "--power", metavar="SOURCE",
+        help="auto (default), none, jetson, tegrastats, rpi-pmic, rapl, hwmon[:NAME], "
+        "cmd:COMMAND (prints watts), serial:DEVICE[:um24c|um25c|um34c]",
+    )
+    pr.add_argument("--idle-baseline-s", type=_nonneg_float, help="idle power measured before the run (default 2; 0: none)")
+    pr.add_argument("--cool-below", type=float, metavar="C", help="first wait until the board is below C degrees Celsius")
+    pr.add_argument("--soak", action="store_true", default=None, help="first run the model until the temperature is steady")
+    pr.add_argument("--no-probes", action="store_true", help="sample nothing (no power, thermal or system sections)")
+
+    i = sub.add_parser("info", help="runtimes, delegates, cameras and board facts found here")
+    i.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    from .models_cli import add_parser as add_models_parser
+
+    add_models_parser(sub)
     return ap
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    return v
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return v
 
 
 def _fmt(v: Any, width: int = 8) -> str:
@@ -92,12 +158,40 @@ def print_summary(res: dict[str, Any], out=sys.stdout) -> None:
         w(f"top-1 {p['source_name']}: {name} ({top['score']:.3f})\n")
     if len(preds) > 5:
         w(f"... and {len(preds) - 5} more predictions in the result file\n")
+    if res.get("accuracy"):
+        from .accuracy import summary_line
+
+        w(summary_line(res["accuracy"]) + "\n")
+    v = res.get("validity")
+    if v and v["verdict"] != "VALID":
+        w(f"INVALID run: {'; '.join(v['reasons'])}\n")
+    for warning in res.get("warnings", []):
+        w(f"warning: {warning}\n")
+    from .probes.info import run_summary_line
+
+    probes_line = run_summary_line(res)
+    if probes_line:
+        w(probes_line + "\n")
     for note in res.get("notes", []):
         w(f"note: {note}\n")
 
 
 #: run flags that map one-to-one onto the config's `run` keys
-RUN_FLAGS = ("model", "source", "frames", "warmup", "threads", "runtime", "labels", "top_k", "resize", "color")
+RUN_FLAGS = (
+    "model", "source", "frames", "duration_s", "warmup", "warmup_s", "threads", "runtime", "labels", "top_k",
+    "resize", "color", "delegate", "delegate_options", "cpu_fallback", "xnnpack", "pipelined", "pacing", "fps",
+    "stall_timeout_s", "reconnects", "min_frames", "min_duration_s", "accuracy", "accuracy_floor",
+)
+
+
+def _delegate_options(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for p in pairs:
+        k, sep, v = p.partition("=")
+        if not sep or not k.strip():
+            raise UserError(f"--delegate-option {p!r} must be KEY=VALUE")
+        out[k.strip()] = v.strip()
+    return out
 
 
 def resolve_run(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
@@ -110,7 +204,7 @@ def resolve_run(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     for k in RUN_FLAGS:
         v = getattr(args, k, None)
         if v is not None:
-            values[k] = v
+            values[k] = _delegate_options(v) if k == "delegate_options" else v
     if not values.get("model"):
         raise UserError("no model: give --model PATH (or run.model in a --config file)")
     device_id = args.device_id or cfg.get("device_id")
@@ -132,7 +226,48 @@ def resolve_run(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     unsupported = sorted(set(values) - known)
     if unsupported:
         raise UserError(f"run.{unsupported[0]} is not supported by this version of edgebench")
-    return RunOptions(**values, device_id=device_id, run_id=args.run_id), cfg
+    from .probes.session import probe_options
+
+    probes = probe_options(
+        cfg.get("probes"), sample_hz=getattr(args, "sample_hz", None), power=getattr(args, "power", None),
+        idle_baseline_s=getattr(args, "idle_baseline_s", None), cool_below_c=getattr(args, "cool_below", None),
+        soak=getattr(args, "soak", None), enabled=False if getattr(args, "no_probes", False) else None,
+    )
+    return RunOptions(**values, device_id=device_id, run_id=args.run_id, probes=probes), cfg
+
+
+class progress_printer:
+    """Live FPS and p50 while a run goes on: a one-line bar on a terminal,
+    plain log lines (every 10 s) in a pipe or under systemd."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last_log = __import__("time").monotonic()
+        self.drawn = False
+
+    def __call__(self, p) -> None:
+        import time
+
+        if p.phase == "warmup":
+            text = f"warming up: {p.frames} frames, {p.elapsed_s:.1f} s"
+        else:
+            fps = f"{p.fps:.1f} FPS" if p.fps else "- FPS"
+            p50 = f"inference p50 {p.p50_inference_ms:.3f} ms" if p.p50_inference_ms is not None else ""
+            text = f"measuring: {p.frames} frames, {p.elapsed_s:.1f} s, {fps}, {p50}"
+        if self.tty:
+            self.stream.write("\r\033[K" + text)
+            self.stream.flush()
+            self.drawn = True
+        elif time.monotonic() - self.last_log >= 10:
+            self.last_log = time.monotonic()
+            self.stream.write(f"edgebench: {text}\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -141,7 +276,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     opts, _cfg = resolve_run(args)
     from .runner import run
 
-    outcome = run(opts)
+    batches: list = []
+    sink_factory = (lambda info: lambda first, cols: batches.append((first, cols))) if args.mqtt else None
+    progress = None if args.quiet else progress_printer()
+    try:
+        outcome = run(opts, sink_factory=sink_factory, progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
     res = outcome.result
     if args.json:
         write_json(args.json, res)
@@ -149,13 +291,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_summary(res)
         if args.json:
             print(f"result written to {args.json}")
+    if res.get("accuracy"):
+        from .accuracy import check_floor
+
+        check_floor(res)  # a fast wrong model is not a result: stop before publishing
     if args.mqtt:
         from .publish import DevicePublisher
 
-        pub = DevicePublisher(args.mqtt, res["device_id"], protocol_version=args.mqtt_protocol)
+        pub = DevicePublisher(
+            args.mqtt, res["device_id"], protocol_version=args.mqtt_protocol, inventory=res.get("board")
+        )
         try:
             pub.open()
-            batches = pub.publish_run(res, outcome.measurement.samples_ns)
+            sent = pub.publish_run(res, batches)
         except PublishError as e:
             saved = args.json
             if not saved:
@@ -167,8 +315,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(
                 f"published run {res['run_id']} as device {res['device_id']} to {pub.conn.url} "
-                f"({res['frames']} frames in {batches} batch(es))"
+                f"({res['frames']} frames in {sent} message(s))"
             )
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import json
+
+    from . import info
+
+    data = info.collect()
+    print(json.dumps(data, indent=2) if args.json else info.render(data))
     return 0
 
 
@@ -179,13 +337,20 @@ def main(argv: list[str] | None = None) -> int:
         format="edgebench: %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return {"run": cmd_run}[args.command](args)
+        if args.command == "models":
+            from .models_cli import cmd_models
+
+            return cmd_models(args)
+        return {"run": cmd_run, "info": cmd_info}[args.command](args)
     except UserError as e:
         print(f"edgebench: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("edgebench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `edgebench info | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

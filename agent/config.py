@@ -58,6 +58,12 @@ def _num(lo: float | None = None, positive: bool = False) -> Check:
     return check
 
 
+def _fraction(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+        raise _Bad(f"expected a fraction between 0 and 1 (0.9 for 90%), got {v!r}")
+    return float(v)
+
+
 def _str(v: Any) -> str:
     if not isinstance(v, str) or not v:
         raise _Bad(f"expected a non-empty string, got {v!r}")
@@ -121,12 +127,15 @@ RUN_KEYS: dict[str, Check] = {
     "delegate_options": _str_map,
     "cpu_fallback": _bool,
     "xnnpack": _bool,
+    "pacing": _choice("fast", "realtime"),
     "fps": _num(positive=True),
     "pipelined": _bool,
-    "scenario": _choice("single-stream", "multi-stream", "offline", "server"),
-    "target_qps": _num(positive=True),
-    "latency_bound_ms": _num(positive=True),
     "stall_timeout_s": _num(positive=True),
+    "reconnects": _int(0, 100),
+    "min_frames": _int(0),
+    "min_duration_s": _num(lo=0),
+    "accuracy": _str,
+    "accuracy_floor": _fraction,
 }
 
 JOB_KEYS: dict[str, Check] = {
@@ -156,9 +165,17 @@ SECTIONS: dict[str, dict[str, Check]] = {
     "telemetry": {
         "interval_s": _num(positive=True),
     },
-    "probes": {
+    "probes": {  # see agent/probes/session.py ProbeOptions; `run` flags override these
+        "enabled": _bool,
         "sample_hz": _num(positive=True),
         "power": _str,
+        "idle_baseline_s": _num(lo=0),
+        "cool_below_c": _num(),
+        "cool_timeout_s": _num(positive=True),
+        "soak": _bool,
+        "soak_max_s": _num(positive=True),
+        "soak_window_s": _num(positive=True),
+        "soak_steady_c": _num(positive=True),
     },
 }
 

@@ -85,3 +85,80 @@ def summarize_outputs(arrays: list[np.ndarray], outs: list[TensorInfo]) -> list[
             }
         )
     return res
+
+
+_DETECTION_ROLES = ("boxes", "classes", "scores", "count")
+
+
+def detection_roles(outputs: list[TensorInfo]) -> dict[str, int] | None:
+    """Map an SSD-style detection head (boxes, classes, scores, count) to output
+    indices, or None when the outputs are not of that shape.
+
+    The TFLite_Detection_PostProcess op always emits boxes, classes, scores,
+    count (tensor names ``...PostProcess``, ``:1``, ``:2``, ``:3``); exporters that
+    reorder them name the tensors, so names decide when they can, shapes otherwise.
+    """
+    if len(outputs) != 4:
+        return None
+    boxes = [i for i, o in enumerate(outputs) if len(o.shape) == 3 and o.shape[-1] == 4]
+    count = [i for i, o in enumerate(outputs) if o.shape in ([1], [])]
+    pairs = [i for i, o in enumerate(outputs) if len(o.shape) == 2 and o.shape[0] == 1]
+    if len(boxes) != 1 or len(count) != 1 or len(pairs) != 2:
+        return None
+    roles = {"boxes": boxes[0], "count": count[0]}
+    names = {i: outputs[i].name.lower() for i in pairs}
+    by_suffix = {}
+    for i, n in names.items():
+        if "postprocess" in n:
+            suffix = n.rsplit(":", 1)[-1] if ":" in n else "0"
+            by_suffix[i] = int(suffix) if suffix.isdigit() else -1
+    if sorted(by_suffix.values()) == [1, 2]:
+        roles["classes"] = min(by_suffix, key=by_suffix.get)
+        roles["scores"] = max(by_suffix, key=by_suffix.get)
+    elif any("score" in n for n in names.values()):
+        roles["scores"] = next(i for i, n in names.items() if "score" in n)
+        roles["classes"] = next(i for i in pairs if i != roles["scores"])
+    else:  # boxes, classes, scores, count order
+        roles["classes"], roles["scores"] = sorted(pairs)
+    return roles
+
+
+class Detector:
+    """Decode SSD-style detections: dequantized boxes (ymin, xmin, ymax, xmax in
+    0..1), class index and label, score; at most ``k`` above ``threshold``."""
+
+    def __init__(self, rt, roles: dict[str, int], labels: list[str] | None = None, k: int = 10, threshold: float = 0.5):
+        self.rt = rt
+        self.roles = roles
+        self.labels = labels
+        self.k = k
+        self.threshold = threshold
+        self.outs = {role: rt.outputs[i] for role, i in roles.items()}
+
+    def _get(self, role: str) -> np.ndarray:
+        t = self.outs[role]
+        a = self.rt.output(self.roles[role])
+        if t.quantized:
+            return (a.astype(np.float32) - t.zero_point) * t.scale
+        return a
+
+    def __call__(self, _first_output: np.ndarray) -> list[dict[str, Any]]:
+        scores = self._get("scores").reshape(-1)
+        classes = self._get("classes").reshape(-1)
+        boxes = self._get("boxes").reshape(-1, 4)
+        n = int(np.asarray(self._get("count")).reshape(-1)[0]) if self.outs["count"] else len(scores)
+        n = max(0, min(n, len(scores)))
+        keep = [i for i in np.argsort(scores[:n])[::-1] if scores[i] >= self.threshold][: self.k]
+        out = []
+        for i in keep:
+            c = int(round(float(classes[i])))
+            label = self.labels[c] if self.labels is not None and 0 <= c < len(self.labels) else None
+            out.append(
+                {
+                    "index": c,
+                    "label": label,
+                    "score": round(float(scores[i]), 6),
+                    "box": [round(float(v), 5) for v in boxes[i]],
+                }
+            )
+        return out

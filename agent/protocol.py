@@ -18,11 +18,16 @@ TOPIC_ROOT = "edgebench"
 VERSION = "v1"
 PREFIX = f"{TOPIC_ROOT}/{VERSION}"
 
-#: Per-frame latency stages, in pipeline order. ``e2e`` spans capture start to
-#: postprocess end; ``inference`` is ``interpreter.invoke()`` only.
+#: Per-frame latency stages, in pipeline order. ``e2e`` spans the frame's origin
+#: (capture start, or its arrival for live sources) to postprocess end;
+#: ``inference`` is ``interpreter.invoke()`` only.
 STAGES = ("capture", "preprocess", "inference", "postprocess", "e2e")
-#: Summary statistics reported for every stage (milliseconds).
-STATS = ("mean", "std", "min", "p50", "p90", "p95", "p99", "max")
+#: Stages present only where frames wait: live sources and pipelined runs.
+OPTIONAL_STAGES = ("queue",)
+#: Summary statistics reported for every stage (milliseconds); p999 is p99.9.
+STATS = ("mean", "std", "min", "p50", "p90", "p95", "p99", "p999", "max")
+#: The ones every result must carry (schema edgebench.result/1 as first published).
+REQUIRED_STATS = ("mean", "std", "min", "p50", "p90", "p95", "p99", "max")
 
 RESULT_SCHEMA = "edgebench.result/1"
 STATUS_SCHEMA = "edgebench.status/1"
@@ -116,7 +121,7 @@ _RUN_ID = {"type": "string", "pattern": RUN_ID_RE.pattern}
 
 _STAT_BLOCK = {
     "type": "object",
-    "required": list(STATS),
+    "required": list(REQUIRED_STATS),
     "properties": {s: {"type": ["number", "null"], "minimum": 0} for s in STATS},
 }
 
@@ -136,6 +141,8 @@ RESULT_JSON_SCHEMA: dict[str, Any] = {
             "properties": {
                 "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                 "inputs": {"type": "array", "maxItems": 64},
+                # a model the registry knows: "trained" or "latency only" (untrained weights)
+                "registry": {"type": "object", "required": ["name", "trained", "status"]},
             },
         },
         "runtime": {
@@ -152,9 +159,18 @@ RESULT_JSON_SCHEMA: dict[str, Any] = {
         "latency_ms": {
             "type": "object",
             "required": list(STAGES),
-            "properties": {s: _STAT_BLOCK for s in STAGES},
+            "properties": {s: _STAT_BLOCK for s in STAGES + OPTIONAL_STAGES},
         },
         "predictions": {"type": "array"},
+        # accuracy mode (--accuracy): fractions of `images`, and whether top-1 fell below the floor
+        "accuracy": {
+            "type": "object",
+            "required": ["top1", "top5", "images", "floor", "below_floor"],
+            "properties": {"top1": {"type": "number", "minimum": 0, "maximum": 1},
+                           "top5": {"type": "number", "minimum": 0, "maximum": 1},
+                           "images": {"type": "integer", "minimum": 1},
+                           "below_floor": {"type": "boolean"}},
+        },
     },
 }
 
@@ -205,7 +221,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "additionalProperties": False,
                 "properties": {
                     s: {"type": "array", "items": _NUM_MS, "maxItems": MAX_FRAMES_PER_BATCH}
-                    for s in STAGES
+                    for s in STAGES + OPTIONAL_STAGES
                 },
             },
         },
@@ -255,6 +271,8 @@ def frames_message(
 ) -> dict[str, Any]:
     """One column-wise batch of per-frame latencies (milliseconds)."""
     n = len(columns["e2e"])
+    latency = {s: columns[s] for s in STAGES}
+    latency.update({s: columns[s] for s in OPTIONAL_STAGES if s in columns})
     return {
         "schema": FRAMES_SCHEMA,
         "device_id": device_id,
@@ -265,5 +283,5 @@ def frames_message(
         "first_frame": first_frame,
         "n": n,
         "replayed": replayed,
-        "latency_ms": {s: columns[s] for s in STAGES},
+        "latency_ms": latency,
     }

@@ -9,8 +9,6 @@ and a strictly increasing seq, at QoS 1. Leaving cleanly publishes ``stopped``.
 
 from __future__ import annotations
 
-import platform
-import socket
 import time
 from typing import Any
 
@@ -20,16 +18,6 @@ from . import __version__, protocol
 from .errors import PublishError
 from .mqtt import Connection, dumps
 from .state import next_session
-
-
-def basic_inventory() -> dict[str, Any]:
-    return {
-        "hostname": socket.gethostname(),
-        "machine": platform.machine(),
-        "system": platform.system(),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-    }
 
 
 class DevicePublisher:
@@ -46,7 +34,11 @@ class DevicePublisher:
         self.timeout = timeout
         self.session = next_session(device_id)
         self.seq = 0
-        self.inventory = inventory or basic_inventory()
+        if inventory is None:
+            from .probes.inventory import board_inventory
+
+            inventory = board_inventory()
+        self.inventory = inventory
         will = dumps({"schema": protocol.STATUS_SCHEMA, "device_id": device_id, "session": self.session, "state": "offline"})
         self.conn = Connection(
             url,
@@ -91,8 +83,9 @@ class DevicePublisher:
         )
         return self
 
-    def publish_run(self, result: dict[str, Any], samples_ns: dict[str, np.ndarray]) -> int:
-        """Send meta, frame batches and summary of one run; return the number of frame batches."""
+    def publish_run(self, result: dict[str, Any], batches: list[tuple[int, dict[str, np.ndarray]]]) -> int:
+        """Send meta, the frame batches (as handed to the run's frame sink) and the
+        summary of one run; return the number of frame messages."""
         dev, run_id = self.device_id, result["run_id"]
         meta = {
             "schema": protocol.RUN_META_SCHEMA,
@@ -107,15 +100,15 @@ class DevicePublisher:
             "config": result.get("config", {}),
         }
         self._send(protocol.run_topic(dev, run_id, "meta"), meta, retain=True)
-        n = int(samples_ns["e2e"].size)
-        ms = {s: np.round(samples_ns[s] / 1e6, 4) for s in protocol.STAGES}
-        batches = 0
-        for start in range(0, n, protocol.MAX_FRAMES_PER_BATCH):
-            stop = min(n, start + protocol.MAX_FRAMES_PER_BATCH)
-            cols = {s: ms[s][start:stop].tolist() for s in protocol.STAGES}
-            msg = protocol.frames_message(dev, self.session, self._next_seq(), run_id, start, cols, time.time())
-            self._send(protocol.run_topic(dev, run_id, "frames"), msg)
-            batches += 1
+        sent = 0
+        for first, cols in batches:
+            n = len(cols["e2e"])
+            for start in range(0, n, protocol.MAX_FRAMES_PER_BATCH):
+                stop = min(n, start + protocol.MAX_FRAMES_PER_BATCH)
+                ms = {s: np.round(v[start:stop] / 1e6, 4).tolist() for s, v in cols.items()}
+                msg = protocol.frames_message(dev, self.session, self._next_seq(), run_id, first + start, ms, time.time())
+                self._send(protocol.run_topic(dev, run_id, "frames"), msg)
+                sent += 1
         summary_result = {k: v for k, v in result.items() if k != "predictions"}
         self._send(
             protocol.run_topic(dev, run_id, "summary"),
@@ -130,7 +123,7 @@ class DevicePublisher:
             },
         )
         self.flush()
-        return batches
+        return sent
 
     def flush(self) -> None:
         missing = self.conn.wait_acked(self._pending, self.timeout)

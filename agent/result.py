@@ -14,15 +14,15 @@ from typing import Any
 from . import __version__, protocol
 from .measure import Measurement
 from .runtime import Runtime
-from .stats import PERCENTILE_METHOD, summarize_ns
 
 #: What each latency stage covers, written into every result so no figure is ambiguous.
 STAGE_SCOPE = {
-    "capture": "source.read(): grabbing (and for files, decoding) one frame",
+    "capture": "source.read(): grabbing (and for files, decoding) one frame; for live sources, the wait for it",
     "preprocess": "color order, resize, normalization/quantization and set_tensor",
+    "queue": "time a ready frame waited: since arrival (live sources) or between preprocess and invoke (pipelined)",
     "inference": "interpreter.invoke() only (comparable to TFLite benchmark_model)",
-    "postprocess": "get_tensor and output decoding (top-k)",
-    "e2e": "capture start to postprocess end, one frame",
+    "postprocess": "get_tensor and output decoding (top-k, detections)",
+    "e2e": "one frame from its origin (capture start; arrival for live sources) to postprocess end",
 }
 
 
@@ -41,13 +41,20 @@ def build_result(
     run_id: str,
     rt: Runtime,
     model_sha256: str,
+    task: str,
     source: dict[str, Any],
     preprocess: dict[str, Any] | None,
     m: Measurement,
     started_at: float,
     config: dict[str, Any],
     notes: list[str],
+    validity: dict[str, Any],
+    warnings: list[str],
+    process: dict[str, Any],
+    pacing: str,
 ) -> dict[str, Any]:
+    stages = m.stages
+    methods = {s: m.stats[s].method for s in stages}
     result: dict[str, Any] = {
         "schema": protocol.RESULT_SCHEMA,
         "device_id": device_id,
@@ -59,6 +66,7 @@ def build_result(
             "name": os.path.basename(rt.model_path),
             "sha256": model_sha256,
             "size_bytes": os.path.getsize(rt.model_path),
+            "task": task,
             "inputs": [t.to_dict() for t in rt.inputs],
             "outputs": [t.to_dict() for t in rt.outputs],
         },
@@ -66,17 +74,25 @@ def build_result(
         "source": source,
         "preprocess": preprocess,
         "config": config,
+        "mode": m.mode,
+        "pacing": pacing,
         "frames": m.frames,
         "warmup_frames": m.warmup_frames,
+        "warmup_s": round(m.warmup_s, 6),
         "duration_s": round(m.duration_s, 6),
         "fps": None if m.fps is None else round(m.fps, 3),
         "init_ms": round(rt.init_ms, 3),
         "load_ms": round(rt.load_ms, 3),
         "allocate_ms": round(rt.allocate_ms, 3),
+        "delegate_load_ms": None if rt.delegate_load_ms is None else round(rt.delegate_load_ms, 3),
         "first_inference_ms": None if m.first_inference_ms is None else round(m.first_inference_ms, 3),
-        "latency_ms": {stage: summarize_ns(m.samples_ns[stage]) for stage in protocol.STAGES},
-        "latency_scope": STAGE_SCOPE,
-        "percentile_method": PERCENTILE_METHOD,
+        "latency_ms": {stage: m.stats[stage].summary_ms() for stage in stages},
+        "latency_histogram_ms": {s: m.stats[s].histogram_ms() for s in ("inference", "e2e")},
+        "latency_scope": {s: STAGE_SCOPE[s] for s in stages},
+        "percentile_method": methods["e2e"] if len(set(methods.values())) == 1 else methods,
+        "process": process,
+        "validity": validity,
+        "warnings": warnings,
         "source_ended_early": m.ended_early,
         "notes": notes,
     }

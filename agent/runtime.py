@@ -27,7 +27,7 @@ log = logging.getLogger("edgebench.runtime")
 RUNTIMES: dict[str, tuple[str, tuple[str, ...]]] = {
     "ai-edge-litert": ("ai_edge_litert.interpreter", ("ai-edge-litert", "ai-edge-litert-nightly")),
     "tflite-runtime": ("tflite_runtime.interpreter", ("tflite-runtime",)),
-    "tensorflow": ("tensorflow.lite", ("tensorflow", "tensorflow-cpu", "tf-nightly")),
+    "tensorflow": ("tensorflow.lite.python.interpreter", ("tensorflow", "tensorflow-cpu", "tf-nightly")),
 }
 
 
@@ -49,6 +49,8 @@ def import_runtime(name: str = "auto") -> tuple[str, Any, str]:
     if name != "auto" and name not in RUNTIMES:
         raise UserError(f"unknown runtime {name!r}: choose one of auto, {', '.join(RUNTIMES)}")
     problems = []
+    # TensorFlow's C++ side logs a banner at import; keep the agent's output its own.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for n in names:
         modname, dists = RUNTIMES[n]
         try:
@@ -145,6 +147,57 @@ def _tensor_info(d: dict[str, Any]) -> TensorInfo:
     )
 
 
+#: Friendly names for the delegates edge boards ship (the library is looked up
+#: on the loader path like any shared library).
+DELEGATE_ALIASES = {
+    "edgetpu": "libedgetpu.so.1",  # Coral Edge TPU (options: device=usb|pci|usb:0)
+    "vx": "libvx_delegate.so",  # NXP i.MX 8M Plus NPU (VeriSilicon VX delegate)
+    "armnn": "libarmnnDelegate.so",  # Arm NN (options: backends=GpuAcc,CpuAcc)
+    "qnn": "libQnnTFLiteDelegate.so",  # Qualcomm QNN (options: backend_type=htp)
+}
+
+
+@dataclass
+class DelegateSpec:
+    library: str
+    options: dict[str, str] = field(default_factory=dict)
+    cpu_fallback: bool = False
+
+    @property
+    def resolved(self) -> str:
+        return DELEGATE_ALIASES.get(self.library, self.library)
+
+
+def _check_delegate_library(lib: str) -> None:
+    """Fail with one line before handing the library to the runtime (whose own
+    failure paths raise odd exceptions and print tracebacks at garbage collection)."""
+    import ctypes
+
+    try:
+        handle = ctypes.CDLL(lib)
+    except OSError as e:
+        reason = str(e).split(": ", 1)[-1] if ": " in str(e) else str(e)
+        raise ModelError(f"cannot load delegate library {lib}: {reason}") from None
+    if not hasattr(handle, "tflite_plugin_create_delegate"):
+        raise ModelError(
+            f"{lib} is not a TFLite external delegate (it has no tflite_plugin_create_delegate symbol)"
+        )
+
+
+def load_delegate(mod: Any, spec: DelegateSpec) -> tuple[Any, float]:
+    """Load an external delegate; returns (delegate, load time in ms)."""
+    lib = spec.resolved
+    t0 = time.perf_counter_ns()
+    _check_delegate_library(lib)
+    loader = mod.load_delegate
+    try:
+        with quiet_native_stderr():
+            d = loader(lib, spec.options)
+    except Exception as e:
+        raise ModelError(f"delegate {lib} refused to start with options {spec.options}: {_first_line(e)}") from None
+    return d, (time.perf_counter_ns() - t0) / 1e6
+
+
 @dataclass
 class Runtime:
     """A loaded, allocated interpreter and what it took to get there."""
@@ -156,21 +209,30 @@ class Runtime:
     interpreter: Any
     load_ms: float
     allocate_ms: float
-    delegate: str | None = None
+    delegate: dict[str, Any] | None = None
+    delegate_load_ms: float | None = None
+    delegate_fallback: dict[str, str] | None = None
+    xnnpack: bool = True
+    delegated_partitions: int | None = None
     inputs: list[TensorInfo] = field(default_factory=list)
     outputs: list[TensorInfo] = field(default_factory=list)
 
     @property
     def init_ms(self) -> float:
-        return self.load_ms + self.allocate_ms
+        return self.load_ms + self.allocate_ms + (self.delegate_load_ms or 0.0)
 
     def describe(self) -> dict[str, Any]:
-        return {
+        d = {
             "name": self.name,
             "version": self.version,
             "delegate": self.delegate,
             "num_threads": self.num_threads,
+            "xnnpack": self.xnnpack,
+            "delegated_partitions": self.delegated_partitions,
         }
+        if self.delegate_fallback:
+            d["delegate_fallback"] = self.delegate_fallback
+        return d
 
     def set_input(self, array, i: int = 0) -> None:
         self.interpreter.set_tensor(self.inputs[i].index, array)
@@ -182,8 +244,18 @@ class Runtime:
         return self.interpreter.get_tensor(self.outputs[i].index)
 
 
-def load(model_path: str, runtime: str = "auto", num_threads: int | None = None) -> Runtime:
-    """Load and allocate ``model_path``; raise ModelError with one clear line if we cannot."""
+def load(
+    model_path: str,
+    runtime: str = "auto",
+    num_threads: int | None = None,
+    delegate: DelegateSpec | None = None,
+    xnnpack: bool = True,
+) -> Runtime:
+    """Load and allocate ``model_path``; raise ModelError with one clear line if we cannot.
+
+    Times are kept apart: delegate load, interpreter construction (model load)
+    and ``allocate_tensors`` (where delegates prepare their graph).
+    """
     if not os.path.exists(model_path):
         raise ModelError(f"model file not found: {model_path}")
     if os.path.isdir(model_path):
@@ -202,6 +274,19 @@ def load(model_path: str, runtime: str = "auto", num_threads: int | None = None)
     kwargs: dict[str, Any] = {"model_path": model_path}
     if num_threads is not None:
         kwargs["num_threads"] = num_threads
+    if not xnnpack:
+        kwargs["experimental_op_resolver_type"] = mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    delegate_info = delegate_ms = fallback = None
+    if delegate is not None:
+        try:
+            d, delegate_ms = load_delegate(mod, delegate)
+            kwargs["experimental_delegates"] = [d]
+            delegate_info = {"library": delegate.resolved, "options": dict(delegate.options)}
+        except ModelError as e:
+            if not delegate.cpu_fallback:
+                raise ModelError(f"{e}; install it, or add --cpu-fallback to run on the CPU instead (recorded in the result)") from None
+            fallback = {"requested": delegate.resolved, "reason": str(e)}
+            log.warning("%s; running on the CPU (--cpu-fallback)", e)
     with quiet_native_stderr():
         t0 = time.perf_counter_ns()
         try:
@@ -212,9 +297,11 @@ def load(model_path: str, runtime: str = "auto", num_threads: int | None = None)
         try:
             interp.allocate_tensors()
         except Exception as e:
-            raise ModelError(
-                f"{rt_name} cannot prepare {model_path} (allocate_tensors failed): {_first_line(e)}"
-            ) from None
+            msg = _first_line(e)
+            hint = ""
+            if "custom op" in msg and delegate is None:
+                hint = "; a custom op needs the delegate that provides it (e.g. --delegate edgetpu for *_edgetpu.tflite)"
+            raise ModelError(f"{rt_name} cannot prepare {model_path} (allocate_tensors failed): {msg}{hint}") from None
         t2 = time.perf_counter_ns()
     rt = Runtime(
         model_path=model_path,
@@ -224,7 +311,15 @@ def load(model_path: str, runtime: str = "auto", num_threads: int | None = None)
         interpreter=interp,
         load_ms=(t1 - t0) / 1e6,
         allocate_ms=(t2 - t1) / 1e6,
+        delegate=delegate_info,
+        delegate_load_ms=delegate_ms,
+        delegate_fallback=fallback,
+        xnnpack=xnnpack,
     )
+    try:
+        rt.delegated_partitions = sum(1 for op in interp._get_ops_details() if op.get("op_name") == "DELEGATE")
+    except Exception:  # a private API; absent on some runtimes
+        rt.delegated_partitions = None
     rt.inputs = [_tensor_info(d) for d in interp.get_input_details()]
     rt.outputs = [_tensor_info(d) for d in interp.get_output_details()]
     if not rt.inputs:

@@ -18,6 +18,8 @@ import numpy as np
 
 from agent.errors import UserError
 from agent.protocol import STAGES
+
+from .store import ALL_STAGES
 from agent.stats import PERCENTILE_METHOD
 
 REPORT_PCTS = (50, 90, 99)
@@ -155,41 +157,53 @@ def group_rows(
     return [out[k] for k in sorted(out, key=lambda k: tuple("" if v is None else str(v) for v in k))]
 
 
+def _latency_dict(stats: dict[str, dict], present: dict[str, bool]) -> dict[str, dict]:
+    """Every required stage; an optional stage (queue) only where the group has samples of it."""
+    return {s: stats[s] for s in ALL_STAGES if s in STAGES or present.get(s)}
+
+
 def _py_latency(store, keys, where, params) -> dict[tuple, tuple[int, dict]]:
     groups: dict[tuple, list] = defaultdict(list)
-    for row in store.frame_samples(where, tuple(params), keys=keys):
+    for row in store.frame_samples(where, tuple(params), ALL_STAGES, keys=keys):
         groups[tuple(row[: len(keys)])].append(row[len(keys) + 1:])
     out = {}
     for key, parts in groups.items():
-        cols = [np.concatenate([p[i] for p in parts]) for i in range(len(STAGES))]
-        out[key] = (int(cols[-1].size), {s: _stage_stats(c) for s, c in zip(STAGES, cols)})
+        cols = {}
+        for i, s in enumerate(ALL_STAGES):
+            arrs = [p[i] for p in parts if p[i] is not None]
+            cols[s] = np.concatenate(arrs) if arrs else np.empty(0)
+        stats = {s: _stage_stats(c) for s, c in cols.items()}
+        out[key] = (int(cols["e2e"].size), _latency_dict(stats, {s: cols[s].size > 0 for s in ALL_STAGES}))
     return out
 
 
 def _pg_latency(store, keys, where, params) -> dict[tuple, tuple[int, dict]]:
     fr = ", ".join(str(p / 100) for p in REPORT_PCTS)
-    cols = ["c", "p", "i", "o", "e"]
+    cols = [f"s{i}" for i in range(len(ALL_STAGES))]
     aggs = ", ".join(
-        f"percentile_cont(ARRAY[{fr}]) WITHIN GROUP (ORDER BY u.{c}), AVG(u.{c})" for c in cols
+        f"percentile_cont(ARRAY[{fr}]) WITHIN GROUP (ORDER BY u.{c}), AVG(u.{c}), COUNT(u.{c})" for c in cols
     )
+    arrays = ", ".join(f"b.{s}_ms" for s in ALL_STAGES)
     kl = ", ".join(keys)
+    # unnest() of several arrays pads the shorter (or NULL) ones with NULLs, which the
+    # aggregates skip: an optional stage counts only where it was measured.
     rows = store.query(
-        f"SELECT {kl}, COUNT(*), {aggs} FROM frame_batches b"
+        f"SELECT {kl}, {aggs} FROM frame_batches b"
         " JOIN runs r ON r.device_id = b.device_id AND r.run_id = b.run_id"
-        " CROSS JOIN LATERAL unnest(b.capture_ms, b.preprocess_ms, b.inference_ms, b.postprocess_ms, b.e2e_ms)"
-        f" AS u(c, p, i, o, e) WHERE {where} GROUP BY {kl}",
+        f" CROSS JOIN LATERAL unnest({arrays}) AS u({', '.join(cols)}) WHERE {where} GROUP BY {kl}",
         params,
     )
     out = {}
     nk = len(keys)
     for row in rows:
         key = tuple(row[:nk])
-        vals = row[nk + 1:]
-        stats = {}
-        for j, s in enumerate(STAGES):
-            pct, mean = vals[2 * j], vals[2 * j + 1]
-            stats[s] = {**{k: _r(v) for k, v in zip(PCT_KEYS, pct)}, "mean": _r(mean)}
-        out[key] = (int(row[nk]), stats)
+        vals = row[nk:]
+        stats, present = {}, {}
+        for j, s in enumerate(ALL_STAGES):
+            pct, mean, n = vals[3 * j], vals[3 * j + 1], vals[3 * j + 2]
+            stats[s] = {**{k: _r(v) for k, v in zip(PCT_KEYS, pct or [None] * len(PCT_KEYS))}, "mean": _r(mean)}
+            present[s] = bool(n)
+        out[key] = (int(vals[3 * ALL_STAGES.index("e2e") + 2]), _latency_dict(stats, present))
     return out
 
 
@@ -213,14 +227,16 @@ def device_rows(store, now: float | None = None) -> list[dict[str, Any]]:
             inventory = json.loads(inv) if inv else {}
         except ValueError:
             inventory = {}
+        board = inventory.get("model") or inventory.get("board") or inventory.get("machine")
+        if isinstance(board, dict):
+            board = board.get("model") or board.get("name")
         rows.append(
             {
                 "device_id": dev,
                 "state": state or "unknown",
                 "session": session,
                 "agent_version": agent,
-                "board": (inventory.get("board") or {}).get("model") if isinstance(inventory.get("board"), dict)
-                else inventory.get("board") or inventory.get("machine"),
+                "board": board,
                 "last_seen": last,
                 "last_seen_age_s": _r(now - last, 1) if last else None,
                 "state_since": state_at,
@@ -287,8 +303,8 @@ def run_detail(store, device_id: str, run_id: str) -> dict[str, Any]:
     d = dict(zip(keys, row[0]))
     d["summary"] = json.loads(d["summary"]) if d["summary"] else None
     d["device_id"], d["run_id"] = device_id, run_id
-    samples = run_samples(store, device_id, run_id)
-    d["latency_ms"] = {s: _stage_stats(samples[s]) for s in STAGES}
+    samples = run_samples(store, device_id, run_id, ALL_STAGES)
+    d["latency_ms"] = {s: _stage_stats(samples[s]) for s in ALL_STAGES if s in STAGES or samples[s].size}
     d["sweep"] = sweep_points(d["summary"])
     return d
 
@@ -299,7 +315,11 @@ def run_samples(store, device_id: str, run_id: str, stages: Iterable[str] = STAG
     rows = store.frame_samples("b.device_id = ? AND b.run_id = ?", (device_id, run_id), stages,
                                keys=["b.first_frame"])
     rows.sort(key=lambda r: r[0])
-    return {s: (np.concatenate([r[2 + i] for r in rows]) if rows else np.empty(0)) for i, s in enumerate(stages)}
+    out = {}
+    for i, s in enumerate(stages):
+        arrs = [r[2 + i] for r in rows if r[2 + i] is not None]
+        out[s] = np.concatenate(arrs) if arrs else np.empty(0)
+    return out
 
 
 def histogram(values: np.ndarray, bins: int = 40) -> dict[str, Any]:
@@ -393,8 +413,8 @@ def compare_runs(store, run: tuple[str, str], baseline: tuple[str, str], stage: 
     when each run has MIN_TAIL_FRAMES frames beyond it (p99: 1000 frames). FPS is judged through
     1000 / mean(e2e ms) of the resamples. Energy has one value per run, so no noise
     estimate exists and none is claimed."""
-    if stage not in STAGES:
-        raise UserError(f"unknown stage {stage!r}: use one of {', '.join(STAGES)}")
+    if stage not in ALL_STAGES:
+        raise UserError(f"unknown stage {stage!r}: use one of {', '.join(ALL_STAGES)}")
     cand, base = run_detail(store, *run), run_detail(store, *baseline)
     cs, bs = run_samples(store, *run), run_samples(store, *baseline)
     metrics = []

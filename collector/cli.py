@@ -241,8 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="MQTT client id; fixed, so the broker keeps our session (give each collector its own)")
     s.add_argument("--group", default="edgebench-collectors", help="shared subscription group (collectors in one group split the load)")
     s.add_argument("--no-share", action="store_true", help="plain subscriptions even on an MQTT 5 broker")
-    s.add_argument("--session-expiry", type=int, default=7 * 86400, metavar="S",
-                   help="seconds the broker keeps our session while we are away (default 7 days)")
+    s.add_argument("--session-expiry", type=int, default=3600, metavar="S",
+                   help="seconds the broker keeps our session (and queues our share) while we are away"
+                        " (default 3600; 0 ends the session at disconnect: use it to retire a collector)")
     s.add_argument("--mqtt-protocol", choices=["auto", "5", "3.1.1"], default="auto")
     s.add_argument("--retention-days", type=float, help="purge raw frames older than this (summaries are kept)")
     s.add_argument("--web-port", type=int, help="also serve the dashboard and /metrics on this port")

@@ -8,19 +8,19 @@ import sys
 from typing import Any, Iterator
 
 from agent.errors import UserError
-from agent.protocol import STAGES
 
 from .aggregate import _filters, flatten, group_rows
+from .store import ALL_STAGES
 
 FRAME_COLS = ["device_id", "run_id", "model", "runtime", "delegate", "scenario", "session", "frame", "ts",
-              "replayed", *(f"{s}_ms" for s in STAGES)]
+              "replayed", *(f"{s}_ms" for s in ALL_STAGES)]
 
 
 def frame_rows(store, since=None, until=None, where=None) -> Iterator[list[Any]]:
     """One row per stored frame (batches unpacked), ordered by device, run, frame."""
     w, p = _filters(where, since, until, "COALESCE(b.ts, b.received_at)")
     rows = store.frame_samples(
-        w + " ORDER BY b.device_id, b.run_id, b.first_frame", tuple(p),
+        w + " ORDER BY b.device_id, b.run_id, b.first_frame", tuple(p), ALL_STAGES,
         keys=["b.device_id", "b.run_id", "r.model_name", "r.runtime", "r.delegate", "r.scenario", "b.session",
               "b.first_frame", "b.ts", "b.replayed"],
     )
@@ -30,7 +30,8 @@ def frame_rows(store, since=None, until=None, where=None) -> Iterator[list[Any]]
         arrays = row[11:]
         first = head[7]
         for i in range(n):
-            yield [*head[:7], first + i, head[8], head[9], *(float(a[i]) for a in arrays)]
+            yield [*head[:7], first + i, head[8], head[9],
+                   *(None if a is None or i >= a.size else float(a[i]) for a in arrays)]
 
 
 def run_rows(store, since=None, until=None, where=None) -> list[dict[str, Any]]:

@@ -36,7 +36,10 @@ DATA_FILTERS = (f"{protocol.PREFIX}/+/run/+/frames", f"{protocol.PREFIX}/+/run/+
 STATE_FILTERS = (f"{protocol.PREFIX}/+/status", f"{protocol.PREFIX}/+/info", f"{protocol.PREFIX}/+/run/+/meta")
 
 DEFAULT_GROUP = "edgebench-collectors"
-DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
+#: How long the broker keeps a stopped collector's session. Long enough for a restart or
+#: an upgrade; not days: a member of a shared group that is away keeps being dealt its
+#: share of the messages into its session, which wait there until it returns.
+DEFAULT_SESSION_EXPIRY_S = 3600
 
 
 class _AckingConnection(Connection):

@@ -1,7 +1,7 @@
 """Prometheus exposition of the fleet (``/metrics``), computed from the store at scrape time.
 
 Per device: state, last seen, seq gaps, duplicates, replayed. Per device and model, over
-the frames received in the last ``window_s`` seconds: frames, FPS, latency quantiles
+the frames measured in the last ``window_s`` seconds (device clock): frames, FPS, latency quantiles
 (gauges) and a latency histogram per stage (seconds, Prometheus' base unit), energy per
 inference (joules), throttled runs. Collector counters when the collector runs in the same
 process, else the quarantine counts from the database.
@@ -13,8 +13,6 @@ import threading
 import time
 
 import numpy as np
-
-from agent.protocol import STAGES
 
 from .aggregate import device_rows, group_rows, quarantine_counts
 
@@ -58,7 +56,7 @@ class FleetCollector:
 
         since = now - self.window_s
         rows = group_rows(self.store, ("device_id", "model"), since=since)
-        frames = GaugeMetricFamily("edgebench_frames", f"frames stored in the last {self.window_s:g} s",
+        frames = GaugeMetricFamily("edgebench_frames", f"frames measured in the last {self.window_s:g} s",
                                    labels=["device_id", "model"])
         fps = GaugeMetricFamily("edgebench_fps", "frames / measured time of runs completed in the window",
                                 labels=["device_id", "model"])
@@ -73,7 +71,7 @@ class FleetCollector:
             frames.add_metric(lab, r["frames"])
             if r["fps"] is not None:
                 fps.add_metric(lab, r["fps"])
-            for st in STAGES:
+            for st in r["latency_ms"]:
                 for k in ("p50", "p90", "p99"):
                     v = r["latency_ms"][st][k]
                     if v is not None:
@@ -87,9 +85,9 @@ class FleetCollector:
         yield from (frames, fps, q, energy, thr)
 
         hist = HistogramMetricFamily("edgebench_frame_latency_seconds",
-                                     f"per-frame latency of the frames stored in the last {self.window_s:g} s",
+                                     f"per-frame latency of the frames measured in the last {self.window_s:g} s",
                                      labels=["device_id", "model", "stage"])
-        samples = self.store.frame_samples("b.received_at >= ?", (since,), HIST_STAGES,
+        samples = self.store.frame_samples("b.ts >= ?", (since,), HIST_STAGES,
                                            keys=["r.device_id", "r.model_name"])
         groups: dict[tuple, list] = {}
         for row in samples:

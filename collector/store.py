@@ -37,7 +37,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from agent.errors import UserError
-from agent.protocol import STAGES
+from agent.protocol import OPTIONAL_STAGES, STAGES
 
 from .validate import Message
 
@@ -45,7 +45,10 @@ log = logging.getLogger("edgebench.store")
 
 SCHEMA_VERSION = 3
 _BIG_ENDIAN = sys.byteorder == "big"  # frame arrays are stored little-endian
-FRAME_COLUMNS = [f"{s}_ms" for s in STAGES]
+#: Every stage a frame batch can carry; the optional ones (queue: live sources and
+#: pipelined runs) are NULL in batches without them.
+ALL_STAGES = STAGES + OPTIONAL_STAGES
+FRAME_COLUMNS = [f"{s}_ms" for s in ALL_STAGES]
 
 # {real} {big} {arr} {blob} {autoid} are filled in per dialect.
 SCHEMA_SQL = """
@@ -113,6 +116,7 @@ CREATE TABLE IF NOT EXISTS frame_batches (
     inference_ms   {arr} NOT NULL,
     postprocess_ms {arr} NOT NULL,
     e2e_ms         {arr} NOT NULL,
+    queue_ms       {arr},
     PRIMARY KEY (device_id, run_id, first_frame),
     UNIQUE (device_id, session, seq)
 );
@@ -591,7 +595,8 @@ class Store:
             lat = b["latency_ms"]
             rows.append(
                 (m.device_id, m.run_id, b["first_frame"], b["n"], b["session"], b["seq"], _num(b.get("ts")),
-                 m.received_at, now, int(bool(b.get("replayed"))), *(self.encode_array(lat[s]) for s in STAGES))
+                 m.received_at, now, int(bool(b.get("replayed"))),
+                 *(self.encode_array(lat[s]) if s in lat else None for s in ALL_STAGES))
             )
         new = self._insert_returning(cur, "frame_batches", cols, rows, ["device_id", "session", "seq"])
         stored, raced = [], []
@@ -635,7 +640,7 @@ class Store:
     def frame_samples(self, where: str = "1=1", params: tuple = (), stages: Iterable[str] = STAGES,
                       keys: Iterable[str] = ()) -> list[tuple]:
         """Rows of (key values..., n, array per stage) for frame batches joined with their run
-        (alias ``r``; frame batches are ``b``)."""
+        (alias ``r``; frame batches are ``b``). An optional stage a batch lacks is None."""
         stages = list(stages)
         keys = list(keys)
         sel = ", ".join([*keys, "b.n", *(f"b.{s}_ms" for s in stages)])
@@ -645,7 +650,7 @@ class Store:
             params,
         )
         k = len(keys)
-        return [(*row[: k + 1], *(self.decode_array(v) for v in row[k + 1:])) for row in rows]
+        return [(*row[: k + 1], *(None if v is None else self.decode_array(v) for v in row[k + 1:])) for row in rows]
 
     def counts(self) -> dict[str, int]:
         return {t: self.query(f"SELECT COUNT(*) FROM {t}")[0][0] for t in TABLES}

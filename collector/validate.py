@@ -10,6 +10,7 @@ rejected with a reason code (for counting) and a one-line reason (for people).
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,6 +73,8 @@ class Message:
 
 
 _SCHEMA_NAMES = {s.split("/")[0]: s for s in protocol.SCHEMAS}
+#: What JSON encoders write for non-finite floats; named in the rejection reason.
+_NON_JSON_NUMBER = re.compile(rb"-?\b(NaN|Infinity)\b")
 
 
 def _schema_error(name: str, e: Exception) -> str:
@@ -111,7 +114,9 @@ class Validator:
         try:
             body = _loads(payload)
         except _JSON_ERRORS as e:
-            raise Rejected("not_json", f"payload is not JSON: {str(e)[:120]}") from None
+            m = _NON_JSON_NUMBER.search(payload)
+            hint = f"{m.group().decode()} is not valid JSON ({str(e)[:100]})" if m else str(e)[:120]
+            raise Rejected("not_json", f"payload is not JSON: {hint}") from None
         if not isinstance(body, dict):
             raise Rejected("not_object", "payload is not a JSON object")
         want = protocol.KIND_SCHEMA[info["kind"]]

@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from agent.errors import UserError
-from agent.protocol import STAGES
 
 from . import charts
 from .aggregate import (
@@ -240,12 +239,12 @@ class Dashboard:
             d = run_detail(self.store, device_id, run_id)
         except UserError as e:
             raise LookupError(str(e)) from None
+        lat = d["latency_ms"]
         stage = q.get("stage", "e2e")
-        if stage not in STAGES:
+        if stage not in lat:
             stage = "e2e"
         samples = run_samples(self.store, device_id, run_id, [stage])[stage]
         h = histogram(samples, 40)
-        lat = d["latency_ms"]
         info = [
             ("model", d["model"]), ("runtime", f"{d['runtime'] or '-'} {d['runtime_version'] or ''}"),
             ("delegate", d["delegate"]), ("threads", d["num_threads"]), ("scenario", d["scenario"]),
@@ -263,9 +262,9 @@ class Dashboard:
             _table("run-info", ["", ""], [[escape(k), _v(v)] for k, v in info], left=1),
             "<h2>Latency per stage (ms, stored frames)</h2>",
             _table("run-latency", ["stage", "p50", "p90", "p99", "mean"],
-                   [[s, *(_v(lat[s][k]) for k in ("p50", "p90", "p99", "mean"))] for s in STAGES]),
+                   [[s, *(_v(lat[s][k]) for k in ("p50", "p90", "p99", "mean"))] for s in lat]),
             "<p>Histogram of stage: " + " ".join(
-                _link(f"{_run_href(device_id, run_id)}?stage={s}", s) for s in STAGES) + "</p>",
+                _link(f"{_run_href(device_id, run_id)}?stage={s}", s) for s in lat) + "</p>",
             charts.histogram_svg(f"{stage} latency, {samples.size} frames", h["counts"], h["edges"], "ms",
                                  {"p50": lat[stage]["p50"], "p99": lat[stage]["p99"]}),
         ]

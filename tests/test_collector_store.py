@@ -192,3 +192,22 @@ def test_quarantine_and_counts(store):
     assert quarantine_counts(store) == {"not_json": 1}
     assert store.counts()["quarantine"] == 1
     assert json.loads(json.dumps(device_rows(store))) == []
+
+
+def test_optional_queue_stage_counts_only_where_measured(store):
+    rng = np.random.default_rng(4)
+    plain = columns(100, rng)
+    live = columns(100, rng)
+    live["queue"] = np.round(rng.gamma(2.0, 3.0, 100), 4).tolist()
+    store.apply([as_message(frames("cam-q", 1, 1, "r", 0, plain)), as_message(frames("cam-q", 1, 2, "r", 100, live))])
+    (row,) = group_rows(store)
+    assert row["frames"] == 200
+    want = round(float(np.percentile(live["queue"], 90, method="linear")), 4)
+    assert row["latency_ms"]["queue"]["p90"] == pytest.approx(want, abs=1e-4)
+    assert row["latency_ms"]["e2e"]["p50"] == pytest.approx(
+        round(float(np.percentile(plain["e2e"] + live["e2e"], 50)), 4), abs=1e-4)
+    assert "queue" in run_detail(store, "cam-q", "r")["latency_ms"]
+    assert run_samples(store, "cam-q", "r", ["queue"])["queue"].size == 100
+    # a group without any queue samples has no queue entry (not a row of made-up numbers)
+    _run(store, "other", 1, "x", n_batches=1)
+    assert "queue" not in group_rows(store, where={"device_id": "other"})[0]["latency_ms"]

@@ -1,0 +1,46 @@
+"""The README's first command ends in `edgebench-collector demo`: it must work and clean up."""
+
+import socket
+import time
+
+import psutil
+import pytest
+
+from conftest import run_collector_cli
+
+
+def _processes_using(port: int):
+    """Processes (orphans included) whose command line names this broker port."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if f"127.0.0.1:{port}" in cmd:
+            found.append(cmd)
+    return found
+
+
+@pytest.mark.parametrize("broker", ["embedded", "mosquitto"])
+def test_demo_prints_the_fleet_report_and_leaves_nothing_running(broker):
+    t0 = time.monotonic()
+    p = run_collector_cli("demo", "--broker", broker, timeout=90)
+    elapsed = time.monotonic() - t0
+    assert p.returncode == 0, p.stderr
+    assert "Traceback" not in p.stderr
+    out = p.stdout
+    # the devices table: both simulated devices, stopped cleanly
+    devices = [ln.split() for ln in out.splitlines() if ln.startswith("demo-") and "shapes_int8" not in ln]
+    assert sorted((d[0], d[1]) for d in devices) == [("demo-jetson-02", "stopped"), ("demo-pi-01", "stopped")], out
+    # one fleet report row per simulated device, with frames and latency figures
+    rows = [ln for ln in out.splitlines() if ln.startswith("demo-") and "shapes_int8" in ln]
+    assert len(rows) == 2, out
+    for ln in rows:
+        cells = ln.split()
+        assert cells[1] == "shapes_int8.tflite" and cells[3] == "300"
+        assert float(cells[4]) > 0  # FPS measured
+    assert "everything started has been stopped" in out
+    assert elapsed < 60
+    # the broker's port is closed and no process the demo started is alive
+    port = int(out.split("127.0.0.1:")[1].split()[0])
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    assert _processes_using(port) == []
