@@ -19,11 +19,11 @@ from agent.errors import UserError
 
 import models
 
-from .aggregate import fleet_rows
+from .aggregate import device_rows, fleet_rows
 from .broker import EmbeddedBroker, MosquittoBroker
 from .ingest import Collector
-from .report import table
-from .store import SQLiteStore
+from .report import devices_table, table
+from .store import open_store
 
 DEMO_MODEL = "shapes-int8"
 
@@ -59,15 +59,19 @@ def run_demo(args) -> int:
             _say(f"started the embedded broker (amqtt, MQTT 3.1.1) on {url}")
 
         db = args.db or os.path.join(tmp, "demo.db")
-        store = SQLiteStore(db)
-        collector = Collector(url, store, client_id="edgebench-demo-collector", protocol=proto).start()
+        store = open_store(db)
+        collector = Collector(
+            url, store, client_id="edgebench-demo-collector", session_expiry_s=0, protocol_version=proto
+        ).start()
         _say(f"collector subscribed, storing in {db}")
 
         devices = [
             ("demo-pi-01", ["--source", testset, "--labels", labels]),
             ("demo-jetson-02", ["--source", "synthetic:320x240", "--threads", "1"]),
         ]
-        env = dict(os.environ, EDGEBENCH_STATE_DIR=os.path.join(tmp, "state"))
+        # Device state (session counters) lives as long as the database it feeds.
+        state = f"{args.db}.demo-state" if args.db else os.path.join(tmp, "state")
+        env = dict(os.environ, EDGEBENCH_STATE_DIR=state)
         for dev, extra in devices:
             cmd = [
                 sys.executable, "-m", "agent.cli", "run",
@@ -96,6 +100,8 @@ def run_demo(args) -> int:
         collector.wait_idle(10)
         if not done:
             raise UserError("the collector did not receive both devices' summaries within 30 s")
+        print()
+        print(devices_table(device_rows(store)))
         print()
         print(table(fleet_rows(store)))
         print()

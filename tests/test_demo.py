@@ -27,8 +27,11 @@ def test_demo_prints_the_fleet_report_and_leaves_nothing_running(broker):
     assert p.returncode == 0, p.stderr
     assert "Traceback" not in p.stderr
     out = p.stdout
-    # one row per simulated device, with frames and latency figures
-    rows = [ln for ln in out.splitlines() if ln.startswith("demo-")]
+    # the devices table: both simulated devices, stopped cleanly
+    devices = [ln.split() for ln in out.splitlines() if ln.startswith("demo-") and "shapes_int8" not in ln]
+    assert sorted((d[0], d[1]) for d in devices) == [("demo-jetson-02", "stopped"), ("demo-pi-01", "stopped")], out
+    # one fleet report row per simulated device, with frames and latency figures
+    rows = [ln for ln in out.splitlines() if ln.startswith("demo-") and "shapes_int8" in ln]
     assert len(rows) == 2, out
     for ln in rows:
         cells = ln.split()
