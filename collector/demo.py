@@ -25,7 +25,9 @@ from .ingest import Collector
 from .report import devices_table, table
 from .store import open_store
 
-DEMO_MODEL = "shapes-int8"
+DEMO_MODEL = "shapes-int8"  # trained: device 1 shows real predictions on its test images
+#: untrained MobileNet V2 0.35 at 160x160: realistic compute for the latency comparison
+DEMO_LATENCY_MODEL = "mobilenet-v2-0.35-160-int8-untrained"
 
 
 def _say(msg: str) -> None:
@@ -65,24 +67,25 @@ def run_demo(args) -> int:
         ).start()
         _say(f"collector subscribed, storing in {db}")
 
+        mobilenet = str(models.path_of(DEMO_LATENCY_MODEL))
         devices = [
-            ("demo-pi-01", ["--source", testset, "--labels", labels]),
-            ("demo-jetson-02", ["--source", "synthetic:320x240", "--threads", "1"]),
+            ("demo-pi-01", model, ["--source", testset, "--labels", labels]),
+            ("demo-jetson-02", mobilenet, ["--source", "synthetic:320x240", "--threads", "1"]),
         ]
         # Device state (session counters) lives as long as the database it feeds.
         state = f"{args.db}.demo-state" if args.db else os.path.join(tmp, "state")
         env = dict(os.environ, EDGEBENCH_STATE_DIR=state)
-        for dev, extra in devices:
+        for dev, dev_model, extra in devices:
             cmd = [
                 sys.executable, "-m", "agent.cli", "run",
-                "--model", model, "--frames", str(args.frames),
+                "--model", dev_model, "--frames", str(args.frames),
                 "--mqtt", url, "--mqtt-protocol", proto, "--device-id", dev,
                 "--json", os.path.join(tmp, f"{dev}.json"), "-q", *extra,
             ]
             procs.append(subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True))
-            _say(f"device {dev} running {os.path.basename(model)} on {extra[1]} ({args.frames} frames)")
+            _say(f"device {dev} running {os.path.basename(dev_model)} on {extra[1]} ({args.frames} frames)")
         failed = []
-        for (dev, _), p in zip(devices, procs):
+        for (dev, _, _), p in zip(devices, procs):
             try:
                 _, err = p.communicate(timeout=120)
             except subprocess.TimeoutExpired:
