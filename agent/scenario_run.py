@@ -90,6 +90,15 @@ class ScenarioStopped(UserError):
     """``should_stop`` said stop (the agent service is stopping): the scenario ends early."""
 
 
+def _stoppable(serve: Callable[[int], Any], should_stop: Callable[[], bool]) -> Callable[[int], None]:
+    def service(n: int) -> None:
+        if should_stop():
+            raise ScenarioStopped("the agent is stopping: scenario ended early")
+        serve(n)
+
+    return service
+
+
 def run_scenario_opts(
     opts: Any,
     on_start: Callable[[dict[str, Any]], None] | None = None,
@@ -129,12 +138,7 @@ def run_scenario_opts(
             "device_id": device_id, "run_id": run_id, "scenario": "find-max-qps" if opts.find_max_qps else s.scenario,
             "model": model, "runtime": worker.rt.describe(), "source": worker.samples_desc, "config": config,
         })
-    service = worker.service
-    if should_stop is not None:
-        def service(n: int, _serve=worker.service) -> None:
-            if should_stop():
-                raise ScenarioStopped("the agent is stopping: scenario ended early")
-            _serve(n)
+    service = worker.service if should_stop is None else _stoppable(worker.service, should_stop)
     notes = list(opts.notes)
     if opts.batch > 1 and s.scenario in ("single-stream", "server"):
         notes.append(f"{s.scenario} queries hold one sample; each runs a whole batch of {opts.batch}")
