@@ -415,8 +415,8 @@ def scenario_rows(store, *, since: float | None = None, until: float | None = No
             "latency_bound_ms": bound, "target_qps": tqps, "completed_qps": doc.get("completed_qps"),
             "max_qps": doc.get("max_qps"), "steps": len(doc["steps"]) if isinstance(doc.get("steps"), list) else None,
             "queries": doc.get("queries"), "samples": doc.get("samples"), "duration_s": dur,
-            "latency_ms": {k: (doc.get("latency_ms") or {}).get(k) for k in ("p50", "p90", "p99", "mean")}
-            if doc.get("latency_ms") else None,
+            # absent for a find-max-qps search (each step is its own server run; see its steps)
+            "latency_ms": {k: (doc.get("latency_ms") or {}).get(k) for k in ("p50", "p90", "p99", "mean")},
             "power_mean_w": pw, "received_at": at,
         })
     return rows
