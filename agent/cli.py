@@ -13,24 +13,28 @@ from .errors import PublishError, UserError
 from .sweep_cli import SCENARIO_RUN_FLAGS, add_scenario_flags, add_sweep_parser, cmd_sweep, run_scenario_cmd
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-    return v
+def _number(cast, *, min_value: float, strict: bool = False, max_value: float | None = None, hint: str = ""):
+    """An argparse type: a number of ``cast`` within bounds, or one clear line."""
+    kind = "whole number" if cast is int else "number"
+
+    def parse(text: str):
+        try:
+            v = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind}") from None
+        if (v <= min_value if strict else v < min_value) or (max_value is not None and v > max_value):
+            if max_value is not None:
+                raise argparse.ArgumentTypeError(f"{text!r} must be between {min_value:g} and {max_value:g}{hint}")
+            raise argparse.ArgumentTypeError(f"{text!r} must be {'more than' if strict else 'at least'} {min_value:g}")
+        return v
+
+    return parse
 
 
-def _fraction(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a fraction between 0 and 1 (0.9 for 90%)")
-    return v
+_positive_int = _number(int, min_value=0)  # 0 or more (counts such as --warmup)
+_positive_float = _number(float, min_value=0, strict=True)
+_nonneg_float = _number(float, min_value=0)
+_fraction = _number(float, min_value=0, max_value=1, hint=" (0.9 for 90%)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,26 +130,6 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--device-id", help="override the config's device_id")
     a.add_argument("--mqtt", metavar="URL", help="override the config's mqtt.url")
     return ap
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
-    return v
-
-
-def _nonneg_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-    return v
 
 
 def _fmt(v: Any, width: int = 8) -> str:

@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any
 
 from .errors import ModelError, UserError
+from .runtime import read_model_file
 
 #: Operators the Edge TPU compiler can map, as listed in Coral's "TensorFlow models on
 #: the Edge TPU", section "Supported operations" (coral.ai/docs/edgetpu/models-intro),
@@ -96,17 +97,7 @@ def _list(a: Any) -> list:
 
 def read_model(path: str):
     """The unpacked flatbuffer (schema ModelT) and the raw bytes; ModelError if it is not one."""
-    if not os.path.exists(path):
-        raise ModelError(f"model file not found: {path}")
-    if os.path.isdir(path):
-        raise ModelError(f"model path is a directory, not a .tflite file: {path}")
-    try:
-        with open(path, "rb") as f:
-            buf = f.read()
-    except OSError as e:
-        raise ModelError(f"cannot read model {path}: {e.strerror}") from None
-    if len(buf) < 8 or buf[4:8] != b"TFL3":
-        raise ModelError(f"{path} is not a TFLite flatbuffer (no TFL3 identifier); pass a .tflite file")
+    buf = read_model_file(path)
     schema = _schema()
     try:
         model = schema.ModelT.InitFromPackedBuf(buf, 0)

@@ -83,6 +83,25 @@ def file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
+def read_model_file(path: str, head_only: bool = False) -> bytes:
+    """The model's bytes (or its first 8), after checking it is a TFLite flatbuffer;
+    a ModelError with one clear line otherwise."""
+    if not os.path.exists(path):
+        raise ModelError(f"model file not found: {path}")
+    if os.path.isdir(path):
+        raise ModelError(f"model path is a directory, not a .tflite file: {path}")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(8) if head_only else f.read()
+    except OSError as e:
+        raise ModelError(f"cannot read model {path}: {e.strerror}") from None
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise ModelError(
+            f"{path} is not a TFLite flatbuffer (no TFL3 identifier); pass a .tflite file converted for TFLite/LiteRT"
+        )
+    return data
+
+
 @contextlib.contextmanager
 def quiet_native_stderr():
     """Hold back what the TFLite C++ runtime writes to fd 2 (e.g. "INFO: Created
@@ -262,20 +281,7 @@ def load(
     Times are kept apart: delegate load, interpreter construction (model load)
     and ``allocate_tensors`` (where delegates prepare their graph).
     """
-    if not os.path.exists(model_path):
-        raise ModelError(f"model file not found: {model_path}")
-    if os.path.isdir(model_path):
-        raise ModelError(f"model path is a directory, not a .tflite file: {model_path}")
-    try:
-        with open(model_path, "rb") as f:
-            head = f.read(8)
-    except OSError as e:
-        raise ModelError(f"cannot read model {model_path}: {e.strerror}") from None
-    if len(head) < 8 or head[4:8] != b"TFL3":
-        raise ModelError(
-            f"{model_path} is not a TFLite flatbuffer (no TFL3 identifier); "
-            "pass a .tflite file converted for TFLite/LiteRT"
-        )
+    read_model_file(model_path, head_only=True)
     rt_name, mod, version = import_runtime(runtime)
     kwargs: dict[str, Any] = {"model_path": model_path}
     if num_threads is not None:

@@ -604,9 +604,27 @@ class Store:
     _least = "MIN"
     _greatest = "MAX"
 
+    #: how one row's values are written (placeholders), and how many parameters a statement may carry
+    _max_params = 30000
+
+    def _row_placeholders(self, cols: list[str]) -> str:
+        return "(" + ", ".join("?" * len(cols)) + ")"
+
     def _insert_returning(self, cur, table: str, cols: list[str], rows: list[tuple], key: list[str]) -> set[tuple]:
-        """INSERT rows, skipping conflicts; return the keys of the rows actually inserted."""
-        raise TypeError
+        """INSERT rows in multi-row statements, skipping conflicts; return the keys of the
+        rows actually inserted."""
+        new: set[tuple] = set()
+        one = self._row_placeholders(cols)
+        chunk = max(1, self._max_params // len(cols))
+        for k in range(0, len(rows), chunk):
+            part = rows[k: k + chunk]
+            cur.execute(  # placeholders come from the dialect's _row_placeholders
+                f"INSERT INTO {table}({', '.join(cols)}) VALUES {', '.join([one] * len(part))}"
+                f" ON CONFLICT DO NOTHING RETURNING {', '.join(key)}",
+                [v for r in part for v in r],
+            )
+            new.update(tuple(r) for r in cur.fetchall())
+        return new
 
     def _store_status(self, cur, m: Message) -> None:
         b = m.body
@@ -843,20 +861,6 @@ class SQLiteStore(Store):
             raise
         cur.execute("COMMIT")
 
-    def _insert_returning(self, cur, table, cols, rows, key):
-        new: set[tuple] = set()
-        one = "(" + ", ".join("?" * len(cols)) + ")"
-        chunk = max(1, 30000 // len(cols))  # SQLite allows 32766 parameters per statement
-        for i in range(0, len(rows), chunk):
-            part = rows[i: i + chunk]
-            cur.execute(
-                f"INSERT INTO {table}({', '.join(cols)}) VALUES {', '.join([one] * len(part))}"
-                f" ON CONFLICT DO NOTHING RETURNING {', '.join(key)}",
-                [v for r in part for v in r],
-            )
-            new.update(tuple(r) for r in cur.fetchall())
-        return new
-
 
 class PostgresStore(Store):
     dialect = "postgresql"
@@ -920,21 +924,10 @@ class PostgresStore(Store):
             with c.cursor() as cur:
                 yield cur
 
-    def _insert_returning(self, cur, table, cols, rows, key):
-        new: set[tuple] = set()
-        if not rows:
-            return new
-        one = "(" + ", ".join("%s::float8[]" if c.endswith("_ms") else "%s" for c in cols) + ")"
-        chunk = max(1, 8000 // len(cols))
-        for i in range(0, len(rows), chunk):
-            part = rows[i: i + chunk]
-            cur.execute(
-                f"INSERT INTO {table}({', '.join(cols)}) VALUES {', '.join([one] * len(part))}"
-                f" ON CONFLICT DO NOTHING RETURNING {', '.join(key)}",
-                [v for r in part for v in r],
-            )
-            new.update(tuple(r) for r in cur.fetchall())
-        return new
+    _max_params = 8000
+
+    def _row_placeholders(self, cols: list[str]) -> str:
+        return "(" + ", ".join("%s::float8[]" if c.endswith("_ms") else "%s" for c in cols) + ")"
 
 
 def _migrate_3_to_4(store: Store, c, missing: list[tuple[str, str]], real: str) -> None:
