@@ -1,0 +1,219 @@
+#!/bin/sh
+# Prove deploy/install-agent.sh on a clean Debian root file system:
+#
+#   sudo deploy/test-install-chroot.sh arm64     # under qemu-user emulation
+#   sudo deploy/test-install-chroot.sh amd64     # native on an x86-64 host
+#
+# debootstraps Debian (bookworm by default) for ARCH into build/chroot-ARCH,
+# builds this checkout's wheel, runs the install script in the chroot as root
+# (apt installs python3-venv, pip installs the agent, the unit is enabled but not
+# started since systemd is not PID 1 there), then checks: the installed
+# `edgebench run` measures a bundled model as the service user on that
+# architecture, the installed unit passes `systemd-analyze verify` there, a
+# second run changes nothing, and --uninstall leaves nothing behind. It prints
+# what it proved and how long each step took. Slow (minutes; tens of minutes
+# under emulation): not part of every CI run.
+#
+# Options: --suite NAME (bookworm), --mirror URL, --fresh (ignore the cached
+# pristine root file system in build/), --keep (leave build/chroot-ARCH).
+# Needs root, debootstrap, and for a foreign ARCH qemu-user-static with binfmt
+# (apt-get install debootstrap qemu-user-static binfmt-support).
+set -eu
+
+PROG=test-install-chroot.sh
+die() { echo "$PROG: error: $*" >&2; exit 1; }
+
+ARCH=""
+SUITE=bookworm
+MIRROR=http://deb.debian.org/debian
+FRESH=0
+KEEP=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --suite) SUITE=${2:?}; shift 2 ;;
+        --mirror) MIRROR=${2:?}; shift 2 ;;
+        --fresh) FRESH=1; shift ;;
+        --keep) KEEP=1; shift ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -*) die "unknown option '$1' (see --help)" ;;
+        *) [ -z "$ARCH" ] || die "one ARCH only"; ARCH=$1; shift ;;
+    esac
+done
+case "$ARCH" in
+    arm64) QEMU=qemu-aarch64 UNAME=aarch64 ;;
+    amd64) QEMU=qemu-x86_64 UNAME=x86_64 ;;
+    "") die "usage: $PROG arm64|amd64 [--suite bookworm] [--fresh] [--keep]" ;;
+    *) die "ARCH '$ARCH': use arm64 or amd64" ;;
+esac
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$REPO/build
+ROOTFS=$BUILD/chroot-$ARCH
+CACHE=$BUILD/rootfs-$SUITE-$ARCH.tar
+LOG=$BUILD/test-install-chroot-$ARCH.log
+
+[ "$(id -u)" = 0 ] || die "run as root (debootstrap and chroot need it)"
+command -v debootstrap >/dev/null || die "debootstrap not found: apt-get install -y debootstrap"
+HOST=$(uname -m)
+if [ "$HOST" != "$UNAME" ]; then
+    [ -d /proc/sys/fs/binfmt_misc ] || die "no binfmt_misc in this kernel: cannot emulate $ARCH"
+    [ -f /proc/sys/fs/binfmt_misc/status ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null ||
+        die "cannot mount binfmt_misc (mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc)"
+    if ! grep -qx enabled "/proc/sys/fs/binfmt_misc/$QEMU" 2>/dev/null; then
+        command -v update-binfmts >/dev/null || die "$QEMU is not registered with binfmt: apt-get install -y qemu-user-static binfmt-support"
+        update-binfmts --enable "$QEMU" >/dev/null 2>&1 || die "cannot enable $QEMU in binfmt_misc (update-binfmts --enable $QEMU)"
+    fi
+    grep -q '^flags:.*F' "/proc/sys/fs/binfmt_misc/$QEMU" ||
+        die "$QEMU is registered without the F (fix binary) flag: use Debian's qemu-user-static, which sets it"
+fi
+
+mkdir -p "$BUILD"
+: >"$LOG"
+MOUNTED=""
+cleanup_mounts() { # recursive binds: umount -R, lazily if busy
+    for m in $MOUNTED; do
+        umount -R "$m" 2>/dev/null || umount -R -l "$m" 2>/dev/null || echo "$PROG: warning: could not unmount $m" >&2
+    done
+    MOUNTED=""
+}
+cleanup() {
+    cleanup_mounts
+    if [ "$KEEP" = 0 ] && [ -d "$ROOTFS" ]; then
+        # never follow into a mount that is still there
+        if ! grep -q " $ROOTFS/" /proc/mounts; then rm -rf "$ROOTFS"; fi
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+T0=$(date +%s)
+LAST=$T0
+PROVED=""
+step() { # step NAME: time since the previous step
+    now=$(date +%s)
+    PROVED="$PROVED
+  [$(printf '%4d' $((now - LAST))) s] $1"
+    LAST=$now
+    echo "$PROG: $1 ($((now - T0)) s so far)"
+}
+logrun() { # logrun WHAT CMD...: output to the log; one line on failure
+    what=$1
+    shift
+    echo "+ $*" >>"$LOG"
+    if ! "$@" >>"$LOG" 2>&1; then
+        die "$what failed: $(grep -v '^+ ' "$LOG" | tail -n 1 | cut -c1-200) (full output in $LOG)"
+    fi
+}
+
+# 1. a pristine root file system (cached as a tar after the first debootstrap)
+if [ -d "$ROOTFS" ]; then
+    grep -q " $ROOTFS/" /proc/mounts && die "$ROOTFS has mounts left from an earlier run: umount them first"
+    rm -rf "$ROOTFS"
+fi
+mkdir -p "$ROOTFS"
+if [ "$FRESH" = 0 ] && [ -f "$CACHE" ]; then
+    logrun "unpacking $CACHE" tar -C "$ROOTFS" -xf "$CACHE"
+    step "clean Debian $SUITE $ARCH root file system unpacked from the debootstrap cache $CACHE"
+else
+    echo "$PROG: debootstrap $SUITE $ARCH (minbase + systemd; several minutes, more under emulation)"
+    logrun "debootstrap" debootstrap --arch="$ARCH" --variant=minbase --include=systemd,ca-certificates \
+        "$SUITE" "$ROOTFS" "$MIRROR"
+    logrun "caching the root file system" tar -C "$ROOTFS" -cf "$CACHE" .
+    step "clean Debian $SUITE $ARCH root file system made by debootstrap (cached in $CACHE)"
+fi
+
+# 2. what a fresh board has: a machine id, name resolution, the site's CAs
+head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$ROOTFS/etc/machine-id"
+echo >>"$ROOTFS/etc/machine-id"
+cp -L /etc/resolv.conf "$ROOTFS/etc/resolv.conf"
+CHROOT_ENV="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8"
+if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+    # a TLS-intercepting proxy between here and PyPI: the board trusts it too
+    mkdir -p "$ROOTFS/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$ROOTFS/usr/local/share/ca-certificates/"
+    CHROOT_ENV="$CHROOT_ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt"
+fi
+for m in proc sys dev; do
+    mkdir -p "$ROOTFS/$m"
+done
+mount -t proc proc "$ROOTFS/proc" && MOUNTED="$ROOTFS/proc $MOUNTED"
+mount --rbind /sys "$ROOTFS/sys" && mount --make-rslave "$ROOTFS/sys" && MOUNTED="$ROOTFS/sys $MOUNTED"
+mount --rbind /dev "$ROOTFS/dev" && mount --make-rslave "$ROOTFS/dev" && MOUNTED="$ROOTFS/dev $MOUNTED"
+in_chroot() { # in_chroot CMD...
+    # shellcheck disable=SC2086
+    chroot "$ROOTFS" /usr/bin/env -i $CHROOT_ENV "$@"
+}
+logrun "update-ca-certificates" in_chroot update-ca-certificates
+[ "$(in_chroot uname -m)" = "$UNAME" ] || die "the chroot does not run $UNAME binaries"
+
+# 3. this checkout as a bundle (wheel + deploy files, deploy/make-bundle.sh), copied onto the "board"
+logrun "making the bundle" sh "$REPO/deploy/make-bundle.sh" "$BUILD/bundle-$ARCH.tar.gz"
+mkdir -p "$ROOTFS/root"
+tar -C "$ROOTFS/root" -xzf "$BUILD/bundle-$ARCH.tar.gz"
+printf 'not-a-real-password\n' >"$ROOTFS/root/mqtt-password"
+INSTALL=/root/edgebench-bundle/deploy/install-agent.sh
+step "bundle $(cd "$ROOTFS/root/edgebench-bundle" && ls -- *.whl) made from this checkout and unpacked in the chroot"
+
+# 4. the install, as a user would run it
+echo "$PROG: running install-agent.sh in the chroot (apt, user, venv, pip install, check)"
+OUT=$BUILD/install-$ARCH.out
+if ! in_chroot sh "$INSTALL" --broker mqtts://broker.example.invalid:8883 --password-file /root/mqtt-password >"$OUT" 2>&1; then
+    cat "$OUT" >&2
+    die "install-agent.sh failed in the chroot (its output above; its log in $ROOTFS/var/log/edgebench-install.log)"
+fi
+sed 's/^/    | /' "$OUT"
+grep -q "check passed" "$OUT" || die "install-agent.sh did not run its post-install check"
+grep -q "systemd is not running here" "$OUT" || die "install-agent.sh did not notice that systemd is not PID 1"
+[ -L "$ROOTFS/etc/systemd/system/multi-user.target.wants/edgebench-agent.service" ] ||
+    die "the unit was not enabled for the next boot"
+ID=$(sed -n 's/^device_id: "\(.*\)"$/\1/p' "$ROOTFS/etc/edgebench/agent.yaml")
+EXPECT=eb-$(printf 'edgebench:%s' "$(tr -d '[:space:]' <"$ROOTFS/etc/machine-id")" | sha256sum | cut -c1-12)
+[ "$ID" = "$EXPECT" ] || die "device id $ID is not the one derived from /etc/machine-id ($EXPECT)"
+step "install-agent.sh installed python3-venv, user edgebench, the venv and the agent; device id $ID from /etc/machine-id; unit enabled, not started (no systemd as PID 1)"
+
+# 5. the installed agent measures a bundled model on this architecture, as the service user
+logrun "edgebench run in the chroot" in_chroot runuser -u edgebench -- env HOME=/var/lib/edgebench \
+    EDGEBENCH_STATE_DIR=/var/lib/edgebench /opt/edgebench/venv/bin/edgebench run \
+    --model /opt/edgebench/models/shapes_int8.tflite --source synthetic --duration 3 --quiet \
+    --json /var/lib/edgebench/proof.json
+SUMMARY=$(in_chroot /opt/edgebench/venv/bin/python -c '
+import json, platform
+r = json.load(open("/var/lib/edgebench/proof.json"))
+inf, e2e = r["latency_ms"]["inference"], r["latency_ms"]["e2e"]
+print("machine %s, Python %s, %s %s: %d frames of %s, %.1f FPS, inference p50 %.2f ms p99 %.2f ms, e2e p50 %.2f ms, verdict %s" % (
+    platform.machine(), platform.python_version(), r["runtime"]["name"], r["runtime"]["version"], r["frames"],
+    r["model"]["name"], r["fps"], inf["p50"], inf["p99"], e2e["p50"], r["validity"]["verdict"]))')
+case "$SUMMARY" in "machine $UNAME,"*) ;; *) die "the benchmark did not run on $UNAME: $SUMMARY" ;; esac
+step "installed edgebench run measured the bundled model as user edgebench: $SUMMARY"
+
+# 6. the installed unit is valid for this system's systemd
+logrun "systemd-analyze verify in the chroot" in_chroot systemd-analyze verify /etc/systemd/system/edgebench-agent.service
+step "the installed unit passes systemd-analyze verify ($(in_chroot systemctl --version | head -n 1))"
+
+# 7. idempotent: a second run keeps the config and the device id
+SUM1=$(sha256sum "$ROOTFS/etc/edgebench/agent.yaml" | cut -d' ' -f1)
+if ! in_chroot sh "$INSTALL" --no-check >"$OUT.2" 2>&1; then
+    cat "$OUT.2" >&2
+    die "the second install-agent.sh run failed"
+fi
+SUM2=$(sha256sum "$ROOTFS/etc/edgebench/agent.yaml" | cut -d' ' -f1)
+[ "$SUM1" = "$SUM2" ] || die "the second run changed agent.yaml"
+[ -s "$ROOTFS/etc/edgebench/mqtt-password" ] || die "the second run lost the password file"
+step "a second run (no flags) succeeded and kept agent.yaml and the password byte for byte"
+
+# 8. --uninstall removes it all
+if ! in_chroot sh "$INSTALL" --uninstall >"$OUT.3" 2>&1; then
+    cat "$OUT.3" >&2
+    die "install-agent.sh --uninstall failed"
+fi
+for p in /opt/edgebench /etc/edgebench /var/lib/edgebench /etc/systemd/system/edgebench-agent.service \
+        /etc/systemd/system/multi-user.target.wants/edgebench-agent.service; do
+    if [ -e "$ROOTFS$p" ] || [ -L "$ROOTFS$p" ]; then die "--uninstall left $p"; fi
+done
+in_chroot getent passwd edgebench >/dev/null && die "--uninstall left the user edgebench"
+step "--uninstall removed the service, user, venv, models, config and state"
+
+cleanup_mounts
+grep -q " $ROOTFS/" /proc/mounts && die "mounts left under $ROOTFS"
+echo
+echo "$PROG: PROVED on Debian $SUITE $ARCH (host $HOST$([ "$HOST" != "$UNAME" ] && echo ", $QEMU emulation")) in $(( $(date +%s) - T0 )) s:$PROVED"
