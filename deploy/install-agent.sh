@@ -284,6 +284,13 @@ case "$FROM" in
 esac
 EXTRAS=""
 [ "$RUNTIME" = tflite ] && EXTRAS="[tflite]"
+# what pip is given: extras go after a path or name, before " @ URL" for a URL
+spec() {
+    case "$FROM" in
+        http://*|https://*) echo "edgebench$EXTRAS @ $FROM" ;;
+        *) echo "$FROM$EXTRAS" ;;
+    esac
+}
 
 say "device id $DEVICE_ID, broker ${BROKER:-none}, runtime $RUNTIME, from $FROM${ROOT:+, files under $ROOT}"
 
@@ -387,7 +394,7 @@ if [ -z "$ROOT" ]; then
         run "upgrading pip" "$VENV/bin/python" -m pip install --upgrade "pip>=22"
     fi
     say "installing the agent from $FROM$EXTRAS (this takes a while on a small board)"
-    run "pip install $FROM$EXTRAS" "$VENV/bin/python" -m pip install --upgrade --no-cache-dir "$FROM$EXTRAS"
+    run "pip install $(spec)" "$VENV/bin/python" -m pip install --upgrade --no-cache-dir "$(spec)"
     [ -x "$VENV/bin/edgebench" ] || [ "$DRY" = 1 ] || die "pip installed no edgebench command in $VENV/bin (is $FROM the edgebench distribution?)"
 
     # The bundled models, where the service (and jobs) can read them.

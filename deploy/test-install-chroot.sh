@@ -133,11 +133,22 @@ if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
     cp /usr/local/share/ca-certificates/*.crt "$ROOTFS/usr/local/share/ca-certificates/"
     CHROOT_ENV="$CHROOT_ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt"
 fi
+if [ "$HOST" != "$UNAME" ]; then
+    # Emulate a Raspberry Pi 4's core (Cortex-A72, ARMv8.0: no dot product, no SVE)
+    # rather than qemu's "max" CPU, so that what runs here runs on a Pi 4 too.
+    # QEMU_CPU=cortex-a76 for a Pi 5's.
+    CHROOT_ENV="$CHROOT_ENV QEMU_CPU=${QEMU_CPU:-cortex-a72}"
+fi
 for m in proc sys dev; do
     mkdir -p "$ROOTFS/$m"
 done
 mount -t proc proc "$ROOTFS/proc" && MOUNTED="$ROOTFS/proc $MOUNTED"
-mount --rbind /sys "$ROOTFS/sys" && mount --make-rslave "$ROOTFS/sys" && MOUNTED="$ROOTFS/sys $MOUNTED"
+if [ "$HOST" = "$UNAME" ]; then
+    # Not under emulation: the host's /sys is this "board's" /sys. Under
+    # qemu-user it would describe the host's x86 CPUs, and TFLite's CPU detection
+    # (cpuinfo) crashes reading it: an emulation artefact, a real board has its own.
+    mount --rbind /sys "$ROOTFS/sys" && mount --make-rslave "$ROOTFS/sys" && MOUNTED="$ROOTFS/sys $MOUNTED"
+fi
 mount --rbind /dev "$ROOTFS/dev" && mount --make-rslave "$ROOTFS/dev" && MOUNTED="$ROOTFS/dev $MOUNTED"
 in_chroot() { # in_chroot CMD...
     # shellcheck disable=SC2086
@@ -216,4 +227,4 @@ step "--uninstall removed the service, user, venv, models, config and state"
 cleanup_mounts
 grep -q " $ROOTFS/" /proc/mounts && die "mounts left under $ROOTFS"
 echo
-echo "$PROG: PROVED on Debian $SUITE $ARCH (host $HOST$([ "$HOST" != "$UNAME" ] && echo ", $QEMU emulation")) in $(( $(date +%s) - T0 )) s:$PROVED"
+echo "$PROG: PROVED on Debian $SUITE $ARCH (host $HOST$([ "$HOST" != "$UNAME" ] && echo ", $QEMU emulating a ${QEMU_CPU:-cortex-a72}")) in $(( $(date +%s) - T0 )) s:$PROVED"
