@@ -15,7 +15,11 @@
 # under emulation): not part of every CI run.
 #
 # Options: --suite NAME (bookworm), --mirror URL, --fresh (ignore the cached
-# pristine root file system in build/), --keep (leave build/chroot-ARCH).
+# pristine root file system in build/), --keep (leave build/chroot-ARCH),
+# --via ansible: install, re-run and uninstall with deploy/ansible/playbook.yml
+# instead (over Ansible's chroot connection: needs ansible-playbook with the
+# community.general collection, e.g. `pip install ansible` in its own venv, on
+# PATH or named by $ANSIBLE_PLAYBOOK).
 # Needs root, debootstrap, and for a foreign ARCH qemu-user-static with binfmt
 # (apt-get install debootstrap qemu-user-static binfmt-support).
 set -eu
@@ -28,13 +32,15 @@ SUITE=bookworm
 MIRROR=http://deb.debian.org/debian
 FRESH=0
 KEEP=0
+VIA=script
 while [ $# -gt 0 ]; do
     case "$1" in
+        --via) VIA=${2:?}; shift 2 ;;
         --suite) SUITE=${2:?}; shift 2 ;;
         --mirror) MIRROR=${2:?}; shift 2 ;;
         --fresh) FRESH=1; shift ;;
         --keep) KEEP=1; shift ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^set -eu/{/^#/p}' "$0"; exit 0 ;;
         -*) die "unknown option '$1' (see --help)" ;;
         *) [ -z "$ARCH" ] || die "one ARCH only"; ARCH=$1; shift ;;
     esac
@@ -45,12 +51,24 @@ case "$ARCH" in
     "") die "usage: $PROG arm64|amd64 [--suite bookworm] [--fresh] [--keep]" ;;
     *) die "ARCH '$ARCH': use arm64 or amd64" ;;
 esac
+case "$VIA" in
+    script) ;;
+    ansible)
+        ANSIBLE_PLAYBOOK=${ANSIBLE_PLAYBOOK:-$(command -v ansible-playbook || true)}
+        [ -n "$ANSIBLE_PLAYBOOK" ] && [ -x "$ANSIBLE_PLAYBOOK" ] ||
+            die "--via ansible: ansible-playbook not found (pip install ansible in a venv; ANSIBLE_PLAYBOOK=/path/to/ansible-playbook)"
+        "$(dirname "$ANSIBLE_PLAYBOOK")/ansible-doc" -t connection community.general.chroot >/dev/null 2>&1 ||
+            die "--via ansible: the community.general collection (chroot connection) is missing: pip install ansible, not only ansible-core"
+        ;;
+    *) die "--via '$VIA': script or ansible" ;;
+esac
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$REPO/build
 ROOTFS=$BUILD/chroot-$ARCH
+[ "$VIA" = ansible ] && ROOTFS=$BUILD/chroot-ansible-$ARCH
 CACHE=$BUILD/rootfs-$SUITE-$ARCH.tar
-LOG=$BUILD/test-install-chroot-$ARCH.log
+LOG=$BUILD/test-install-chroot-$VIA-$ARCH.log
 
 [ "$(id -u)" = 0 ] || die "run as root (debootstrap and chroot need it)"
 command -v debootstrap >/dev/null || die "debootstrap not found: apt-get install -y debootstrap"
@@ -166,21 +184,72 @@ INSTALL=/root/edgebench-bundle/deploy/install-agent.sh
 step "bundle $(cd "$ROOTFS/root/edgebench-bundle" && ls -- *.whl) made from this checkout and unpacked in the chroot"
 
 # 4. the install, as a user would run it
-echo "$PROG: running install-agent.sh in the chroot (apt, user, venv, pip install, check)"
-OUT=$BUILD/install-$ARCH.out
-if ! in_chroot sh "$INSTALL" --broker mqtts://broker.example.invalid:8883 --password-file /root/mqtt-password >"$OUT" 2>&1; then
-    cat "$OUT" >&2
-    die "install-agent.sh failed in the chroot (its output above; its log in $ROOTFS/var/log/edgebench-install.log)"
+OUT=$BUILD/install-$VIA-$ARCH.out
+if [ "$VIA" = ansible ]; then
+    # what a Raspberry Pi OS or Ubuntu image already has and Ansible needs: python3
+    logrun "apt-get install python3 in the chroot" in_chroot sh -c 'apt-get update && apt-get install -y --no-install-recommends python3'
+    if ls "$ROOTFS"/usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+        # the site's proxy CA for pip, as a board behind that proxy would be set up
+        printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$ROOTFS/etc/pip.conf"
+    fi
+    AB=$BUILD/ansible-$ARCH
+    rm -rf "$AB"
+    mkdir -p "$AB"
+    printf 'board-1\n' >"$AB/devices.txt"
+    logrun "deploy/central/setup.sh" sh "$REPO/deploy/central/setup.sh" "$AB/devices.txt" broker.example.invalid \
+        --out "$AB/secrets" --env "$AB/.env"
+    cat >"$AB/inventory.yml" <<EOF
+all:
+  children:
+    edgebench_boards:
+      hosts:
+        $ROOTFS:
+          ansible_connection: community.general.chroot
+          ansible_become: false
+          ansible_python_interpreter: /usr/bin/python3
+          edgebench_device_id: board-1
+          edgebench_broker: mqtts://broker.example.invalid:8883
+          edgebench_secrets_dir: $AB/secrets/devices
+          edgebench_bundle: $BUILD/bundle-$ARCH.tar.gz
+EOF
+    play() { # play OUT [extra args]: one ansible-playbook run
+        out=$1
+        shift
+        if ! env PATH="$(dirname "$ANSIBLE_PLAYBOOK"):$PATH" ANSIBLE_NOCOLOR=1 \
+                "$ANSIBLE_PLAYBOOK" -i "$AB/inventory.yml" "$REPO/deploy/ansible/playbook.yml" "$@" >"$out" 2>&1; then
+            tail -n 30 "$out" >&2
+            die "ansible-playbook failed (its output above; all of it in $out)"
+        fi
+    }
+    echo "$PROG: running deploy/ansible/playbook.yml against the chroot"
+    play "$OUT"
+    sed -n '/PLAY RECAP/,$p' "$OUT" | sed 's/^/    | /'
+    grep -q "check passed" "$OUT" || die "the playbook's install did not run the post-install check"
+    ID=$(sed -n 's/^device_id: "\(.*\)"$/\1/p' "$ROOTFS/etc/edgebench/agent.yaml")
+    [ "$ID" = board-1 ] || die "device id $ID is not the inventory's board-1"
+    cmp -s "$ROOTFS/etc/edgebench/mqtt-password" "$AB/secrets/devices/board-1/mqtt-password" ||
+        die "the board's password is not the one setup.sh made for board-1"
+    cmp -s "$ROOTFS/etc/edgebench/ca.crt" "$AB/secrets/ca/ca.crt" || die "the board's CA is not the fleet CA"
+    [ -L "$ROOTFS/etc/systemd/system/multi-user.target.wants/edgebench-agent.service" ] ||
+        die "the unit was not enabled for the next boot"
+    step "ansible-playbook installed the agent with the inventory's device id board-1 and setup.sh's password and CA for it; unit enabled"
+else
+    echo "$PROG: running install-agent.sh in the chroot (apt, user, venv, pip install, check)"
+    if ! in_chroot sh "$INSTALL" --broker mqtts://broker.example.invalid:8883 --password-file /root/mqtt-password >"$OUT" 2>&1; then
+        cat "$OUT" >&2
+        die "install-agent.sh failed in the chroot (its output above; its log in $ROOTFS/var/log/edgebench-install.log)"
+    fi
+    sed 's/^/    | /' "$OUT"
+    grep -q "check passed" "$OUT" || die "install-agent.sh did not run its post-install check"
+    grep -q "systemd is not running here" "$OUT" || die "install-agent.sh did not notice that systemd is not PID 1"
+    [ -L "$ROOTFS/etc/systemd/system/multi-user.target.wants/edgebench-agent.service" ] ||
+        die "the unit was not enabled for the next boot"
+    ID=$(sed -n 's/^device_id: "\(.*\)"$/\1/p' "$ROOTFS/etc/edgebench/agent.yaml")
+    EXPECT=eb-$(printf 'edgebench:%s' "$(tr -d '[:space:]' <"$ROOTFS/etc/machine-id")" | sha256sum | cut -c1-12)
+    [ "$ID" = "$EXPECT" ] || die "device id $ID is not the one derived from /etc/machine-id ($EXPECT)"
+    step "install-agent.sh installed python3-venv, user edgebench, the venv and the agent; device id $ID from /etc/machine-id; unit enabled, not started (no systemd as PID 1)"
+
 fi
-sed 's/^/    | /' "$OUT"
-grep -q "check passed" "$OUT" || die "install-agent.sh did not run its post-install check"
-grep -q "systemd is not running here" "$OUT" || die "install-agent.sh did not notice that systemd is not PID 1"
-[ -L "$ROOTFS/etc/systemd/system/multi-user.target.wants/edgebench-agent.service" ] ||
-    die "the unit was not enabled for the next boot"
-ID=$(sed -n 's/^device_id: "\(.*\)"$/\1/p' "$ROOTFS/etc/edgebench/agent.yaml")
-EXPECT=eb-$(printf 'edgebench:%s' "$(tr -d '[:space:]' <"$ROOTFS/etc/machine-id")" | sha256sum | cut -c1-12)
-[ "$ID" = "$EXPECT" ] || die "device id $ID is not the one derived from /etc/machine-id ($EXPECT)"
-step "install-agent.sh installed python3-venv, user edgebench, the venv and the agent; device id $ID from /etc/machine-id; unit enabled, not started (no systemd as PID 1)"
 
 # 5. the installed agent measures a bundled model on this architecture, as the service user
 logrun "edgebench run in the chroot" in_chroot runuser -u edgebench -- env HOME=/var/lib/edgebench \
@@ -201,30 +270,41 @@ step "installed edgebench run measured the bundled model as user edgebench: $SUM
 logrun "systemd-analyze verify in the chroot" in_chroot systemd-analyze verify /etc/systemd/system/edgebench-agent.service
 step "the installed unit passes systemd-analyze verify ($(in_chroot systemctl --version | head -n 1))"
 
-# 7. idempotent: a second run keeps the config and the device id
-SUM1=$(sha256sum "$ROOTFS/etc/edgebench/agent.yaml" | cut -d' ' -f1)
-if ! in_chroot sh "$INSTALL" --no-check >"$OUT.2" 2>&1; then
-    cat "$OUT.2" >&2
-    die "the second install-agent.sh run failed"
-fi
-SUM2=$(sha256sum "$ROOTFS/etc/edgebench/agent.yaml" | cut -d' ' -f1)
-[ "$SUM1" = "$SUM2" ] || die "the second run changed agent.yaml"
-[ -s "$ROOTFS/etc/edgebench/mqtt-password" ] || die "the second run lost the password file"
-step "a second run (no flags) succeeded and kept agent.yaml and the password byte for byte"
+if [ "$VIA" = ansible ]; then
+    # 7. a second run changes nothing
+    SUM1=$(sha256sum "$ROOTFS/etc/edgebench/agent.yaml" | cut -d' ' -f1)
+    play "$OUT.2"
+    grep -Eq 'changed=0 .*failed=0' "$OUT.2" || die "the second playbook run changed something: $(grep -A1 'PLAY RECAP' "$OUT.2" | tail -n 1)"
+    [ "$SUM1" = "$(sha256sum "$ROOTFS/etc/edgebench/agent.yaml" | cut -d' ' -f1)" ] || die "the second run changed agent.yaml"
+    step "a second playbook run changed nothing (changed=0)"
+    # 8. uninstall everywhere
+    play "$OUT.3" -e edgebench_state=absent
+else
+    # 7. idempotent: a second run keeps the config and the device id
+    SUM1=$(sha256sum "$ROOTFS/etc/edgebench/agent.yaml" | cut -d' ' -f1)
+    if ! in_chroot sh "$INSTALL" --no-check >"$OUT.2" 2>&1; then
+        cat "$OUT.2" >&2
+        die "the second install-agent.sh run failed"
+    fi
+    SUM2=$(sha256sum "$ROOTFS/etc/edgebench/agent.yaml" | cut -d' ' -f1)
+    [ "$SUM1" = "$SUM2" ] || die "the second run changed agent.yaml"
+    [ -s "$ROOTFS/etc/edgebench/mqtt-password" ] || die "the second run lost the password file"
+    step "a second run (no flags) succeeded and kept agent.yaml and the password byte for byte"
 
-# 8. --uninstall removes it all
-if ! in_chroot sh "$INSTALL" --uninstall >"$OUT.3" 2>&1; then
-    cat "$OUT.3" >&2
-    die "install-agent.sh --uninstall failed"
+    # 8. --uninstall removes it all
+    if ! in_chroot sh "$INSTALL" --uninstall >"$OUT.3" 2>&1; then
+        cat "$OUT.3" >&2
+        die "install-agent.sh --uninstall failed"
+    fi
 fi
 for p in /opt/edgebench /etc/edgebench /var/lib/edgebench /etc/systemd/system/edgebench-agent.service \
         /etc/systemd/system/multi-user.target.wants/edgebench-agent.service; do
     if [ -e "$ROOTFS$p" ] || [ -L "$ROOTFS$p" ]; then die "--uninstall left $p"; fi
 done
 in_chroot getent passwd edgebench >/dev/null && die "--uninstall left the user edgebench"
-step "--uninstall removed the service, user, venv, models, config and state"
+step "$([ "$VIA" = ansible ] && echo "the playbook with edgebench_state=absent" || echo "--uninstall") removed the service, user, venv, models, config and state"
 
 cleanup_mounts
 grep -q " $ROOTFS/" /proc/mounts && die "mounts left under $ROOTFS"
 echo
-echo "$PROG: PROVED on Debian $SUITE $ARCH (host $HOST$([ "$HOST" != "$UNAME" ] && echo ", $QEMU emulating a ${QEMU_CPU:-cortex-a72}")) in $(( $(date +%s) - T0 )) s:$PROVED"
+echo "$PROG: PROVED ($([ "$VIA" = ansible ] && echo "deploy/ansible/playbook.yml" || echo "deploy/install-agent.sh")) on Debian $SUITE $ARCH (host $HOST$([ "$HOST" != "$UNAME" ] && echo ", $QEMU emulating a ${QEMU_CPU:-cortex-a72}")) in $(( $(date +%s) - T0 )) s:$PROVED"
