@@ -10,6 +10,7 @@ from typing import Any
 
 from . import __version__
 from .errors import PublishError, UserError
+from .sweep_cli import SCENARIO_RUN_FLAGS, add_scenario_flags, add_sweep_parser, cmd_sweep, run_scenario_cmd
 
 
 def _positive_int(text: str) -> int:
@@ -19,6 +20,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if v < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return v
+
+
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a fraction between 0 and 1 (0.9 for 90%)")
     return v
 
 
@@ -74,12 +85,46 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "5", "3.1.1"],
         help="MQTT version (default auto: 5, falling back to 3.1.1)",
     )
+    r.add_argument(
+        "--mqtt-wait",
+        type=float,
+        metavar="S",
+        help="after the run, wait up to S seconds for the broker to acknowledge everything "
+        "(default: outbox.drain_wait_s, else 15)",
+    )
     r.add_argument("--device-id", help="this device's id on the fleet (default: the hostname)")
     r.add_argument("--run-id", help=argparse.SUPPRESS)
     r.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    r.add_argument("--accuracy", metavar="DIR", help="labelled images (a folder per class, or a labels CSV): report top-1/top-5")
+    r.add_argument("--accuracy-floor", type=_fraction, metavar="F", help="fail the run if top-1 is below F (0..1)")
+    pr = r.add_argument_group("power, thermal and system probes")
+    pr.add_argument("--sample-hz", type=_positive_float, help="probe sampling rate (default 10)")
+    pr.add_argument(
+        "--power", metavar="SOURCE",
+        help="auto (default), none, jetson, tegrastats, rpi-pmic, rapl, hwmon[:NAME], "
+        "cmd:COMMAND (prints watts), serial:DEVICE[:um24c|um25c|um34c]",
+    )
+    pr.add_argument("--idle-baseline-s", type=_nonneg_float, help="idle power measured before the run (default 2; 0: none)")
+    pr.add_argument("--cool-below", type=float, metavar="C", help="first wait until the board is below C degrees Celsius")
+    pr.add_argument("--soak", action="store_true", default=None, help="first run the model until the temperature is steady")
+    pr.add_argument("--no-probes", action="store_true", help="sample nothing (no power, thermal or system sections)")
+    add_scenario_flags(r)
+    add_sweep_parser(sub)
 
     i = sub.add_parser("info", help="runtimes, delegates, cameras and board facts found here")
     i.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    from .models_cli import add_parser as add_models_parser
+
+    add_models_parser(sub)
+
+    a = sub.add_parser(
+        "agent",
+        help="the service: stay connected, publish status/info/telemetry, run the config's jobs and remote commands",
+    )
+    a.add_argument("--config", metavar="FILE", required=True, help="YAML config (device_id, mqtt, outbox, telemetry, jobs, ...)")
+    a.add_argument("--device-id", help="override the config's device_id")
+    a.add_argument("--mqtt", metavar="URL", help="override the config's mqtt.url")
     return ap
 
 
@@ -90,6 +135,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not v > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    return v
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
     return v
 
 
@@ -121,11 +176,20 @@ def print_summary(res: dict[str, Any], out=sys.stdout) -> None:
         w(f"top-1 {p['source_name']}: {name} ({top['score']:.3f})\n")
     if len(preds) > 5:
         w(f"... and {len(preds) - 5} more predictions in the result file\n")
+    if res.get("accuracy"):
+        from .accuracy import summary_line
+
+        w(summary_line(res["accuracy"]) + "\n")
     v = res.get("validity")
     if v and v["verdict"] != "VALID":
         w(f"INVALID run: {'; '.join(v['reasons'])}\n")
     for warning in res.get("warnings", []):
         w(f"warning: {warning}\n")
+    from .probes.info import run_summary_line
+
+    probes_line = run_summary_line(res)
+    if probes_line:
+        w(probes_line + "\n")
     for note in res.get("notes", []):
         w(f"note: {note}\n")
 
@@ -134,8 +198,9 @@ def print_summary(res: dict[str, Any], out=sys.stdout) -> None:
 RUN_FLAGS = (
     "model", "source", "frames", "duration_s", "warmup", "warmup_s", "threads", "runtime", "labels", "top_k",
     "resize", "color", "delegate", "delegate_options", "cpu_fallback", "xnnpack", "pipelined", "pacing", "fps",
-    "stall_timeout_s", "reconnects", "min_frames", "min_duration_s",
+    "stall_timeout_s", "reconnects", "min_frames", "min_duration_s", "accuracy", "accuracy_floor",
 )
+RUN_FLAGS += SCENARIO_RUN_FLAGS
 
 
 def _delegate_options(pairs: list[str]) -> dict[str, str]:
@@ -180,7 +245,14 @@ def resolve_run(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     unsupported = sorted(set(values) - known)
     if unsupported:
         raise UserError(f"run.{unsupported[0]} is not supported by this version of edgebench")
-    return RunOptions(**values, device_id=device_id, run_id=args.run_id), cfg
+    from .probes.session import probe_options
+
+    probes = probe_options(
+        cfg.get("probes"), sample_hz=getattr(args, "sample_hz", None), power=getattr(args, "power", None),
+        idle_baseline_s=getattr(args, "idle_baseline_s", None), cool_below_c=getattr(args, "cool_below", None),
+        soak=getattr(args, "soak", None), enabled=False if getattr(args, "no_probes", False) else None,
+    )
+    return RunOptions(**values, device_id=device_id, run_id=args.run_id, probes=probes), cfg
 
 
 class progress_printer:
@@ -220,14 +292,31 @@ class progress_printer:
 def cmd_run(args: argparse.Namespace) -> int:
     from .result import write_json
 
-    opts, _cfg = resolve_run(args)
+    opts, cfg = resolve_run(args)
+    if opts.scenario is not None or opts.find_max_qps or args.plot:
+        return run_scenario_cmd(args, opts)
     from .runner import run
 
-    batches: list = []
-    sink_factory = (lambda info: lambda first, cols: batches.append((first, cols))) if args.mqtt else None
+    pub = stream = None
+    if args.mqtt:
+        from .publish import Publisher
+        from .result import default_device_id
+
+        opts.device_id = opts.device_id or default_device_id()
+        if not args.verbose:  # the final error line says what the link saw, once
+            logging.getLogger("edgebench.link").setLevel(logging.ERROR)
+        pub = Publisher.from_config(cfg, opts.device_id, url=args.mqtt, protocol_version=args.mqtt_protocol).start()
+        pub.link.wait_first_attempt(FIRST_CONNECT_WAIT_S)
+        # An accuracy run may be refused by its floor: hold it back until it passes.
+        held = bool(opts.accuracy or opts.accuracy_floor is not None)
+        stream = pub.stream(config=_run_config(opts), hold=held)
     progress = None if args.quiet else progress_printer()
     try:
-        outcome = run(opts, sink_factory=sink_factory, progress=progress)
+        outcome = run(opts, sink_factory=None if stream is None else stream.sink_factory, progress=progress)
+    except BaseException:
+        if pub is not None:  # what was measured so far leaves now, or with the next start
+            pub.close(drain_s=2.0)
+        raise
     finally:
         if progress is not None:
             progress.close()
@@ -238,27 +327,86 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_summary(res)
         if args.json:
             print(f"result written to {args.json}")
-    if args.mqtt:
-        from .publish import DevicePublisher
+    if res.get("accuracy"):
+        from .accuracy import check_floor
 
-        pub = DevicePublisher(args.mqtt, res["device_id"], protocol_version=args.mqtt_protocol)
         try:
-            pub.open()
-            sent = pub.publish_run(res, batches)
-        except PublishError as e:
-            saved = args.json
-            if not saved:
-                saved = os.path.abspath(f"edgebench-result-{res['run_id']}.json")
-                write_json(saved, res)
-            raise PublishError(f"{e}; the result is kept in {saved}") from None
-        finally:
-            pub.close()
-        if not args.quiet:
-            print(
-                f"published run {res['run_id']} as device {res['device_id']} to {pub.conn.url} "
-                f"({res['frames']} frames in {sent} message(s))"
-            )
+            check_floor(res)  # a fast wrong model is not a result: stop before publishing
+        except UserError:
+            if pub is not None:
+                stream.discard()
+                pub.close()
+            raise
+    if pub is not None:
+        stream.release()
+        if res.get("board"):
+            pub.update_inventory(res["board"])
+        _finish_publishing(args, cfg, pub, stream, res)
     return 0
+
+
+def _run_config(opts) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {k: v for k, v in asdict(opts).items() if k not in ("notes", "device_id", "run_id")}
+
+
+#: How long `edgebench run` waits for its first connection before measuring (so
+#: that a reachable broker gets the run live; an unreachable one costs no more).
+FIRST_CONNECT_WAIT_S = 5.0
+DEFAULT_DRAIN_WAIT_S = 15.0
+
+
+def _finish_publishing(args, cfg: dict[str, Any], pub, stream, res: dict[str, Any]) -> None:
+    """Queue the summary, wait for the outbox to drain (or the wait to expire), report."""
+    from .result import write_json
+
+    stream.finish(res)
+    wait = args.mqtt_wait if args.mqtt_wait is not None else cfg.get("outbox", {}).get("drain_wait_s", DEFAULT_DRAIN_WAIT_S)
+    drained = pub.wait_drained(wait)
+    drops = pub.outbox.run_drops(res["run_id"])
+    stats = pub.outbox.stats()
+    reason = pub.link.last_error
+    where = pub.settings.describe()
+    pub.close()
+    if drops["frames"]:
+        ranges = ", ".join(f"{a}-{a + n - 1}" for a, n in drops["frame_ranges"][:5])
+        print(
+            f"edgebench: warning: the outbox bound ({stats['max_bytes']} bytes) dropped {drops['frames']} frames "
+            f"of this run in {drops['messages']} batch(es) (frames {ranges}{', ...' if len(drops['frame_ranges']) > 5 else ''}); "
+            "the summary says so",
+            file=sys.stderr,
+        )
+    rejected = stats["rejected_messages"] - pub.rejected_at_start
+    if rejected:
+        saved = args.json or os.path.abspath(f"edgebench-result-{res['run_id']}.json")
+        if not args.json:
+            write_json(saved, res)
+        raise PublishError(
+            f"the broker at {where} refused {rejected} message(s) ({pub.link.last_rejection}): is the MQTT username "
+            f"this device's id ({res['device_id']})? They are set aside in the outbox {pub.outbox.path} (table "
+            f"rejected); the result is kept in {saved}"
+        )
+    if drained:
+        if not args.quiet:
+            print(f"published run {res['run_id']} as device {res['device_id']} to {where} ({res['frames']} frames)")
+        return
+    saved = args.json
+    if not saved:
+        saved = os.path.abspath(f"edgebench-result-{res['run_id']}.json")
+        write_json(saved, res)
+    why = reason or f"the broker at {where} did not acknowledge everything within {wait:g} s"
+    raise PublishError(
+        f"{why}; {stats['queued_messages']} message(s) ({stats['queued_frames']} frames) remain queued in the outbox "
+        f"{pub.outbox.path}: the next `edgebench run` or `edgebench agent` with device id {res['device_id']} "
+        f"sends them; the result is kept in {saved}"
+    )
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from .service import run_agent
+
+    return run_agent(args)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -278,13 +426,20 @@ def main(argv: list[str] | None = None) -> int:
         format="edgebench: %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return {"run": cmd_run, "info": cmd_info}[args.command](args)
+        if args.command == "models":
+            from .models_cli import cmd_models
+
+            return cmd_models(args)
+        return {"run": cmd_run, "info": cmd_info, "sweep": cmd_sweep, "agent": cmd_agent}[args.command](args)
     except UserError as e:
         print(f"edgebench: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("edgebench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `edgebench info | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@
       url: mqtts://broker.example:8883
       username: pi-kitchen
       password_file: /etc/edgebench/mqtt-password
+    outbox:                   # results wait here until the broker acknowledges them
+      max_mb: 256
     jobs:                     # what `edgebench agent` runs (same keys as `run`)
       - name: hourly
         model: ...
@@ -56,6 +58,12 @@ def _num(lo: float | None = None, positive: bool = False) -> Check:
         return float(v)
 
     return check
+
+
+def _fraction(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+        raise _Bad(f"expected a fraction between 0 and 1 (0.9 for 90%), got {v!r}")
+    return float(v)
 
 
 def _str(v: Any) -> str:
@@ -128,6 +136,18 @@ RUN_KEYS: dict[str, Check] = {
     "reconnects": _int(0, 100),
     "min_frames": _int(0),
     "min_duration_s": _num(lo=0),
+    "accuracy": _str,
+    "accuracy_floor": _fraction,
+    "scenario": _choice("single-stream", "multi-stream", "offline", "server"),
+    "target_qps": _num(positive=True),
+    "latency_bound_ms": _num(positive=True),
+    "samples_per_query": _int(1),
+    "min_queries": _int(0),
+    "max_duration_s": _num(positive=True),
+    "batch": _int(1),
+    "find_max_qps": _bool,
+    "max_qps_steps": _int(1, 100),
+    "seed": _int(0),
 }
 
 JOB_KEYS: dict[str, Check] = {
@@ -149,17 +169,33 @@ SECTIONS: dict[str, dict[str, Check]] = {
         "protocol": _choice("auto", "5", "3.1.1"),
         "client_id": _str,
         "keepalive_s": _int(5, 3600),
+        "reconnect_min_s": _num(positive=True),
+        "reconnect_max_s": _num(positive=True),
     },
     "outbox": {
         "path": _str,
         "max_mb": _num(positive=True),
+        "synchronous": _choice("full", "normal"),
+        "drain_wait_s": _num(lo=0),
     },
     "telemetry": {
         "interval_s": _num(positive=True),
     },
-    "probes": {
+    "commands": {
+        "enabled": _bool,
+        "models_dir": _str,
+    },
+    "probes": {  # see agent/probes/session.py ProbeOptions; `run` flags override these
+        "enabled": _bool,
         "sample_hz": _num(positive=True),
         "power": _str,
+        "idle_baseline_s": _num(lo=0),
+        "cool_below_c": _num(),
+        "cool_timeout_s": _num(positive=True),
+        "soak": _bool,
+        "soak_max_s": _num(positive=True),
+        "soak_window_s": _num(positive=True),
+        "soak_steady_c": _num(positive=True),
     },
 }
 
@@ -210,6 +246,14 @@ def validate(data: Any) -> dict[str, Any]:
         else:
             out[k] = _section(v, SECTIONS[k], f"{k}.")
     return out
+
+
+def validate_job(data: Any, where: str = "job.") -> dict[str, Any]:
+    """Validate one job (a `jobs` entry, or a remote command's job); UserError on a bad key."""
+    try:
+        return _section(data, JOB_KEYS, where)
+    except _Bad as e:
+        raise UserError(str(e)) from None
 
 
 def load(path: str) -> dict[str, Any]:

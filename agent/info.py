@@ -8,6 +8,7 @@ import shutil
 from typing import Any, Callable
 
 from . import __version__
+from .probes.info import probe_sections
 from .runtime import DELEGATE_ALIASES, available_runtimes
 
 
@@ -65,6 +66,7 @@ SECTIONS: dict[str, Callable[[], dict[str, Any]]] = {
     "delegates": section_delegates,
     "sources": section_sources,
 }
+SECTIONS.update(probe_sections())  # board, accelerators, power, thermal, throttling
 
 
 def collect() -> dict[str, Any]:

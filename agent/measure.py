@@ -80,6 +80,9 @@ class Measurement:
     predictions: list[dict[str, Any]] = field(default_factory=list)
     predictions_truncated: bool = False
     last_outputs: list[np.ndarray] | None = None
+    #: the measured window on the perf_counter_ns clock (what power is integrated over)
+    start_ns: int = 0
+    end_ns: int = 0
 
     @property
     def frames(self) -> int:
@@ -240,6 +243,8 @@ class _Run:
             predictions=list(self.preds.values()),
             predictions_truncated=self.truncated,
             last_outputs=None,
+            start_ns=self.start,
+            end_ns=self.end,
         )
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import unquote, urlparse
 
@@ -73,6 +74,114 @@ def parse_url(url: str) -> BrokerURL:
     )
 
 
+@dataclass
+class MqttSettings:
+    """Where and how to connect: broker URL, credentials, TLS, protocol.
+
+    Secrets come from a file (``password_file``) or an environment variable
+    (``password_env``), or the URL; they are never printed (``repr`` and
+    ``str`` leave them out) and never written into a message.
+    """
+
+    url: BrokerURL
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    protocol: str = "auto"
+    client_id: str | None = None
+    keepalive_s: int = 30
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    connect_timeout_s: float = 10.0
+
+    @property
+    def tls(self) -> bool:
+        return self.url.tls or bool(self.ca or self.cert)
+
+    def describe(self) -> str:
+        """The broker as it may be shown: URL without password, TLS/auth in words."""
+        bits = []
+        if self.username:
+            bits.append(f"user {self.username}")
+        if self.cert:
+            bits.append("client certificate")
+        if self.tls and not self.url.tls:
+            bits.append("TLS")
+        return f"{self.url}" + (f" ({', '.join(bits)})" if bits else "")
+
+    @classmethod
+    def from_config(
+        cls,
+        section: dict[str, Any] | None,
+        *,
+        url: str | None = None,
+        protocol: str | None = None,
+        where: str = "mqtt.",
+    ) -> "MqttSettings":
+        """Build from the config's ``mqtt`` section (flags override); read the secret now,
+        so that a missing password file is a one-line error before any work."""
+        sec = dict(section or {})
+        raw = url or sec.get("url")
+        if not raw:
+            raise UserError(f"no broker: give --mqtt URL or {where}url in the config")
+        u = parse_url(raw)
+        if u.tls is False and raw.split("://", 1)[0] in ("mqtt", "tcp") and (sec.get("ca") or sec.get("cert")):
+            u = BrokerURL(u.host, u.port, True, u.username, u.password)
+        if sec.get("password_file") and sec.get("password_env"):
+            raise UserError(f"{where}password_file and {where}password_env are both set: keep one")
+        password = u.password
+        if sec.get("password_file"):
+            password = read_secret(sec["password_file"], f"{where}password_file")
+        elif sec.get("password_env"):
+            name = sec["password_env"]
+            if name not in os.environ:
+                raise UserError(f"{where}password_env: the environment variable {name} is not set")
+            password = os.environ[name]
+        for k in ("ca", "cert", "key"):
+            path = sec.get(k)
+            if path and not os.path.isfile(path):
+                raise UserError(f"{where}{k}: file not found: {path}")
+        if sec.get("key") and not sec.get("cert"):
+            raise UserError(f"{where}key is set without {where}cert")
+        return cls(
+            url=BrokerURL(u.host, u.port, u.tls, None, None),
+            username=sec.get("username") or u.username,
+            password=password,
+            ca=sec.get("ca"),
+            cert=sec.get("cert"),
+            key=sec.get("key"),
+            protocol=protocol or sec.get("protocol", "auto"),
+            client_id=sec.get("client_id"),
+            keepalive_s=sec.get("keepalive_s", 30),
+            reconnect_min_s=sec.get("reconnect_min_s", 0.5),
+            reconnect_max_s=sec.get("reconnect_max_s", 30.0),
+        )
+
+    def apply(self, client: mqtt.Client) -> None:
+        """Credentials and TLS on a paho client."""
+        if self.username:
+            client.username_pw_set(self.username, self.password)
+        if self.tls:
+            client.tls_set(ca_certs=self.ca, certfile=self.cert, keyfile=self.key)
+
+
+def read_secret(path: str, what: str) -> str:
+    """A secret from a file: the first line, without its line ending."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise UserError(f"{what}: file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{what}: cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+    secret = text.splitlines()[0] if text.strip() else ""
+    if not secret:
+        raise UserError(f"{what}: {path} is empty")
+    return secret
+
+
 def dumps(payload: Any) -> bytes:
     """Compact JSON; NaN/Infinity are refused (they are not JSON)."""
     return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
@@ -83,7 +192,7 @@ class Connection:
 
     def __init__(
         self,
-        url: str | BrokerURL,
+        url: "str | BrokerURL | MqttSettings",
         client_id: str,
         *,
         will: tuple[str, bytes, int, bool] | None = None,
@@ -96,6 +205,11 @@ class Connection:
         tls_key: str | None = None,
         protocol: str = "auto",
     ):
+        self.settings: MqttSettings | None = None
+        if isinstance(url, MqttSettings):
+            self.settings = url
+            url = url.url
+            protocol = self.settings.protocol if protocol == "auto" else protocol
         self.url = parse_url(url) if isinstance(url, str) else url
         self.client_id = client_id
         self.will = will
@@ -111,6 +225,8 @@ class Connection:
         self._connack_rc: Any = None
         self.connected = threading.Event()
         self._acks: set[int] = set()
+        #: mids the broker acknowledged with a failure reason code (MQTT 5 only)
+        self.refused: dict[int, str] = {}
         self._ack_cv = threading.Condition()
         self._closing = False
 
@@ -123,9 +239,12 @@ class Connection:
             clean_session=None if protocol == mqtt.MQTTv5 else self.clean_start,
         )
         c.enable_logger(_paho_log)
-        if self.url.username:
+        c.suppress_exceptions = True
+        if self.settings is not None:
+            self.settings.apply(c)
+        elif self.url.username:
             c.username_pw_set(self.url.username, self.url.password)
-        if self.url.tls or any(self.tls):
+        if self.settings is None and (self.url.tls or any(self.tls)):
             ca, cert, key = self.tls
             c.tls_set(ca_certs=ca, certfile=cert, keyfile=key)
         if self.will:
@@ -164,6 +283,8 @@ class Connection:
 
     def _handle_publish(self, client, userdata, mid, reason_code, properties):
         with self._ack_cv:
+            if reason_code is not None and getattr(reason_code, "is_failure", False):
+                self.refused[mid] = str(reason_code)  # MQTT 5: e.g. "Not authorized" by the ACL
             self._acks.add(mid)
             self._ack_cv.notify_all()
 

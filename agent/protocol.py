@@ -29,6 +29,9 @@ STATS = ("mean", "std", "min", "p50", "p90", "p95", "p99", "p999", "max")
 #: The ones every result must carry (schema edgebench.result/1 as first published).
 REQUIRED_STATS = ("mean", "std", "min", "p50", "p90", "p95", "p99", "max")
 
+#: The protocol's name and major version, as in the topic root. Announced in ``info``.
+PROTOCOL = f"{TOPIC_ROOT}/{VERSION}"
+
 RESULT_SCHEMA = "edgebench.result/1"
 STATUS_SCHEMA = "edgebench.status/1"
 INFO_SCHEMA = "edgebench.info/1"
@@ -36,6 +39,13 @@ TELEMETRY_SCHEMA = "edgebench.telemetry/1"
 RUN_META_SCHEMA = "edgebench.run_meta/1"
 FRAMES_SCHEMA = "edgebench.frames/1"
 SUMMARY_SCHEMA = "edgebench.summary/1"
+CMD_RUN_SCHEMA = "edgebench.cmd_run/1"
+CMD_ACK_SCHEMA = "edgebench.cmd_ack/1"
+
+#: States a device reports for a command on its cmd-ack topic.
+CMD_ACK_STATES = ("accepted", "rejected", "started", "done", "failed")
+#: Commands a device understands (``edgebench/v1/<device>/cmd/<name>``).
+COMMANDS = ("run",)
 
 #: Largest frame batch an agent sends in one message, and the largest payload
 #: a collector accepts (the shipped Mosquitto config sets the same limit).
@@ -44,6 +54,7 @@ MAX_PAYLOAD_BYTES = 512 * 1024
 
 DEVICE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+CMD_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 
 STATUS_STATES = ("online", "stopped", "offline")
 
@@ -84,8 +95,21 @@ def cmd_topic(device_id: str, name: str) -> str:
     return f"{PREFIX}/{device_id}/cmd/{name}"
 
 
+def cmd_ack_topic(device_id: str) -> str:
+    return f"{PREFIX}/{device_id}/cmd-ack"
+
+
+def cmd_filter(device_id: str) -> str:
+    """What a device subscribes to: its own commands (the broker's ACL allows no more)."""
+    return f"{PREFIX}/{device_id}/cmd/#"
+
+
 #: What a collector subscribes to.
 ALL_DEVICES = f"{PREFIX}/+/#"
+#: Every device's status (retained): how a commander finds the fleet.
+ALL_STATUS = f"{PREFIX}/+/status"
+#: Every device's command acknowledgements.
+ALL_CMD_ACKS = f"{PREFIX}/+/cmd-ack"
 
 
 def parse_topic(topic: str) -> dict[str, str] | None:
@@ -101,6 +125,8 @@ def parse_topic(topic: str) -> dict[str, str] | None:
     rest = parts[3:]
     if len(rest) == 1 and rest[0] in ("status", "info", "telemetry"):
         return {"device_id": device_id, "kind": rest[0]}
+    if rest == ["cmd-ack"]:
+        return {"device_id": device_id, "kind": "cmd_ack"}
     if len(rest) == 3 and rest[0] == "run" and rest[2] in ("meta", "frames", "summary"):
         return {"device_id": device_id, "kind": rest[2], "run_id": rest[1]}
     if len(rest) >= 2 and rest[0] == "cmd":
@@ -110,12 +136,28 @@ def parse_topic(topic: str) -> dict[str, str] | None:
 
 # --------------------------------------------------------------------------- schemas
 _NUM_MS = {"type": "number", "minimum": 0}
+_NUM_OR_NULL = {"type": ["number", "null"]}
+_COUNT = {"type": "integer", "minimum": 0}
+#: What the device's outbox had to drop of a run (see agent/protocol.md, "Outbox bound").
+_DROPPED = {
+    "type": "object",
+    "required": ["messages", "frames", "frame_ranges"],
+    "properties": {
+        "messages": _COUNT,
+        "frames": _COUNT,
+        "frame_ranges": {
+            "type": "array",
+            "items": {"type": "array", "items": _COUNT, "minItems": 2, "maxItems": 2},
+        },
+    },
+}
 _ENVELOPE = {
     "schema": {"type": "string"},
     "device_id": {"type": "string", "pattern": DEVICE_ID_RE.pattern},
     "session": {"type": "integer", "minimum": 0},
     "seq": {"type": "integer", "minimum": 0},
     "ts": {"type": "number", "minimum": 0},
+    "replayed": {"type": "boolean"},
 }
 _RUN_ID = {"type": "string", "pattern": RUN_ID_RE.pattern}
 
@@ -141,6 +183,8 @@ RESULT_JSON_SCHEMA: dict[str, Any] = {
             "properties": {
                 "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                 "inputs": {"type": "array", "maxItems": 64},
+                # a model the registry knows: "trained" or "latency only" (untrained weights)
+                "registry": {"type": "object", "required": ["name", "trained", "status"]},
             },
         },
         "runtime": {
@@ -160,6 +204,15 @@ RESULT_JSON_SCHEMA: dict[str, Any] = {
             "properties": {s: _STAT_BLOCK for s in STAGES + OPTIONAL_STAGES},
         },
         "predictions": {"type": "array"},
+        # accuracy mode (--accuracy): fractions of `images`, and whether top-1 fell below the floor
+        "accuracy": {
+            "type": "object",
+            "required": ["top1", "top5", "images", "floor", "below_floor"],
+            "properties": {"top1": {"type": "number", "minimum": 0, "maximum": 1},
+                           "top5": {"type": "number", "minimum": 0, "maximum": 1},
+                           "images": {"type": "integer", "minimum": 1},
+                           "below_floor": {"type": "boolean"}},
+        },
     },
 }
 
@@ -167,7 +220,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     STATUS_SCHEMA: {
         "type": "object",
         "required": ["schema", "device_id", "session", "state"],
-        "properties": {**_ENVELOPE, "state": {"enum": list(STATUS_STATES)}},
+        "properties": {
+            **_ENVELOPE,
+            "state": {"enum": list(STATUS_STATES)},
+            "agent_version": {"type": "string", "maxLength": 64},
+        },
     },
     INFO_SCHEMA: {
         "type": "object",
@@ -177,12 +234,37 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "agent_version": {"type": "string", "maxLength": 64},
             "inventory": {"type": "object"},
             "capabilities": {"type": "array", "items": {"type": "string"}, "maxItems": 256},
+            "protocol": {"type": "string", "maxLength": 64},
+            "schemas": {"type": "array", "items": {"type": "string"}, "maxItems": 256},
         },
     },
     TELEMETRY_SCHEMA: {
         "type": "object",
         "required": ["schema", "device_id", "session", "seq", "ts"],
-        "properties": {**_ENVELOPE},
+        "properties": {
+            **_ENVELOPE,
+            "cpu_pct": _NUM_OR_NULL,
+            "mem_used_pct": _NUM_OR_NULL,
+            "mem_available_mb": _NUM_OR_NULL,
+            "load_1m": _NUM_OR_NULL,
+            "load_5m": _NUM_OR_NULL,
+            "load_15m": _NUM_OR_NULL,
+            "uptime_s": _NUM_OR_NULL,
+            "temps_c": {"type": "object", "additionalProperties": {"type": ["number", "null"]}},
+            "probes": {"type": "object"},
+            "outbox": {
+                "type": "object",
+                "properties": {
+                    "queued_messages": _COUNT,
+                    "queued_bytes": _COUNT,
+                    "max_bytes": _COUNT,
+                    "dropped_messages": _COUNT,
+                    "dropped_frames": _COUNT,
+                    "dropped_by_kind": {"type": "object", "additionalProperties": _COUNT},
+                },
+            },
+            "link": {"type": "object"},
+        },
     },
     RUN_META_SCHEMA: {
         "type": "object",
@@ -218,7 +300,39 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     SUMMARY_SCHEMA: {
         "type": "object",
         "required": ["schema", "device_id", "session", "seq", "run_id", "result"],
-        "properties": {**_ENVELOPE, "run_id": _RUN_ID, "result": RESULT_JSON_SCHEMA},
+        "properties": {
+            **_ENVELOPE,
+            "run_id": _RUN_ID,
+            "result": RESULT_JSON_SCHEMA,
+            "dropped": _DROPPED,
+        },
+    },
+    CMD_ACK_SCHEMA: {
+        "type": "object",
+        "required": ["schema", "device_id", "session", "seq", "ts", "cmd_id", "state"],
+        "properties": {
+            **_ENVELOPE,
+            "cmd_id": {"type": ["string", "null"], "maxLength": 80},
+            "command": {"type": "string", "maxLength": 64},
+            "state": {"enum": list(CMD_ACK_STATES)},
+            "reason": {"type": "string", "maxLength": 1000},
+            "run_id": _RUN_ID,
+            "queued": {"type": "integer", "minimum": 0},
+            "frames": {"type": "integer", "minimum": 0},
+            "fps": {"type": ["number", "null"], "minimum": 0},
+        },
+    },
+    CMD_RUN_SCHEMA: {
+        "type": "object",
+        "required": ["schema", "cmd_id", "issued_at", "job"],
+        "properties": {
+            "schema": {"const": CMD_RUN_SCHEMA},
+            "cmd_id": {"type": "string", "pattern": CMD_ID_RE.pattern},
+            "issued_at": {"type": "number", "minimum": 0},
+            "ttl_s": {"type": "number", "exclusiveMinimum": 0},
+            "issued_by": {"type": "string", "maxLength": 128},
+            "job": {"type": "object"},
+        },
     },
 }
 
@@ -230,7 +344,14 @@ KIND_SCHEMA = {
     "meta": RUN_META_SCHEMA,
     "frames": FRAMES_SCHEMA,
     "summary": SUMMARY_SCHEMA,
+    "cmd_ack": CMD_ACK_SCHEMA,
 }
+
+#: Which topic kinds go through the device's outbox (numbered by ``seq``, replayable).
+#: ``status`` is connection state instead: retained, superseded by ``session``, never replayed.
+OUTBOX_KINDS = ("info", "telemetry", "meta", "frames", "summary", "cmd_ack")
+#: Retained topic kinds (the broker keeps the last one for new subscribers).
+RETAINED_KINDS = ("status", "info", "meta")
 
 
 def semantic_errors(kind: str, topic_info: dict[str, str], msg: dict[str, Any]) -> list[str]:
@@ -256,13 +377,16 @@ def semantic_errors(kind: str, topic_info: dict[str, str], msg: dict[str, Any]) 
 
 def frames_message(
     device_id: str, session: int, seq: int, run_id: str, first_frame: int,
-    columns: dict[str, list[float]], ts: float, replayed: bool = False,
+    columns: dict[str, list[float]], ts: float, replayed: bool | None = None,
 ) -> dict[str, Any]:
-    """One column-wise batch of per-frame latencies (milliseconds)."""
+    """One column-wise batch of per-frame latencies (milliseconds).
+
+    ``replayed`` is normally left out here and set when the message leaves the
+    outbox (``with_replayed``)."""
     n = len(columns["e2e"])
     latency = {s: columns[s] for s in STAGES}
     latency.update({s: columns[s] for s in OPTIONAL_STAGES if s in columns})
-    return {
+    msg = {
         "schema": FRAMES_SCHEMA,
         "device_id": device_id,
         "session": session,
@@ -271,6 +395,101 @@ def frames_message(
         "run_id": run_id,
         "first_frame": first_frame,
         "n": n,
-        "replayed": replayed,
         "latency_ms": latency,
     }
+    if replayed is not None:
+        msg["replayed"] = replayed
+    return msg
+
+
+def status_message(device_id: str, session: int, state: str, ts: float | None, **extra: Any) -> dict[str, Any]:
+    """``status``: connection state. No ``seq``: it is retained, superseded by ``session``
+    and never replayed (the ``offline`` one is the will, fixed before CONNECT)."""
+    if state not in STATUS_STATES:
+        raise ValueError(f"unknown status state {state!r}")
+    msg: dict[str, Any] = {"schema": STATUS_SCHEMA, "device_id": device_id, "session": session, "state": state}
+    if ts is not None:
+        msg["ts"] = ts
+    msg.update(extra)
+    return msg
+
+
+def with_replayed(payload: bytes, replayed: bool) -> bytes:
+    """Append the ``replayed`` flag to a compact JSON object as it leaves the outbox.
+
+    The outbox stores each message once, without the flag; whether a message is
+    live or replayed is only known when it is sent."""
+    if not payload.endswith(b"}"):
+        raise ValueError("payload is not a compact JSON object")
+    sep = b"," if len(payload) > 2 else b""
+    return payload[:-1] + sep + (b'"replayed":true}' if replayed else b'"replayed":false}')
+
+
+# --------------------------------------------------------------------------- sweeps and scenarios
+# Local documents for now (`edgebench sweep --json`, `edgebench run --scenario --json`),
+# plain dicts in the run result's vocabulary so they can be published later.
+SWEEP_SCHEMA = "edgebench.sweep/1"
+SCENARIO_SCHEMA = "edgebench.scenario/1"
+SCENARIOS = ("single-stream", "multi-stream", "offline", "server")
+VERDICTS = ("VALID", "INVALID")
+
+_LATENCY_STATS = {"type": "object", "required": list(REQUIRED_STATS), "properties": {s: {"type": ["number", "null"]} for s in STATS}}
+_DOC_HEAD = {
+    "device_id": {"type": "string", "pattern": DEVICE_ID_RE.pattern},
+    "run_id": {"type": "string", "pattern": RUN_ID_RE.pattern},
+    "agent_version": {"type": "string"},
+    "started_at": {"type": "string"},
+    "model": {"type": "object", "required": ["path", "name", "sha256"]},
+    "runtime": {"type": "object", "required": ["name", "version"]},
+    "notes": {"type": "array", "items": {"type": "string"}},
+}
+
+SWEEP_JSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["schema", "device_id", "run_id", "model", "runtime", "grid", "points", "counts"],
+    "properties": {
+        "schema": {"const": SWEEP_SCHEMA},
+        **_DOC_HEAD,
+        "grid": {
+            "type": "object",
+            "required": ["batch", "threads", "instances", "instance_mode"],
+            "properties": {
+                "instance_mode": {"enum": ["threads", "processes"]},
+                **{k: {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1}} for k in ("batch", "threads", "instances")},
+            },
+        },
+        "points": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["batch", "threads", "instances", "instance_mode", "status"],
+                "properties": {
+                    "status": {"enum": ["ok", "unsupported", "failed"]},
+                    "reason": {"type": "string"},
+                    "verdict": {"enum": list(VERDICTS)},
+                    "latency_ms": _LATENCY_STATS,
+                    "throughput_items_per_s": {"type": ["number", "null"]},
+                    "cpu_pct": {"type": ["number", "null"]},
+                    "power": {"type": ["object", "null"]},
+                },
+                "if": {"properties": {"status": {"const": "ok"}}},
+                "then": {"required": ["latency_ms", "latency_per_item_ms", "throughput_items_per_s", "cpu_pct", "power", "verdict", "reasons"]},
+                "else": {"required": ["reason"]},
+            },
+        },
+    },
+}
+
+SCENARIO_JSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["schema", "device_id", "run_id", "model", "runtime", "scenario", "verdict", "reasons"],
+    "properties": {
+        "schema": {"const": SCENARIO_SCHEMA},
+        **_DOC_HEAD,
+        "scenario": {"enum": [*SCENARIOS, "find-max-qps"]},
+        "verdict": {"enum": list(VERDICTS)},
+        "reasons": {"type": "array", "items": {"type": "string"}},
+        "latency_ms": _LATENCY_STATS,
+        "steps": {"type": "array", "items": {"type": "object", "required": ["target_qps", "verdict", "passed"]}},
+    },
+}

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import registry
 from . import runtime as rtmod
 from . import tflite_meta
 from .errors import SourceError, UserError
@@ -50,11 +51,33 @@ class RunOptions:
     reconnects: int = 3
     min_frames: int = 50
     min_duration_s: float = 1.0
+    accuracy: str | None = None
+    accuracy_floor: float | None = None
     device_id: str | None = None
     run_id: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: agent.probes.session.ProbeOptions; None means the defaults (10 Hz, power auto)
+    probes: Any = None
+    # LoadGen-style scenarios (agent/scenarios.py); None = the per-frame run above
+    scenario: str | None = None
+    target_qps: float | None = None
+    latency_bound_ms: float | None = None
+    samples_per_query: int = 8
+    min_queries: int = 64
+    max_duration_s: float | None = None
+    batch: int = 1
+    find_max_qps: bool = False
+    max_qps_steps: int = 10
+    seed: int = 0
 
     def validate(self) -> None:
+        if self.scenario is not None or self.find_max_qps:
+            from .scenario_run import validate_scenario
+
+            validate_scenario(self)
+            return
+        if self.batch != 1:
+            raise UserError("--batch applies to --scenario runs (and `edgebench sweep`), not to the per-frame run")
         if self.frames is None and self.duration_s is None:
             self.frames = 100
         if self.frames is not None and self.frames < 1:
@@ -164,6 +187,8 @@ def run(
     publisher can stream the run while it is measured.
     """
     opts.validate()
+    if opts.scenario is not None or opts.find_max_qps:
+        raise UserError("these options ask for a scenario: run them with agent.scenario_run.run_scenario_opts")
     device_id = opts.device_id or default_device_id()
     run_id = opts.run_id or new_run_id()
     labels = load_labels(opts.labels) if opts.labels else None
@@ -178,10 +203,17 @@ def run(
         labels = tflite_meta.embedded_labels(opts.model, meta)
         if labels:
             notes.append(f"labels read from the model's metadata ({len(labels)})")
+    known = registry.lookup(sha)  # a model the registry knows by its bytes
+    if known is not None:
+        if labels is None and registry.labels_file(known):
+            labels = load_labels(registry.labels_file(known))
+        if registry.latency_only(known):
+            notes.append(f"latency only: {known['name']} has untrained weights; its predictions mean nothing")
 
     image_model = len(rt.inputs) == 1 and image_layout(rt.inputs[0]) is not None
     if image_model:
-        pre = Preprocessor(rt.inputs[0], normalization=_normalization(opts, meta), resize=opts.resize, color=opts.color)
+        norm = _normalization(opts, meta) or (registry.normalization(known) if known is not None else None)
+        pre = Preprocessor(rt.inputs[0], normalization=norm, resize=opts.resize, color=opts.color)
         h, w = pre.height, pre.width
         feed = rt.set_input
         preprocess = pre
@@ -217,8 +249,15 @@ def run(
         elif labels is not None:
             notes.append("labels ignored: the model's output is neither a [1, N] classifier nor an SSD detection head")
 
-    if image_model:
-        src = open_source(
+    frames, labelled, scorer = opts.frames, None, None
+    if opts.accuracy or opts.accuracy_floor is not None:
+        from .accuracy import prepare
+
+        labelled, scorer, frames = prepare(opts, post if image_model else None, notes)
+    if labelled is not None:
+        open_src = lambda: labelled  # noqa: E731
+    elif image_model:
+        open_src = lambda: open_source(  # noqa: E731
             opts.source,
             default_size=(w, h),
             pacing=opts.pacing,
@@ -227,10 +266,13 @@ def run(
             reconnects=opts.reconnects,
         )
     else:
-        src = TensorSource(rt.inputs)
-    started = utc_now()
-    cpu0, wall0 = _process_usage()
-    with src:
+        open_src = lambda: TensorSource(rt.inputs)  # noqa: E731
+    from .probes.session import ProbeSession  # power, thermal, system sampled around the measured frames
+
+    # the probes' cool-down, soak and idle baseline come before the source opens (a live one would drop frames)
+    with ProbeSession(opts.probes, workload=rt.invoke) as probes, open_src() as src:
+        started = utc_now()
+        cpu0, wall0 = _process_usage()
         source_desc = src.describe()
         info = {
             "device_id": device_id,
@@ -241,7 +283,7 @@ def run(
         }
         sink = sink_factory(info) if sink_factory else None
         loop = LoopOptions(
-            frames=opts.frames,
+            frames=frames,
             duration_s=opts.duration_s,
             warmup=opts.warmup,
             warmup_s=opts.warmup_s,
@@ -293,4 +335,10 @@ def run(
     )
     if post is None and m.last_outputs is not None:
         result["outputs_summary"] = summarize_outputs(m.last_outputs, rt.outputs)
+    if known is not None:
+        result["model"]["registry"] = registry.describe(known)
+    if scorer is not None:
+        result["accuracy"] = scorer.score(m.predictions, opts.accuracy_floor)
+    result.update(probes.sections(m.start_ns, m.end_ns, m.frames, runtime=rt.describe()))
+    result["notes"].extend(probes.notes)
     return RunOutcome(result=result, measurement=m)

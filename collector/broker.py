@@ -105,8 +105,13 @@ class MosquittoBroker:
         self.dir = tempfile.mkdtemp(prefix="edgebench-mosquitto-")
 
     def config_text(self) -> str:
+        # Started as root, mosquitto drops to the `mosquitto` user, which cannot
+        # write the persistence file (nor read password files) in our private,
+        # root-only folder: it would silently lose every session on restart.
+        stay = "user root\n" if hasattr(os, "geteuid") and os.geteuid() == 0 else ""
         return (
-            f"listener {self.port} 127.0.0.1\n"
+            stay
+            + f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
             "max_queued_messages 0\n"
             f"persistence true\npersistence_location {self.dir}/\n"
@@ -119,7 +124,7 @@ class MosquittoBroker:
         conf = os.path.join(self.dir, "mosquitto.conf")
         with open(conf, "w") as f:
             f.write(self.config_text())
-        self.log = open(os.path.join(self.dir, "mosquitto.log"), "wb")
+        self.log = open(os.path.join(self.dir, "mosquitto.log"), "ab")
         self.proc = subprocess.Popen([self.binary, "-c", conf], stdout=self.log, stderr=subprocess.STDOUT)
         if not wait_port("127.0.0.1", self.port, 10):
             self.stop()

@@ -29,7 +29,9 @@ def cmd_serve(args) -> int:
     from .ingest import Collector
 
     store = open_store(args.db)
-    col = Collector(args.mqtt, store, client_id=args.client_id).start()
+    from .commands import settings_from_args
+
+    col = Collector(settings_from_args(args), store, client_id=args.client_id).start()
     print(f"collector: subscribed to {col.conn.url}, storing in {args.db} (Ctrl-C to stop)", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -77,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--mqtt", default="mqtt://127.0.0.1:1883", help="broker URL (default mqtt://127.0.0.1:1883)")
     s.add_argument("--db", default="edgebench.db", help="SQLite database file (default edgebench.db)")
     s.add_argument("--client-id", default="edgebench-collector")
+    from .commands import add_broker_options
+
+    add_broker_options(s)
     s.set_defaults(func=cmd_serve)
 
     r = sub.add_parser("report", help="one row per device and model: frames, FPS, latency percentiles")
@@ -95,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--db", help="keep the demo's database here (default: a temporary file, removed)")
     d.add_argument("--frames", type=int, default=300, help="frames each device measures (default 300)")
     d.set_defaults(func=cmd_demo)
+
+    from .commands import add_parser as add_cmd_parser
+
+    add_cmd_parser(sub)
     return ap
 
 

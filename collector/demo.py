@@ -60,7 +60,7 @@ def run_demo(args) -> int:
 
         db = args.db or os.path.join(tmp, "demo.db")
         store = SQLiteStore(db)
-        collector = Collector(url, store, client_id="edgebench-demo-collector").start()
+        collector = Collector(url, store, client_id="edgebench-demo-collector", protocol=proto).start()
         _say(f"collector subscribed, storing in {db}")
 
         devices = [

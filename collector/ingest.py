@@ -15,6 +15,9 @@ from .validate import Rejected, Validator
 
 log = logging.getLogger("edgebench.collector")
 
+#: How long the broker keeps the collector's session (and queues for it) while it is away.
+SESSION_EXPIRY_S = 7 * 24 * 3600
+
 
 class Collector:
     def __init__(
@@ -25,6 +28,7 @@ class Collector:
         client_id: str = "edgebench-collector",
         batch_max: int = 1000,
         linger_s: float = 0.05,
+        protocol: str = "auto",
     ):
         self.store = store
         self.validator = Validator()
@@ -34,7 +38,18 @@ class Collector:
         self.counts = {"received": 0, "stored": 0, "duplicates": 0, "rejected": 0, "ignored": 0}
         self._stop = threading.Event()
         self._writer = threading.Thread(target=self._write_loop, name="edgebench-writer", daemon=True)
-        self.conn = Connection(url, client_id=client_id, on_message=self._on_message, on_connect=self._on_connect)
+        # A persistent session (clean start off, session expiry): after a broker or
+        # collector restart the broker still holds our subscription and queues what
+        # devices send meanwhile, instead of acknowledging it to them and dropping it.
+        self.conn = Connection(
+            url,
+            client_id=client_id,
+            on_message=self._on_message,
+            on_connect=self._on_connect,
+            clean_start=False,
+            session_expiry=SESSION_EXPIRY_S,
+            protocol=protocol,
+        )
         self._enqueued = 0
         self._processed = 0
 

@@ -6,6 +6,7 @@ Tables:
   frames      one row per measured frame: the five stage latencies in ms, so that
               percentiles over any group of frames are exact
   messages    (device_id, session, seq) of every data message: the dedup key
+  command_acks what devices answered to commands (accepted, rejected, started, done, failed)
   quarantine  rejected messages with their reason
 """
 
@@ -66,6 +67,17 @@ CREATE TABLE IF NOT EXISTS messages (
     seq         INTEGER NOT NULL,
     kind        TEXT NOT NULL,
     replayed    INTEGER NOT NULL DEFAULT 0,
+    received_at REAL NOT NULL,
+    PRIMARY KEY (device_id, session, seq)
+);
+CREATE TABLE IF NOT EXISTS command_acks (
+    device_id   TEXT NOT NULL,
+    cmd_id      TEXT,
+    state       TEXT NOT NULL,
+    run_id      TEXT,
+    reason      TEXT,
+    session     INTEGER NOT NULL,
+    seq         INTEGER NOT NULL,
     received_at REAL NOT NULL,
     PRIMARY KEY (device_id, session, seq)
 );
@@ -205,6 +217,15 @@ class SQLiteStore:
         cur.execute(
             "UPDATE runs SET frames = ?, duration_s = ?, fps = ?, summary = ? WHERE device_id = ? AND run_id = ?",
             (r["frames"], r["duration_s"], r["fps"], json.dumps(r), m.device_id, m.run_id),
+        )
+
+    def _store_cmd_ack(self, cur, m: Message, now: float) -> None:
+        b = m.body
+        self._touch(cur, m.device_id, now)
+        cur.execute(
+            "INSERT OR IGNORE INTO command_acks(device_id, cmd_id, state, run_id, reason, session, seq, received_at)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (m.device_id, b.get("cmd_id"), b["state"], b.get("run_id"), b.get("reason"), b["session"], b["seq"], now),
         )
 
     def quarantine(self, topic: str, reason: str, payload: bytes) -> None:

@@ -94,7 +94,10 @@ cleanup_mounts() { # recursive binds: umount -R, lazily if busy
     done
     MOUNTED=""
 }
+BGPIDS=""
 cleanup() {
+    for p in $BGPIDS; do kill "$p" 2>/dev/null || true; done
+    BGPIDS=""
     cleanup_mounts
     if [ "$KEEP" = 0 ] && [ -d "$ROOTFS" ]; then
         # never follow into a mount that is still there
@@ -160,14 +163,17 @@ fi
 for m in proc sys dev; do
     mkdir -p "$ROOTFS/$m"
 done
-mount -t proc proc "$ROOTFS/proc" && MOUNTED="$ROOTFS/proc $MOUNTED"
-if [ "$HOST" = "$UNAME" ]; then
-    # Not under emulation: the host's /sys is this "board's" /sys. Under
-    # qemu-user it would describe the host's x86 CPUs, and TFLite's CPU detection
-    # (cpuinfo) crashes reading it: an emulation artefact, a real board has its own.
-    mount --rbind /sys "$ROOTFS/sys" && mount --make-rslave "$ROOTFS/sys" && MOUNTED="$ROOTFS/sys $MOUNTED"
-fi
-mount --rbind /dev "$ROOTFS/dev" && mount --make-rslave "$ROOTFS/dev" && MOUNTED="$ROOTFS/dev $MOUNTED"
+mount_all() {
+    mount -t proc proc "$ROOTFS/proc" && MOUNTED="$ROOTFS/proc $MOUNTED"
+    if [ "$HOST" = "$UNAME" ]; then
+        # Not under emulation: the host's /sys is this "board's" /sys. Under
+        # qemu-user it would describe the host's x86 CPUs, and TFLite's CPU detection
+        # (cpuinfo) crashes reading it: an emulation artefact, a real board has its own.
+        mount --rbind /sys "$ROOTFS/sys" && mount --make-rslave "$ROOTFS/sys" && MOUNTED="$ROOTFS/sys $MOUNTED"
+    fi
+    mount --rbind /dev "$ROOTFS/dev" && mount --make-rslave "$ROOTFS/dev" && MOUNTED="$ROOTFS/dev $MOUNTED"
+}
+mount_all
 in_chroot() { # in_chroot CMD...
     # shellcheck disable=SC2086
     chroot "$ROOTFS" /usr/bin/env -i $CHROOT_ENV "$@"
@@ -269,6 +275,94 @@ step "installed edgebench run measured the bundled model as user edgebench: $SUM
 # 6. the installed unit is valid for this system's systemd
 logrun "systemd-analyze verify in the chroot" in_chroot systemd-analyze verify /etc/systemd/system/edgebench-agent.service
 step "the installed unit passes systemd-analyze verify ($(in_chroot systemctl --version | head -n 1))"
+
+# 6b. boot it: systemd as PID 1 (in systemd-nspawn) starts the unit, sandbox and
+# all, as it will on a board; the agent publishes to a broker on the host
+why=""
+[ "$HOST" = "$UNAME" ] || why="not under emulation (the container's /sys would be the host's)"
+for c in systemd-nspawn mosquitto mosquitto_sub; do
+    command -v "$c" >/dev/null || why="${why:-$c not installed (apt-get install systemd-container mosquitto mosquitto-clients)}"
+done
+if [ -n "$why" ]; then
+    step "boot under systemd skipped: $why"
+else
+    BOOT=$BUILD/boot-$ARCH
+    rm -rf "$BOOT"
+    mkdir -p "$BOOT"
+    PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    mosquitto -p "$PORT" >"$BOOT/mosquitto.log" 2>&1 &
+    BGPIDS="$BGPIDS $!"
+    MOSQ=$!
+    i=0
+    until mosquitto_sub -p "$PORT" -t x -W 1 -C 1 >/dev/null 2>&1 || [ $? -eq 27 ]; do  # 27: timed out, broker up
+        i=$((i + 1))
+        [ $i -lt 20 ] || die "the test broker on port $PORT did not start (see $BOOT/mosquitto.log)"
+        sleep 0.5
+    done
+    # point the installed agent at it, as install-agent.sh --broker does on a board
+    logrun "install-agent.sh --broker (boot test)" in_chroot sh "$INSTALL" --broker "mqtt://127.0.0.1:$PORT" --no-check
+    D=$ROOTFS/etc/systemd/system
+    if in_chroot /opt/edgebench/venv/bin/edgebench agent --help >/dev/null 2>&1; then
+        MODE=agent WAIT_FOR="edgebench/v1/$ID/status .*\"online\""
+    else  # an agent without the service command: the unit runs one benchmark instead
+        MODE="run (this edgebench has no \`agent\` command yet)" WAIT_FOR="edgebench/v1/$ID/run/[^ ]*/summary "
+        mkdir -p "$D/edgebench-agent.service.d"
+        printf '[Service]\nExecStart=\nExecStart=/opt/edgebench/venv/bin/edgebench run --model /opt/edgebench/models/shapes_int8.tflite --source synthetic --duration 3 --device-id %s --mqtt mqtt://127.0.0.1:%s --quiet\nRestart=no\n' \
+            "$ID" "$PORT" >"$D/edgebench-agent.service.d/boot-test.conf"
+    fi
+    # at shutdown this stops after the agent (Before=), and reports how it ran
+    cat >"$D/edgebench-boot-report.service" <<'EOF'
+[Unit]
+Description=edgebench boot test: report how edgebench-agent.service ran
+Before=edgebench-agent.service
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/true
+ExecStop=/bin/sh -c '{ systemctl show -p Result -p ExecMainStatus -p User -p NRestarts edgebench-agent; journalctl -u edgebench-agent --no-pager -o cat; ls -ln /var/lib/edgebench; } >/root/boot-report.txt 2>&1'
+[Install]
+WantedBy=multi-user.target
+EOF
+    ln -sf ../edgebench-boot-report.service "$D/multi-user.target.wants/edgebench-boot-report.service"
+    mosquitto_sub -p "$PORT" -t "edgebench/v1/$ID/#" -v >"$BOOT/messages.txt" 2>&1 &
+    BGPIDS="$BGPIDS $!"
+    SUB=$!
+    cleanup_mounts  # systemd-nspawn mounts its own /proc, /sys and /dev
+    systemd-nspawn -D "$ROOTFS" --boot --register=no --keep-unit --quiet >"$BOOT/console.txt" 2>&1 &
+    NSPAWN=$!
+    BGPIDS="$BGPIDS $NSPAWN"
+    i=0
+    until grep -q "$WAIT_FOR" "$BOOT/messages.txt"; do
+        i=$((i + 1))
+        if [ $i -gt 240 ] || ! kill -0 "$NSPAWN" 2>/dev/null; then
+            kill -TERM "$NSPAWN" 2>/dev/null || true
+            die "no message from the booted agent within 120 s (console: $BOOT/console.txt)"
+        fi
+        sleep 0.5
+    done
+    kill -TERM "$NSPAWN"  # a clean shutdown of the container: SIGTERM to the agent
+    i=0
+    while kill -0 "$NSPAWN" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -lt 120 ] || die "the container did not shut down within 60 s"
+        sleep 0.5
+    done
+    kill "$SUB" "$MOSQ" 2>/dev/null || true
+    wait "$SUB" "$MOSQ" 2>/dev/null || true
+    BGPIDS=""
+    mount_all
+    R=$ROOTFS/root/boot-report.txt
+    [ -f "$R" ] || die "the booted system wrote no report (console: $BOOT/console.txt)"
+    cp "$R" "$BOOT/boot-report.txt"
+    grep -qx "Result=success" "$R" && grep -qx "ExecMainStatus=0" "$R" ||
+        die "edgebench-agent.service did not end cleanly: $(grep -E '^(Result|ExecMainStatus)=' "$R" | tr '\n' ' ')(report: $BOOT/boot-report.txt)"
+    grep -qx "User=edgebench" "$R" || die "the unit did not run as edgebench"
+    N=$(wc -l <"$BOOT/messages.txt")
+    rm -rf "$D/edgebench-agent.service.d" "$D/edgebench-boot-report.service" \
+        "$D/multi-user.target.wants/edgebench-boot-report.service" "$ROOTFS/root/boot-report.txt"
+    logrun "install-agent.sh (back to the first broker)" in_chroot sh "$INSTALL" --broker mqtts://broker.example.invalid:8883 --no-check
+    step "booted $(in_chroot systemctl --version | head -n 1 | cut -d' ' -f1-2) as PID 1 (systemd-nspawn): it started edgebench-agent.service, sandbox and all, as user edgebench in mode $MODE; $N messages reached a broker on the host; after SIGTERM the service ended with Result=success, status 0"
+fi
 
 if [ "$VIA" = ansible ]; then
     # 7. a second run changes nothing

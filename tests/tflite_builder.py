@@ -152,3 +152,108 @@ def with_metadata(model: bytes, mean, std, labels: list[str] | None = None, colo
         with zipfile.ZipFile(out, "a") as z:
             z.writestr("labels.txt", "\n".join(labels) + "\n")
     return out.getvalue()
+
+
+def _buffer(data: np.ndarray | None = None):
+    b = S.BufferT()
+    if data is not None:
+        b.data = np.frombuffer(np.ascontiguousarray(data).tobytes(), np.uint8)
+    return b
+
+
+def _opcode(builtin: int):
+    code = S.OperatorCodeT()
+    code.builtinCode = builtin
+    code.deprecatedBuiltinCode = builtin
+    code.version = 1
+    return code
+
+
+def fc_model(
+    features: int = 256,
+    layers: int = 2,
+    batch_resizable: bool = True,
+    fixed_batch_reshape: bool = False,
+    dtype: str = "float32",
+    seed: int = 0,
+) -> bytes:
+    """A stack of ``layers`` fully-connected layers of ``features`` x ``features``
+    (ReLU between them): input [1, features] -> output [1, features].
+
+    The weights are random and real, so per-item cost grows with ``features``²;
+    at batch 1 each layer is a matrix-vector product that streams all weights for
+    one item, at batch B a matrix-matrix product that streams them once for B
+    items, so items/s rises with the batch size.
+
+    ``batch_resizable`` gives every activation a batch of -1 in its shape
+    signature. ``fixed_batch_reshape`` appends a Reshape to a hard-coded
+    [1, features] (as TF1 exports do), so resizing the batch fails at
+    allocate_tensors ("failed to prepare" under XNNPACK). ``dtype`` is float32
+    or int8 (full integer quantization: int8 activations and weights, int32 bias).
+    """
+    if dtype not in ("float32", "int8"):
+        raise ValueError("dtype must be float32 or int8")
+    rng = np.random.default_rng(seed)
+    q = dtype == "int8"
+    ttype = S.TensorType.INT8 if q else S.TensorType.FLOAT32
+    m = S.ModelT()
+    m.version = 3
+    m.operatorCodes = [_opcode(S.BuiltinOperator.FULLY_CONNECTED), _opcode(S.BuiltinOperator.RESHAPE)]
+    m.buffers = [_buffer()]
+    shape = [1, features]
+    sig = [-1, features] if batch_resizable else None
+    act_scale, act_zp = 0.05, 0
+    w_scale = 0.02 / np.sqrt(features)
+    tensors = [_tensor("input", shape, ttype, shape_signature=sig, scale=act_scale if q else None, zp=act_zp if q else None)]
+    ops = []
+    x = 0
+    for i in range(layers):
+        if q:
+            w = rng.integers(-127, 128, size=(features, features), dtype=np.int8)
+            bias = np.zeros(features, np.int32)
+            w_t = _tensor(f"w{i}", [features, features], S.TensorType.INT8, len(m.buffers), scale=float(w_scale), zp=0)
+            m.buffers.append(_buffer(w))
+            b_t = _tensor(f"b{i}", [features], S.TensorType.INT32, len(m.buffers), scale=float(act_scale * w_scale), zp=0)
+            m.buffers.append(_buffer(bias))
+        else:
+            w = (rng.standard_normal((features, features)) / np.sqrt(features)).astype(np.float32)
+            bias = (rng.standard_normal(features) * 0.01).astype(np.float32)
+            w_t = _tensor(f"w{i}", [features, features], S.TensorType.FLOAT32, len(m.buffers))
+            m.buffers.append(_buffer(w))
+            b_t = _tensor(f"b{i}", [features], S.TensorType.FLOAT32, len(m.buffers))
+            m.buffers.append(_buffer(bias))
+        tensors += [w_t, b_t]
+        out = _tensor(f"fc{i}", shape, ttype, shape_signature=sig, scale=act_scale if q else None, zp=act_zp if q else None)
+        tensors.append(out)
+        op = S.OperatorT()
+        op.opcodeIndex = 0
+        op.inputs = [x, len(tensors) - 3, len(tensors) - 2]
+        op.outputs = [len(tensors) - 1]
+        op.builtinOptionsType = S.BuiltinOptions.FullyConnectedOptions
+        opts = S.FullyConnectedOptionsT()
+        opts.fusedActivationFunction = S.ActivationFunctionType.RELU if i < layers - 1 else S.ActivationFunctionType.NONE
+        op.builtinOptions = opts
+        ops.append(op)
+        x = len(tensors) - 1
+    if fixed_batch_reshape:
+        tensors.append(_tensor("new_shape", [2], S.TensorType.INT32, len(m.buffers)))
+        m.buffers.append(_buffer(np.array([1, features], np.int32)))
+        tensors.append(_tensor("output", [1, features], ttype, scale=act_scale if q else None, zp=act_zp if q else None))
+        op = S.OperatorT()
+        op.opcodeIndex = 1
+        op.inputs = [x, len(tensors) - 2]
+        op.outputs = [len(tensors) - 1]
+        op.builtinOptionsType = S.BuiltinOptions.ReshapeOptions
+        ro = S.ReshapeOptionsT()
+        ro.newShape = [1, features]
+        op.builtinOptions = ro
+        ops.append(op)
+        x = len(tensors) - 1
+    sg = S.SubGraphT()
+    sg.tensors = tensors
+    sg.inputs, sg.outputs = [0], [x]
+    sg.operators = ops
+    sg.name = "main"
+    m.subgraphs = [sg]
+    m.description = f"edgebench test model: {layers} fully-connected layers of {features} ({dtype})"
+    return _pack(m)

@@ -1,0 +1,153 @@
+"""The on-disk outbox on its own: numbering, durability, bound and drop ledger, replay marking."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from agent import protocol
+from agent.outbox import Outbox, OutboxBusy
+from agent.publish import Publisher
+
+DEV = "pi-test"
+
+
+def frames_body(run_id: str, first: int, n: int) -> dict:
+    cols = {s: [0.5] * n for s in protocol.STAGES}
+    return protocol.frames_message(DEV, None, None, run_id, first, cols, 1.0)
+
+
+def put_frames(ob: Outbox, run_id: str, first: int, n: int) -> int:
+    return ob.put(
+        "frames", protocol.run_topic(DEV, run_id, "frames"), frames_body(run_id, first, n),
+        run_id=run_id, first_frame=first, frames=n,
+    )
+
+
+def test_seq_is_stamped_strictly_increasing_and_survives_reopen(tmp_path):
+    path = tmp_path / "ob.db"
+    ob = Outbox(str(path))
+    ob.session = 7
+    seqs = [ob.put("telemetry", protocol.telemetry_topic(DEV), {"schema": protocol.TELEMETRY_SCHEMA, "device_id": DEV})
+            for _ in range(5)]
+    assert seqs == [1, 2, 3, 4, 5]
+    rows = ob.claim(10)
+    assert [json.loads(r.payload)["seq"] for r in rows] == seqs
+    assert all(json.loads(r.payload)["session"] == 7 for r in rows)
+    ob.ack([rows[0].id, rows[1].id])
+    ob.close()
+    ob = Outbox(str(path))
+    assert ob.pending() == 3
+    assert ob.put("telemetry", protocol.telemetry_topic(DEV), {"schema": protocol.TELEMETRY_SCHEMA}) == 6
+    assert ob.stats()["acked_messages"] == 2
+    ob.close()
+
+
+def test_one_process_at_a_time(tmp_path):
+    ob = Outbox(str(tmp_path / "ob.db"))
+    with pytest.raises(OutboxBusy, match="in use by another edgebench process"):
+        Outbox(str(tmp_path / "ob.db"))
+    ob.close()
+    Outbox(str(tmp_path / "ob.db")).close()
+
+
+def test_bound_drops_telemetry_then_oldest_frames_and_reports_exactly(tmp_path):
+    run = "run-1"
+    one = len(json.dumps(frames_body(run, 0, 100), separators=(",", ":")))
+    ob = Outbox(str(tmp_path / "ob.db"), max_bytes=one * 10)  # room for ~10 batches
+    ob.put("meta", protocol.run_topic(DEV, run, "meta"), {"schema": protocol.RUN_META_SCHEMA, "run_id": run}, run_id=run)
+    ob.put("telemetry", protocol.telemetry_topic(DEV), {"schema": protocol.TELEMETRY_SCHEMA})
+    all_seqs = []
+    for i in range(30):
+        all_seqs.append(put_frames(ob, run, i * 100, 100))
+    ob.put("summary", protocol.run_topic(DEV, run, "summary"), {"schema": protocol.SUMMARY_SCHEMA, "run_id": run},
+           run_id=run)
+    assert ob.queued_bytes <= ob.max_bytes
+    left = ob.claim(100)
+    kinds = [r.kind for r in left]
+    assert "telemetry" not in kinds  # class 0 went first
+    assert kinds[0] == "meta" and kinds[-1] == "summary"  # run records kept
+    kept_firsts = [json.loads(r.payload)["first_frame"] for r in left if r.kind == "frames"]
+    assert kept_firsts == sorted(kept_firsts) and kept_firsts[-1] == 2900  # the newest frames stay
+    dropped = ob.run_drops(run)
+    dropped_firsts = {a for first, n in dropped["frame_ranges"] for a in range(first, first + n, 100)}
+    assert dropped_firsts.isdisjoint(kept_firsts)
+    assert dropped_firsts | set(kept_firsts) == set(range(0, 3000, 100))
+    assert dropped["messages"] == 30 - len(kept_firsts)
+    assert dropped["frames"] == 100 * dropped["messages"]
+    assert dropped["frame_ranges"] == [[0, dropped["frames"]]]  # oldest first: one range
+    summary = json.loads(left[-1].payload)
+    assert summary["dropped"] == dropped
+    st = ob.stats()
+    assert st["dropped_by_kind"] == {"telemetry": 1, "frames": dropped["messages"]}
+    assert st["dropped_frames"] == dropped["frames"]
+    assert st["dropped_messages"] == dropped["messages"] + 1
+    ob.close()
+
+
+def test_summary_already_queued_learns_later_drops(tmp_path):
+    run = "run-2"
+    one = len(json.dumps(frames_body(run, 0, 100), separators=(",", ":")))
+    ob = Outbox(str(tmp_path / "ob.db"), max_bytes=one * 6)
+    for i in range(4):
+        put_frames(ob, run, i * 100, 100)
+    ob.put("summary", protocol.run_topic(DEV, run, "summary"), {"schema": protocol.SUMMARY_SCHEMA, "run_id": run},
+           run_id=run)
+    assert ob.run_drops(run)["frames"] == 0
+    for i in range(4):  # a next run fills the outbox: run-2's oldest frames go
+        put_frames(ob, "run-3", i * 100, 100)
+    d2 = ob.run_drops(run)
+    assert d2["frames"] > 0
+    summary = [json.loads(r.payload) for r in ob.claim(100) if r.kind == "summary"][0]
+    assert summary["dropped"] == d2
+    ob.close()
+
+
+def test_in_flight_messages_are_never_dropped(tmp_path):
+    run = "run-4"
+    one = len(json.dumps(frames_body(run, 0, 100), separators=(",", ":")))
+    ob = Outbox(str(tmp_path / "ob.db"), max_bytes=one * 3)
+    for i in range(3):
+        put_frames(ob, run, i * 100, 100)
+    ob.begin_connection("conn-a")
+    inflight = ob.claim(2)
+    for i in range(3, 8):
+        put_frames(ob, run, i * 100, 100)
+    present = {r[0] for r in ob.db.execute("SELECT id FROM outbox")}
+    assert all(r.id in present for r in inflight)
+    assert ob.stats()["dropped_by_kind"]["frames"] >= 3  # the others went
+    assert ob.ack([r.id for r in inflight]) == 2
+    ob.close()
+
+
+def test_replayed_means_not_produced_on_the_sending_connection(tmp_path):
+    ob = Outbox(str(tmp_path / "ob.db"))
+    old = put_frames(ob, "r", 0, 10)  # produced while offline
+    ob.begin_connection("c1")
+    live = put_frames(ob, "r", 10, 10)
+    rows = {json.loads(r.payload)["seq"]: r for r in ob.claim(10)}
+    assert ob.is_replay(rows[old]) and not ob.is_replay(rows[live])
+    ob.end_connection()  # lost before the PUBACKs
+    ob.begin_connection("c2")
+    rows = {json.loads(r.payload)["seq"]: r for r in ob.claim(10)}
+    assert ob.is_replay(rows[old]) and ob.is_replay(rows[live])
+    body = json.loads(protocol.with_replayed(rows[live].payload, True))
+    assert body["replayed"] is True and body["seq"] == live
+    ob.close()
+
+
+def test_run_stream_hands_frames_over_and_splits_batches(tmp_path):
+    pub = Publisher(None, DEV, outbox_path=str(tmp_path / "ob.db")).start()
+    stream = pub.stream()
+    stream.run_id = "run-5"
+    n = protocol.MAX_FRAMES_PER_BATCH + 500
+    cols = {s: np.arange(n, dtype=np.int64) * 1000 for s in protocol.STAGES}
+    stream.sink(0, cols)
+    assert pub.flush(10)
+    rows = pub.outbox.claim(10)
+    bodies = [json.loads(r.payload) for r in rows]
+    assert [(b["first_frame"], b["n"]) for b in bodies] == [(0, protocol.MAX_FRAMES_PER_BATCH), (2000, 500)]
+    assert bodies[1]["latency_ms"]["e2e"][0] == 2.0  # ns -> ms: 2000 * 1000 ns
+    pub.close()
