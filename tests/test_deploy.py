@@ -439,13 +439,16 @@ def test_compose_stack_is_valid_for_docker_compose(fleet_secrets):
     cfg = json.loads(r.stdout)
     assert set(cfg["services"]) == {"broker", "collector", "postgres", "grafana", "prometheus"}
     col = cfg["services"]["collector"]
-    cmd = " ".join(col["command"])
-    # `$$` in the rendered file is a literal `$` for the container's shell, which
-    # expands the secrets from the environment (they stay out of the file)
-    assert '"mqtts://collector:$${COLLECTOR_MQTT_PASSWORD}@broker:8883"' in cmd
-    assert '"postgresql://edgebench:$${POSTGRES_PASSWORD}@postgres:5432/edgebench"' in cmd
-    assert col["environment"]["COLLECTOR_MQTT_PASSWORD"] == _env(fleet_secrets / ".env")["COLLECTOR_MQTT_PASSWORD"]
-    assert col["environment"]["SSL_CERT_FILE"] == "/run/edgebench/ca.crt"
+    cmd = col["command"]
+    # the secrets stay out of the command line: environment only
+    assert cmd[:2] == ["serve", "--mqtt"] and "mqtts://broker:8883" in cmd
+    assert cmd[cmd.index("--password-env") + 1] == "COLLECTOR_MQTT_PASSWORD"
+    assert cmd[cmd.index("--ca") + 1] == "/run/edgebench/ca.crt"
+    assert cmd[cmd.index("--db") + 1] == "postgresql://edgebench@postgres:5432/edgebench"
+    env_file = _env(fleet_secrets / ".env")
+    assert col["environment"]["COLLECTOR_MQTT_PASSWORD"] == env_file["COLLECTOR_MQTT_PASSWORD"]
+    assert col["environment"]["PGPASSWORD"] == env_file["POSTGRES_PASSWORD"]
+    assert not any(env_file["COLLECTOR_MQTT_PASSWORD"] in c or env_file["POSTGRES_PASSWORD"] in c for c in cmd)
     assert cfg["services"]["broker"]["ports"][0]["target"] == 8883
     # without setup.sh's .env it refuses, saying what to do
     r2 = subprocess.run([exe, "-f", f, "--env-file", os.devnull, "config", "-q"], capture_output=True, text=True, timeout=60)
@@ -619,31 +622,39 @@ def test_central_broker_enforces_authentication_and_the_acl(central_broker, flee
 
 
 def test_central_stack_wiring_agent_to_collector_over_tls(central_broker, fleet_secrets, tmp_path):
-    """The collector as compose runs it (mqtts URL with its account, the fleet CA through
-    SSL_CERT_FILE) stores what an agent with a board's credentials publishes."""
+    """The collector as compose runs it (its account, password from the environment, the
+    fleet CA) stores what an agent publishes with the config install-agent.sh writes from a
+    board's bundle of setup.sh."""
     s = fleet_secrets / "secrets"
     env_file = _env(fleet_secrets / ".env")
-    ca = str(s / "ca/ca.crt")
     port = central_broker.port
     db = tmp_path / "fleet.db"
-    env = {**os.environ, "SSL_CERT_FILE": ca, "EDGEBENCH_STATE_DIR": str(tmp_path / "state")}
+    env = {**os.environ, "COLLECTOR_MQTT_PASSWORD": env_file["COLLECTOR_MQTT_PASSWORD"],
+           "EDGEBENCH_STATE_DIR": str(tmp_path / "state")}
     col = subprocess.Popen(
-        [sys.executable, "-m", "collector.cli", "serve", "--mqtt",
-         f"mqtts://collector:{env_file['COLLECTOR_MQTT_PASSWORD']}@localhost:{port}", "--db", str(db),
-         "--client-id", "edgebench-collector-1"],
+        [sys.executable, "-m", "collector.cli", "serve", "--mqtt", f"mqtts://localhost:{port}",
+         "--username", "collector", "--password-env", "COLLECTOR_MQTT_PASSWORD", "--ca", str(s / "ca/ca.crt"),
+         "--db", str(db), "--client-id", "edgebench-collector-1"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
         line = col.stdout.readline()
-        assert "collector:" in line and "Ctrl-C" in line, line + (col.stderr.read() if col.poll() is not None else "")
-        pw = (s / "devices/pi-a/mqtt-password").read_text().strip()
+        assert "collector:" in line, line + (col.stderr.read() if col.poll() is not None else "")
+        # the board: install-agent.sh --root with the bundle setup.sh made for pi-a
+        board = tmp_path / "board"
+        dev = s / "devices/pi-a"
+        r = install(board, "--broker", f"mqtts://localhost:{port}", "--device-id", "pi-a",
+                    "--password-file", dev / "mqtt-password", "--ca", dev / "ca.crt", "--every", "0")
+        assert r.returncode == 0, r.stderr
+        cfg = board / "etc/edgebench/agent.yaml"
+        cfg.write_text(cfg.read_text().replace('"/etc/edgebench/', f'"{board}/etc/edgebench/'))
         r = subprocess.run(
-            [sys.executable, "-m", "agent.cli", "run", "--model", str(ROOT / "models/shapes_int8.tflite"),
-             "--source", "synthetic", "--frames", "60", "--quiet", "--device-id", "pi-a",
-             "--mqtt", f"mqtts://pi-a:{pw}@localhost:{port}"],
+            [sys.executable, "-m", "agent.cli", "run", "--config", str(cfg), "--model", str(ROOT / "models/shapes_int8.tflite"),
+             "--source", "synthetic", "--frames", "60", "--quiet"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
         )
         assert r.returncode == 0, r.stderr
+        pw = (dev / "mqtt-password").read_text().strip()
         assert pw not in r.stdout + r.stderr
         import json
         import time
