@@ -438,9 +438,9 @@ config_text() {
             echo "  username: \"$MQTT_USERNAME\""
             echo "  password_file: \"$R_ETC/mqtt-password\""
         fi
-        if [ "$HAS_CA" = 1 ]; then
-            echo "  ca: \"$R_ETC/ca.crt\""
-        fi
+        case "$BROKER" in  # a CA only means something with TLS
+            mqtts://*) if [ "$HAS_CA" = 1 ]; then echo "  ca: \"$R_ETC/ca.crt\""; fi ;;
+        esac
     fi
     if [ "$EVERY" -gt 0 ]; then
         echo "jobs:"

@@ -279,7 +279,7 @@ step "the installed unit passes systemd-analyze verify ($(in_chroot systemctl --
 # 6b. boot it: systemd as PID 1 (in systemd-nspawn) starts the unit, sandbox and
 # all, as it will on a board; the agent publishes to a broker on the host
 why=""
-[ "$HOST" = "$UNAME" ] || why="not under emulation (the container's /sys would be the host's)"
+[ "$HOST" = "$UNAME" ] || why="under emulation (the container's /sys would be the host's x86 one)"
 for c in systemd-nspawn mosquitto mosquitto_sub; do
     command -v "$c" >/dev/null || why="${why:-$c not installed (apt-get install systemd-container mosquitto mosquitto-clients)}"
 done
@@ -332,22 +332,27 @@ EOF
     systemd-nspawn -D "$ROOTFS" --boot --register=no --keep-unit --quiet >"$BOOT/console.txt" 2>&1 &
     NSPAWN=$!
     BGPIDS="$BGPIDS $NSPAWN"
+    stop_container() { # SIGTERM to nspawn: a clean shutdown, SIGTERM to the agent
+        kill -TERM "$NSPAWN" 2>/dev/null || true
+        i=0
+        while kill -0 "$NSPAWN" 2>/dev/null; do
+            i=$((i + 1))
+            [ $i -lt 120 ] || die "the container did not shut down within 60 s"
+            sleep 0.5
+        done
+    }
     i=0
     until grep -q "$WAIT_FOR" "$BOOT/messages.txt"; do
         i=$((i + 1))
         if [ $i -gt 240 ] || ! kill -0 "$NSPAWN" 2>/dev/null; then
-            kill -TERM "$NSPAWN" 2>/dev/null || true
-            die "no message from the booted agent within 120 s (console: $BOOT/console.txt)"
+            stop_container
+            cp "$ROOTFS/root/boot-report.txt" "$BOOT/" 2>/dev/null || true
+            last=$(grep -v '^[A-Z][A-Za-z]*=' "$BOOT/boot-report.txt" 2>/dev/null | grep -iE 'error|fail|refus' | tail -n 1)
+            die "no benchmark from the booted agent within 120 s: ${last:-see the report} (report: $BOOT/boot-report.txt, console: $BOOT/console.txt)"
         fi
         sleep 0.5
     done
-    kill -TERM "$NSPAWN"  # a clean shutdown of the container: SIGTERM to the agent
-    i=0
-    while kill -0 "$NSPAWN" 2>/dev/null; do
-        i=$((i + 1))
-        [ $i -lt 120 ] || die "the container did not shut down within 60 s"
-        sleep 0.5
-    done
+    stop_container
     kill "$SUB" "$MOSQ" 2>/dev/null || true
     wait "$SUB" "$MOSQ" 2>/dev/null || true
     BGPIDS=""

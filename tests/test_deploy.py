@@ -112,6 +112,14 @@ def test_install_password_from_the_environment_and_anonymous_broker(board):
     assert "from-env-42" not in r.stdout + r.stderr
 
 
+def test_install_ca_only_with_tls(board, secret, ca_pem):
+    assert install(board, "--device-id", "pi-a", "--broker", "mqtts://b:8883", "--ca", ca_pem).returncode == 0
+    assert agent_config.load(str(board / "etc/edgebench/agent.yaml"))["mqtt"]["ca"] == "/etc/edgebench/ca.crt"
+    # moved to a plain listener: the kept CA file must not turn TLS on
+    assert install(board, "--broker", "mqtt://b:1883").returncode == 0
+    assert "ca" not in agent_config.load(str(board / "etc/edgebench/agent.yaml"))["mqtt"]
+
+
 def test_install_is_idempotent_and_keeps_settings_and_hand_edits(board, secret):
     assert install(board, "--broker", "mqtt://b:1883", "--device-id", "pi-x", "--password-file", secret).returncode == 0
     cfg = board / "etc/edgebench/agent.yaml"
