@@ -114,6 +114,10 @@ class MosquittoBroker:
             + f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
             "max_queued_messages 0\n"
+            # The collector acknowledges a message only once it is stored; at Mosquitto's
+            # default of 20 unacknowledged messages in flight per client it would idle
+            # between batches. 0 = no limit.
+            "max_inflight_messages 0\n"
             f"persistence true\npersistence_location {self.dir}/\n"
             + self.extra_config
         )

@@ -19,13 +19,15 @@ from agent.errors import UserError
 
 import models
 
-from .aggregate import fleet_rows
+from .aggregate import device_rows, fleet_rows
 from .broker import EmbeddedBroker, MosquittoBroker
 from .ingest import Collector
-from .report import table
-from .store import SQLiteStore
+from .report import devices_table, table
+from .store import open_store
 
-DEMO_MODEL = "shapes-int8"
+DEMO_MODEL = "shapes-int8"  # trained: device 1 shows real predictions on its test images
+#: untrained MobileNet V2 0.35 at 160x160: realistic compute for the latency comparison
+DEMO_LATENCY_MODEL = "mobilenet-v2-0.35-160-int8-untrained"
 
 
 def _say(msg: str) -> None:
@@ -59,26 +61,31 @@ def run_demo(args) -> int:
             _say(f"started the embedded broker (amqtt, MQTT 3.1.1) on {url}")
 
         db = args.db or os.path.join(tmp, "demo.db")
-        store = SQLiteStore(db)
-        collector = Collector(url, store, client_id="edgebench-demo-collector", protocol=proto).start()
+        store = open_store(db)
+        collector = Collector(
+            url, store, client_id="edgebench-demo-collector", session_expiry_s=0, protocol_version=proto
+        ).start()
         _say(f"collector subscribed, storing in {db}")
 
+        mobilenet = str(models.path_of(DEMO_LATENCY_MODEL))
         devices = [
-            ("demo-pi-01", ["--source", testset, "--labels", labels]),
-            ("demo-jetson-02", ["--source", "synthetic:320x240", "--threads", "1"]),
+            ("demo-pi-01", model, ["--source", testset, "--labels", labels]),
+            ("demo-jetson-02", mobilenet, ["--source", "synthetic:320x240", "--threads", "1"]),
         ]
-        env = dict(os.environ, EDGEBENCH_STATE_DIR=os.path.join(tmp, "state"))
-        for dev, extra in devices:
+        # Device state (session counters) lives as long as the database it feeds.
+        state = f"{args.db}.demo-state" if args.db else os.path.join(tmp, "state")
+        env = dict(os.environ, EDGEBENCH_STATE_DIR=state)
+        for dev, dev_model, extra in devices:
             cmd = [
                 sys.executable, "-m", "agent.cli", "run",
-                "--model", model, "--frames", str(args.frames),
+                "--model", dev_model, "--frames", str(args.frames),
                 "--mqtt", url, "--mqtt-protocol", proto, "--device-id", dev,
                 "--json", os.path.join(tmp, f"{dev}.json"), "-q", *extra,
             ]
             procs.append(subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True))
-            _say(f"device {dev} running {os.path.basename(model)} on {extra[1]} ({args.frames} frames)")
+            _say(f"device {dev} running {os.path.basename(dev_model)} on {extra[1]} ({args.frames} frames)")
         failed = []
-        for (dev, _), p in zip(devices, procs):
+        for (dev, _, _), p in zip(devices, procs):
             try:
                 _, err = p.communicate(timeout=120)
             except subprocess.TimeoutExpired:
@@ -96,6 +103,8 @@ def run_demo(args) -> int:
         collector.wait_idle(10)
         if not done:
             raise UserError("the collector did not receive both devices' summaries within 30 s")
+        print()
+        print(devices_table(device_rows(store)))
         print()
         print(table(fleet_rows(store)))
         print()

@@ -44,6 +44,19 @@ def mosquitto():
     b.cleanup()
 
 
+@pytest.fixture
+def private_mosquitto():
+    """A Mosquitto of this test's own: nothing retained or queued by other tests."""
+    from collector.broker import MosquittoBroker
+
+    b = MosquittoBroker()
+    if not b.binary:
+        pytest.fail("mosquitto is not installed; the README's test command installs it (apt-get install -y mosquitto)")
+    b.start()
+    yield b
+    b.cleanup()
+
+
 def run_cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run `edgebench ...` in a subprocess, as a user would."""
     return subprocess.run(

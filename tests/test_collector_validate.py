@@ -37,7 +37,7 @@ def test_a_good_batch_passes():
         (json.dumps(frames_payload(seq="7")).encode(), "seq"),
         (json.dumps(frames_payload(device_id="other-dev")).encode(), "does not match topic device"),
         (json.dumps(frames_payload(n=3)).encode(), "has 2 values, n is 3"),
-        (json.dumps(frames_payload()).replace("2.0", "-2.0").encode(), "bigger than or equal to 0"),
+        (json.dumps(frames_payload()).replace("2.0", "-2.0").encode(), "less than the minimum of 0"),
         (json.dumps(frames_payload()).replace("2.0", "NaN").encode(), "NaN is not valid JSON"),
         (b"{" + b" " * (protocol.MAX_PAYLOAD_BYTES + 1) + b"}", "exceeds"),
     ],

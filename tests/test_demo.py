@@ -27,13 +27,18 @@ def test_demo_prints_the_fleet_report_and_leaves_nothing_running(broker):
     assert p.returncode == 0, p.stderr
     assert "Traceback" not in p.stderr
     out = p.stdout
-    # one row per simulated device, with frames and latency figures
-    rows = [ln for ln in out.splitlines() if ln.startswith("demo-")]
-    assert len(rows) == 2, out
-    for ln in rows:
-        cells = ln.split()
-        assert cells[1] == "shapes_int8.tflite" and cells[3] == "300"
+    # the devices table: both simulated devices, stopped cleanly
+    demo_lines = [ln.split() for ln in out.splitlines() if ln.startswith("demo-")]
+    devices = [d for d in demo_lines if not d[1].endswith(".tflite")]
+    assert sorted((d[0], d[1]) for d in devices) == [("demo-jetson-02", "stopped"), ("demo-pi-01", "stopped")], out
+    # one fleet report row per simulated device and model, with frames and latency figures
+    rows = {d[0]: d for d in demo_lines if d[1].endswith(".tflite")}
+    assert rows["demo-pi-01"][1] == "shapes_int8.tflite", out
+    assert rows["demo-jetson-02"][1] == "mobilenet_v2_0.35_160_int8_untrained.tflite", out
+    for cells in rows.values():
+        assert cells[3] == "300"  # frames
         assert float(cells[4]) > 0  # FPS measured
+        assert 0 < float(cells[5]) <= float(cells[7])  # inference p50 <= p99
     assert "everything started has been stopped" in out
     assert elapsed < 60
     # the broker's port is closed and no process the demo started is alive

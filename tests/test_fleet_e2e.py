@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from collector.aggregate import fleet_rows
+from collector.aggregate import fleet_rows, run_samples
 from collector.ingest import Collector
 from collector.store import SQLiteStore
 from conftest import SHAPES_MODEL, run_cli, run_collector_cli
@@ -14,7 +14,10 @@ from conftest import SHAPES_MODEL, run_cli, run_collector_cli
 @pytest.fixture
 def collector(mosquitto, tmp_path):
     store = SQLiteStore(str(tmp_path / "fleet.db"))
-    col = Collector(mosquitto.url, store, client_id=f"test-collector-{tmp_path.name}").start()
+    # its own shared-subscription group and no session left behind: the broker is shared
+    # by the whole test session, and a stopped group member keeps being dealt messages
+    col = Collector(mosquitto.url, store, client_id=f"test-collector-{tmp_path.name}",
+                    group=f"g-{tmp_path.name}", session_expiry_s=0).start()
     yield col
     col.stop()
     store.close()
@@ -34,17 +37,19 @@ def test_collector_stores_exactly_the_measured_frames(mosquitto, collector, tmp_
         lambda: store.query("SELECT COUNT(*) FROM runs WHERE run_id = ? AND summary IS NOT NULL", (run_id,))[0][0] == 1, 30
     )
     assert collector.wait_idle(10)
-    frames = store.query(
-        "SELECT frame, inference_ms, e2e_ms FROM frames WHERE device_id = ? AND run_id = ? ORDER BY frame",
+    batches = store.query(
+        "SELECT first_frame, n FROM frame_batches WHERE device_id = ? AND run_id = ? ORDER BY first_frame",
         ("e2e-dev-1", run_id),
     )
-    # every measured frame, once, numbered 0..N-1 (2500 frames = two batches)
-    assert [f[0] for f in frames] == list(range(res["frames"]))
-    inf = np.array([f[1] for f in frames])
+    # every measured frame, once, numbered 0..N-1
+    numbers = [f for first, n in batches for f in range(first, first + n)]
+    assert numbers == list(range(res["frames"]))
+    samples = run_samples(store, "e2e-dev-1", run_id)
+    inf = samples["inference"]
     # the stored per-frame values reproduce the agent's own statistics
     assert np.percentile(inf, 50) == pytest.approx(res["latency_ms"]["inference"]["p50"], abs=2e-4)
     assert np.percentile(inf, 99) == pytest.approx(res["latency_ms"]["inference"]["p99"], abs=2e-4)
-    e2e = np.array([f[2] for f in frames])
+    e2e = samples["e2e"]
     assert e2e.max() == pytest.approx(res["latency_ms"]["e2e"]["max"], abs=2e-4)
     state = store.query("SELECT state, agent_version FROM devices WHERE device_id = 'e2e-dev-1'")
     assert state == [("stopped", res["agent_version"])]
@@ -60,7 +65,7 @@ def test_collector_stores_exactly_the_measured_frames(mosquitto, collector, tmp_
     assert rep.returncode == 0, rep.stderr
     row = [r for r in json.loads(rep.stdout) if r["device_id"] == "e2e-dev-1"][0]
     assert row["frames"] == res["frames"] and row["model"] == "shapes_int8.tflite"
-    assert row["inference_ms"]["p50"] == pytest.approx(res["latency_ms"]["inference"]["p50"], abs=2e-4)
+    assert row["latency_ms"]["inference"]["p50"] == pytest.approx(res["latency_ms"]["inference"]["p50"], abs=2e-4)
 
 
 def test_two_devices_one_row_each(mosquitto, collector, tmp_path):

@@ -11,6 +11,8 @@ import time
 from agent import protocol
 from collector.broker import MosquittoBroker, free_port
 from transport_support import (
+    frame_numbers,
+    message_rows,
     SHAPES_MODEL,
     RawClient,
     agent_env,
@@ -34,16 +36,15 @@ def q(col, sql, params=()):
 
 def check_run_complete(col, device: str, run_id: str, frames: int) -> None:
     """Every frame of the run stored once, the summary there, seqs without holes."""
-    got = q(col, "SELECT COUNT(*), COUNT(DISTINCT frame), MIN(frame), MAX(frame) FROM frames WHERE device_id=? AND run_id=?",
-            (device, run_id))[0]
-    assert got == (frames, frames, 0, frames - 1)
+    got = frame_numbers(col, "WHERE device_id=? AND run_id=?", (device, run_id))
+    assert (len(got), len(set(got)), got[0], got[-1]) == (frames, frames, 0, frames - 1)
     assert q(col, "SELECT frames FROM runs WHERE device_id=? AND run_id=? AND summary IS NOT NULL", (device, run_id)) == [
         (frames,)
     ]
 
 
 def seqs(col, device: str) -> list[int]:
-    return [r[0] for r in q(col, "SELECT seq FROM messages WHERE device_id=? ORDER BY seq", (device,))]
+    return [r[0] for r in message_rows(col, device)]
 
 
 def test_run_streams_through_the_outbox_and_leaves_it_empty(tmp_path, mosquitto):
@@ -94,7 +95,7 @@ def test_dead_broker_keeps_the_outbox_and_the_next_start_sends_it(tmp_path, mosq
         check_run_complete(col, "dev-dead", "run-dead", 2000)
         check_run_complete(col, "dev-dead", "run-next", 500)
         old = {s for s, *_ in queued}
-        rows = q(col, "SELECT seq, replayed FROM messages WHERE device_id='dev-dead'")
+        rows = [(s, rep) for s, rep, _ in message_rows(col, "dev-dead")]
         assert {s for s, rep in rows if rep} == old  # exactly the backlog came back marked replayed
         s = sorted(s for s, _ in rows)
         assert s == list(range(1, len(s) + 1))
@@ -113,9 +114,9 @@ def test_broker_stopped_mid_run_loses_and_doubles_nothing(tmp_path):
         p = spawn(["-m", "agent.cli", *RUN, "--frames", "100000", "--config", str(cfg), "--mqtt", broker.url,
                    "--device-id", "dev-restart", "--run-id", "run-restart", "--mqtt-wait", "60"],
                   agent_env(tmp_path / "state"), tmp_path / "agent.log")
-        wait_until(lambda: q(col, "SELECT COUNT(*) FROM frames")[0][0] > 0, 60, "the first frames at the collector")
+        wait_until(lambda: frame_numbers(col), 60, "the first frames at the collector")
         broker.stop()
-        stopped_at = q(col, "SELECT COUNT(*) FROM frames")[0][0]
+        stopped_at = len(frame_numbers(col))
         wait_until(lambda: len(outbox_rows(tmp_path / "state" / "outbox-dev-restart.db")) >= 5 or p.poll() is not None,
                    60, "a backlog while the broker is down")
         time.sleep(1.0)  # down for a while: the agent keeps measuring into the outbox
@@ -126,7 +127,7 @@ def test_broker_stopped_mid_run_loses_and_doubles_nothing(tmp_path):
         check_run_complete(col, "dev-restart", "run-restart", 100000)
         s = seqs(col, "dev-restart")
         assert s == list(range(1, len(s) + 1))
-        replayed = q(col, "SELECT COUNT(*) FROM messages WHERE device_id='dev-restart' AND replayed=1")[0][0]
+        replayed = sum(rep for _, rep, _ in message_rows(col, "dev-restart"))
         assert replayed > 0 and stopped_at < 100000
         print(f"broker restart: {len(s)} messages, {replayed} replayed, "
               f"{col.counts['duplicates']} duplicate deliveries dropped by the collector")
@@ -159,16 +160,16 @@ def test_agent_killed_mid_run_replays_its_outbox_on_restart(tmp_path):
                                telemetry={"interval_s": 60})
             a = spawn(["-m", "agent.cli", "agent", "--config", str(cfg)], agent_env(state), tmp_path / "agent2.log")
             try:
-                wait_until(lambda: q(col, "SELECT COUNT(*) FROM frames WHERE run_id='run-kill'")[0][0] == frames_queued,
+                wait_until(lambda: len(frame_numbers(col, "WHERE run_id='run-kill'")) == frames_queued,
                            60, "the replayed frames")
             finally:
                 assert stop_process(a) == 0
             col.wait_idle()
-            rows = q(col, "SELECT seq, replayed, kind FROM messages WHERE device_id='dev-kill' ORDER BY seq")
+            rows = message_rows(col, "dev-kill")
             replayed = {s for s, rep, _ in rows if rep}
             assert replayed == {s for s, *_ in queued}
-            got = q(col, "SELECT COUNT(DISTINCT frame), MAX(frame) FROM frames WHERE run_id='run-kill'")[0]
-            assert got == (frames_queued, frames_queued - 1)  # from frame 0, no hole
+            got = frame_numbers(col, "WHERE run_id='run-kill'")
+            assert (len(set(got)), got[-1]) == (frames_queued, frames_queued - 1)  # from frame 0, no hole
             assert col.counts["duplicates"] == 0
             assert outbox_rows(ob) == []
         finally:
@@ -198,12 +199,12 @@ def test_full_outbox_reports_exactly_what_it_dropped(tmp_path, mosquitto):
         a = spawn(["-m", "agent.cli", "agent", "--config", str(cfg2)], agent_env(state), tmp_path / "agent.log")
         try:
             wait_until(lambda: raw.messages, 60, "the summary")
-            wait_until(lambda: q(col, "SELECT COUNT(*) FROM frames WHERE run_id='run-full'")[0][0] == sum(kept.values()),
+            wait_until(lambda: len(frame_numbers(col, "WHERE run_id='run-full'")) == sum(kept.values()),
                        60, "the kept frames")
         finally:
             assert stop_process(a) == 0
         col.wait_idle()
-        stored = {f for (f,) in q(col, "SELECT frame FROM frames WHERE run_id='run-full'")}
+        stored = set(frame_numbers(col, "WHERE run_id='run-full'"))
     finally:
         raw.close()
         stop_collector(col)

@@ -13,6 +13,7 @@ import pytest
 from agent import protocol
 from collector.broker import MosquittoBroker, free_port
 from transport_support import (
+    frame_numbers,
     DEPLOY,
     SHAPES_MODEL,
     RawClient,
@@ -130,7 +131,7 @@ def test_agent_authenticates_with_a_password_file_and_never_shows_it(tmp_path, f
         wait_until(lambda: col.store.query("SELECT COUNT(*) FROM runs WHERE summary IS NOT NULL")[0][0] == 1, 30,
                    "the run")
         col.wait_idle()
-        assert col.store.query("SELECT COUNT(*) FROM frames")[0][0] == 600
+        assert len(frame_numbers(col)) == 600
         # password from the environment works the same
         cfg2 = write_config(tmp_path / "agent2.yaml", mqtt={"url": broker.url, "username": "pi-a", "password_env": "PI_A_PW"})
         r2 = run_cli("-v", *RUN, "--config", str(cfg2), "--device-id", "pi-a", env=agent_env(state, PI_A_PW=secrets["pi-a"]))
@@ -233,7 +234,7 @@ def test_tls_with_a_test_ca_and_client_certificates(tmp_path):
         r = run_cli(*RUN, "--config", str(cfg), "--device-id", "pi-a", env=agent_env(state))
         assert r.returncode == 0, r.stderr
         assert f"to mqtts://127.0.0.1:{tls_port} (user pi-a, client certificate)" in r.stdout
-        wait_until(lambda: col.store.query("SELECT COUNT(*) FROM frames")[0][0] == 600, 30, "the frames over TLS")
+        wait_until(lambda: len(frame_numbers(col)) == 600, 30, "the frames over TLS")
         # a broker certificate from an unknown CA: refused, one line
         cfg2 = write_config(tmp_path / "bad-ca.yaml", mqtt={**tls, "ca": str(certs / "other-ca.crt")})
         r2 = run_cli(*RUN, "--config", str(cfg2), "--device-id", "pi-a", "--mqtt-wait", "1",
@@ -313,7 +314,7 @@ def test_collector_serve_logs_in_with_a_password_file(tmp_path, fleet):
     serve = spawn(["-m", "collector.cli", "serve", "--mqtt", broker.url, "--username", "collector", "--password-file",
                    str(pw), "--db", str(db)], agent_env(tmp_path / "cstate"), tmp_path / "serve.log")
     try:
-        wait_until(lambda: "subscribed" in (tmp_path / "serve.log").read_text(), 30, "the collector")
+        wait_until(lambda: "collector: connected to" in (tmp_path / "serve.log").read_text(), 30, "the collector")
         apw = tmp_path / "pi-a.pw"
         apw.write_text(secrets["pi-a"])
         cfg = write_config(tmp_path / "a.yaml", mqtt={"url": broker.url, "username": "pi-a", "password_file": str(apw)})
@@ -322,7 +323,7 @@ def test_collector_serve_logs_in_with_a_password_file(tmp_path, fleet):
 
         def frames():
             with sqlite3.connect(db) as c:
-                return c.execute("SELECT COUNT(*) FROM frames").fetchone()[0]
+                return c.execute("SELECT COALESCE(SUM(n), 0) FROM frame_batches").fetchone()[0]
 
         wait_until(lambda: frames() == 600, 30, "the frames in the collector's database")
     finally:

@@ -75,7 +75,9 @@ def start_collector(url: str, db: Path, client_id: str = "edgebench-test-collect
     from collector.store import SQLiteStore
 
     store = SQLiteStore(str(db))
-    return Collector(url, store, client_id=client_id).start()
+    # A group of its own: a stopped collector of another test keeps its persistent
+    # session in a shared group, and the broker would deal it a share of our messages.
+    return Collector(url, store, client_id=client_id, group=f"g-{client_id}").start()
 
 
 def stop_collector(col) -> None:
@@ -159,3 +161,18 @@ class RawClient:
     def close(self) -> None:
         self.c.disconnect()
         self.c.loop_stop()
+
+
+def frame_numbers(col, where: str = "", params=()) -> list[int]:
+    """Every stored frame's index (one entry per stored frame; the collector keeps a
+    row per frame batch, with its ``first_frame`` and ``n``)."""
+    rows = col.store.query(f"SELECT first_frame, n FROM frame_batches {where}", params)
+    return sorted(f for first, n in rows for f in range(first, first + n))
+
+
+def message_rows(col, device: str) -> list[tuple[int, int, str]]:
+    """(seq, replayed, kind) of every data message stored for a device: frame batches
+    keep their seq in frame_batches, the other kinds in messages."""
+    rows = col.store.query("SELECT seq, replayed, kind FROM messages WHERE device_id=?", (device,))
+    rows += col.store.query("SELECT seq, replayed, 'frames' FROM frame_batches WHERE device_id=?", (device,))
+    return sorted(rows)

@@ -1,0 +1,196 @@
+"""The dashboard: HTTP behaviour (read-only, token), /metrics, and a real headless browser
+(Debian's chromium + chromedriver, driven by selenium) finding the fleet table and charts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+from agent import protocol
+from collector.store import SQLiteStore
+from collector.web import Dashboard, WebServer
+from fleet_support import as_message, columns, frames, info, meta, result_doc, status, summary
+
+TOKEN = "s3cret-token"
+SWEEP = {"points": [
+    {"batch": b, "threads": 2, "instances": 1, "latency_ms": {"mean": 2.0 * b ** 0.8, "p50": 1.9 * b ** 0.8},
+     "latency_per_item_ms": 2.0 * b ** -0.2, "throughput_ips": 500 * b ** 0.2} for b in (1, 2, 4, 8)
+]}
+
+
+def _fill(store) -> None:
+    rng = np.random.default_rng(3)
+    for d, dev in enumerate(("pi-kitchen", "jetson-lab")):
+        msgs = [as_message(status(dev, 1, "online"), True), as_message(info(dev, 1, 1)), as_message(meta(dev, 1, 2, "r1"))]
+        allc = {s: [] for s in protocol.STAGES}
+        for b in range(4):
+            cols = columns(250, rng, 1 + d)
+            for s in protocol.STAGES:
+                allc[s] += cols[s]
+            msgs.append(as_message(frames(dev, 1, 3 + b, "r1", b * 250, cols)))
+        extra = {"sweep": SWEEP} if d == 0 else {"power": {"energy_per_inference_mj": {"gross": 3.0, "net": 1.0}},
+                                                  "throttling": {"flags": {"soft_temp_limit": True}}}
+        msgs.append(as_message(summary(dev, 1, 9, result_doc(dev, "r1", allc, **extra))))
+        store.apply(msgs)
+
+
+@pytest.fixture(scope="module")
+def site():
+    d = tempfile.mkdtemp(prefix="edgebench-web-")
+    store = SQLiteStore(os.path.join(d, "web.db"))
+    _fill(store)
+    web = WebServer(Dashboard(store, token=TOKEN), "127.0.0.1", 0).start()
+    yield web
+    web.stop()
+    store.close()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def get(url: str, headers: dict | None = None, method: str = "GET"):
+    req = urllib.request.Request(url, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.headers, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode()
+
+
+def test_bound_to_loopback_read_only_and_token(site):
+    assert site.bind == "127.0.0.1"
+    assert get(site.url)[0] == 401
+    assert get(site.url, {"Authorization": "Bearer wrong"})[0] == 401
+    code, _, body = get(site.url, {"Authorization": f"Bearer {TOKEN}"})
+    assert code == 200 and 'id="fleet"' in body and "pi-kitchen" in body
+    code, headers, _ = get(site.url + f"?token={TOKEN}")
+    assert code == 200 and "edgebench_token=" in headers["Set-Cookie"]
+    assert get(site.url, {"Cookie": f"edgebench_token={TOKEN}"})[0] == 200
+    assert get(site.url, {"Authorization": f"Bearer {TOKEN}"}, method="POST")[0] == 405
+    assert get(site.url + "device/nobody", {"Authorization": f"Bearer {TOKEN}"})[0] == 404
+    code, _, body = get(site.url + "device/%3Cscript%3E", {"Authorization": f"Bearer {TOKEN}"})
+    assert code == 404 and "<script>" not in body
+
+
+def test_metrics_are_valid_prometheus(site):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    code, headers, body = get(site.url + "metrics", {"Authorization": f"Bearer {TOKEN}"})
+    assert code == 200 and headers["Content-Type"].startswith("text/plain")
+    fams = {f.name: f for f in text_string_to_metric_families(body)}
+    up = {s.labels["device_id"]: s.value for s in fams["edgebench_device_up"].samples}
+    assert up == {"pi-kitchen": 1.0, "jetson-lab": 1.0}
+    hist = fams["edgebench_frame_latency_seconds"]
+    counts = [s for s in hist.samples if s.name.endswith("_count") and s.labels["stage"] == "e2e"]
+    assert sorted(s.value for s in counts) == [1000.0, 1000.0]
+    inf = [s for s in hist.samples if s.name.endswith("_bucket") and s.labels["le"] == "+Inf"]
+    assert all(s.value == 1000.0 for s in inf)
+    q = [s for s in fams["edgebench_latency_quantile_seconds"].samples
+         if s.labels["quantile"] == "0.99" and s.labels["stage"] == "e2e"]
+    assert len(q) == 2 and all(0 < s.value < 1 for s in q)
+    e = fams["edgebench_energy_per_inference_joules"].samples
+    assert {(s.labels["device_id"], s.labels["kind"]): s.value for s in e} == {
+        ("jetson-lab", "gross"): 0.003, ("jetson-lab", "net"): 0.001}
+
+
+def _driver():
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    chromedriver = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    if not (os.path.exists(chromium) and os.path.exists(chromedriver)):
+        pytest.fail("Debian's chromium and chromium-driver are needed for the browser test; the README's test "
+                    "command installs them (apt-get install -y chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1400,1000",
+                 f"--user-data-dir={tempfile.mkdtemp(prefix='edgebench-chromium-')}"):
+        opts.add_argument(flag)
+    return webdriver.Chrome(service=Service(chromedriver), options=opts)
+
+
+def test_browser_finds_fleet_table_and_charts(site, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    drv = _driver()
+    try:
+        drv.set_page_load_timeout(60)
+        drv.get(site.url + f"?token={TOKEN}")  # sets the cookie the next pages use
+        table = drv.find_element(By.ID, "fleet")
+        rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
+        assert len(rows) == 2
+        assert {r.find_elements(By.TAG_NAME, "td")[0].text for r in rows} == {"pi-kitchen", "jetson-lab"}
+        chart = drv.find_element(By.CSS_SELECTOR, "svg.chart")
+        assert chart.is_displayed() and chart.size["width"] > 300
+        assert len(chart.find_elements(By.CSS_SELECTOR, "rect.bar")) == 6  # 2 groups x 3 series
+        drv.save_screenshot(str(tmp_path / "fleet.png"))
+        # device page -> run page: histogram and the sweep curves
+        drv.find_element(By.LINK_TEXT, "pi-kitchen").click()
+        drv.find_element(By.LINK_TEXT, "r1").click()
+        hist = drv.find_element(By.CSS_SELECTOR, 'svg.chart[data-chart="histogram"]')
+        assert len(hist.find_elements(By.CSS_SELECTOR, "rect.bar")) == 40
+        lines = drv.find_elements(By.CSS_SELECTOR, 'svg.chart[data-chart="lines"]')
+        assert len(lines) == 2 and len(lines[1].find_elements(By.TAG_NAME, "circle")) == 4
+        # compare against the other board's run through the form
+        box = drv.find_element(By.NAME, "baseline")
+        box.send_keys("jetson-lab/r1")
+        box.submit()
+        from selenium.webdriver.support import expected_conditions as EC
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(drv, 60).until(EC.presence_of_element_located((By.ID, "compare")))
+        cmp_rows = drv.find_elements(By.CSS_SELECTOR, "#compare tbody tr")
+        assert any("e2e p50" in r.text and "yes" in r.text for r in cmp_rows)
+        drv.save_screenshot(str(tmp_path / "run.png"))
+        drv.get(site.url + "model/m.tflite")
+        assert len(drv.find_elements(By.CSS_SELECTOR, "#comparison tbody tr")) == 2
+    finally:
+        drv.quit()
+
+
+def test_grafana_dashboard_uses_only_exposed_metrics(site):
+    """Every metric the shipped Grafana dashboard queries is one the collector exposes."""
+    import json
+    import re
+    from pathlib import Path
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from collector.ingest import Collector
+    from collector.metrics import MetricsEndpoint
+
+    dash = json.loads((Path(__file__).resolve().parents[1] / "deploy" / "grafana" / "edgebench-fleet.json").read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    exprs += [v["query"] for v in dash["templating"]["list"]]
+    wanted = set(re.findall(r"edgebench_[a-z_]+", " ".join(exprs)))
+    store = site.httpd.RequestHandlerClass.dash.store
+    ingest = Collector("mqtt://127.0.0.1:1", store)  # not started: its counters are all zero
+    body = MetricsEndpoint(store, ingest=ingest).render().decode()
+    exposed = set()
+    for fam in text_string_to_metric_families(body):
+        exposed |= {s.name for s in fam.samples}
+    assert wanted <= exposed, wanted - exposed
+
+
+def test_names_from_devices_are_escaped(tmp_path):
+    """Device, run and model names come from the fleet: the pages must never render them as HTML."""
+    store = SQLiteStore(str(tmp_path / "x.db"))
+    rng = np.random.default_rng(0)
+    evil = "<script>alert(1)</script>.tflite"
+    res = result_doc("evil-dev", "r1", model=evil)
+    store.apply([as_message(meta("evil-dev", 1, 1, "r1", model=evil)),
+                 as_message(frames("evil-dev", 1, 2, "r1", 0, columns(10, rng))),
+                 as_message(summary("evil-dev", 1, 3, res))])
+    dash = Dashboard(store)
+    pages = [dash.handle("/", "")[2], dash.handle("/device/evil-dev", "")[2],
+             dash.handle("/run/evil-dev/r1", "")[2], dash.handle("/model/" + evil.replace("/", "%2F"), "")[2]]
+    for body in pages:
+        assert b"<script>" not in body and b"&lt;script&gt;" in body
+    store.close()
