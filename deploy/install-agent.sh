@@ -405,6 +405,10 @@ if [ -z "$ROOT" ]; then
             die "the installed agent has no bundled models package (reinstall from a complete wheel or checkout)"
         mkdir -p "$MODELS"
         find "$src" -maxdepth 1 -type f \( -name '*.tflite' -o -name '*.txt' -o -name '*.yaml' \) -exec cp -f {} "$MODELS/" \;
+        if [ -d "$src/testsets" ]; then  # labelled images for accuracy runs
+            rm -rf "$MODELS/testsets"
+            cp -R "$src/testsets" "$MODELS/testsets"
+        fi
         chmod -R a+rX "$OPT"
         say "bundled models in $MODELS: $(cd "$MODELS" && ls -- *.tflite | tr '\n' ' ' | sed 's/ $//')"
     fi

@@ -270,6 +270,7 @@ print("machine %s, Python %s, %s %s: %d frames of %s, %.1f FPS, inference p50 %.
     platform.machine(), platform.python_version(), r["runtime"]["name"], r["runtime"]["version"], r["frames"],
     r["model"]["name"], r["fps"], inf["p50"], inf["p99"], e2e["p50"], r["validity"]["verdict"]))')
 case "$SUMMARY" in "machine $UNAME,"*) ;; *) die "the benchmark did not run on $UNAME: $SUMMARY" ;; esac
+[ -d "$ROOTFS/opt/edgebench/models/testsets" ] || die "the bundled test images were not copied to /opt/edgebench/models"
 step "installed edgebench run measured the bundled model as user edgebench: $SUMMARY"
 
 # 6. the installed unit is valid for this system's systemd
