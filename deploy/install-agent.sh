@@ -446,6 +446,10 @@ config_text() {
             mqtts://*) if [ "$HAS_CA" = 1 ]; then echo "  ca: \"$R_ETC/ca.crt\""; fi ;;
         esac
     fi
+    if [ "$RUNTIME" = tflite ]; then  # ai-edge-litert is installed too: name the one asked for
+        echo "run:"
+        echo "  runtime: tflite-runtime"
+    fi
     if [ "$EVERY" -gt 0 ]; then
         echo "jobs:"
         echo "  - name: scheduled"
@@ -453,6 +457,7 @@ config_text() {
         echo "    source: \"$JOB_SOURCE\""
         echo "    frames: $JOB_FRAMES"
         echo "    every_s: $EVERY"
+        if [ "$RUNTIME" = tflite ]; then echo "    runtime: tflite-runtime"; fi
     fi
 }
 
@@ -506,7 +511,8 @@ if [ "$CHECK" = 1 ] && [ -z "$ROOT" ]; then
         say "checking: the agent benchmarks shapes_int8.tflite as user $SVC_USER"
         run "the post-install benchmark (edgebench run)" runuser -u "$SVC_USER" -- env HOME=/var/lib/edgebench \
             EDGEBENCH_STATE_DIR=/var/lib/edgebench "$VENV/bin/edgebench" run \
-            --model "$MODELS/shapes_int8.tflite" --source synthetic --duration 2 --quiet --json "$out"
+            --model "$MODELS/shapes_int8.tflite" --source synthetic --duration 2 --quiet --json "$out" \
+            --runtime "$([ "$RUNTIME" = tflite ] && echo tflite-runtime || echo auto)"
         summary=$("$VENV/bin/python" -c '
 import json, sys
 r = json.load(open(sys.argv[1]))

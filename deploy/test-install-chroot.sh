@@ -16,6 +16,7 @@
 #
 # Options: --suite NAME (bookworm), --mirror URL, --fresh (ignore the cached
 # pristine root file system in build/), --keep (leave build/chroot-ARCH),
+# --runtime tflite: install with tflite-runtime (EDGEBENCH_RUNTIME) instead of ai-edge-litert,
 # --via ansible: install, re-run and uninstall with deploy/ansible/playbook.yml
 # instead (over Ansible's chroot connection: needs ansible-playbook with the
 # community.general collection, e.g. `pip install ansible` in its own venv, on
@@ -33,9 +34,11 @@ MIRROR=http://deb.debian.org/debian
 FRESH=0
 KEEP=0
 VIA=script
+RUNTIME_ARG=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --via) VIA=${2:?}; shift 2 ;;
+        --runtime) RUNTIME_ARG=${2:?}; shift 2 ;;
         --suite) SUITE=${2:?}; shift 2 ;;
         --mirror) MIRROR=${2:?}; shift 2 ;;
         --fresh) FRESH=1; shift ;;
@@ -154,6 +157,7 @@ if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
     cp /usr/local/share/ca-certificates/*.crt "$ROOTFS/usr/local/share/ca-certificates/"
     CHROOT_ENV="$CHROOT_ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt"
 fi
+[ -z "$RUNTIME_ARG" ] || CHROOT_ENV="$CHROOT_ENV EDGEBENCH_RUNTIME=$RUNTIME_ARG"
 if [ "$HOST" != "$UNAME" ]; then
     # Emulate a Raspberry Pi 4's core (Cortex-A72, ARMv8.0: no dot product, no SVE)
     # rather than qemu's "max" CPU, so that what runs here runs on a Pi 4 too.
@@ -261,6 +265,7 @@ fi
 logrun "edgebench run in the chroot" in_chroot runuser -u edgebench -- env HOME=/var/lib/edgebench \
     EDGEBENCH_STATE_DIR=/var/lib/edgebench /opt/edgebench/venv/bin/edgebench run \
     --model /opt/edgebench/models/shapes_int8.tflite --source synthetic --duration 3 --quiet \
+    --runtime "$([ "$RUNTIME_ARG" = tflite ] && echo tflite-runtime || echo auto)" \
     --json /var/lib/edgebench/proof.json
 SUMMARY=$(in_chroot /opt/edgebench/venv/bin/python -c '
 import json, platform

@@ -112,6 +112,16 @@ def test_install_password_from_the_environment_and_anonymous_broker(board):
     assert "from-env-42" not in r.stdout + r.stderr
 
 
+def test_install_tflite_runtime_is_named_in_the_config(board):
+    assert install(board, "--device-id", "pi-old", "--runtime", "tflite").returncode == 0
+    cfg = agent_config.load(str(board / "etc/edgebench/agent.yaml"))
+    # both runtimes end up installed (ai-edge-litert is a base dependency): the config picks
+    assert cfg["run"] == {"runtime": "tflite-runtime"} and cfg["jobs"][0]["runtime"] == "tflite-runtime"
+    assert install(board, "--runtime", "litert").returncode == 0
+    cfg = agent_config.load(str(board / "etc/edgebench/agent.yaml"))
+    assert "run" not in cfg and "runtime" not in cfg["jobs"][0]
+
+
 def test_install_ca_only_with_tls(board, secret, ca_pem):
     assert install(board, "--device-id", "pi-a", "--broker", "mqtts://b:8883", "--ca", ca_pem).returncode == 0
     assert agent_config.load(str(board / "etc/edgebench/agent.yaml"))["mqtt"]["ca"] == "/etc/edgebench/ca.crt"
