@@ -320,10 +320,11 @@ if [ -z "$ROOT" ]; then
     else
         OS_ID="" OS_VER=""
     fi
-    ARCH=$(uname -m)
+    # the userland's architecture: a 32-bit Raspberry Pi OS often runs a 64-bit kernel
+    ARCH=$(dpkg --print-architecture 2>/dev/null || uname -m)
     case "$ARCH" in
-        aarch64|x86_64) ;;
-        armv7l|armv6l)
+        aarch64|x86_64|arm64|amd64) ;;
+        armv7l|armv6l|armhf|armel)
             [ "$RUNTIME" = tflite ] || say "ai-edge-litert has no wheel for $ARCH: using tflite-runtime"
             RUNTIME=tflite EXTRAS="[tflite]" ;;
         *) say "warning: $ARCH is not a tested architecture; continuing" ;;
