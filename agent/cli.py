@@ -294,7 +294,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     opts, cfg = resolve_run(args)
     if opts.scenario is not None or opts.find_max_qps or args.plot:
-        return run_scenario_cmd(args, opts)
+        return run_scenario_cmd(args, opts, cfg)
     from .runner import run
 
     pub = stream = None

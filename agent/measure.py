@@ -65,6 +65,8 @@ class LoopOptions:
     exact_cap: int = 200_000
     #: key under which each frame's decoded output is kept ("top_k", "detections")
     prediction_key: str = "top_k"
+    #: turns a kept per-frame decode into its reported form, after the run
+    format_prediction: Callable[[Any], Any] | None = None
 
 
 @dataclass
@@ -229,6 +231,12 @@ class _Run:
         p50 = float(np.median(recent)) / 1e6 if len(recent) else None
         cb(Progress("measure", r.n, el, r.n / el if el > 0 else None, p50))
 
+    def _formatted(self) -> list[dict[str, Any]]:
+        fmt, key = self.opts.format_prediction, self.opts.prediction_key
+        if fmt is None:
+            return list(self.preds.values())
+        return [{"source_name": p["source_name"], key: fmt(p[key])} for p in self.preds.values()]
+
     def result(self, rec: _Recorder, mode: str, ended: bool, queued: bool) -> Measurement:
         rec.flush(self.clock())
         return Measurement(
@@ -240,7 +248,7 @@ class _Run:
             mode=mode,
             queued=queued,
             ended_early=ended,
-            predictions=list(self.preds.values()),
+            predictions=self._formatted(),
             predictions_truncated=self.truncated,
             last_outputs=None,
             start_ns=self.start,
@@ -255,7 +263,7 @@ def _invoke_error(rt: Runtime, e: BaseException) -> ModelError:
 def _sequential(rt, source, preprocess, postprocess, opts, feed, rec) -> Measurement:
     run = _Run(opts, rec)
     clock = run.clock
-    invoke, output = rt.interpreter.invoke, rt.output
+    invoke, output = rt.interpreter.invoke, rt.output_view
     live = source.live
     ended = False
     while not run.done():
@@ -274,6 +282,7 @@ def _sequential(rt, source, preprocess, postprocess, opts, feed, rec) -> Measure
         t3 = clock()
         raw = output()
         pred = postprocess(raw) if postprocess is not None else None
+        raw = None  # a view into the interpreter: it must be gone before the next invoke
         t4 = clock()
         if live:
             origin = fr.t_origin_ns
@@ -318,7 +327,7 @@ def _pipelined(rt, source, preprocess, postprocess, opts, feed, rec) -> Measurem
 
     producer = threading.Thread(target=produce, name="edgebench-producer", daemon=True)
     producer.start()
-    invoke, output = rt.interpreter.invoke, rt.output
+    invoke, output = rt.interpreter.invoke, rt.output_view
     ended = False
     try:
         while not run.done():
@@ -339,6 +348,7 @@ def _pipelined(rt, source, preprocess, postprocess, opts, feed, rec) -> Measurem
             t4 = clock()
             raw = output()
             pred = postprocess(raw) if postprocess is not None else None
+            raw = None  # a view into the interpreter: it must be gone before the next invoke
             t5 = clock()
             origin = fr.t_origin_ns if fr.t_origin_ns is not None else t0
             run.record(fr.name, origin, t0, t1 - t0, (t2 - t1) + (t3b - t3), t3 - t2, t3b, t4, t5, pred)

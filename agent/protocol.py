@@ -216,6 +216,173 @@ RESULT_JSON_SCHEMA: dict[str, Any] = {
     },
 }
 
+# --------------------------------------------------------------------------- sweeps and scenarios
+# `edgebench sweep` and `edgebench run --scenario` write these documents locally
+# (--json) and publish them as the `result` of their run's summary (see agent/protocol.md,
+# "Sweeps and scenarios"): plain dicts in the run result's vocabulary.
+SWEEP_SCHEMA = "edgebench.sweep/1"
+SCENARIO_SCHEMA = "edgebench.scenario/1"
+#: What a summary's ``result`` may be: a per-frame run, a sweep, or a scenario result.
+RESULT_SCHEMAS = (RESULT_SCHEMA, SWEEP_SCHEMA, SCENARIO_SCHEMA)
+SCENARIOS = ("single-stream", "multi-stream", "offline", "server")
+#: ``scenario`` of a scenario document: one of SCENARIOS, or the max-QPS search.
+SCENARIO_KINDS = (*SCENARIOS, "find-max-qps")
+VERDICTS = ("VALID", "INVALID")
+SWEEP_POINT_STATUSES = ("ok", "unsupported", "failed")
+#: Largest sweep grid (points); a larger one is refused before it runs.
+MAX_SWEEP_POINTS = 512
+#: Largest latency histogram a document may carry (the agent writes 40 bins).
+MAX_HISTOGRAM_BINS = 256
+
+_NONNEG = {"type": "number", "minimum": 0}
+_NONNEG_OR_NULL = {"type": ["number", "null"], "minimum": 0}
+_TEXT = {"type": "string"}  # bounded by the payload limit; a reason is never cut short
+_TEXTS = {"type": "array", "items": _TEXT}
+_LATENCY_STATS = {"type": "object", "required": list(REQUIRED_STATS), "properties": {s: _NONNEG_OR_NULL for s in STATS}}
+_PER_ITEM_STATS = {"type": "object", "properties": {s: _NONNEG_OR_NULL for s in ("mean", "p50", "p90", "p99")}}
+_HISTOGRAM = {
+    "type": "object",
+    "required": ["edges_ms", "counts"],
+    "properties": {
+        "edges_ms": {"type": "array", "items": _NONNEG, "maxItems": MAX_HISTOGRAM_BINS + 1},
+        "counts": {"type": "array", "items": _COUNT, "maxItems": MAX_HISTOGRAM_BINS},
+    },
+}
+_GRID_VALUE = {"type": "integer", "minimum": 1}
+_DOC_HEAD = {
+    "device_id": {"type": "string", "pattern": DEVICE_ID_RE.pattern},
+    "run_id": {"type": "string", "pattern": RUN_ID_RE.pattern},
+    "agent_version": {"type": "string", "maxLength": 64},
+    "started_at": {"type": "string", "maxLength": 64},
+    "model": {"type": "object", "required": ["path", "name", "sha256"],
+              "properties": {"sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}},
+    "runtime": {"type": "object", "required": ["name", "version"]},
+    "notes": _TEXTS,
+}
+
+SWEEP_JSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["schema", "device_id", "run_id", "model", "runtime", "grid", "points", "counts"],
+    "properties": {
+        "schema": {"const": SWEEP_SCHEMA},
+        **_DOC_HEAD,
+        "grid": {
+            "type": "object",
+            "required": ["batch", "threads", "instances", "instance_mode"],
+            "properties": {
+                "instance_mode": {"enum": ["threads", "processes"]},
+                **{k: {"type": "array", "minItems": 1, "maxItems": MAX_SWEEP_POINTS, "items": _GRID_VALUE}
+                   for k in ("batch", "threads", "instances")},
+            },
+        },
+        "points": {
+            "type": "array",
+            "maxItems": MAX_SWEEP_POINTS,
+            "items": {
+                "type": "object",
+                "required": ["batch", "threads", "instances", "instance_mode", "status"],
+                "properties": {
+                    "batch": _GRID_VALUE,
+                    "threads": _GRID_VALUE,
+                    "instances": _GRID_VALUE,
+                    "instance_mode": {"enum": ["threads", "processes"]},
+                    "status": {"enum": list(SWEEP_POINT_STATUSES)},
+                    "reason": _TEXT,
+                    "verdict": {"enum": list(VERDICTS)},
+                    "reasons": _TEXTS,
+                    "batches": _COUNT,
+                    "items": _COUNT,
+                    "duration_s": _NONNEG,
+                    "latency_ms": _LATENCY_STATS,
+                    "latency_per_item_ms": _PER_ITEM_STATS,
+                    "latency_histogram_ms": _HISTOGRAM,
+                    "throughput_items_per_s": _NONNEG_OR_NULL,
+                    "throughput_batches_per_s": _NONNEG_OR_NULL,
+                    "cpu_pct": _NONNEG_OR_NULL,
+                    "power": {
+                        "type": ["object", "null"],
+                        "properties": {k: _NONNEG_OR_NULL for k in ("mean_w", "energy_j", "energy_per_item_mj")},
+                    },
+                },
+                "if": {"properties": {"status": {"const": "ok"}}},
+                "then": {"required": ["latency_ms", "latency_per_item_ms", "throughput_items_per_s", "cpu_pct", "power", "verdict", "reasons"]},
+                "else": {"required": ["reason"]},
+            },
+        },
+        "counts": {"type": "object", "required": list(SWEEP_POINT_STATUSES),
+                   "properties": {s: _COUNT for s in SWEEP_POINT_STATUSES}},
+        "best": {"type": "object"},
+    },
+}
+
+SCENARIO_JSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["schema", "device_id", "run_id", "model", "runtime", "scenario", "verdict", "reasons", "headline"],
+    "properties": {
+        "schema": {"const": SCENARIO_SCHEMA},
+        **_DOC_HEAD,
+        "scenario": {"enum": list(SCENARIO_KINDS)},
+        "verdict": {"enum": list(VERDICTS)},
+        "reasons": _TEXTS,
+        "headline": {
+            "type": "object",
+            "required": ["metric", "value", "unit"],
+            "properties": {
+                "metric": {"type": "string", "maxLength": 64},
+                "value": {"type": ["number", "boolean", "null"]},
+                "unit": {"type": "string", "maxLength": 32},
+                "p99_latency_ms": _NONNEG_OR_NULL,
+            },
+        },
+        "batch": _GRID_VALUE,
+        "queries": _COUNT,
+        "samples": _COUNT,
+        "duration_s": _NONNEG,
+        "qps": _NONNEG_OR_NULL,
+        "samples_per_s": _NONNEG_OR_NULL,
+        "target_qps": _NONNEG_OR_NULL,
+        "completed_qps": _NONNEG_OR_NULL,
+        "latency_bound_ms": _NONNEG_OR_NULL,
+        "within_bound": {"type": "boolean"},
+        "max_qps": _NONNEG_OR_NULL,
+        "latency_ms": _LATENCY_STATS,
+        "queue_ms": _LATENCY_STATS,
+        "service_ms": _LATENCY_STATS,
+        "latency_histogram_ms": _HISTOGRAM,
+        "steps": {
+            "type": "array",
+            "maxItems": 1000,
+            "items": {
+                "type": "object",
+                "required": ["target_qps", "verdict", "passed"],
+                "properties": {
+                    "target_qps": _NONNEG,
+                    "verdict": {"enum": list(VERDICTS)},
+                    "passed": {"type": "boolean"},
+                    "p99_latency_ms": _NONNEG_OR_NULL,
+                    "completed_qps": _NONNEG_OR_NULL,
+                },
+            },
+        },
+        "power": {"type": "object"},
+        "warnings": _TEXTS,
+    },
+}
+
+#: A summary's ``result``: which of the three documents is told by its ``schema``;
+#: each is then checked against its own schema (errors name the document's own fields).
+SUMMARY_RESULT_JSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["schema"],
+    "properties": {"schema": {"enum": list(RESULT_SCHEMAS)}},
+    "allOf": [
+        {"if": {"properties": {"schema": {"const": name}}}, "then": schema}
+        for name, schema in ((RESULT_SCHEMA, RESULT_JSON_SCHEMA), (SWEEP_SCHEMA, SWEEP_JSON_SCHEMA),
+                             (SCENARIO_SCHEMA, SCENARIO_JSON_SCHEMA))
+    ],
+}
+
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     STATUS_SCHEMA: {
         "type": "object",
@@ -275,6 +442,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "model": {"type": "object"},
             "runtime": {"type": "object"},
             "source": {"type": ["object", "string"]},
+            # what the run's summary will carry (absent: a per-frame run, edgebench.result/1)
+            "result_schema": {"enum": list(RESULT_SCHEMAS)},
+            "scenario": {"enum": list(SCENARIO_KINDS)},
+            "config": {"type": "object"},
         },
     },
     FRAMES_SCHEMA: {
@@ -303,7 +474,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {
             **_ENVELOPE,
             "run_id": _RUN_ID,
-            "result": RESULT_JSON_SCHEMA,
+            "result": SUMMARY_RESULT_JSON_SCHEMA,
             "dropped": _DROPPED,
         },
     },
@@ -320,6 +491,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "queued": {"type": "integer", "minimum": 0},
             "frames": {"type": "integer", "minimum": 0},
             "fps": {"type": ["number", "null"], "minimum": 0},
+            # `done` of a scenario job: its verdict and headline
+            "scenario": {"enum": list(SCENARIO_KINDS)},
+            "verdict": {"enum": list(VERDICTS)},
+            "headline": {"type": "object"},
         },
     },
     CMD_RUN_SCHEMA: {
@@ -355,7 +530,8 @@ RETAINED_KINDS = ("status", "info", "meta")
 
 
 def semantic_errors(kind: str, topic_info: dict[str, str], msg: dict[str, Any]) -> list[str]:
-    """Checks JSON Schema cannot express: topic/payload agreement, column lengths."""
+    """Checks JSON Schema cannot express: topic/payload agreement, column lengths, and the
+    inner consistency of a summary's sweep or scenario document."""
     errors = []
     if msg.get("device_id") != topic_info["device_id"]:
         errors.append(
@@ -372,6 +548,68 @@ def semantic_errors(kind: str, topic_info: dict[str, str], msg: dict[str, Any]) 
         res = msg["result"]
         if res.get("device_id") != msg.get("device_id") or res.get("run_id") != msg.get("run_id"):
             errors.append("summary result device_id/run_id disagree with the envelope")
+        errors += document_errors(res)
+    return errors
+
+
+def _histogram_errors(h: Any, where: str) -> list[str]:
+    if not isinstance(h, dict):
+        return []
+    e, c = h.get("edges_ms") or [], h.get("counts") or []
+    if (e or c) and len(e) != len(c) + 1:
+        return [f"{where}: {len(e)} edges for {len(c)} counts (need one more edge than counts)"]
+    if any(b < a for a, b in zip(e, e[1:])):
+        return [f"{where}: edges_ms are not in rising order"]
+    return []
+
+
+def document_errors(doc: dict[str, Any]) -> list[str]:
+    """What a sweep or scenario document must satisfy beyond its JSON Schema (it already
+    passed it): every grid point reported exactly once, counts that add up, a verdict that
+    agrees with its reasons, histograms with one more edge than counts."""
+    errors: list[str] = []
+    schema = doc.get("schema")
+    if schema == SWEEP_SCHEMA:
+        g = doc["grid"]
+        keys = set()
+        for i, p in enumerate(doc["points"]):
+            where = f"points[{i}]"
+            key = (p["batch"], p["threads"], p["instances"])
+            if key in keys:
+                errors.append(f"{where}: batch {key[0]}, threads {key[1]}, instances {key[2]} reported twice")
+            keys.add(key)
+            for k in ("batch", "threads", "instances"):
+                if p[k] not in g[k]:
+                    errors.append(f"{where}: {k} {p[k]} is not in the grid's {k} {g[k]}")
+            if p["instance_mode"] != g["instance_mode"]:
+                errors.append(f"{where}: instance_mode {p['instance_mode']!r} but the grid's is {g['instance_mode']!r}")
+            if p["status"] == "ok":
+                if p.get("items") is not None and p.get("batches") is not None and p["items"] != p["batches"] * p["batch"]:
+                    errors.append(f"{where}: items {p['items']} is not batches {p['batches']} x batch {p['batch']}")
+                if (p["verdict"] == "VALID") == bool(p["reasons"]):
+                    errors.append(f"{where}: verdict {p['verdict']} with {len(p['reasons'])} reason(s)")
+            errors += _histogram_errors(p.get("latency_histogram_ms"), f"{where}.latency_histogram_ms")
+        want = len(g["batch"]) * len(g["threads"]) * len(g["instances"])
+        if len(doc["points"]) != want:
+            errors.append(f"the grid has {want} points but the document reports {len(doc['points'])}: every point must be reported")
+        for status in SWEEP_POINT_STATUSES:
+            n = sum(p["status"] == status for p in doc["points"])
+            if doc["counts"][status] != n:
+                errors.append(f"counts.{status} is {doc['counts'][status]} but {n} point(s) have status {status}")
+    elif schema == SCENARIO_SCHEMA:
+        if (doc["verdict"] == "VALID") == bool(doc["reasons"]):
+            errors.append(f"verdict {doc['verdict']} with {len(doc['reasons'])} reason(s)")
+        if doc["scenario"] == "find-max-qps":
+            if "steps" not in doc:
+                errors.append("a find-max-qps result has no steps")
+            if doc.get("max_qps") != doc["headline"]["value"]:
+                errors.append(f"max_qps {doc.get('max_qps')} differs from the headline value {doc['headline']['value']}")
+        elif doc["scenario"] == "server":
+            if not isinstance(doc["headline"]["value"], bool):
+                errors.append("a server headline value says whether p99 is within the bound: true or false")
+        elif isinstance(doc["headline"]["value"], bool):
+            errors.append(f"a {doc['scenario']} headline value is a number, not {doc['headline']['value']}")
+        errors += _histogram_errors(doc.get("latency_histogram_ms"), "latency_histogram_ms")
     return errors
 
 
@@ -423,73 +661,3 @@ def with_replayed(payload: bytes, replayed: bool) -> bytes:
         raise ValueError("payload is not a compact JSON object")
     sep = b"," if len(payload) > 2 else b""
     return payload[:-1] + sep + (b'"replayed":true}' if replayed else b'"replayed":false}')
-
-
-# --------------------------------------------------------------------------- sweeps and scenarios
-# Local documents for now (`edgebench sweep --json`, `edgebench run --scenario --json`),
-# plain dicts in the run result's vocabulary so they can be published later.
-SWEEP_SCHEMA = "edgebench.sweep/1"
-SCENARIO_SCHEMA = "edgebench.scenario/1"
-SCENARIOS = ("single-stream", "multi-stream", "offline", "server")
-VERDICTS = ("VALID", "INVALID")
-
-_LATENCY_STATS = {"type": "object", "required": list(REQUIRED_STATS), "properties": {s: {"type": ["number", "null"]} for s in STATS}}
-_DOC_HEAD = {
-    "device_id": {"type": "string", "pattern": DEVICE_ID_RE.pattern},
-    "run_id": {"type": "string", "pattern": RUN_ID_RE.pattern},
-    "agent_version": {"type": "string"},
-    "started_at": {"type": "string"},
-    "model": {"type": "object", "required": ["path", "name", "sha256"]},
-    "runtime": {"type": "object", "required": ["name", "version"]},
-    "notes": {"type": "array", "items": {"type": "string"}},
-}
-
-SWEEP_JSON_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["schema", "device_id", "run_id", "model", "runtime", "grid", "points", "counts"],
-    "properties": {
-        "schema": {"const": SWEEP_SCHEMA},
-        **_DOC_HEAD,
-        "grid": {
-            "type": "object",
-            "required": ["batch", "threads", "instances", "instance_mode"],
-            "properties": {
-                "instance_mode": {"enum": ["threads", "processes"]},
-                **{k: {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1}} for k in ("batch", "threads", "instances")},
-            },
-        },
-        "points": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["batch", "threads", "instances", "instance_mode", "status"],
-                "properties": {
-                    "status": {"enum": ["ok", "unsupported", "failed"]},
-                    "reason": {"type": "string"},
-                    "verdict": {"enum": list(VERDICTS)},
-                    "latency_ms": _LATENCY_STATS,
-                    "throughput_items_per_s": {"type": ["number", "null"]},
-                    "cpu_pct": {"type": ["number", "null"]},
-                    "power": {"type": ["object", "null"]},
-                },
-                "if": {"properties": {"status": {"const": "ok"}}},
-                "then": {"required": ["latency_ms", "latency_per_item_ms", "throughput_items_per_s", "cpu_pct", "power", "verdict", "reasons"]},
-                "else": {"required": ["reason"]},
-            },
-        },
-    },
-}
-
-SCENARIO_JSON_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["schema", "device_id", "run_id", "model", "runtime", "scenario", "verdict", "reasons"],
-    "properties": {
-        "schema": {"const": SCENARIO_SCHEMA},
-        **_DOC_HEAD,
-        "scenario": {"enum": [*SCENARIOS, "find-max-qps"]},
-        "verdict": {"enum": list(VERDICTS)},
-        "reasons": {"type": "array", "items": {"type": "string"}},
-        "latency_ms": _LATENCY_STATS,
-        "steps": {"type": "array", "items": {"type": "object", "required": ["target_qps", "verdict", "passed"]}},
-    },
-}

@@ -177,7 +177,7 @@ class Publisher:
         body.update(
             agent_version=__version__,
             protocol=protocol.PROTOCOL,
-            schemas=sorted(set(protocol.KIND_SCHEMA.values()) | {protocol.CMD_RUN_SCHEMA}),
+            schemas=sorted(set(protocol.KIND_SCHEMA.values()) | {protocol.CMD_RUN_SCHEMA, *protocol.RESULT_SCHEMAS}),
             inventory=self.inventory,
             capabilities=self.capabilities,
         )
@@ -253,7 +253,8 @@ class RunStream:
             raise UserError(f"run device id {info['device_id']!r} differs from the publisher's {self.device_id!r}")
         self.run_id = run_id = info["run_id"]
         body = _envelope(protocol.RUN_META_SCHEMA, self.device_id)
-        body.update(run_id=run_id, model=info["model"], runtime=info["runtime"], source=info["source"])
+        body.update(run_id=run_id, model=info["model"], runtime=info["runtime"], source=info["source"],
+                    result_schema=protocol.RESULT_SCHEMA)
         if self.config is not None:
             body["config"] = self.config
         self._put(("msg", "meta", protocol.run_topic(self.device_id, run_id, "meta"), body, {"run_id": run_id}))

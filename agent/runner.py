@@ -291,6 +291,7 @@ def run(
             sink=sink,
             progress=progress,
             prediction_key="detections" if isinstance(post, Detector) else "top_k",
+            format_prediction=post.format if post is not None else None,
         )
         m = measure(rt, src, preprocess, post, loop, feed=feed)
         if isinstance(src, LiveSource):

@@ -241,7 +241,13 @@ class Runtime:
         self.interpreter.invoke()
 
     def output(self, i: int = 0):
+        """A copy of output ``i`` (safe to keep)."""
         return self.interpreter.get_tensor(self.outputs[i].index)
+
+    def output_view(self, i: int = 0):
+        """Output ``i`` without a copy: valid only until the next invoke (the
+        measurement loop decodes it at once; keep a copy of anything you store)."""
+        return self.interpreter.tensor(self.outputs[i].index)()
 
 
 def load(

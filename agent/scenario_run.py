@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -86,8 +86,30 @@ def _warm(worker: BatchWorker, n: int, min_s: float) -> np.ndarray:
     return np.asarray(out, dtype=np.int64)
 
 
-def run_scenario_opts(opts: Any) -> dict[str, Any]:
-    """Run the scenario (or the max-QPS search) that ``opts`` (a RunOptions) asks for."""
+class ScenarioStopped(UserError):
+    """``should_stop`` said stop (the agent service is stopping): the scenario ends early."""
+
+
+def _stoppable(serve: Callable[[int], Any], should_stop: Callable[[], bool]) -> Callable[[int], None]:
+    def service(n: int) -> None:
+        if should_stop():
+            raise ScenarioStopped("the agent is stopping: scenario ended early")
+        serve(n)
+
+    return service
+
+
+def run_scenario_opts(
+    opts: Any,
+    on_start: Callable[[dict[str, Any]], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    """Run the scenario (or the max-QPS search) that ``opts`` (a RunOptions) asks for.
+
+    ``on_start(info)`` is called once the model is loaded, before warmup, with the
+    document's head (``device_id``, ``run_id``, ``scenario``, ``model``, ``runtime``,
+    ``source``, ``config``): the publisher queues the run's meta from it.
+    ``should_stop()`` is asked before every query; True ends the run with ScenarioStopped."""
     opts.validate()
     s = settings(opts)
     device_id = opts.device_id or default_device_id()
@@ -103,6 +125,20 @@ def run_scenario_opts(opts: Any) -> dict[str, Any]:
         worker = BatchWorker(spec)
     except Unsupported as e:
         raise ModelError(f"--batch {opts.batch}: the model cannot take it: {e}; use --batch 1") from None
+    model = {
+        "path": os.path.abspath(opts.model),
+        "name": os.path.basename(opts.model),
+        "sha256": rtmod.file_sha256(opts.model),
+        "size_bytes": os.path.getsize(opts.model),
+        **{k: v for k, v in worker.describe_model().items() if k != "path"},
+    }
+    config = {k: v for k, v in asdict(opts).items() if k not in ("notes", "device_id", "run_id")}
+    if on_start is not None:
+        on_start({
+            "device_id": device_id, "run_id": run_id, "scenario": "find-max-qps" if opts.find_max_qps else s.scenario,
+            "model": model, "runtime": worker.rt.describe(), "source": worker.samples_desc, "config": config,
+        })
+    service = worker.service if should_stop is None else _stoppable(worker.service, should_stop)
     notes = list(opts.notes)
     if opts.batch > 1 and s.scenario in ("single-stream", "server"):
         notes.append(f"{s.scenario} queries hold one sample; each runs a whole batch of {opts.batch}")
@@ -126,29 +162,22 @@ def run_scenario_opts(opts: Any) -> dict[str, Any]:
             floor = float(np.percentile(tail, 99)) / 1e6 if tail.size else None
             start = opts.target_qps or (0.5 * 1000.0 / per_query_ms if per_query_ms else 1.0)
             search = SearchSettings(latency_bound_ms=opts.latency_bound_ms, start_qps=start, max_steps=opts.max_qps_steps, floor_latency_ms=floor)
-            body = find_max_qps(server_at(worker.service, replace(s, scenario="server"), clock), search)
+            body = find_max_qps(server_at(service, replace(s, scenario="server"), clock), search)
             body["search"]["start_from"] = "--target-qps" if opts.target_qps else "half the back-to-back rate measured in warmup"
             body["search"]["warmup_service_ms"] = {"p50": None if per_query_ms is None else round(per_query_ms, 4), "p99": None if floor is None else round(floor, 4)}
             body["settings"] = s.to_dict()
         else:
-            body = run_scenario(worker.service, s, clock)
+            body = run_scenario(service, s, clock)
         body["power"] = _power_section(body, power, opts)
     cpu1, wall1 = time.process_time(), time.monotonic()
     notes += body.pop("notes", [])
-    config = {k: v for k, v in asdict(opts).items() if k not in ("notes", "device_id", "run_id")}
     doc: dict[str, Any] = {
         "schema": protocol.SCENARIO_SCHEMA,
         "device_id": device_id,
         "run_id": run_id,
         "agent_version": __version__,
         "started_at": started.isoformat(timespec="milliseconds"),
-        "model": {
-            "path": os.path.abspath(opts.model),
-            "name": os.path.basename(opts.model),
-            "sha256": rtmod.file_sha256(opts.model),
-            "size_bytes": os.path.getsize(opts.model),
-            **{k: v for k, v in worker.describe_model().items() if k != "path"},
-        },
+        "model": model,
         "runtime": worker.rt.describe(),
         "source": worker.samples_desc,
         "batch": opts.batch,

@@ -239,12 +239,15 @@ class AgentService:
             opts = job_options(
                 self._resolved(job.values, remote=job.cmd_id is not None), self.device_id, job.run_id, self._probes()
             )
-            stream.config = {k: v for k, v in job.values.items() if k not in ("name", "every_s")}
             if job.cmd_id:
                 self.pub.cmd_ack(job.cmd_id, "started", run_id=opts.run_id)
             log.info("running %s: %s", job.name, os.path.basename(opts.model))
             if self.stop_event.is_set():
                 raise RunAborted("the agent is stopping")
+            if opts.scenario is not None or opts.find_max_qps:
+                self._run_scenario_job(job, opts)
+                return
+            stream.config = {k: v for k, v in job.values.items() if k not in ("name", "every_s")}
             outcome = run(opts, sink_factory=stream.sink_factory)
             stream.finish(outcome.result)
             res = outcome.result
@@ -263,6 +266,22 @@ class AgentService:
                 self.pub.cmd_ack(job.cmd_id, "failed", run_id=job.run_id, reason=f"internal error: {type(e).__name__}: {e}"[:1000])
         finally:
             self._current = None
+
+    def _run_scenario_job(self, job: Job, opts: Any) -> None:
+        """A job with scenario keys (``scenario``, ``find_max_qps``...): the LoadGen-style run,
+        published as an edgebench.scenario/1 summary (no frames); a stop ends it at its next query."""
+        from .doc_publish import DocumentStream
+        from .scenario_run import run_scenario_opts
+
+        docs = DocumentStream(self.pub, protocol.SCENARIO_SCHEMA)
+        doc = run_scenario_opts(opts, on_start=docs.start, should_stop=self.stop_event.is_set)
+        docs.finish(doc)
+        h = doc["headline"]
+        log.info("%s done: run %s, %s %s: %s %s %s", job.name, doc["run_id"], doc["scenario"], doc["verdict"],
+                 h["metric"], h["value"], h["unit"])
+        if job.cmd_id:
+            self.pub.cmd_ack(job.cmd_id, "done", run_id=doc["run_id"], scenario=doc["scenario"],
+                             verdict=doc["verdict"], headline=h)
 
     def _probes(self) -> Any:
         """The config's ``probes`` section for every job (power source, sampling, soak...)."""
@@ -289,7 +308,7 @@ class AgentService:
             self.cfg,
             self.device_id,
             url=self.url,
-            capabilities=("run", "telemetry", "cmd/run"),
+            capabilities=("run", "scenario", "telemetry", "cmd/run"),
             on_command=self.on_command,
         )
         self.pub.start()

@@ -110,7 +110,7 @@ class ProbePower:
         return {k: p[k] for k in keep if k in p}
 
 
-MAX_POINTS = 512
+MAX_POINTS = protocol.MAX_SWEEP_POINTS
 MAX_INSTANCES = 64
 MAX_BATCH = 65536
 NO_POWER_REASON = "no power source was given to the sweep (see agent/probes for the board's power sensors)"
@@ -456,10 +456,14 @@ def sweep(
     power_window: PowerWindow | None = None,
     power_reason: str | None = None,
     progress: Callable[[dict[str, Any], int, int], None] | None = None,
+    on_start: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run every point of the grid; returns the ``edgebench.sweep/1`` document.
 
-    ``power_reason`` says why there is no ``power_window`` (recorded in each point)."""
+    ``power_reason`` says why there is no ``power_window`` (recorded in each point).
+    ``on_start(info)`` is called once the model is loaded, before the first point, with
+    the document's head (``device_id``, ``run_id``, ``model``, ``runtime``, ``source``,
+    ``grid``, ``settings``): the publisher queues the run's meta from it."""
     opts.validate()
     device_id = opts.device_id or default_device_id()
     run_id = opts.run_id or new_run_id()
@@ -478,6 +482,24 @@ def sweep(
         **{k: v for k, v in base.describe_model().items() if k != "path"},
     }
     del base
+    grid_desc = {
+        "batch": list(opts.batch),
+        "threads": list(opts.threads),
+        "instances": list(opts.instances),
+        "instance_mode": "processes" if opts.processes else "threads",
+    }
+    settings = {
+        "duration_s": opts.duration_s,
+        "frames": opts.frames,
+        "frames_unit": "batches per instance",
+        "warmup": opts.warmup,
+        "warmup_unit": "batches per instance, before each point",
+        "min_frames": opts.min_frames,
+        "min_duration_s": opts.min_duration_s,
+    }
+    if on_start is not None:
+        on_start({"device_id": device_id, "run_id": run_id, "model": model, "runtime": rt_desc, "source": source_desc,
+                  "grid": grid_desc, "settings": settings})
     points: list[dict[str, Any]] = []
     grid = [(b, t, i) for b in opts.batch for t in opts.threads for i in opts.instances]
     unsupported_batch: dict[int, str] = {}
@@ -517,21 +539,8 @@ def sweep(
         "model": model,
         "runtime": rt_desc,
         "source": source_desc,
-        "grid": {
-            "batch": list(opts.batch),
-            "threads": list(opts.threads),
-            "instances": list(opts.instances),
-            "instance_mode": "processes" if opts.processes else "threads",
-        },
-        "settings": {
-            "duration_s": opts.duration_s,
-            "frames": opts.frames,
-            "frames_unit": "batches per instance",
-            "warmup": opts.warmup,
-            "warmup_unit": "batches per instance, before each point",
-            "min_frames": opts.min_frames,
-            "min_duration_s": opts.min_duration_s,
-        },
+        "grid": grid_desc,
+        "settings": settings,
         "latency_scope": BATCH_SCOPE,
         "throughput_scope": "items (batch x batches) completed by all instances / the measured window (all instances ready -> last batch done)",
         "percentile_method": "linear",

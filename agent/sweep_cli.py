@@ -62,41 +62,65 @@ def add_sweep_parser(sub: Any) -> None:
     s.add_argument("--json", metavar="OUT", help="write the edgebench.sweep/1 document here")
     s.add_argument("--csv", metavar="OUT", help="write one CSV row per point here")
     s.add_argument("--plot", metavar="DIR", help="write PNG curves here (needs the plot extra: pip install 'edgebench[plot]')")
-    s.add_argument("--device-id", help="this device's id (default: the hostname)")
+    s.add_argument("--device-id", help="this device's id (default: the config's device_id, else the hostname)")
+    s.add_argument("--config", metavar="FILE", help="YAML config: its device_id, mqtt and outbox sections")
+    s.add_argument("--mqtt", metavar="URL", help="publish the sweep to this broker, e.g. mqtt://collector.local:1883")
+    s.add_argument("--mqtt-protocol", choices=["auto", "5", "3.1.1"], help="MQTT version (default auto: 5, falling back to 3.1.1)")
+    s.add_argument("--mqtt-wait", type=float, metavar="S", help="after the sweep, wait up to S seconds for the broker to acknowledge it (default: outbox.drain_wait_s, else 15)")
     s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
 
 
-def run_scenario_cmd(args: argparse.Namespace, opts: Any) -> int:
-    """`edgebench run --scenario ...` (and --find-max-qps): run, write --json/--plot, print."""
+def run_scenario_cmd(args: argparse.Namespace, opts: Any, cfg: dict[str, Any] | None = None) -> int:
+    """`edgebench run --scenario ...` (and --find-max-qps): run, write --json/--plot, print,
+    and with --mqtt publish the edgebench.scenario/1 document (agent/doc_publish.py)."""
     from .result import write_json
     from .scenario_run import print_scenario, run_scenario_opts
 
     if opts.scenario is None and not opts.find_max_qps:
         raise UserError("--plot draws scenario curves: use it with --scenario (or with `edgebench sweep`)")
-    if args.mqtt:
-        raise UserError("--mqtt does not carry scenario results yet: write them with --json")
     opts.validate()
     if args.plot:
         from .plots import require_matplotlib
 
         require_matplotlib()
-    if not args.quiet:
-        what = "searching the max QPS" if opts.find_max_qps else f"running the {opts.scenario} scenario"
-        print(f"edgebench: {what} on {opts.model} ...", file=sys.stderr)
-    doc = run_scenario_opts(opts)
-    if args.json:
-        write_json(args.json, doc)
-    written = []
-    if args.plot:
-        from .plots import plot_scenario
+    pub = stream = None
+    if args.mqtt:
+        from . import protocol
+        from .doc_publish import DocumentStream, open_publisher
+        from .result import default_device_id
 
-        written = plot_scenario(doc, args.plot)
-    if not args.quiet:
-        print_scenario(doc, sys.stdout)
+        opts.device_id = opts.device_id or default_device_id()
+        pub = open_publisher(args, cfg or {}, opts.device_id)
+        stream = DocumentStream(pub, protocol.SCENARIO_SCHEMA)
+    try:
+        if not args.quiet:
+            what = "searching the max QPS" if opts.find_max_qps else f"running the {opts.scenario} scenario"
+            print(f"edgebench: {what} on {opts.model} ...", file=sys.stderr)
+        doc = run_scenario_opts(opts, on_start=None if stream is None else stream.start)
         if args.json:
-            print(f"result written to {args.json}")
-        for path in written:
-            print(f"plot written to {path}")
+            write_json(args.json, doc)
+        if stream is not None:
+            stream.finish(doc)
+        written = []
+        if args.plot:
+            from .plots import plot_scenario
+
+            written = plot_scenario(doc, args.plot)
+        if not args.quiet:
+            print_scenario(doc, sys.stdout)
+            if args.json:
+                print(f"result written to {args.json}")
+            for path in written:
+                print(f"plot written to {path}")
+        if pub is not None:
+            from .doc_publish import finish_publishing
+
+            finish_publishing(args, cfg or {}, pub, doc, "scenario")
+    except BaseException:
+        from .doc_publish import abandon
+
+        abandon(pub)
+        raise
     return 0
 
 
@@ -128,13 +152,24 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         opts.min_frames = args.min_frames
     if args.min_duration_s is not None:
         opts.min_duration_s = args.min_duration_s
-    if args.device_id is not None:
+    cfg: dict[str, Any] = {}
+    if args.config:
+        from . import config as cfgmod
+
+        cfg = cfgmod.load(args.config)
+    opts.device_id = args.device_id or cfg.get("device_id")
+    if opts.device_id is not None:
         from .protocol import check_device_id
 
         try:
-            check_device_id(args.device_id)
+            check_device_id(opts.device_id)
         except ValueError as e:
             raise UserError(str(e)) from None
+    args.mqtt = args.mqtt or cfg.get("mqtt", {}).get("url")
+    if args.mqtt:  # a bad URL is a user error before, not after, the sweep
+        from .mqtt import parse_url
+
+        parse_url(args.mqtt)
     opts.validate()
     if args.plot:
         from .plots import require_matplotlib
@@ -157,24 +192,46 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     from .sweep import ProbePower
 
-    with ProbePower(args.power or "auto", args.sample_hz or 10.0) as power:
-        doc = sweep(opts, power_window=power if power.available else None, power_reason=power.reason, progress=progress)
-    if args.json:
-        write_json(args.json, doc)
-    if args.csv:
-        write_csv(args.csv, doc)
-    written = []
-    if args.plot:
-        from .plots import plot_sweep
+    pub = stream = None
+    if args.mqtt:
+        from . import protocol
+        from .doc_publish import DocumentStream, open_publisher
+        from .result import default_device_id
 
-        written = plot_sweep(doc, args.plot)
-    if not args.quiet:
-        print_sweep(doc)
-        for what, path in (("result", args.json), ("CSV", args.csv)):
-            if path:
-                print(f"{what} written to {path}")
-        for path in written:
-            print(f"plot written to {path}")
+        opts.device_id = opts.device_id or default_device_id()
+        pub = open_publisher(args, cfg, opts.device_id)
+        stream = DocumentStream(pub, protocol.SWEEP_SCHEMA)
+    try:
+        with ProbePower(args.power or "auto", args.sample_hz or 10.0) as power:
+            doc = sweep(opts, power_window=power if power.available else None, power_reason=power.reason,
+                        progress=progress, on_start=None if stream is None else stream.start)
+        if args.json:
+            write_json(args.json, doc)
+        if args.csv:
+            write_csv(args.csv, doc)
+        if stream is not None:
+            stream.finish(doc)
+        written = []
+        if args.plot:
+            from .plots import plot_sweep
+
+            written = plot_sweep(doc, args.plot)
+        if not args.quiet:
+            print_sweep(doc)
+            for what, path in (("result", args.json), ("CSV", args.csv)):
+                if path:
+                    print(f"{what} written to {path}")
+            for path in written:
+                print(f"plot written to {path}")
+        if pub is not None:
+            from .doc_publish import finish_publishing
+
+            finish_publishing(args, cfg, pub, doc, "sweep")
+    except BaseException:
+        from .doc_publish import abandon
+
+        abandon(pub)
+        raise
     c = doc["counts"]
     if not c["ok"]:
         from .errors import ModelError

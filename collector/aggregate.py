@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from agent.errors import UserError
-from agent.protocol import STAGES
+from agent.protocol import STAGES, SWEEP_SCHEMA
 
 from .store import ALL_STAGES
 from agent.stats import PERCENTILE_METHOD
@@ -36,6 +36,9 @@ GROUP_COLUMNS = {
     "run_id": "r.run_id",
 }
 DEFAULT_GROUP = ("device_id", "model")
+#: A per-frame run (what the frame-based report covers); runs stored before sweeps and
+#: scenarios were published have kind NULL only while their meta has not arrived.
+PER_FRAME_RUN = "COALESCE(r.kind, 'run') = 'run'"
 
 
 def _r(v: Any, nd: int = 4) -> float | None:
@@ -98,10 +101,12 @@ def group_rows(
     keys = [GROUP_COLUMNS[k] for k in by]
     kl = ", ".join(keys)
     rw, rp = _filters(where, since, until, "COALESCE(r.summary_at, r.first_seen)")
+    # per-frame runs only: sweeps and scenarios publish no frames (scenario_rows, sweep_rows)
+    rw += f" AND {PER_FRAME_RUN}"
     done = "r.summary IS NOT NULL"
     runs = store.query(
         f"SELECT {kl}, COUNT(*), SUM(CASE WHEN {done} THEN 1 ELSE 0 END),"
-        f" SUM(CASE WHEN {done} THEN r.frames END), SUM(CASE WHEN {done} THEN r.duration_s END),"
+        f" SUM(CASE WHEN {done} THEN r.frames END), SUM(CASE WHEN {done} AND r.frames IS NOT NULL THEN r.duration_s END),"
         " SUM(CASE WHEN r.energy_mj_gross IS NOT NULL THEN r.energy_mj_gross * r.frames END),"
         " SUM(CASE WHEN r.energy_mj_gross IS NOT NULL THEN r.frames END),"
         " SUM(CASE WHEN r.energy_mj_net IS NOT NULL THEN r.energy_mj_net * r.frames END),"
@@ -262,13 +267,15 @@ def run_list(store, device_id: str | None = None, model: str | None = None, limi
     q = store.query(
         "SELECT r.device_id, r.run_id, r.model_name, r.runtime, r.delegate, r.num_threads, r.scenario, r.frames,"
         " r.frames_stored, r.fps, r.energy_mj_gross, r.throttled, r.has_sweep, r.summary_at, r.first_seen,"
-        " r.started_at, r.source_kind"
+        " r.started_at, r.source_kind, COALESCE(r.kind, 'run'), r.verdict, r.headline_metric, r.headline_value,"
+        " r.headline_unit, r.within_bound"
         f" FROM runs r WHERE {where} ORDER BY COALESCE(r.summary_at, r.first_seen) DESC LIMIT {int(limit)}",
         params,
     )
     keys = ["device_id", "run_id", "model", "runtime", "delegate", "num_threads", "scenario", "frames",
             "frames_stored", "fps", "energy_mj_gross", "throttled", "has_sweep", "summary_at", "first_seen",
-            "started_at", "source_kind"]
+            "started_at", "source_kind", "kind", "verdict", "headline_metric", "headline_value", "headline_unit",
+            "within_bound"]
     return [dict(zip(keys, r)) for r in q]
 
 
@@ -291,7 +298,8 @@ def run_detail(store, device_id: str, run_id: str) -> dict[str, Any]:
         "SELECT r.model_name, r.runtime, r.runtime_version, r.delegate, r.num_threads, r.scenario, r.board,"
         " r.source_kind, r.frames, r.frames_stored, r.duration_s, r.fps, r.power_mean_w, r.energy_mj_gross,"
         " r.energy_mj_net, r.power_source, r.throttled, r.temp_max_c, r.summary, r.duplicates, r.replayed,"
-        " r.started_at, r.session"
+        " r.started_at, r.session, COALESCE(r.kind, 'run'), r.verdict, r.headline_metric, r.headline_value,"
+        " r.headline_unit, r.within_bound, r.latency_bound_ms, r.target_qps, r.meta"
         " FROM runs r WHERE r.device_id = ? AND r.run_id = ?",
         (device_id, run_id),
     )
@@ -299,9 +307,12 @@ def run_detail(store, device_id: str, run_id: str) -> dict[str, Any]:
         raise UserError(f"no run {device_id}/{run_id} in the database")
     keys = ["model", "runtime", "runtime_version", "delegate", "num_threads", "scenario", "board", "source_kind",
             "frames", "frames_stored", "duration_s", "fps", "power_mean_w", "energy_mj_gross", "energy_mj_net",
-            "power_source", "throttled", "temp_max_c", "summary", "duplicates", "replayed", "started_at", "session"]
+            "power_source", "throttled", "temp_max_c", "summary", "duplicates", "replayed", "started_at", "session",
+            "kind", "verdict", "headline_metric", "headline_value", "headline_unit", "within_bound",
+            "latency_bound_ms", "target_qps", "meta"]
     d = dict(zip(keys, row[0]))
     d["summary"] = json.loads(d["summary"]) if d["summary"] else None
+    d["meta"] = json.loads(d["meta"]) if d["meta"] else None
     d["device_id"], d["run_id"] = device_id, run_id
     samples = run_samples(store, device_id, run_id, ALL_STAGES)
     d["latency_ms"] = {s: _stage_stats(samples[s]) for s in ALL_STAGES if s in STAGES or samples[s].size}
@@ -332,43 +343,100 @@ def histogram(values: np.ndarray, bins: int = 40) -> dict[str, Any]:
     return {"counts": counts.tolist(), "edges": [round(float(e), 4) for e in edges]}
 
 
-def sweep_points(result: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Points of a sweep stored in a summary (issue 4's ``sweep`` section), normalized to
-    batch, threads, instances, latency_ms (per batch: mean/p50/p90/p99), latency_per_item_ms,
-    throughput_ips (items/s), status. Tolerates a list or {"points": [...]}; unknown shapes give []."""
-    if not isinstance(result, dict):
+def sweep_points(doc: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The points of a stored edgebench.sweep/1 document, every one (unsupported and failed
+    ones too, with their reason), in the document's field names, each with its ``index``."""
+    if not isinstance(doc, dict) or doc.get("schema") != SWEEP_SCHEMA:
         return []
-    sw = result.get("sweep")
-    pts = sw.get("points") if isinstance(sw, dict) else sw
-    if not isinstance(pts, list):
-        return []
-    out = []
-    for p in pts:
-        if not isinstance(p, dict):
-            continue
-        lat = p.get("latency_ms") or p.get("latency_per_batch_ms") or {}
-        if not isinstance(lat, dict):
-            lat = {"mean": lat} if isinstance(lat, (int, float)) else {}
-        per_item = p.get("latency_per_item_ms")
-        if isinstance(per_item, dict):
-            per_item = per_item.get("mean", per_item.get("p50"))
-        thr = None
-        for k, v in p.items():
-            if k.startswith("throughput") and isinstance(v, (int, float)):
-                thr = v
-                break
-        out.append(
-            {
-                "batch": p.get("batch", p.get("batch_size", 1)),
-                "threads": p.get("threads", p.get("num_threads")),
-                "instances": p.get("instances", 1),
-                "latency_ms": {k: lat.get(k) for k in ("mean", "p50", "p90", "p99") if isinstance(lat.get(k), (int, float))},
-                "latency_per_item_ms": per_item if isinstance(per_item, (int, float)) else None,
-                "throughput_ips": thr,
-                "status": p.get("status", "ok"),
-            }
-        )
-    return out
+    return [{"index": i, **p} for i, p in enumerate(doc["points"])]
+
+
+def _point_label(p: dict[str, Any] | None) -> str | None:
+    if not p:
+        return None
+    return f"batch {p['batch']}, threads {p['threads']}, instances {p['instances']}"
+
+
+def sweep_overview(doc: dict[str, Any]) -> dict[str, Any]:
+    """What a sweep came to: points by status, INVALID points, the best throughput and the
+    lowest p99 (as the agent picked them: VALID points first) and the latency/throughput
+    frontier (points no other point beats on both p99 latency and throughput)."""
+    from agent.plots import pareto_frontier
+
+    pts = doc["points"]
+    ok = [p for p in pts if p["status"] == "ok"]
+    best = doc.get("best") or {}
+    return {
+        "grid": doc["grid"],
+        "points": len(pts),
+        "counts": {s: sum(p["status"] == s for p in pts) for s in ("ok", "unsupported", "failed")},
+        "invalid_points": sum(p.get("verdict") == "INVALID" for p in ok),
+        "best_throughput_items_per_s": (best.get("throughput") or {}).get("throughput_items_per_s"),
+        "best_throughput_at": _point_label(best.get("throughput")),
+        "best_throughput_verdict": (best.get("throughput") or {}).get("verdict"),
+        "lowest_p99_ms": (best.get("latency") or {}).get("p99_ms"),
+        "lowest_p99_at": _point_label(best.get("latency")),
+        "frontier": [{"batch": p["batch"], "threads": p["threads"], "instances": p["instances"],
+                      "p99_ms": p["latency_ms"]["p99"], "throughput_items_per_s": p["throughput_items_per_s"]}
+                     for p in pareto_frontier(ok)],
+        "unsupported_batches": sorted({p["batch"] for p in pts if p["status"] == "unsupported"}),
+    }
+
+
+def _document_runs(store, kind: str, since, until, where) -> list[tuple]:
+    w, p = _filters(where, since, until, "COALESCE(r.summary_at, r.first_seen)")
+    return store.query(
+        "SELECT r.device_id, r.run_id, r.model_name, r.runtime, r.runtime_version, r.delegate, r.num_threads,"
+        " r.board, r.scenario, r.verdict, r.headline_metric, r.headline_value, r.headline_unit, r.within_bound,"
+        " r.latency_bound_ms, r.target_qps, r.duration_s, r.power_mean_w, r.summary, r.summary_at"
+        f" FROM runs r WHERE r.kind = ? AND r.summary IS NOT NULL AND {w}"
+        " ORDER BY r.summary_at DESC, r.device_id, r.run_id",
+        [kind, *p],
+    )
+
+
+def scenario_rows(store, *, since: float | None = None, until: float | None = None,
+                  where: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One row per stored scenario result (newest first): its verdict and reasons, its
+    headline (metric, value, unit: p90/p99 query latency in ms, offline samples/s, server p99
+    in ms with whether it held the bound, find-max-qps the highest rate in queries/s), the
+    offered and completed rate, the bound, queries and samples. The figures are the agent's,
+    computed over every query of the run; no percentile is averaged across runs."""
+    rows = []
+    for (dev, run, model, rt, rtv, delegate, threads, board, scen, verdict, hm, hv, hu, within, bound, tqps, dur,
+         pw, summary, at) in _document_runs(store, "scenario", since, until, where):
+        doc = json.loads(summary)
+        rows.append({
+            "device_id": dev, "run_id": run, "model": model, "runtime": rt, "runtime_version": rtv,
+            "delegate": delegate, "num_threads": threads, "board": board, "scenario": scen, "batch": doc.get("batch"),
+            "verdict": verdict, "reasons": doc.get("reasons", []),
+            "headline": {"metric": hm, "value": hv, "unit": hu},
+            "within_bound": None if within is None else bool(within),
+            "latency_bound_ms": bound, "target_qps": tqps, "completed_qps": doc.get("completed_qps"),
+            "max_qps": doc.get("max_qps"), "steps": len(doc["steps"]) if isinstance(doc.get("steps"), list) else None,
+            "queries": doc.get("queries"), "samples": doc.get("samples"), "duration_s": dur,
+            # absent for a find-max-qps search (each step is its own server run; see its steps)
+            "latency_ms": {k: (doc.get("latency_ms") or {}).get(k) for k in ("p50", "p90", "p99", "mean")},
+            "power_mean_w": pw, "received_at": at,
+        })
+    return rows
+
+
+def sweep_rows(store, *, since: float | None = None, until: float | None = None,
+               where: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One row per stored sweep (newest first): the grid, points by status, INVALID points,
+    the best throughput and the lowest p99 with the point that gave each."""
+    rows = []
+    for (dev, run, model, rt, rtv, delegate, _threads, board, _scen, verdict, _hm, _hv, _hu, _w, _b, _q, _d, _pw,
+         summary, at) in _document_runs(store, "sweep", since, until, where):
+        doc = json.loads(summary)
+        ov = sweep_overview(doc)
+        rows.append({
+            "device_id": dev, "run_id": run, "model": model, "runtime": rt, "runtime_version": rtv,
+            "delegate": delegate, "board": board, **{k: v for k, v in ov.items() if k != "frontier"},
+            "frontier_points": len(ov["frontier"]), "received_at": at,
+        })
+    return rows
 
 
 # --------------------------------------------------------------------------- comparison
@@ -467,13 +535,16 @@ def compare_runs(store, run: tuple[str, str], baseline: tuple[str, str], stage: 
 def flatten(row: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for k, v in row.items():
-        if k == "latency_ms" and isinstance(v, dict):
+        if k == "latency_ms" and isinstance(v, dict) and all(isinstance(st, dict) for st in v.values()):
             for stage, st in v.items():
                 for s, x in st.items():
                     out[f"{stage}_{s}_ms"] = x
         elif k == "energy_per_inference_mj":
             out["energy_per_inference_gross_mj"] = (v or {}).get("gross")
             out["energy_per_inference_net_mj"] = (v or {}).get("net")
+        elif isinstance(v, dict) and all(not isinstance(x, (dict, list)) for x in v.values()):
+            for s, x in v.items():  # e.g. headline -> headline_metric, headline_value, headline_unit
+                out[f"{k}_{s}"] = x
         elif isinstance(v, (dict, list)):
             out[k] = json.dumps(v)
         else:

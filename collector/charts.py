@@ -92,18 +92,22 @@ def bar_chart(title: str, labels: Sequence[str], series: dict[str, Sequence[floa
 
 
 def histogram_svg(title: str, counts: Sequence[int], edges: Sequence[float], unit: str = "ms",
-                  marks: dict[str, float] | None = None) -> str:
+                  marks: dict[str, float | None] | None = None, *, log_x: bool = False, what: str = "frames",
+                  xlabel: str | None = None) -> str:
+    """Bars between ``edges``; ``log_x`` for log-spaced edges (the agent's sweep and scenario
+    histograms), so each bin is as wide as it is on a log scale. ``what`` names the counts."""
     out = _frame(title, "histogram")
-    if not counts:
-        out.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle">no frames stored</text></svg>')
+    if not counts or not edges or (log_x and edges[0] <= 0):
+        out.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle">no {escape(what)} stored</text></svg>')
         return "\n".join(out)
     top = _nice_max(max(counts))
     pw, ph = W - ML - MR, H - MT - MB
-    lo, hi = edges[0], edges[-1]
+    f = math.log10 if log_x else (lambda v: v)
+    lo, hi = f(edges[0]), f(edges[-1])
     span = (hi - lo) or 1.0
 
     def X(v: float) -> float:
-        return ML + pw * (v - lo) / span
+        return ML + pw * (f(max(v, edges[0])) - lo) / span
 
     for i in range(5):
         y = MT + ph - ph * i / 4
@@ -112,67 +116,213 @@ def histogram_svg(title: str, counts: Sequence[int], edges: Sequence[float], uni
     for c, a, b in zip(counts, edges[:-1], edges[1:]):
         h = ph * c / top
         out.append(f'<rect class="bar" x="{X(a):.1f}" y="{MT + ph - h:.1f}" width="{max(0.5, X(b) - X(a) - 0.5):.1f}"'
-                   f' height="{h:.1f}" fill="#3366cc"><title>{a:.4g}–{b:.4g} {escape(unit)}: {c} frames</title></rect>')
+                   f' height="{h:.1f}" fill="#3366cc"><title>{a:.4g}–{b:.4g} {escape(unit)}: {c} {escape(what)}</title></rect>')
     for i in range(6):
         v = lo + span * i / 5
-        out.append(f'<text x="{X(v):.1f}" y="{MT + ph + 14}" text-anchor="middle" font-size="10">{_fmt(v)}</text>')
-    out.append(f'<text x="{ML + pw / 2}" y="{MT + ph + 30}" text-anchor="middle" font-size="11">latency ({escape(unit)})</text>')
-    out.append(f'<text x="12" y="{MT + ph / 2}" font-size="11" transform="rotate(-90 12 {MT + ph / 2})"'
-               ' text-anchor="middle">frames</text>')
+        out.append(f'<text x="{ML + pw * i / 5:.1f}" y="{MT + ph + 14}" text-anchor="middle" font-size="10">'
+                   f"{_fmt(10 ** v if log_x else v)}</text>")
+    xl = xlabel or f"latency ({unit})"
+    out.append(f'<text class="xlabel" x="{ML + pw / 2}" y="{MT + ph + 30}" text-anchor="middle" font-size="11">'
+               f"{escape(xl + (', log scale' if log_x else ''))}</text>")
+    out.append(f'<text class="ylabel" x="12" y="{MT + ph / 2}" font-size="11" transform="rotate(-90 12 {MT + ph / 2})"'
+               f' text-anchor="middle">{escape(what)}</text>')
     for i, (name, v) in enumerate((marks or {}).items()):
-        if v is None or not lo <= v <= hi:
+        if v is None or not edges[0] <= v <= edges[-1]:
             continue
-        out.append(f'<line x1="{X(v):.1f}" y1="{MT}" x2="{X(v):.1f}" y2="{MT + ph}" stroke="{PALETTE[(i + 1) % 8]}"'
+        out.append(f'<line class="mark" x1="{X(v):.1f}" y1="{MT}" x2="{X(v):.1f}" y2="{MT + ph}" stroke="{PALETTE[(i + 1) % 8]}"'
                    ' stroke-dasharray="4 3"/>')
         out.append(f'<text x="{X(v) + 3:.1f}" y="{MT + 10 + 12 * i}" font-size="10" fill="{PALETTE[(i + 1) % 8]}">'
-                   f"{escape(name)} {v:.3f}</text>")
+                   f"{escape(name)} {v:.4g}</text>")
     out.append("</svg>")
     return "\n".join(out)
 
 
-def line_chart(title: str, series: dict[str, list[tuple[float, float]]], xlabel: str, ylabel: str,
-               log: bool = True) -> str:
-    """Lines with points; log-log axes by default (sweeps span batch 1..256)."""
-    pts = [(x, y) for s in series.values() for x, y in s if x is not None and y is not None and (not log or (x > 0 and y > 0))]
-    out = _frame(title, "lines")
-    if not pts:
-        out.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle">no data</text></svg>')
-        return "\n".join(out)
-    f = math.log10 if log else (lambda v: v)
-    xs, ys = [f(x) for x, _ in pts], [f(y) for _, y in pts]
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
-    if x1 == x0:
-        x1 = x0 + 1
-    if y1 == y0:
-        y1 = y0 + 1
-    pw, ph = W - ML - MR, H - MT - MB
+def _legend_rows(names: Sequence[str], colors: Sequence[int] | None = None) -> list[list[tuple[int, str]]]:
+    """Legend entries (palette index, name) in rows that fit the chart's width."""
+    rows: list[list[tuple[int, str]]] = [[]]
+    x = ML
+    for i, n in enumerate(names):
+        w = 24 + 6.5 * len(n)
+        if rows[-1] and x + w > W - MR:
+            rows.append([])
+            x = ML
+        rows[-1].append((colors[i] if colors is not None else i, n))
+        x += w
+    return rows
 
-    def P(x, y):
-        return ML + pw * (f(x) - x0) / (x1 - x0), MT + ph - ph * (f(y) - y0) / (y1 - y0)
 
-    out.append(f'<rect x="{ML}" y="{MT}" width="{pw}" height="{ph}" fill="none" stroke="#ccc"/>')
+def _legend_svg(rows: list[list[tuple[int, str]]], top: float, styles: dict[str, str] | None = None) -> list[str]:
+    out = []
+    for r, row in enumerate(rows):
+        x, y = ML, top + 16 * r
+        for i, n in row:
+            c = PALETTE[i % len(PALETTE)]
+            dash = (styles or {}).get(n, "")
+            out.append(f'<line x1="{x}" y1="{y - 4}" x2="{x + 14}" y2="{y - 4}" stroke="{c}" stroke-width="2"{dash}/>')
+            out.append(f'<text class="legend" x="{x + 18}" y="{y}" font-size="11">{escape(n)}</text>')
+            x += 24 + 6.5 * len(n)
+    return out
+
+
+def _axes(f, x0: float, x1: float, y0: float, y1: float, pw: float, ph: float, log_x: bool, log_y: bool,
+          xlabel: str, ylabel: str, xticks: Sequence[float] | None = None) -> list[str]:
+    out = [f'<rect x="{ML}" y="{MT}" width="{pw}" height="{ph}" fill="none" stroke="#ccc"/>']
     for i in range(5):
         yv = y0 + (y1 - y0) * i / 4
         y = MT + ph - ph * i / 4
-        lab = _fmt(10 ** yv if log else yv)
-        out.append(f'<text x="{ML - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="10">{lab}</text>')
-        xv = x0 + (x1 - x0) * i / 4
-        x = ML + pw * i / 4
-        out.append(f'<text x="{x:.1f}" y="{MT + ph + 14}" text-anchor="middle" font-size="10">{_fmt(10 ** xv if log else xv)}</text>')
-    out.append(f'<text x="{ML + pw / 2}" y="{MT + ph + 30}" text-anchor="middle" font-size="11">{escape(xlabel)}</text>')
-    out.append(f'<text x="12" y="{MT + ph / 2}" font-size="11" transform="rotate(-90 12 {MT + ph / 2})"'
+        out.append(f'<line x1="{ML}" y1="{y:.1f}" x2="{ML + pw}" y2="{y:.1f}" stroke="#eee"/>')
+        out.append(f'<text x="{ML - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="10">{_fmt(10 ** yv if log_y else yv)}</text>')
+    if xticks:
+        for xv in xticks:
+            x = ML + pw * (f(xv, log_x) - x0) / (x1 - x0)
+            out.append(f'<text x="{x:.1f}" y="{MT + ph + 14}" text-anchor="middle" font-size="10">{_fmt(xv)}</text>')
+    else:
+        for i in range(5):
+            xv = x0 + (x1 - x0) * i / 4
+            out.append(f'<text x="{ML + pw * i / 4:.1f}" y="{MT + ph + 14}" text-anchor="middle" font-size="10">'
+                       f"{_fmt(10 ** xv if log_x else xv)}</text>")
+    scales = [n for n, on in (("x", log_x), ("y", log_y)) if on]
+    note = f" ({'log-log' if len(scales) == 2 else 'log ' + scales[0]})" if scales else ""
+    out.append(f'<text class="xlabel" x="{ML + pw / 2}" y="{MT + ph + 30}" text-anchor="middle" font-size="11">'
+               f"{escape(xlabel)}</text>")
+    out.append(f'<text class="ylabel" x="12" y="{MT + ph / 2}" font-size="11" transform="rotate(-90 12 {MT + ph / 2})"'
                f' text-anchor="middle">{escape(ylabel)}</text>')
-    for i, (name, s) in enumerate(series.items()):
-        c = PALETTE[i % len(PALETTE)]
-        good = sorted((x, y) for x, y in s if x is not None and y is not None and (not log or (x > 0 and y > 0)))
+    if note:
+        out.append(f'<text x="{W - MR}" y="{MT - 4}" text-anchor="end" font-size="10" fill="#888">{escape(note.strip())}</text>')
+    return out
+
+
+def _tf(v: float, log: bool) -> float:
+    return math.log10(v) if log else v
+
+
+def _ok(x, y, log_x: bool, log_y: bool) -> bool:
+    return x is not None and y is not None and (not log_x or x > 0) and (not log_y or y > 0)
+
+
+def line_chart(title: str, series: dict[str, list[tuple]], xlabel: str, ylabel: str,
+               log: bool = True, *, dashed: Sequence[str] = (), missing: Sequence[tuple[float, str]] = (),
+               kind: str = "lines", xticks: Sequence[float] | None = None,
+               colors: dict[str, int] | None = None) -> str:
+    """Lines with points, log-log by default (sweeps span batch 1..256). A point is (x, y)
+    or (x, y, note): a note draws it hollow, with the note in its tooltip (e.g. an INVALID
+    point and why). ``missing`` marks x values that have no point, e.g. a batch size the
+    model cannot take: a cross on the x axis with its reason. ``colors`` gives series their
+    palette index (e.g. one color for the p50 and p99 of a configuration)."""
+    pts = [(p[0], p[1]) for s in series.values() for p in s if _ok(p[0], p[1], log, log)]
+    miss = [(x, why) for x, why in missing if x is not None and (not log or x > 0)]
+    cidx = {name: (colors or {}).get(name, i) for i, name in enumerate(series)}
+    rows = _legend_rows(list(series), [cidx[n] for n in series])
+    h = H + 16 * (len(rows) - 1)
+    out = _frame(title, kind).copy()
+    out[0] = out[0].replace(f'height="{H}" viewBox="0 0 {W} {H}"', f'height="{h}" viewBox="0 0 {W} {h}"')
+    if not pts:
+        out.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle">no point ran</text>')
+        for x, why in miss:
+            out.append(f'<text class="unsupported" x="{W / 2}" y="{H / 2 + 16}" text-anchor="middle" font-size="11">'
+                       f"{escape(why)}</text>")
+        out.append("</svg>")
+        return "\n".join(out)
+    xs = [_tf(x, log) for x, _ in pts] + [_tf(x, log) for x, _ in miss]
+    ys = [_tf(y, log) for _, y in pts]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    if x1 == x0:
+        x0, x1 = x0 - 0.5, x1 + 0.5
+    if y1 == y0:
+        y0, y1 = y0 - 0.5, y1 + 0.5
+    pad = (x1 - x0) * 0.03
+    x0, x1 = x0 - pad, x1 + pad
+    pw, ph = W - ML - MR, H - MT - MB
+
+    def P(x, y):
+        return ML + pw * (_tf(x, log) - x0) / (x1 - x0), MT + ph - ph * (_tf(y, log) - y0) / (y1 - y0)
+
+    out += _axes(_tf, x0, x1, y0, y1, pw, ph, log, log, xlabel, ylabel, xticks)
+    styles = {}
+    for name, s in series.items():
+        c = PALETTE[cidx[name] % len(PALETTE)]
+        dash = ' stroke-dasharray="5 3"' if name in dashed else ""
+        styles[name] = dash
+        good = sorted((p for p in s if _ok(p[0], p[1], log, log)), key=lambda p: p[0])
         if not good:
             continue
-        path = " ".join(f"{'M' if j == 0 else 'L'}{P(x, y)[0]:.1f},{P(x, y)[1]:.1f}" for j, (x, y) in enumerate(good))
-        out.append(f'<path d="{path}" fill="none" stroke="{c}" stroke-width="2"/>')
-        for x, y in good:
-            px, py = P(x, y)
-            out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{c}"><title>{escape(name)}: {x:g}, {y:.4g}</title></circle>')
-    out += _legend(list(series))
+        path = " ".join(f"{'M' if j == 0 else 'L'}{P(p[0], p[1])[0]:.1f},{P(p[0], p[1])[1]:.1f}" for j, p in enumerate(good))
+        out.append(f'<path class="series" d="{path}" fill="none" stroke="{c}" stroke-width="2"{dash}/>')
+        for p in good:
+            px, py = P(p[0], p[1])
+            note = p[2] if len(p) > 2 and p[2] else None
+            fill = "#fff" if note else c
+            tip = f"{name}: {p[0]:g}, {p[1]:.4g}" + (f" ({note})" if note else "")
+            out.append(f'<circle class="{"point hollow" if note else "point"}" cx="{px:.1f}" cy="{py:.1f}" r="3.5"'
+                       f' fill="{fill}" stroke="{c}" stroke-width="1.5"><title>{escape(tip)}</title></circle>')
+    for x, why in miss:
+        px = ML + pw * (_tf(x, log) - x0) / (x1 - x0)
+        py = MT + ph - 6
+        out.append(f'<path class="unsupported" d="M{px - 5:.1f},{py - 5:.1f} L{px + 5:.1f},{py + 5:.1f} M{px - 5:.1f},'
+                   f'{py + 5:.1f} L{px + 5:.1f},{py - 5:.1f}" stroke="#dc3912" stroke-width="2">'
+                   f"<title>{escape(why)}</title></path>")
+    out += _legend_svg(rows, MT + ph + 50, styles)
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def scatter_chart(title: str, points: Sequence[dict], xlabel: str, ylabel: str, *, log: bool = True,
+                  line: Sequence[tuple[float, float]] = (), line_name: str | None = None,
+                  hline: tuple[float, str] | None = None, vline: tuple[float, str] | None = None,
+                  groups: Sequence[str] = (), kind: str = "scatter") -> str:
+    """Labelled points ({x, y, label, group, hollow, note}), an optional connecting line (e.g.
+    the latency/throughput frontier) and reference lines (a latency bound, a rate)."""
+    pts = [p for p in points if _ok(p["x"], p["y"], log, log)]
+    names = list(groups) + ([line_name] if line_name and line else [])
+    rows = _legend_rows(names)
+    h = H + 16 * (len(rows) - 1)
+    out = _frame(title, kind).copy()
+    out[0] = out[0].replace(f'height="{H}" viewBox="0 0 {W} {H}"', f'height="{h}" viewBox="0 0 {W} {h}"')
+    if not pts:
+        out.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle">no point ran</text></svg>')
+        return "\n".join(out)
+    xs = [_tf(p["x"], log) for p in pts]
+    ys = [_tf(p["y"], log) for p in pts]
+    for ref, axis in ((hline, ys), (vline, xs)):
+        if ref and ref[0] is not None and (not log or ref[0] > 0):
+            axis.append(_tf(ref[0], log))
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    if x1 == x0:
+        x0, x1 = x0 - 0.5, x1 + 0.5
+    if y1 == y0:
+        y0, y1 = y0 - 0.5, y1 + 0.5
+    px_, py_ = (x1 - x0) * 0.05, (y1 - y0) * 0.08
+    x0, x1, y0, y1 = x0 - px_, x1 + px_, y0 - py_, y1 + py_
+    pw, ph = W - ML - MR, H - MT - MB
+
+    def P(x, y):
+        return ML + pw * (_tf(x, log) - x0) / (x1 - x0), MT + ph - ph * (_tf(y, log) - y0) / (y1 - y0)
+
+    out += _axes(_tf, x0, x1, y0, y1, pw, ph, log, log, xlabel, ylabel)
+    if hline and hline[0] is not None and (not log or hline[0] > 0):
+        y = P(1 if log else 0, hline[0])[1]
+        out.append(f'<line class="bound" x1="{ML}" y1="{y:.1f}" x2="{ML + pw}" y2="{y:.1f}" stroke="#dc3912" stroke-dasharray="6 3"/>')
+        out.append(f'<text x="{ML + pw - 4}" y="{y - 4:.1f}" text-anchor="end" font-size="10" fill="#dc3912">{escape(hline[1])}</text>')
+    if vline and vline[0] is not None and (not log or vline[0] > 0):
+        x = P(vline[0], 1 if log else 0)[0]
+        out.append(f'<line class="rate" x1="{x:.1f}" y1="{MT}" x2="{x:.1f}" y2="{MT + ph}" stroke="#109618" stroke-dasharray="6 3"/>')
+        out.append(f'<text x="{x + 4:.1f}" y="{MT + 12}" font-size="10" fill="#109618">{escape(vline[1])}</text>')
+    good_line = [(x, y) for x, y in line if _ok(x, y, log, log)]
+    if good_line:
+        path = " ".join(f"{'M' if j == 0 else 'L'}{P(x, y)[0]:.1f},{P(x, y)[1]:.1f}" for j, (x, y) in enumerate(good_line))
+        li = len(groups)
+        out.append(f'<path class="frontier" d="{path}" fill="none" stroke="{PALETTE[li % len(PALETTE)]}"'
+                   ' stroke-width="1.5" stroke-dasharray="2 3"/>')
+    for p in pts:
+        x, y = P(p["x"], p["y"])
+        gi = list(groups).index(p["group"]) if p.get("group") in groups else 0
+        c = PALETTE[gi % len(PALETTE)]
+        tip = f"{p.get('label') or ''}: {p['x']:.4g}, {p['y']:.4g}" + (f" ({p['note']})" if p.get("note") else "")
+        out.append(f'<circle class="{"point hollow" if p.get("hollow") else "point"}" cx="{x:.1f}" cy="{y:.1f}" r="4"'
+                   f' fill="{"#fff" if p.get("hollow") else c}" stroke="{c}" stroke-width="1.5"><title>{escape(tip)}</title></circle>')
+        if p.get("label"):
+            out.append(f'<text class="point-label" x="{x + 5:.1f}" y="{y - 5:.1f}" font-size="9" fill="#555">{escape(p["label"])}</text>')
+    styles = {line_name: ' stroke-dasharray="2 3"'} if line_name else {}
+    out += _legend_svg(rows, MT + ph + 50, styles)
     out.append("</svg>")
     return "\n".join(out)

@@ -119,6 +119,16 @@ def cmd_report(args) -> int:
     from .aggregate import group_rows
     from .report import table
 
+    if args.what in ("scenarios", "sweeps"):
+        from .aggregate import scenario_rows, sweep_rows
+        from .report import scenario_table, sweep_table
+
+        store = open_store(args.db, must_exist=True)
+        fn, table_fn = (scenario_rows, scenario_table) if args.what == "scenarios" else (sweep_rows, sweep_table)
+        rows = fn(store, since=parse_time(args.since), until=parse_time(args.until), where=_filters(args))
+        _emit(args, rows, table_fn)
+        store.close()
+        return 0
     by = _by(args.by)
     store = open_store(args.db, must_exist=True)
     rows = group_rows(store, by, since=parse_time(args.since), until=parse_time(args.until), where=_filters(args))
@@ -260,8 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_broker_options(s)
     s.set_defaults(func=cmd_serve)
 
-    r = sub.add_parser("report", help="frames, FPS, latency percentiles, energy, data quality per group")
+    r = sub.add_parser("report", help="frames, FPS, latency percentiles, energy, data quality per group;"
+                                      " scenario verdicts and headlines; sweeps")
     _db_arg(r)
+    r.add_argument("--what", choices=["fleet", "scenarios", "sweeps"], default="fleet",
+                   help="fleet (default): per-frame runs grouped by --by; scenarios: one row per scenario result"
+                        " (verdict, headline, reasons); sweeps: one row per sweep (points, best throughput, lowest p99)")
     r.add_argument("--format", choices=["table", "json", "csv"], default="table")
     r.add_argument("--by", default="device_id,model",
                    help="group by some of device_id,model,runtime,delegate,scenario,board,run_id (default device_id,model)")

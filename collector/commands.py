@@ -226,7 +226,10 @@ def cmd_run(args) -> int:
         run = f" run {last['run_id']}" if last.get("run_id") else ""
         reason = f": {last['reason']}" if last.get("reason") else ""
         extra = ""
-        if state == "done":
+        if state == "done" and last.get("verdict"):  # a scenario job: its verdict and headline
+            h = last.get("headline") or {}
+            extra = f" ({last.get('scenario')}: {last['verdict']}, {h.get('metric')} {h.get('value')} {h.get('unit')})"
+        elif state == "done":
             extra = f" ({last.get('frames')} frames, {last.get('fps')} FPS)"
         print(f"{d}: {state}{run}{reason}{extra}")
         if state in ("rejected", "failed") or (args.wait_done and state != "done"):

@@ -39,7 +39,8 @@ def run_rows(store, since=None, until=None, where=None) -> list[dict[str, Any]]:
     cols = ["device_id", "run_id", "session", "model_name", "model_sha256", "runtime", "runtime_version", "delegate",
             "num_threads", "source_kind", "scenario", "board", "started_at", "frames", "frames_stored", "duration_s",
             "fps", "power_mean_w", "energy_mj_gross", "energy_mj_net", "power_source", "throttled", "temp_max_c",
-            "has_sweep", "duplicates", "replayed", "first_seen", "summary_at"]
+            "has_sweep", "kind", "verdict", "headline_metric", "headline_value", "headline_unit", "within_bound",
+            "latency_bound_ms", "target_qps", "duplicates", "replayed", "first_seen", "summary_at"]
     q = store.query(f"SELECT {', '.join('r.' + c for c in cols)} FROM runs r WHERE {w}"
                     " ORDER BY r.device_id, r.run_id", p)
     return [dict(zip(cols, r)) for r in q]

@@ -63,6 +63,77 @@ def table(rows: list[dict[str, Any]], by: Sequence[str] = ("device_id", "model")
     return "\n".join(out)
 
 
+def _num_text(v: Any) -> str:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return "-" if v is None else str(v)
+    return f"{v:.1f}" if abs(v) >= 1000 else f"{v:.4g}"
+
+
+def headline_text(metric: str | None, value: Any, unit: str | None, within: bool | None = None,
+                  bound: float | None = None) -> str:
+    """``p90 1.234 ms``, ``max 456.7 queries/s with p99 <= 5 ms``, ``1234.5 samples/s``,
+    ``p99 2.1 ms <= 50 ms bound``, ``best 7731.3 items/s``."""
+    if metric is None:
+        return "-"
+    if metric == "max_qps" and value is None:
+        return "no rate meets the bound" + (f" (p99 <= {bound:g} ms)" if bound is not None else "")
+    name = {"p90_latency_ms": "p90", "p99_latency_ms": "p99", "max_qps": "max", "samples_per_s": "",
+            "best_throughput_items_per_s": "best"}.get(metric, metric)
+    text = f"{name} {_num_text(value)} {unit or ''}".strip()
+    if within is not None and bound is not None:
+        text += f" {'<=' if within else 'NOT <='} {bound:g} ms bound"
+    elif bound is not None and metric == "max_qps":
+        text += f" with p99 <= {bound:g} ms"
+    return text
+
+
+def scenario_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no scenario results stored yet (edgebench run --scenario ... --mqtt URL)"
+    head = ["device", "model", "scenario", "batch", "verdict", "headline", "target qps", "done qps", "queries",
+            "duration s", "run", "reasons"]
+    body = []
+    for r in rows:
+        h = r["headline"]
+        body.append([
+            r["device_id"], r["model"] or "-", r["scenario"] or "-", "-" if r["batch"] is None else str(r["batch"]),
+            r["verdict"] or "-", headline_text(h["metric"], h["value"], h["unit"], r["within_bound"], r["latency_bound_ms"]),
+            _f(r["target_qps"], ".4g"), _f(r["completed_qps"], ".4g"),
+            "-" if r["queries"] is None else str(r["queries"]), _f(r["duration_s"], ".3f"), r["run_id"],
+            "; ".join(r["reasons"]) or "-",
+        ])
+    out = render(head, body, {0, 1, 2, 4, 5, 10, 11})
+    out.append(
+        "headline as the agent computed it over every query (single-stream p90, multi-stream p99 query latency;"
+        " offline samples/s; server p99 from each query's scheduled arrival against its bound; find-max-qps the"
+        " highest Poisson rate whose p99 held the bound); INVALID results say why in reasons"
+    )
+    return "\n".join(out)
+
+
+def sweep_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no sweeps stored yet (edgebench sweep ... --mqtt URL)"
+    head = ["device", "model", "grid b x t x i", "ok", "unsupported", "failed", "INVALID", "best items/s", "at",
+            "lowest p99 ms", "at", "run"]
+    body = []
+    for r in rows:
+        g = r["grid"]
+        body.append([
+            r["device_id"], r["model"] or "-",
+            f"{len(g['batch'])} x {len(g['threads'])} x {len(g['instances'])} ({g['instance_mode']})",
+            str(r["counts"]["ok"]), str(r["counts"]["unsupported"]), str(r["counts"]["failed"]), str(r["invalid_points"]),
+            _f(r["best_throughput_items_per_s"], ".1f"), r["best_throughput_at"] or "-",
+            _f(r["lowest_p99_ms"], ".4f"), r["lowest_p99_at"] or "-", r["run_id"],
+        ])
+    out = render(head, body, {0, 1, 2, 8, 10, 11})
+    out.append(
+        "b = batch sizes, t = thread counts, i = concurrent instances; latency is per batch; best points are"
+        " picked among VALID points when any; unsupported = batch sizes the model cannot take (see each point's reason)"
+    )
+    return "\n".join(out)
+
+
 def devices_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no devices seen yet"

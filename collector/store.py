@@ -7,7 +7,10 @@ Tables:
   devices        one row per device: state (online/stopped/offline) and its session,
                  agent version, inventory, last telemetry, first and last seen
   runs           one row per run: model, runtime, delegate, scenario, board; the summary
-                 when it arrives, with FPS, energy per inference and throttling pulled out
+                 when it arrives, with FPS, energy per inference and throttling pulled out;
+                 ``kind`` says what the summary carries: a per-frame run (``run``), a sweep
+                 (``sweep``, edgebench.sweep/1) or a scenario result (``scenario``,
+                 edgebench.scenario/1), with the verdict and the headline figure pulled out
   frame_batches  one row per frame-batch message: the per-frame latencies of every stage
                  (ms), so percentiles over any group of frames are exact; raw data that
                  the retention setting purges (runs and their summaries are kept)
@@ -39,13 +42,13 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from agent.errors import UserError
-from agent.protocol import OPTIONAL_STAGES, STAGES
+from agent.protocol import OPTIONAL_STAGES, RESULT_SCHEMA, SCENARIO_SCHEMA, STAGES, SWEEP_SCHEMA
 
 from .validate import Message
 
 log = logging.getLogger("edgebench.store")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _BIG_ENDIAN = sys.byteorder == "big"  # frame arrays are stored little-endian
 #: Every stage a frame batch can carry; the optional ones (queue: live sources and
 #: pipelined runs) are NULL in batches without them.
@@ -94,6 +97,14 @@ CREATE TABLE IF NOT EXISTS runs (
     throttled       INTEGER,
     temp_max_c      {real},
     has_sweep       INTEGER NOT NULL DEFAULT 0,
+    kind            TEXT,
+    verdict         TEXT,
+    headline_metric TEXT,
+    headline_value  {real},
+    headline_unit   TEXT,
+    within_bound    INTEGER,
+    latency_bound_ms {real},
+    target_qps      {real},
     summary         TEXT,
     frames_stored   INTEGER NOT NULL DEFAULT 0,
     duplicates      INTEGER NOT NULL DEFAULT 0,
@@ -176,6 +187,16 @@ TABLES = ("devices", "runs", "frame_batches", "messages", "sessions", "command_a
 QUARANTINE_KEEP_BYTES = 64 * 1024
 
 
+#: Columns added to ``runs`` by schema version 4 (sweeps and scenarios), added in place to a
+#: version-3 database when a collector opens it.
+RUNS_V4_COLUMNS = (
+    ("kind", "TEXT"), ("verdict", "TEXT"), ("headline_metric", "TEXT"), ("headline_value", "{real}"),
+    ("headline_unit", "TEXT"), ("within_bound", "INTEGER"), ("latency_bound_ms", "{real}"), ("target_qps", "{real}"),
+)
+#: ``runs.kind`` for each document a summary can carry.
+KIND_OF_SCHEMA = {RESULT_SCHEMA: "run", SWEEP_SCHEMA: "sweep", SCENARIO_SCHEMA: "scenario"}
+
+
 def _ident(m: Message) -> tuple:
     return (m.kind, m.run_id, m.body.get("first_frame") if m.kind == "frames" else None)
 
@@ -219,13 +240,21 @@ def run_fields(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def summary_fields(result: dict[str, Any]) -> dict[str, Any]:
+    """The ``runs`` columns a summary's ``result`` fills: a per-frame run's figures, or a
+    sweep's or scenario's (document_fields)."""
+    if result.get("schema") in (SWEEP_SCHEMA, SCENARIO_SCHEMA):
+        return document_fields(result)
     out = run_fields(result)
     out.update(
+        kind="run",
         frames=result.get("frames"),
         duration_s=_num(result.get("duration_s")),
         fps=_num(result.get("fps")),
         started_at=str(result.get("started_at"))[:40] if result.get("started_at") else None,
     )
+    validity = result.get("validity")
+    if isinstance(validity, dict) and validity.get("verdict") in ("VALID", "INVALID"):
+        out["verdict"] = validity["verdict"]
     power = result.get("power") if isinstance(result.get("power"), dict) else {}
     epi = power.get("energy_per_inference_mj")
     if isinstance(epi, dict):
@@ -253,7 +282,53 @@ def summary_fields(result: dict[str, Any]) -> dict[str, Any]:
     if not temps:
         temps = [v for k, v in thermal.items() if k.endswith("_c") and _num(v) is not None]
     out["temp_max_c"] = max(temps) if temps else None
-    out["has_sweep"] = int(bool(result.get("sweep")))
+    out["has_sweep"] = 0
+    return out
+
+
+def document_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    """The ``runs`` columns of a sweep (edgebench.sweep/1) or a scenario result
+    (edgebench.scenario/1). No frames, no FPS: those columns stay NULL, so the per-frame
+    report never mixes them in. The headline is the document's own figure:
+
+    * sweep: the best throughput (``best.throughput``, VALID points first), items/s;
+    * single-stream / multi-stream: p90 / p99 query latency, ms; offline: samples/s;
+    * server: its p99 latency (ms), with ``within_bound`` the headline's yes/no;
+    * find-max-qps: the highest rate whose p99 held the bound, queries/s.
+    """
+    out = run_fields(doc)
+    out.update(
+        kind=KIND_OF_SCHEMA[doc["schema"]],
+        started_at=str(doc.get("started_at"))[:40] if doc.get("started_at") else None,
+        frames=None, fps=None, energy_mj_gross=None, energy_mj_net=None,
+    )
+    if doc["schema"] == SWEEP_SCHEMA:
+        best = (doc.get("best") or {}).get("throughput") or {}
+        out.update(
+            has_sweep=1, scenario=None, num_threads=None,
+            headline_metric="best_throughput_items_per_s", headline_value=_num(best.get("throughput_items_per_s")),
+            headline_unit="items/s", verdict=best.get("verdict") if best.get("verdict") in ("VALID", "INVALID") else None,
+        )
+        return out
+    h = doc.get("headline") or {}
+    out.update(has_sweep=0, verdict=doc.get("verdict"), duration_s=_num(doc.get("duration_s")),
+               target_qps=_num(doc.get("target_qps")))
+    bound = doc.get("latency_bound_ms")
+    if bound is None and isinstance(doc.get("settings"), dict):
+        bound = doc["settings"].get("latency_bound_ms")
+    out["latency_bound_ms"] = _num(bound)
+    if doc.get("scenario") == "server":
+        out.update(headline_metric="p99_latency_ms", headline_value=_num(h.get("p99_latency_ms")), headline_unit="ms")
+    else:
+        out.update(headline_metric=str(h.get("metric"))[:64] if h.get("metric") else None,
+                   headline_value=_num(h.get("value")), headline_unit=str(h.get("unit"))[:32] if h.get("unit") else None)
+    within = doc.get("within_bound")
+    if isinstance(h.get("value"), bool):
+        within = h["value"]
+    out["within_bound"] = None if not isinstance(within, bool) else int(within)
+    power = doc.get("power") if isinstance(doc.get("power"), dict) else {}
+    out["power_mean_w"] = _num(power.get("mean_w"))
+    out["power_source"] = str(power.get("source"))[:64] if power.get("source") else None
     return out
 
 
@@ -587,6 +662,10 @@ class Store:
         b = m.body
         fields = run_fields({"model": b["model"], "runtime": b["runtime"], "source": b["source"],
                              "config": b.get("config"), "scenario": b.get("scenario"), "board": b.get("board")})
+        # what the summary will carry; an agent before sweeps and scenarios sends only per-frame runs
+        fields["kind"] = KIND_OF_SCHEMA.get(b.get("result_schema", RESULT_SCHEMA))
+        if fields["kind"] == "sweep":
+            fields["has_sweep"] = 1
         fields = {k: v for k, v in fields.items() if v is not None}
         fields["meta"] = json.dumps(b)
         self._set_run(cur, m, fields, only_null=True)
@@ -694,6 +773,16 @@ class SQLiteStore(Store):
                               autoid="INTEGER PRIMARY KEY AUTOINCREMENT")
         )
         c.execute("INSERT OR IGNORE INTO schema_info(key, value) VALUES ('version', ?)", (str(SCHEMA_VERSION),))
+        v = c.execute("SELECT value FROM schema_info WHERE key = 'version'").fetchone()
+        if v and v[0] == "3":
+            have = {row[1] for row in c.execute("PRAGMA table_info(runs)")}
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                _migrate_3_to_4(self, c, [col for col in RUNS_V4_COLUMNS if col[0] not in have], "REAL")
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
         _check_version(self)
 
     def _connect(self):
@@ -792,6 +881,12 @@ class PostgresStore(Store):
                     c.execute(stmt)
             c.execute("INSERT INTO schema_info(key, value) VALUES ('version', %s) ON CONFLICT DO NOTHING",
                       (str(SCHEMA_VERSION),))
+            v = c.execute("SELECT value FROM schema_info WHERE key = 'version'").fetchone()
+            if v and v[0] == "3":
+                have = {r[0] for r in c.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = 'runs'"
+                    " AND table_schema = current_schema()")}
+                _migrate_3_to_4(self, c, [col for col in RUNS_V4_COLUMNS if col[0] not in have], "DOUBLE PRECISION")
         _check_version(self)
 
     def _connect(self):
@@ -840,6 +935,17 @@ class PostgresStore(Store):
             )
             new.update(tuple(r) for r in cur.fetchall())
         return new
+
+
+def _migrate_3_to_4(store: Store, c, missing: list[tuple[str, str]], real: str) -> None:
+    """Version 3 -> 4 (sweeps and scenarios): add the new ``runs`` columns; every run a
+    version-3 collector stored was a per-frame run."""
+    for name, typ in missing:
+        c.execute(f"ALTER TABLE runs ADD COLUMN {name} {typ.format(real=real)}")
+    c.execute("UPDATE runs SET kind = 'run' WHERE kind IS NULL")
+    c.execute(store._sql("UPDATE schema_info SET value = ? WHERE key = 'version'"), (str(SCHEMA_VERSION),))
+    log.info("database %s upgraded from schema version 3 to %d (runs: %s)", redact(store.url), SCHEMA_VERSION,
+             ", ".join(n for n, _ in missing) or "columns already there")
 
 
 def _check_version(store: Store) -> None:

@@ -10,8 +10,10 @@ import pytest
 
 from agent import protocol
 from collector.aggregate import (
-    compare_runs, device_rows, group_rows, quarantine_counts, run_detail, run_samples, sweep_points,
+    compare_runs, device_rows, group_rows, quarantine_counts, run_detail, run_list, run_samples, scenario_rows,
+    sweep_overview, sweep_points, sweep_rows,
 )
+from doc_support import meta_of, scenario_doc, summary_of, sweep_doc
 from fleet_support import (  # noqa: F401  (fixtures)
     as_message, columns, frames, info, meta, pg_url, result_doc, status, store, summary,
 )
@@ -170,21 +172,111 @@ def test_compare_refuses_to_judge_a_tail_without_frames(store):
     assert m["e2e p50"]["beyond_noise"] is True
 
 
-def test_run_samples_in_frame_order_and_sweep(store):
-    sweep = {"points": [
-        {"batch": 1, "threads": 2, "instances": 1, "latency_ms": {"mean": 2.0, "p50": 1.9, "p99": 3.0},
-         "latency_per_item_ms": 2.0, "throughput_ips": 500.0},
-        {"batch": 8, "threads": 2, "instances": 1, "latency_ms": {"mean": 9.0, "p50": 8.5, "p99": 12.0},
-         "latency_per_item_ms": 1.1, "throughput_ips": 880.0},
-        {"batch": 16, "status": "unsupported", "reason": "fixed batch"},
-    ]}
-    a = _run(store, "s1", 1, "sw", sweep=sweep)
-    s = run_samples(store, "s1", "sw")
+def test_run_samples_in_frame_order(store):
+    a = _run(store, "s1", 1, "r", n_batches=4)
+    s = run_samples(store, "s1", "r")
     assert s["e2e"].tolist() == pytest.approx(a["e2e"])
-    pts = run_detail(store, "s1", "sw")["sweep"]
-    assert [p["batch"] for p in pts] == [1, 8, 16]
-    assert pts[1]["throughput_ips"] == 880.0 and pts[2]["status"] == "unsupported"
-    assert sweep_points({"sweep": "garbage"}) == []
+    assert run_detail(store, "s1", "r")["kind"] == "run" and run_detail(store, "s1", "r")["sweep"] == []
+
+
+def test_sweep_summary_is_stored_with_every_point_and_its_headline(store):
+    doc = sweep_doc("s1", "sw")
+    c = store.apply([as_message(meta_of(doc)), as_message(summary_of(doc))])
+    assert c["stored"] == 2
+    d = run_detail(store, "s1", "sw")
+    assert (d["kind"], d["scenario"], d["frames"], d["fps"]) == ("sweep", None, None, None)
+    best = doc["best"]["throughput"]
+    assert (d["headline_metric"], d["headline_value"], d["headline_unit"]) == (
+        "best_throughput_items_per_s", best["throughput_items_per_s"], "items/s")
+    assert d["summary"] == doc  # the whole document, as published
+    pts = d["sweep"]
+    assert [(p["batch"], p["threads"], p["status"]) for p in pts] == [
+        (p["batch"], p["threads"], p["status"]) for p in doc["points"]]
+    assert [p["reason"] for p in pts if p["status"] == "unsupported"] == [
+        p["reason"] for p in doc["points"] if p["status"] == "unsupported"]
+    (row,) = sweep_rows(store)
+    assert row["counts"] == {"ok": 6, "unsupported": 2, "failed": 0} and row["invalid_points"] == 0
+    assert row["best_throughput_items_per_s"] == best["throughput_items_per_s"]
+    assert row["best_throughput_at"] == f"batch {best['batch']}, threads {best['threads']}, instances 1"
+    assert row["unsupported_batches"] == [8]
+    # the frontier: no point on it is beaten on both p99 and throughput by another point
+    ov = sweep_overview(doc)
+    ok = [p for p in doc["points"] if p["status"] == "ok"]
+    for f in ov["frontier"]:
+        assert not any(p["latency_ms"]["p99"] < f["p99_ms"] and p["throughput_items_per_s"] > f["throughput_items_per_s"]
+                       for p in ok)
+    assert group_rows(store) == []  # a sweep publishes no frames: not in the per-frame report
+    assert sweep_points({"schema": protocol.RESULT_SCHEMA}) == [] and sweep_points(None) == []
+
+
+def test_scenario_summaries_keep_verdict_and_headline_and_leave_fps_alone(store):
+    _run(store, "pi-s", 1, "frames-run", seq0=1)  # 600 frames in 1 s
+    good = scenario_doc("pi-s", "srv-ok", "server", valid=True)
+    bad = scenario_doc("pi-s", "srv-bad", "server", valid=False)
+    single = scenario_doc("pi-s", "ss", "single-stream")
+    msgs = []
+    for i, doc in enumerate((good, bad, single)):
+        msgs += [as_message(meta_of(doc, seq=20 + 2 * i)), as_message(summary_of(doc, seq=21 + 2 * i))]
+    assert store.apply(msgs)["stored"] == 6
+    rows = {r["run_id"]: r for r in scenario_rows(store)}
+    assert rows["srv-ok"]["verdict"] == "VALID" and rows["srv-ok"]["within_bound"] is True
+    assert rows["srv-ok"]["headline"] == {"metric": "p99_latency_ms", "value": 9.0, "unit": "ms"}
+    assert rows["srv-ok"]["latency_bound_ms"] == 20.0 and rows["srv-ok"]["target_qps"] == 250.0
+    assert rows["srv-bad"]["verdict"] == "INVALID" and rows["srv-bad"]["within_bound"] is False
+    assert rows["srv-bad"]["reasons"] == bad["reasons"]
+    assert rows["ss"]["headline"] == {"metric": "p90_latency_ms", "value": single["latency_ms"]["p90"], "unit": "ms"}
+    assert rows["ss"]["within_bound"] is None
+    assert {r["run_id"] for r in scenario_rows(store, where={"scenario": "server"})} == {"srv-ok", "srv-bad"}
+    # the per-frame report: one run, its own FPS (a scenario's 2 s are not frames' time)
+    (row,) = group_rows(store)
+    assert row["runs"] == 1 and row["fps"] == pytest.approx(600.0)
+    assert {r["kind"] for r in run_list(store, device_id="pi-s")} == {"run", "scenario"}
+
+
+def test_version_3_database_is_upgraded_in_place(tmp_path):
+    """A collector of this version opens a database made before sweeps and scenarios."""
+    import sqlite3
+
+    from collector.store import RUNS_V4_COLUMNS, SQLiteStore
+
+    path = str(tmp_path / "old.db")
+    st = SQLiteStore(path)
+    _run(st, "old-dev", 1, "old-run")
+    st.close()
+    db = sqlite3.connect(path)
+    for name, _ in RUNS_V4_COLUMNS:
+        db.execute(f"ALTER TABLE runs DROP COLUMN {name}")
+    db.execute("UPDATE schema_info SET value = '3'")
+    db.commit()
+    db.close()
+    st = SQLiteStore(path)
+    try:
+        assert st.query("SELECT value FROM schema_info") == [("4",)]
+        assert st.query("SELECT kind, verdict FROM runs") == [("run", None)]
+        doc = sweep_doc("old-dev", "new-sweep")
+        st.apply([as_message(meta_of(doc, seq=50)), as_message(summary_of(doc, seq=51))])
+        assert [r["run_id"] for r in sweep_rows(st)] == ["new-sweep"]
+        assert group_rows(st)[0]["runs"] == 1
+    finally:
+        st.close()
+
+
+def test_version_3_postgres_database_is_upgraded_in_place(pg_url):
+    from collector.store import RUNS_V4_COLUMNS, PostgresStore
+    from fleet_support import fresh_pg_store
+
+    st = fresh_pg_store(pg_url)
+    _run(st, "old-dev", 1, "old-run")
+    for name, _ in RUNS_V4_COLUMNS:
+        st.execute(f"ALTER TABLE runs DROP COLUMN {name}")
+    st.execute("UPDATE schema_info SET value = '3'")
+    st.close()
+    st = PostgresStore(pg_url)
+    try:
+        assert st.query("SELECT value FROM schema_info") == [("4",)]
+        assert st.query("SELECT kind FROM runs") == [("run",)]
+    finally:
+        st.close()
 
 
 def test_quarantine_and_counts(store):

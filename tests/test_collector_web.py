@@ -15,15 +15,10 @@ import pytest
 from agent import protocol
 from collector.store import SQLiteStore
 from collector.web import Dashboard, WebServer
+from doc_support import meta_of, scenario_doc, summary_of, sweep_doc
 from fleet_support import as_message, columns, frames, info, meta, result_doc, status, summary
 
 TOKEN = "s3cret-token"
-SWEEP = {"points": [
-    {"batch": b, "threads": 2, "instances": 1, "latency_ms": {"mean": 2.0 * b ** 0.8, "p50": 1.9 * b ** 0.8},
-     "latency_per_item_ms": 2.0 * b ** -0.2, "throughput_ips": 500 * b ** 0.2} for b in (1, 2, 4, 8)
-]}
-
-
 def _fill(store) -> None:
     rng = np.random.default_rng(3)
     for d, dev in enumerate(("pi-kitchen", "jetson-lab")):
@@ -34,9 +29,13 @@ def _fill(store) -> None:
             for s in protocol.STAGES:
                 allc[s] += cols[s]
             msgs.append(as_message(frames(dev, 1, 3 + b, "r1", b * 250, cols)))
-        extra = {"sweep": SWEEP} if d == 0 else {"power": {"energy_per_inference_mj": {"gross": 3.0, "net": 1.0}},
-                                                  "throttling": {"flags": {"soft_temp_limit": True}}}
+        extra = {} if d == 0 else {"power": {"energy_per_inference_mj": {"gross": 3.0, "net": 1.0}},
+                                   "throttling": {"flags": {"soft_temp_limit": True}}}
         msgs.append(as_message(summary(dev, 1, 9, result_doc(dev, "r1", allc, **extra))))
+        if d == 0:  # a sweep and a scenario result too (no frames)
+            sw, sc = sweep_doc(dev, "sw1"), scenario_doc(dev, "sc1", "server", valid=False)
+            msgs += [as_message(meta_of(sw, seq=10)), as_message(summary_of(sw, seq=11)),
+                     as_message(meta_of(sc, seq=12)), as_message(summary_of(sc, seq=13))]
         store.apply(msgs)
 
 
@@ -131,13 +130,40 @@ def test_browser_finds_fleet_table_and_charts(site, tmp_path):
         assert chart.is_displayed() and chart.size["width"] > 300
         assert len(chart.find_elements(By.CSS_SELECTOR, "rect.bar")) == 6  # 2 groups x 3 series
         drv.save_screenshot(str(tmp_path / "fleet.png"))
-        # device page -> run page: histogram and the sweep curves
+        # device page -> the sweep's page: its curves, every point, unsupported ones marked
         drv.find_element(By.LINK_TEXT, "pi-kitchen").click()
-        drv.find_element(By.LINK_TEXT, "r1").click()
+        assert "INVALID" in drv.find_element(By.ID, "scenarios").text
+        drv.find_element(By.LINK_TEXT, "sw1").click()
+        lat = drv.find_element(By.CSS_SELECTOR, 'svg.chart[data-chart="sweep-latency"]')
+        assert lat.find_element(By.CSS_SELECTOR, "text.xlabel").text == "batch size (items per invoke)"
+        assert lat.find_element(By.CSS_SELECTOR, "text.ylabel").text == "latency per batch (ms)"
+        assert len(lat.find_elements(By.CSS_SELECTOR, "circle.point")) == 12  # 6 points ran, p50 and p99
+        assert len(lat.find_elements(By.CSS_SELECTOR, "path.unsupported")) == 2  # batch 8, both thread counts
+        thr = drv.find_element(By.CSS_SELECTOR, 'svg.chart[data-chart="sweep-throughput"]')
+        assert thr.find_element(By.CSS_SELECTOR, "text.ylabel").text == "throughput (items/s)"
+        assert len(thr.find_elements(By.CSS_SELECTOR, "circle.point")) == 6
+        front = drv.find_element(By.CSS_SELECTOR, 'svg.chart[data-chart="sweep-frontier"]')
+        assert front.find_element(By.CSS_SELECTOR, "text.xlabel").text == "p99 latency per batch (ms)"
+        assert len(front.find_elements(By.CSS_SELECTOR, "path.frontier")) == 1
+        rows = drv.find_elements(By.CSS_SELECTOR, "#sweep tbody tr")
+        assert len(rows) == 8 and sum("unsupported" in r.text and "hard-codes batch 1" in r.text for r in rows) == 2
+        # the latency distribution of another point
+        rows[0].find_element(By.LINK_TEXT, "histogram").click()
+        hist = drv.find_element(By.CSS_SELECTOR, 'svg.chart[data-chart="histogram"]')
+        assert "batch 1, threads 1, instances 1" in hist.text and len(hist.find_elements(By.CSS_SELECTOR, "rect.bar")) == 3
+        drv.save_screenshot(str(tmp_path / "sweep.png"))
+        # a scenario's page: verdict, reasons, latency distribution
+        drv.get(site.url + "run/pi-kitchen/sc1")
+        assert "INVALID" in drv.find_element(By.ID, "verdict").text
+        assert "bound missed" in drv.find_element(By.ID, "reasons").text
+        hist = drv.find_element(By.CSS_SELECTOR, 'svg.chart[data-chart="histogram"]')
+        assert hist.find_element(By.CSS_SELECTOR, "text.ylabel").text == "queries"
+        assert len(hist.find_elements(By.CSS_SELECTOR, "rect.bar")) == 3
+        assert len(hist.find_elements(By.CSS_SELECTOR, "line.mark")) == 3  # p50, p99, the 5 ms bound
+        # the per-frame run's page: its latency histogram
+        drv.get(site.url + "run/pi-kitchen/r1")
         hist = drv.find_element(By.CSS_SELECTOR, 'svg.chart[data-chart="histogram"]')
         assert len(hist.find_elements(By.CSS_SELECTOR, "rect.bar")) == 40
-        lines = drv.find_elements(By.CSS_SELECTOR, 'svg.chart[data-chart="lines"]')
-        assert len(lines) == 2 and len(lines[1].find_elements(By.TAG_NAME, "circle")) == 4
         # compare against the other board's run through the form
         box = drv.find_element(By.NAME, "baseline")
         box.send_keys("jetson-lab/r1")

@@ -12,14 +12,14 @@ def t(name, shape, dtype="float32", scale=0.0, zp=0, index=0):
 
 def test_top_k_dequantizes_with_the_output_quantization():
     c = Classifier(t("out", [1, 5], "uint8", 1 / 256, 0), labels=list("abcde"), k=3)
-    top = c(np.array([[10, 200, 30, 250, 0]], np.uint8))
+    top = c.format(c(np.array([[10, 200, 30, 250, 0]], np.uint8)))
     assert [x["label"] for x in top] == ["d", "b", "c"]
     assert top[0]["score"] == round(250 / 256, 6)
 
 
 def test_labels_without_background_are_offset():
     c = Classifier(t("out", [1, 4]), labels=["x", "y", "z"], k=1)
-    assert c(np.array([[0.0, 0.1, 0.9, 0.0]], np.float32))[0]["label"] == "y"
+    assert c.format(c(np.array([[0.0, 0.1, 0.9, 0.0]], np.float32)))[0]["label"] == "y"
 
 
 def test_labels_file_with_index_prefixes(tmp_path):
