@@ -1,0 +1,420 @@
+#!/bin/sh
+# Prove deploy/install-agent.sh on a clean Debian root file system:
+#
+#   sudo deploy/test-install-chroot.sh arm64     # under qemu-user emulation
+#   sudo deploy/test-install-chroot.sh amd64     # native on an x86-64 host
+#
+# debootstraps Debian (bookworm by default) for ARCH into build/chroot-ARCH,
+# builds this checkout's wheel, runs the install script in the chroot as root
+# (apt installs python3-venv, pip installs the agent, the unit is enabled but not
+# started since systemd is not PID 1 there), then checks: the installed
+# `edgebench run` measures a bundled model as the service user on that
+# architecture, the installed unit passes `systemd-analyze verify` there, a
+# second run changes nothing, and --uninstall leaves nothing behind. It prints
+# what it proved and how long each step took. Slow (minutes; tens of minutes
+# under emulation): not part of every CI run.
+#
+# Options: --suite NAME (bookworm), --mirror URL, --fresh (ignore the cached
+# pristine root file system in build/), --keep (leave build/chroot-ARCH),
+# --runtime tflite: install with tflite-runtime (EDGEBENCH_RUNTIME) instead of ai-edge-litert,
+# --via ansible: install, re-run and uninstall with deploy/ansible/playbook.yml
+# instead (over Ansible's chroot connection: needs ansible-playbook with the
+# community.general collection, e.g. `pip install ansible` in its own venv, on
+# PATH or named by $ANSIBLE_PLAYBOOK).
+# Needs root, debootstrap, and for a foreign ARCH qemu-user-static with binfmt
+# (apt-get install debootstrap qemu-user-static binfmt-support).
+set -eu
+
+PROG=test-install-chroot.sh
+die() { echo "$PROG: error: $*" >&2; exit 1; }
+
+ARCH=""
+SUITE=bookworm
+MIRROR=http://deb.debian.org/debian
+FRESH=0
+KEEP=0
+VIA=script
+RUNTIME_ARG=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --via) VIA=${2:?}; shift 2 ;;
+        --runtime) RUNTIME_ARG=${2:?}; shift 2 ;;
+        --suite) SUITE=${2:?}; shift 2 ;;
+        --mirror) MIRROR=${2:?}; shift 2 ;;
+        --fresh) FRESH=1; shift ;;
+        --keep) KEEP=1; shift ;;
+        -h|--help) sed -n '2,/^set -eu/{/^#/p}' "$0"; exit 0 ;;
+        -*) die "unknown option '$1' (see --help)" ;;
+        *) [ -z "$ARCH" ] || die "one ARCH only"; ARCH=$1; shift ;;
+    esac
+done
+case "$ARCH" in
+    arm64) QEMU=qemu-aarch64 UNAME=aarch64 ;;
+    amd64) QEMU=qemu-x86_64 UNAME=x86_64 ;;
+    "") die "usage: $PROG arm64|amd64 [--suite bookworm] [--fresh] [--keep]" ;;
+    *) die "ARCH '$ARCH': use arm64 or amd64" ;;
+esac
+case "$VIA" in
+    script) ;;
+    ansible)
+        ANSIBLE_PLAYBOOK=${ANSIBLE_PLAYBOOK:-$(command -v ansible-playbook || true)}
+        [ -n "$ANSIBLE_PLAYBOOK" ] && [ -x "$ANSIBLE_PLAYBOOK" ] ||
+            die "--via ansible: ansible-playbook not found (pip install ansible in a venv; ANSIBLE_PLAYBOOK=/path/to/ansible-playbook)"
+        "$(dirname "$ANSIBLE_PLAYBOOK")/ansible-doc" -t connection community.general.chroot >/dev/null 2>&1 ||
+            die "--via ansible: the community.general collection (chroot connection) is missing: pip install ansible, not only ansible-core"
+        ;;
+    *) die "--via '$VIA': script or ansible" ;;
+esac
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$REPO/build
+ROOTFS=$BUILD/chroot-$ARCH
+[ "$VIA" = ansible ] && ROOTFS=$BUILD/chroot-ansible-$ARCH
+CACHE=$BUILD/rootfs-$SUITE-$ARCH.tar
+LOG=$BUILD/test-install-chroot-$VIA-$ARCH.log
+
+[ "$(id -u)" = 0 ] || die "run as root (debootstrap and chroot need it)"
+command -v debootstrap >/dev/null || die "debootstrap not found: apt-get install -y debootstrap"
+HOST=$(uname -m)
+if [ "$HOST" != "$UNAME" ]; then
+    [ -d /proc/sys/fs/binfmt_misc ] || die "no binfmt_misc in this kernel: cannot emulate $ARCH"
+    [ -f /proc/sys/fs/binfmt_misc/status ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null ||
+        die "cannot mount binfmt_misc (mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc)"
+    if ! grep -qx enabled "/proc/sys/fs/binfmt_misc/$QEMU" 2>/dev/null; then
+        command -v update-binfmts >/dev/null || die "$QEMU is not registered with binfmt: apt-get install -y qemu-user-static binfmt-support"
+        update-binfmts --enable "$QEMU" >/dev/null 2>&1 || die "cannot enable $QEMU in binfmt_misc (update-binfmts --enable $QEMU)"
+    fi
+    grep -q '^flags:.*F' "/proc/sys/fs/binfmt_misc/$QEMU" ||
+        die "$QEMU is registered without the F (fix binary) flag: use Debian's qemu-user-static, which sets it"
+fi
+
+mkdir -p "$BUILD"
+: >"$LOG"
+MOUNTED=""
+cleanup_mounts() { # recursive binds: umount -R, lazily if busy
+    for m in $MOUNTED; do
+        umount -R "$m" 2>/dev/null || umount -R -l "$m" 2>/dev/null || echo "$PROG: warning: could not unmount $m" >&2
+    done
+    MOUNTED=""
+}
+BGPIDS=""
+cleanup() {
+    for p in $BGPIDS; do kill "$p" 2>/dev/null || true; done
+    BGPIDS=""
+    cleanup_mounts
+    if [ "$KEEP" = 0 ] && [ -d "$ROOTFS" ]; then
+        # never follow into a mount that is still there
+        if ! grep -q " $ROOTFS/" /proc/mounts; then rm -rf "$ROOTFS"; fi
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+T0=$(date +%s)
+LAST=$T0
+PROVED=""
+step() { # step NAME: time since the previous step
+    now=$(date +%s)
+    PROVED="$PROVED
+  [$(printf '%4d' $((now - LAST))) s] $1"
+    LAST=$now
+    echo "$PROG: $1 ($((now - T0)) s so far)"
+}
+logrun() { # logrun WHAT CMD...: output to the log; one line on failure
+    what=$1
+    shift
+    echo "+ $*" >>"$LOG"
+    if ! "$@" >>"$LOG" 2>&1; then
+        die "$what failed: $(grep -v '^+ ' "$LOG" | tail -n 1 | cut -c1-200) (full output in $LOG)"
+    fi
+}
+
+# 1. a pristine root file system (cached as a tar after the first debootstrap)
+if [ -d "$ROOTFS" ]; then
+    grep -q " $ROOTFS/" /proc/mounts && die "$ROOTFS has mounts left from an earlier run: umount them first"
+    rm -rf "$ROOTFS"
+fi
+mkdir -p "$ROOTFS"
+if [ "$FRESH" = 0 ] && [ -f "$CACHE" ]; then
+    logrun "unpacking $CACHE" tar -C "$ROOTFS" -xf "$CACHE"
+    step "clean Debian $SUITE $ARCH root file system unpacked from the debootstrap cache $CACHE"
+else
+    echo "$PROG: debootstrap $SUITE $ARCH (minbase + systemd; several minutes, more under emulation)"
+    logrun "debootstrap" debootstrap --arch="$ARCH" --variant=minbase --include=systemd,ca-certificates \
+        "$SUITE" "$ROOTFS" "$MIRROR"
+    logrun "caching the root file system" tar -C "$ROOTFS" -cf "$CACHE" .
+    step "clean Debian $SUITE $ARCH root file system made by debootstrap (cached in $CACHE)"
+fi
+
+# 2. what a fresh board has: a machine id, name resolution, the site's CAs
+head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$ROOTFS/etc/machine-id"
+echo >>"$ROOTFS/etc/machine-id"
+cp -L /etc/resolv.conf "$ROOTFS/etc/resolv.conf"
+CHROOT_ENV="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8"
+if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+    # a TLS-intercepting proxy between here and PyPI: the board trusts it too
+    mkdir -p "$ROOTFS/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$ROOTFS/usr/local/share/ca-certificates/"
+    CHROOT_ENV="$CHROOT_ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt"
+fi
+[ -z "$RUNTIME_ARG" ] || CHROOT_ENV="$CHROOT_ENV EDGEBENCH_RUNTIME=$RUNTIME_ARG"
+if [ "$HOST" != "$UNAME" ]; then
+    # Emulate a Raspberry Pi 4's core (Cortex-A72, ARMv8.0: no dot product, no SVE)
+    # rather than qemu's "max" CPU, so that what runs here runs on a Pi 4 too.
+    # QEMU_CPU=cortex-a76 for a Pi 5's.
+    CHROOT_ENV="$CHROOT_ENV QEMU_CPU=${QEMU_CPU:-cortex-a72}"
+fi
+for m in proc sys dev; do
+    mkdir -p "$ROOTFS/$m"
+done
+mount_all() {
+    mount -t proc proc "$ROOTFS/proc" && MOUNTED="$ROOTFS/proc $MOUNTED"
+    if [ "$HOST" = "$UNAME" ]; then
+        # Not under emulation: the host's /sys is this "board's" /sys. Under
+        # qemu-user it would describe the host's x86 CPUs, and TFLite's CPU detection
+        # (cpuinfo) crashes reading it: an emulation artefact, a real board has its own.
+        mount --rbind /sys "$ROOTFS/sys" && mount --make-rslave "$ROOTFS/sys" && MOUNTED="$ROOTFS/sys $MOUNTED"
+    fi
+    mount --rbind /dev "$ROOTFS/dev" && mount --make-rslave "$ROOTFS/dev" && MOUNTED="$ROOTFS/dev $MOUNTED"
+}
+mount_all
+in_chroot() { # in_chroot CMD...
+    # shellcheck disable=SC2086
+    chroot "$ROOTFS" /usr/bin/env -i $CHROOT_ENV "$@"
+}
+logrun "update-ca-certificates" in_chroot update-ca-certificates
+[ "$(in_chroot uname -m)" = "$UNAME" ] || die "the chroot does not run $UNAME binaries"
+
+# 3. this checkout as a bundle (wheel + deploy files, deploy/make-bundle.sh), copied onto the "board"
+logrun "making the bundle" sh "$REPO/deploy/make-bundle.sh" "$BUILD/bundle-$ARCH.tar.gz"
+mkdir -p "$ROOTFS/root"
+tar -C "$ROOTFS/root" -xzf "$BUILD/bundle-$ARCH.tar.gz"
+printf 'not-a-real-password\n' >"$ROOTFS/root/mqtt-password"
+INSTALL=/root/edgebench-bundle/deploy/install-agent.sh
+step "bundle $(cd "$ROOTFS/root/edgebench-bundle" && ls -- *.whl) made from this checkout and unpacked in the chroot"
+
+# 4. the install, as a user would run it
+OUT=$BUILD/install-$VIA-$ARCH.out
+if [ "$VIA" = ansible ]; then
+    # what a Raspberry Pi OS or Ubuntu image already has and Ansible needs: python3
+    logrun "apt-get install python3 in the chroot" in_chroot sh -c 'apt-get update && apt-get install -y --no-install-recommends python3'
+    if ls "$ROOTFS"/usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+        # the site's proxy CA for pip, as a board behind that proxy would be set up
+        printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$ROOTFS/etc/pip.conf"
+    fi
+    AB=$BUILD/ansible-$ARCH
+    rm -rf "$AB"
+    mkdir -p "$AB"
+    printf 'board-1\n' >"$AB/devices.txt"
+    logrun "deploy/central/setup.sh" sh "$REPO/deploy/central/setup.sh" "$AB/devices.txt" broker.example.invalid \
+        --out "$AB/secrets" --env "$AB/.env"
+    cat >"$AB/inventory.yml" <<EOF
+all:
+  children:
+    edgebench_boards:
+      hosts:
+        $ROOTFS:
+          ansible_connection: community.general.chroot
+          ansible_become: false
+          ansible_python_interpreter: /usr/bin/python3
+          edgebench_device_id: board-1
+          edgebench_broker: mqtts://broker.example.invalid:8883
+          edgebench_secrets_dir: $AB/secrets/devices
+          edgebench_bundle: $BUILD/bundle-$ARCH.tar.gz
+EOF
+    play() { # play OUT [extra args]: one ansible-playbook run
+        out=$1
+        shift
+        if ! env PATH="$(dirname "$ANSIBLE_PLAYBOOK"):$PATH" ANSIBLE_NOCOLOR=1 \
+                "$ANSIBLE_PLAYBOOK" -i "$AB/inventory.yml" "$REPO/deploy/ansible/playbook.yml" "$@" >"$out" 2>&1; then
+            tail -n 30 "$out" >&2
+            die "ansible-playbook failed (its output above; all of it in $out)"
+        fi
+    }
+    echo "$PROG: running deploy/ansible/playbook.yml against the chroot"
+    play "$OUT"
+    sed -n '/PLAY RECAP/,$p' "$OUT" | sed 's/^/    | /'
+    grep -q "check passed" "$OUT" || die "the playbook's install did not run the post-install check"
+    ID=$(sed -n 's/^device_id: "\(.*\)"$/\1/p' "$ROOTFS/etc/edgebench/agent.yaml")
+    [ "$ID" = board-1 ] || die "device id $ID is not the inventory's board-1"
+    cmp -s "$ROOTFS/etc/edgebench/mqtt-password" "$AB/secrets/devices/board-1/mqtt-password" ||
+        die "the board's password is not the one setup.sh made for board-1"
+    cmp -s "$ROOTFS/etc/edgebench/ca.crt" "$AB/secrets/ca/ca.crt" || die "the board's CA is not the fleet CA"
+    [ -L "$ROOTFS/etc/systemd/system/multi-user.target.wants/edgebench-agent.service" ] ||
+        die "the unit was not enabled for the next boot"
+    step "ansible-playbook installed the agent with the inventory's device id board-1 and setup.sh's password and CA for it; unit enabled"
+else
+    echo "$PROG: running install-agent.sh in the chroot (apt, user, venv, pip install, check)"
+    if ! in_chroot sh "$INSTALL" --broker mqtts://broker.example.invalid:8883 --password-file /root/mqtt-password >"$OUT" 2>&1; then
+        cat "$OUT" >&2
+        die "install-agent.sh failed in the chroot (its output above; its log in $ROOTFS/var/log/edgebench-install.log)"
+    fi
+    sed 's/^/    | /' "$OUT"
+    grep -q "check passed" "$OUT" || die "install-agent.sh did not run its post-install check"
+    grep -q "systemd is not running here" "$OUT" || die "install-agent.sh did not notice that systemd is not PID 1"
+    [ -L "$ROOTFS/etc/systemd/system/multi-user.target.wants/edgebench-agent.service" ] ||
+        die "the unit was not enabled for the next boot"
+    ID=$(sed -n 's/^device_id: "\(.*\)"$/\1/p' "$ROOTFS/etc/edgebench/agent.yaml")
+    EXPECT=eb-$(printf 'edgebench:%s' "$(tr -d '[:space:]' <"$ROOTFS/etc/machine-id")" | sha256sum | cut -c1-12)
+    [ "$ID" = "$EXPECT" ] || die "device id $ID is not the one derived from /etc/machine-id ($EXPECT)"
+    step "install-agent.sh installed python3-venv, user edgebench, the venv and the agent; device id $ID from /etc/machine-id; unit enabled, not started (no systemd as PID 1)"
+
+fi
+
+# 5. the installed agent measures a bundled model on this architecture, as the service user
+logrun "edgebench run in the chroot" in_chroot runuser -u edgebench -- env HOME=/var/lib/edgebench \
+    EDGEBENCH_STATE_DIR=/var/lib/edgebench /opt/edgebench/venv/bin/edgebench run \
+    --model /opt/edgebench/models/shapes_int8.tflite --source synthetic --duration 3 --quiet \
+    --runtime "$([ "$RUNTIME_ARG" = tflite ] && echo tflite-runtime || echo auto)" \
+    --json /var/lib/edgebench/proof.json
+SUMMARY=$(in_chroot /opt/edgebench/venv/bin/python -c '
+import json, platform
+r = json.load(open("/var/lib/edgebench/proof.json"))
+inf, e2e = r["latency_ms"]["inference"], r["latency_ms"]["e2e"]
+print("machine %s, Python %s, %s %s: %d frames of %s, %.1f FPS, inference p50 %.2f ms p99 %.2f ms, e2e p50 %.2f ms, verdict %s" % (
+    platform.machine(), platform.python_version(), r["runtime"]["name"], r["runtime"]["version"], r["frames"],
+    r["model"]["name"], r["fps"], inf["p50"], inf["p99"], e2e["p50"], r["validity"]["verdict"]))')
+case "$SUMMARY" in "machine $UNAME,"*) ;; *) die "the benchmark did not run on $UNAME: $SUMMARY" ;; esac
+[ -d "$ROOTFS/opt/edgebench/models/testsets" ] || die "the bundled test images were not copied to /opt/edgebench/models"
+step "installed edgebench run measured the bundled model as user edgebench: $SUMMARY"
+
+# 6. the installed unit is valid for this system's systemd
+logrun "systemd-analyze verify in the chroot" in_chroot systemd-analyze verify /etc/systemd/system/edgebench-agent.service
+step "the installed unit passes systemd-analyze verify ($(in_chroot systemctl --version | head -n 1))"
+
+# 6b. boot it: systemd as PID 1 (in systemd-nspawn) starts the unit, sandbox and
+# all, as it will on a board; the agent publishes to a broker on the host
+why=""
+[ "$HOST" = "$UNAME" ] || why="under emulation (the container's /sys would be the host's x86 one)"
+for c in systemd-nspawn mosquitto mosquitto_sub; do
+    command -v "$c" >/dev/null || why="${why:-$c not installed (apt-get install systemd-container mosquitto mosquitto-clients)}"
+done
+if [ -n "$why" ]; then
+    step "boot under systemd skipped: $why"
+else
+    BOOT=$BUILD/boot-$ARCH
+    rm -rf "$BOOT"
+    mkdir -p "$BOOT"
+    PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    mosquitto -p "$PORT" >"$BOOT/mosquitto.log" 2>&1 &
+    BGPIDS="$BGPIDS $!"
+    MOSQ=$!
+    i=0
+    until mosquitto_sub -p "$PORT" -t x -W 1 -C 1 >/dev/null 2>&1 || [ $? -eq 27 ]; do  # 27: timed out, broker up
+        i=$((i + 1))
+        [ $i -lt 20 ] || die "the test broker on port $PORT did not start (see $BOOT/mosquitto.log)"
+        sleep 0.5
+    done
+    # point the installed agent at it, as install-agent.sh --broker does on a board
+    logrun "install-agent.sh --broker (boot test)" in_chroot sh "$INSTALL" --broker "mqtt://127.0.0.1:$PORT" --no-check
+    D=$ROOTFS/etc/systemd/system
+    WAIT_FOR="edgebench/v1/$ID/run/[^ ]*/summary "  # a whole benchmark delivered
+    if in_chroot /opt/edgebench/venv/bin/edgebench agent --help >/dev/null 2>&1; then
+        MODE="agent (its scheduled job ran to the end)"
+    else  # an agent without the service command: the unit runs one benchmark instead
+        MODE="run (this edgebench has no \`agent\` command yet)"
+        mkdir -p "$D/edgebench-agent.service.d"
+        printf '[Service]\nExecStart=\nExecStart=/opt/edgebench/venv/bin/edgebench run --model /opt/edgebench/models/shapes_int8.tflite --source synthetic --duration 3 --device-id %s --mqtt mqtt://127.0.0.1:%s --quiet\nRestart=no\n' \
+            "$ID" "$PORT" >"$D/edgebench-agent.service.d/boot-test.conf"
+    fi
+    # at shutdown this stops after the agent (Before=), and reports how it ran
+    cat >"$D/edgebench-boot-report.service" <<'EOF'
+[Unit]
+Description=edgebench boot test: report how edgebench-agent.service ran
+Before=edgebench-agent.service
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/true
+ExecStop=/bin/sh -c '{ systemctl show -p Result -p ExecMainStatus -p User -p NRestarts edgebench-agent; journalctl -u edgebench-agent --no-pager -o cat; ls -ln /var/lib/edgebench; } >/root/boot-report.txt 2>&1'
+[Install]
+WantedBy=multi-user.target
+EOF
+    ln -sf ../edgebench-boot-report.service "$D/multi-user.target.wants/edgebench-boot-report.service"
+    mosquitto_sub -p "$PORT" -t "edgebench/v1/$ID/#" -v >"$BOOT/messages.txt" 2>&1 &
+    BGPIDS="$BGPIDS $!"
+    SUB=$!
+    cleanup_mounts  # systemd-nspawn mounts its own /proc, /sys and /dev
+    systemd-nspawn -D "$ROOTFS" --boot --register=no --keep-unit --quiet >"$BOOT/console.txt" 2>&1 &
+    NSPAWN=$!
+    BGPIDS="$BGPIDS $NSPAWN"
+    stop_container() { # SIGTERM to nspawn: a clean shutdown, SIGTERM to the agent
+        kill -TERM "$NSPAWN" 2>/dev/null || true
+        i=0
+        while kill -0 "$NSPAWN" 2>/dev/null; do
+            i=$((i + 1))
+            [ $i -lt 120 ] || die "the container did not shut down within 60 s"
+            sleep 0.5
+        done
+    }
+    i=0
+    until grep -q "$WAIT_FOR" "$BOOT/messages.txt"; do
+        i=$((i + 1))
+        if [ $i -gt 240 ] || ! kill -0 "$NSPAWN" 2>/dev/null; then
+            stop_container
+            cp "$ROOTFS/root/boot-report.txt" "$BOOT/" 2>/dev/null || true
+            last=$(grep -v '^[A-Z][A-Za-z]*=' "$BOOT/boot-report.txt" 2>/dev/null | grep -iE 'error|fail|refus' | tail -n 1)
+            die "no benchmark from the booted agent within 120 s: ${last:-see the report} (report: $BOOT/boot-report.txt, console: $BOOT/console.txt)"
+        fi
+        sleep 0.5
+    done
+    stop_container
+    kill "$SUB" "$MOSQ" 2>/dev/null || true
+    wait "$SUB" "$MOSQ" 2>/dev/null || true
+    BGPIDS=""
+    mount_all
+    R=$ROOTFS/root/boot-report.txt
+    [ -f "$R" ] || die "the booted system wrote no report (console: $BOOT/console.txt)"
+    cp "$R" "$BOOT/boot-report.txt"
+    grep -qx "Result=success" "$R" && grep -qx "ExecMainStatus=0" "$R" ||
+        die "edgebench-agent.service did not end cleanly: $(grep -E '^(Result|ExecMainStatus)=' "$R" | tr '\n' ' ')(report: $BOOT/boot-report.txt)"
+    grep -qx "User=edgebench" "$R" || die "the unit did not run as edgebench"
+    case "$MODE" in
+        agent*) grep -q "edgebench/v1/$ID/status .*\"stopped\"" "$BOOT/messages.txt" ||
+                    die "the agent did not publish status stopped on SIGTERM (messages: $BOOT/messages.txt)" ;;
+    esac
+    N=$(wc -l <"$BOOT/messages.txt")
+    rm -rf "$D/edgebench-agent.service.d" "$D/edgebench-boot-report.service" \
+        "$D/multi-user.target.wants/edgebench-boot-report.service" "$ROOTFS/root/boot-report.txt"
+    logrun "install-agent.sh (back to the first broker)" in_chroot sh "$INSTALL" --broker mqtts://broker.example.invalid:8883 --no-check
+    step "booted $(in_chroot systemctl --version | head -n 1 | cut -d' ' -f1-2) as PID 1 (systemd-nspawn): it started edgebench-agent.service, sandbox and all, as user edgebench in mode $MODE; $N messages reached a broker on the host; after SIGTERM the service ended with Result=success, status 0$(case "$MODE" in agent*) echo ", status stopped published" ;; esac)"
+fi
+
+if [ "$VIA" = ansible ]; then
+    # 7. a second run changes nothing
+    SUM1=$(sha256sum "$ROOTFS/etc/edgebench/agent.yaml" | cut -d' ' -f1)
+    play "$OUT.2"
+    grep -Eq 'changed=0 .*failed=0' "$OUT.2" || die "the second playbook run changed something: $(grep -A1 'PLAY RECAP' "$OUT.2" | tail -n 1)"
+    [ "$SUM1" = "$(sha256sum "$ROOTFS/etc/edgebench/agent.yaml" | cut -d' ' -f1)" ] || die "the second run changed agent.yaml"
+    step "a second playbook run changed nothing (changed=0)"
+    # 8. uninstall everywhere
+    play "$OUT.3" -e edgebench_state=absent
+else
+    # 7. idempotent: a second run keeps the config and the device id
+    SUM1=$(sha256sum "$ROOTFS/etc/edgebench/agent.yaml" | cut -d' ' -f1)
+    if ! in_chroot sh "$INSTALL" --no-check >"$OUT.2" 2>&1; then
+        cat "$OUT.2" >&2
+        die "the second install-agent.sh run failed"
+    fi
+    SUM2=$(sha256sum "$ROOTFS/etc/edgebench/agent.yaml" | cut -d' ' -f1)
+    [ "$SUM1" = "$SUM2" ] || die "the second run changed agent.yaml"
+    [ -s "$ROOTFS/etc/edgebench/mqtt-password" ] || die "the second run lost the password file"
+    step "a second run (no flags) succeeded and kept agent.yaml and the password byte for byte"
+
+    # 8. --uninstall removes it all
+    if ! in_chroot sh "$INSTALL" --uninstall >"$OUT.3" 2>&1; then
+        cat "$OUT.3" >&2
+        die "install-agent.sh --uninstall failed"
+    fi
+fi
+for p in /opt/edgebench /etc/edgebench /var/lib/edgebench /etc/systemd/system/edgebench-agent.service \
+        /etc/systemd/system/multi-user.target.wants/edgebench-agent.service; do
+    if [ -e "$ROOTFS$p" ] || [ -L "$ROOTFS$p" ]; then die "--uninstall left $p"; fi
+done
+in_chroot getent passwd edgebench >/dev/null && die "--uninstall left the user edgebench"
+step "$([ "$VIA" = ansible ] && echo "the playbook with edgebench_state=absent" || echo "--uninstall") removed the service, user, venv, models, config and state"
+
+cleanup_mounts
+grep -q " $ROOTFS/" /proc/mounts && die "mounts left under $ROOTFS"
+echo
+echo "$PROG: PROVED ($([ "$VIA" = ansible ] && echo "deploy/ansible/playbook.yml" || echo "deploy/install-agent.sh")) on Debian $SUITE $ARCH (host $HOST$([ "$HOST" != "$UNAME" ] && echo ", $QEMU emulating a ${QEMU_CPU:-cortex-a72}")) in $(( $(date +%s) - T0 )) s:$PROVED"
