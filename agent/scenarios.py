@@ -210,8 +210,8 @@ def _closed_loop(service: Service, s: ScenarioSettings, clock: Clock, samples: i
         if s.queries is not None:
             if len(lat) >= s.queries:
                 break
-        elif now - t_start >= dur and len(lat) >= s.min_queries:
-            break
+        elif end - t_start >= dur and len(lat) >= s.min_queries:
+            break  # judged on the measured window (to the last query's end), as reported
         if now - t_start >= cap:
             capped = True
             break
