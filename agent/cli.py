@@ -25,6 +25,8 @@ def _number(cast, *, min_value: float, strict: bool = False, max_value: float | 
         if (v <= min_value if strict else v < min_value) or (max_value is not None and v > max_value):
             if max_value is not None:
                 raise argparse.ArgumentTypeError(f"{text!r} must be between {min_value:g} and {max_value:g}{hint}")
+            if min_value == 0 and not strict:
+                raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
             raise argparse.ArgumentTypeError(f"{text!r} must be {'more than' if strict else 'at least'} {min_value:g}")
         return v
 
