@@ -90,7 +90,7 @@ class Preprocessor:
         self.dtype = _NP_DTYPES[inp.dtype]
         self.batch_shape = tuple(inp.shape) if len(inp.shape) == 4 else (1, *inp.shape)
         self._lut = self._build_lut()
-        self._identity = self._lut is None
+        self._mode, self._cv_table = self._plan()
 
     # -- the lookup table -------------------------------------------------------
     def _build_lut(self) -> np.ndarray | None:
@@ -109,6 +109,23 @@ class Preprocessor:
         if self.dtype == np.uint8 and np.all(lut == np.arange(256, dtype=np.uint8)[None, :]):
             return None  # raw pixels: no per-pixel work at all
         return lut
+
+    def _plan(self) -> tuple[str, np.ndarray | None]:
+        """How the table is applied per frame, cheapest first: not at all (raw uint8
+        pixels), a sign-bit flip (int8 ``q = p - 128``, the usual full-int8 export), or
+        OpenCV's vectorised LUT (any table, per channel)."""
+        if self._lut is None:
+            return "identity", None
+        flip = (np.arange(256) - 128).astype(np.int8)
+        if self.dtype == np.int8 and np.all(self._lut == flip[None, :]):
+            return "xor128", None
+        same = self.channels == 1 or bool(np.all(self._lut == self._lut[:1]))
+        table = self._lut[0] if same else np.ascontiguousarray(self._lut.T).reshape(1, 256, self.channels)
+        if table.dtype in (np.int8,):
+            table = table.view(np.uint8)  # OpenCV's LUT writes bytes; read back as int8
+        if table.dtype not in (np.uint8, np.float32):
+            return "numpy", None  # int16 / float16 inputs: numpy indexing
+        return "cv2", np.ascontiguousarray(table)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -160,8 +177,17 @@ class Preprocessor:
         img = self._resized(frame)
         if img.ndim == 2:
             img = img[:, :, None]
-        if self._identity:
+        mode = self._mode
+        if mode == "identity":
             out = img
+        elif mode == "xor128":
+            out = np.bitwise_xor(img, 0x80).view(np.int8)
+        elif mode == "cv2":
+            out = cv2.LUT(np.ascontiguousarray(img), self._cv_table)
+            if out.ndim == 2:
+                out = out[:, :, None]
+            if self.dtype == np.int8:
+                out = out.view(np.int8)
         elif self.channels == 1 or np.all(self._lut == self._lut[:1]):
             out = self._lut[0][img]
         else:

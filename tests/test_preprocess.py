@@ -75,3 +75,22 @@ def test_default_normalization_reproduces_the_quantized_range():
     p = np.arange(256)
     q = np.round((p - n.mean[0]) / n.std[0] / 0.5) + 10
     assert np.array_equal(q, p - 128)
+
+
+@pytest.mark.parametrize(
+    "dtype, scale, zp, norm",
+    [
+        ("int8", 1 / 255, -128, None),  # q = p - 128: the sign-bit flip
+        ("int8", 0.02, 3, Normalization([127.5] * 3, [127.5] * 3, "config")),  # a shared table
+        ("uint8", 0.01, 7, Normalization([100.0, 120.0, 140.0], [50.0, 60.0, 70.0], "config")),  # per channel
+        ("float32", 0.0, 0, Normalization([0.0, 10.0, 20.0], [255.0, 128.0, 64.0], "config")),
+    ],
+)
+def test_every_fast_path_equals_the_lookup_table(dtype, scale, zp, norm):
+    """Whatever shortcut the preprocessor takes, it gives exactly the table's values."""
+    pre = Preprocessor(tensor(dtype, scale, zp, shape=(1, 16, 16, 3)), normalization=norm)
+    frame = np.random.default_rng(2).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    out = pre(frame)
+    rgb = frame[..., ::-1]
+    want = np.stack([pre._lut[c][rgb[..., c]] for c in range(3)], axis=-1)
+    assert out.dtype == want.dtype and np.array_equal(out[0], want)
