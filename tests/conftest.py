@@ -31,9 +31,8 @@ def refdata() -> Path:
     return REFDATA
 
 
-@pytest.fixture(scope="session")
-def mosquitto():
-    """A private, real Mosquitto on a free port for the whole session."""
+def _broker():
+    """Start a real Mosquitto on a free port; yield it; clean it up."""
     from collector.broker import MosquittoBroker
 
     b = MosquittoBroker()
@@ -42,19 +41,18 @@ def mosquitto():
     b.start()
     yield b
     b.cleanup()
+
+
+@pytest.fixture(scope="session")
+def mosquitto():
+    """A private, real Mosquitto on a free port for the whole session."""
+    yield from _broker()
 
 
 @pytest.fixture
 def private_mosquitto():
     """A Mosquitto of this test's own: nothing retained or queued by other tests."""
-    from collector.broker import MosquittoBroker
-
-    b = MosquittoBroker()
-    if not b.binary:
-        pytest.fail("mosquitto is not installed; the README's test command installs it (apt-get install -y mosquitto)")
-    b.start()
-    yield b
-    b.cleanup()
+    yield from _broker()
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
