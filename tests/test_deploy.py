@@ -285,7 +285,7 @@ def bundle(tmp_path_factory) -> Path:
 def test_bundle_holds_the_wheel_with_models_and_the_install_files(bundle, tmp_path):
     with tarfile.open(bundle) as t:
         names = t.getnames()
-        t.extractall(tmp_path)
+        t.extractall(tmp_path, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))
     assert "edgebench-bundle/deploy/install-agent.sh" in names
     assert "edgebench-bundle/deploy/systemd/edgebench-agent.service" in names
     wheels = list((tmp_path / "edgebench-bundle").glob("edgebench-*.whl"))
