@@ -1,5 +1,5 @@
 """edgebench collector: ingest a fleet's results over MQTT, store, aggregate, show."""
 
-from agent import __version__  # one distribution, one version
+from edgebench.agent import __version__  # one distribution, one version
 
 __all__ = ["__version__"]

@@ -495,8 +495,8 @@ if [ -z "$ROOT" ] && [ "$DRY" = 0 ]; then
     # the config must load as the agent loads it: one line naming the key if not
     msg=$("$VENV/bin/python" -c '
 import sys
-from agent.config import load
-from agent.errors import UserError
+from edgebench.agent.options.config import load
+from edgebench.agent.errors import UserError
 try:
     load(sys.argv[1])
 except UserError as e:

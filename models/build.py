@@ -1,8 +1,8 @@
 """Build edgebench's bundled models, reproducibly.
 
     pip install -e '.[build]'          # pins TensorFlow
-    python -m models.build             # rebuilds every model, rewrites registry.yaml
-    python -m models.build --check     # rebuilds into a temp dir and compares sha256
+    python -m edgebench.models.build             # rebuilds every model, rewrites registry.yaml
+    python -m edgebench.models.build --check     # rebuilds into a temp dir and compares sha256
 
 Everything is made from data this script generates itself (no download at build
 time), with fixed seeds and TensorFlow's deterministic ops, on one CPU thread, so
@@ -399,7 +399,7 @@ def write_registry(entries: list[dict], path: Path) -> None:
 
     header = (
         "# edgebench model registry.\n"
-        "# Entries with `file` are built by models/build.py (python -m models.build) and\n"
+        "# Entries with `file` are built by models/build.py (python -m edgebench.models.build) and\n"
         "# committed: the script rewrites them. Entries with `url` are kept by hand (the\n"
         "# script carries them over as they are); `sha256_source` says where each hash\n"
         "# comes from. `edgebench models verify` and the test suite check every sha256.\n"

@@ -33,7 +33,7 @@ def refdata() -> Path:
 
 def _broker():
     """Start a real Mosquitto on a free port; yield it; clean it up."""
-    from collector.broker import MosquittoBroker
+    from edgebench.collector.broker.embedded import MosquittoBroker
 
     b = MosquittoBroker()
     if not b.binary:
@@ -58,7 +58,7 @@ def private_mosquitto():
 def run_cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run `edgebench ...` in a subprocess, as a user would."""
     return subprocess.run(
-        [sys.executable, "-m", "agent.cli", *args],
+        [sys.executable, "-m", "edgebench.agent.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -69,7 +69,7 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 120) -> subpro
 
 def run_collector_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "collector.cli", *args],
+        [sys.executable, "-m", "edgebench.collector.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

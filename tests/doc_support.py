@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from agent import protocol
+from edgebench.agent.wire import protocol
 from fleet_support import SHA
 
 _HEAD = {

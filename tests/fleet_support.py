@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agent import protocol
-from agent.stats import summarize_ms
+from edgebench.agent.wire import protocol
+from edgebench.agent.wire.stats import summarize_ms
 
 PG_ADMIN_URL = os.environ.get("EDGEBENCH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SHA = "ab" * 32
@@ -39,7 +39,7 @@ def pg_url():
 
 
 def fresh_pg_store(pg_url):
-    from collector.store import TABLES, PostgresStore
+    from edgebench.collector.store import TABLES, PostgresStore
 
     st = PostgresStore(pg_url)
     st.execute("TRUNCATE " + ", ".join(TABLES))
@@ -48,7 +48,7 @@ def fresh_pg_store(pg_url):
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path):
-    from collector.store import SQLiteStore
+    from edgebench.collector.store import SQLiteStore
 
     if request.param == "sqlite":
         st = SQLiteStore(str(tmp_path / "fleet.db"))
@@ -131,7 +131,7 @@ def as_message(body: dict[str, Any], retained: bool = False):
 
     global _VALIDATOR
     if _VALIDATOR is None:
-        from collector.validate import Validator
+        from edgebench.collector.ingest.validate import Validator
 
         _VALIDATOR = Validator()
     m = _VALIDATOR(topic_for(body), json.dumps(body).encode(), retained)

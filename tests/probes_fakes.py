@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 from typing import Sequence
 
-from agent.probes._fs import CmdResult, SysFS
+from edgebench.agent.probes._fs import CmdResult, SysFS
 
 
 class Dir:

@@ -8,10 +8,10 @@ import shutil
 import fastjsonschema
 import pytest
 
-import models
-from agent import registry
-from agent.protocol import RESULT_JSON_SCHEMA
-from agent.runner import RunOptions, run
+from edgebench import models
+from edgebench.agent.runtime import registry
+from edgebench.agent.wire.protocol import RESULT_JSON_SCHEMA
+from edgebench.agent.measure.run import RunOptions, run
 from conftest import ROOT, SHAPES_TESTSET, run_cli
 
 TRAINED = [e for e in models.load_registry() if "file" in e and e.get("trained") and e.get("testset")]

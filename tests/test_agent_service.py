@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from agent import protocol
+from edgebench.agent.wire import protocol
 from transport_support import (
     frame_numbers,
     message_rows,
@@ -65,13 +65,13 @@ def test_service_announces_runs_jobs_sends_telemetry_and_stops_cleanly(tmp_path,
                        jobs=[{"name": "boot", "model": str(SHAPES_MODEL), "frames": 300, "source": "synthetic:64x64"}])
     watcher = RawClient(broker.port, "collector", secrets["collector"])
     watcher.subscribe(protocol.telemetry_topic("pi-a"))
-    a = spawn(["-m", "agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "a.log")
+    a = spawn(["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "a.log")
     try:
         wait_until(lambda: device_state(col, "pi-a")[0] == "online", 30, "pi-a online")
         wait_until(lambda: q(col, "SELECT frames FROM runs WHERE summary IS NOT NULL"), 60, "the boot job's run")
         wait_until(lambda: len(watcher.messages) >= 2, 30, "telemetry")
         info = q(col, "SELECT agent_version, inventory FROM devices WHERE device_id='pi-a'")[0]
-        assert info[0] and json.loads(info[1])["cpu"]["arch"]  # the board inventory (agent.probes)
+        assert info[0] and json.loads(info[1])["cpu"]["arch"]  # the board inventory (edgebench.agent.probes)
         tel = json.loads(watcher.messages[-1][1])
         assert tel["schema"] == protocol.TELEMETRY_SCHEMA and 0 <= tel["cpu_pct"] <= 100
         assert tel["mem_available_mb"] > 0 and tel["outbox"]["max_bytes"] > 0
@@ -93,7 +93,7 @@ def test_service_announces_runs_jobs_sends_telemetry_and_stops_cleanly(tmp_path,
 def test_last_will_marks_a_killed_device_offline(tmp_path, fleet):
     broker, secrets, col = fleet
     cfg = agent_config(tmp_path, broker, secrets, "pi-b")
-    a = spawn(["-m", "agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "b.log")
+    a = spawn(["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "b.log")
     try:
         wait_until(lambda: device_state(col, "pi-b")[0] == "online", 30, "pi-b online")
         session = device_state(col, "pi-b")[1]
@@ -103,7 +103,7 @@ def test_last_will_marks_a_killed_device_offline(tmp_path, fleet):
     wait_until(lambda: device_state(col, "pi-b")[0] == "offline", 30, "the will")
     assert device_state(col, "pi-b") == ("offline", session)  # the will carries the session it died in
     # the next start is a new session, online again; a stale will could not undo it
-    a = spawn(["-m", "agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "b2.log")
+    a = spawn(["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "b2.log")
     try:
         wait_until(lambda: device_state(col, "pi-b")[0] == "online", 30, "pi-b online again")
         assert device_state(col, "pi-b")[1] > session
@@ -116,7 +116,7 @@ def test_remote_run_command_accepted_run_and_rejections(tmp_path, fleet):
     agents = []
     for dev in ("pi-a", "pi-b"):
         cfg = agent_config(tmp_path, broker, secrets, dev, telemetry={"interval_s": 30})
-        agents.append(spawn(["-m", "agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / f"state-{dev}"),
+        agents.append(spawn(["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / f"state-{dev}"),
                             tmp_path / f"{dev}.log"))
     pwf = tmp_path / "collector.pw"
     pwf.write_text(secrets["collector"])
@@ -160,9 +160,9 @@ def test_remote_run_command_accepted_run_and_rejections(tmp_path, fleet):
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the thread we kill
 def test_watchdog_restarts_a_dead_link_thread_and_callback_errors_are_counted(tmp_path, mosquitto):
-    from agent.link import Link
-    from agent.mqtt import MqttSettings
-    from agent.outbox import Outbox
+    from edgebench.agent.publish.link import Link
+    from edgebench.agent.wire.transport import MqttSettings
+    from edgebench.agent.publish.outbox import Outbox
 
     class Boom(BaseException):
         pass
@@ -203,7 +203,7 @@ def test_sigterm_ends_a_long_job_early_and_delivers_what_was_measured(tmp_path, 
     broker, secrets, col = fleet
     cfg = agent_config(tmp_path, broker, secrets, "pi-a", telemetry={"interval_s": 30},
                        jobs=[{"name": "long", "model": str(SHAPES_MODEL), "frames": 10_000_000, "source": "synthetic:64x64"}])
-    a = spawn(["-m", "agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "a.log")
+    a = spawn(["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "a.log")
     try:
         wait_until(lambda: len(frame_numbers(col)) >= 1000, 60, "frames of the long job")
     finally:

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from agent import protocol
+from edgebench.agent.wire import protocol
 from conftest import run_collector_cli
 from fleet_support import (  # noqa: F401  (fixtures)
     as_message, columns, frames, info, meta, pg_url, result_doc, status, store, summary,
@@ -95,7 +95,7 @@ def test_report_devices_export_compare(store, tmp_path):
     ],
 )
 def test_bad_input_gives_one_line(args, words, tmp_path):
-    from collector.store import SQLiteStore
+    from edgebench.collector.store import SQLiteStore
 
     db = str(tmp_path / "e.db")
     SQLiteStore(db).close()
@@ -122,14 +122,14 @@ def test_serve_with_dashboard_stores_and_stops_cleanly(mosquitto, tmp_path):
     import sys
     import urllib.request
 
-    from agent.mqtt import Connection
-    from collector.broker import free_port
+    from edgebench.agent.wire.transport import Connection
+    from edgebench.collector.broker.embedded import free_port
     from conftest import ROOT
 
     db = str(tmp_path / "serve.db")
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "collector.cli", "serve", "--mqtt", mosquitto.url, "--db", db, "--client-id",
+        [sys.executable, "-m", "edgebench.collector.cli", "serve", "--mqtt", mosquitto.url, "--db", db, "--client-id",
          f"serve-{os.getpid()}", "--session-expiry", "0", "--web-port", str(port), "--share"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

@@ -16,12 +16,12 @@ import time
 import numpy as np
 import pytest
 
-from agent import protocol
-from agent.mqtt import Connection
-from collector.aggregate import device_rows, group_rows, quarantine_counts
-from collector.broker import EmbeddedBroker, MosquittoBroker
-from collector.ingest import Collector
-from collector.store import SQLiteStore
+from edgebench.agent.wire import protocol
+from edgebench.agent.wire.transport import Connection
+from edgebench.collector.aggregate import device_rows, group_rows, quarantine_counts
+from edgebench.collector.broker.embedded import EmbeddedBroker, MosquittoBroker
+from edgebench.collector.ingest.collector import Collector
+from edgebench.collector.store import SQLiteStore
 from fleet_support import (  # noqa: F401  (fixtures)
     columns, fresh_pg_store, frames, info, meta, pg_url, result_doc, status, summary, topic_for,
 )
@@ -200,7 +200,7 @@ def test_crash_before_storing_loses_nothing(tmp_path):
     db = str(tmp_path / "crash.db")
     SQLiteStore(db).close()
     cid = f"crash-{secrets.token_hex(3)}"
-    cmd = [sys.executable, "-m", "collector.cli", "serve", "--mqtt", broker.url, "--db", db, "--client-id", cid]
+    cmd = [sys.executable, "-m", "edgebench.collector.cli", "serve", "--mqtt", broker.url, "--db", db, "--client-id", cid]
     lock = sqlite3.connect(db, isolation_level=None)
     proc = None
     try:

@@ -8,11 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from agent import protocol
-from collector.aggregate import (
-    compare_runs, device_rows, group_rows, quarantine_counts, run_detail, run_list, run_samples, scenario_rows,
-    sweep_overview, sweep_points, sweep_rows,
-)
+from edgebench.agent.wire import protocol
+from edgebench.collector.aggregate import compare_runs, device_rows, group_rows, quarantine_counts, run_detail, run_list, run_samples, scenario_rows, sweep_overview, sweep_points, sweep_rows
 from doc_support import meta_of, scenario_doc, summary_of, sweep_doc
 from fleet_support import (  # noqa: F401  (fixtures)
     as_message, columns, frames, info, meta, pg_url, result_doc, status, store, summary,
@@ -237,7 +234,7 @@ def test_version_3_database_is_upgraded_in_place(tmp_path):
     """A collector of this version opens a database made before sweeps and scenarios."""
     import sqlite3
 
-    from collector.store import RUNS_V4_COLUMNS, SQLiteStore
+    from edgebench.collector.store import RUNS_V4_COLUMNS, SQLiteStore
 
     path = str(tmp_path / "old.db")
     st = SQLiteStore(path)
@@ -262,7 +259,7 @@ def test_version_3_database_is_upgraded_in_place(tmp_path):
 
 
 def test_version_3_postgres_database_is_upgraded_in_place(pg_url):
-    from collector.store import RUNS_V4_COLUMNS, PostgresStore
+    from edgebench.collector.store import RUNS_V4_COLUMNS, PostgresStore
     from fleet_support import fresh_pg_store
 
     st = fresh_pg_store(pg_url)

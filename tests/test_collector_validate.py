@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from agent import protocol
-from collector.validate import Rejected, Validator
+from edgebench.agent.wire import protocol
+from edgebench.collector.ingest.validate import Rejected, Validator
 
 V = Validator()
 DEV = "val-dev"

@@ -12,9 +12,9 @@ import urllib.request
 import numpy as np
 import pytest
 
-from agent import protocol
-from collector.store import SQLiteStore
-from collector.web import Dashboard, WebServer
+from edgebench.agent.wire import protocol
+from edgebench.collector.store import SQLiteStore
+from edgebench.collector.views.web import Dashboard, WebServer
 from doc_support import meta_of, scenario_doc, summary_of, sweep_doc
 from fleet_support import as_message, columns, frames, info, meta, result_doc, status, summary
 
@@ -189,8 +189,8 @@ def test_grafana_dashboard_uses_only_exposed_metrics(site):
 
     from prometheus_client.parser import text_string_to_metric_families
 
-    from collector.ingest import Collector
-    from collector.metrics import MetricsEndpoint
+    from edgebench.collector.ingest.collector import Collector
+    from edgebench.collector.views.metrics import MetricsEndpoint
 
     dash = json.loads((Path(__file__).resolve().parents[1] / "deploy" / "grafana" / "edgebench-fleet.json").read_text())
     exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent import config as agent_config
+from edgebench.agent.options import config as agent_config
 
 from conftest import ROOT
 
@@ -292,7 +292,7 @@ def test_bundle_holds_the_wheel_with_models_and_the_install_files(bundle, tmp_pa
     assert len(wheels) == 1
     with zipfile.ZipFile(wheels[0]) as z:
         inside = z.namelist()
-    assert "models/shapes_int8.tflite" in inside and "agent/cli.py" in inside
+    assert "edgebench/models/shapes_int8.tflite" in inside and "edgebench/agent/cli/__init__.py" in inside
     # the bundled install script picks the wheel next to it
     root = tmp_path / "board"
     (root / "etc").mkdir(parents=True)
@@ -416,7 +416,7 @@ def test_ansible_inventory_names_a_device_id_and_credentials_per_host():
     boards = inv["all"]["children"]["edgebench_boards"]["children"]
     ids = [h["edgebench_device_id"] for g in boards.values() for h in g["hosts"].values()]
     assert len(ids) == len(set(ids)) >= 4
-    from agent.protocol import check_device_id
+    from edgebench.agent.wire.protocol import check_device_id
 
     for i in ids:
         check_device_id(i)
@@ -557,7 +557,7 @@ def _central_broker_config(secrets: Path, data: Path, plain_port: int, tls_port:
 
 @pytest.fixture
 def central_broker(fleet_secrets, tmp_path):
-    from collector.broker import MosquittoBroker, free_port
+    from edgebench.collector.broker.embedded import MosquittoBroker, free_port
 
     plain, tls = free_port(), free_port()
     data = tmp_path / "mosquitto-data"
@@ -694,7 +694,7 @@ def test_central_stack_wiring_agent_to_collector_over_tls(central_broker, fleet_
     env = {**os.environ, "COLLECTOR_MQTT_PASSWORD": env_file["COLLECTOR_MQTT_PASSWORD"],
            "EDGEBENCH_STATE_DIR": str(tmp_path / "state")}
     col = subprocess.Popen(
-        [sys.executable, "-m", "collector.cli", "serve", "--mqtt", f"mqtts://localhost:{port}",
+        [sys.executable, "-m", "edgebench.collector.cli", "serve", "--mqtt", f"mqtts://localhost:{port}",
          "--username", "collector", "--password-env", "COLLECTOR_MQTT_PASSWORD", "--ca", str(s / "ca/ca.crt"),
          "--db", str(db), "--client-id", "edgebench-collector-1"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -711,7 +711,7 @@ def test_central_stack_wiring_agent_to_collector_over_tls(central_broker, fleet_
         cfg = board / "etc/edgebench/agent.yaml"
         cfg.write_text(cfg.read_text().replace('"/etc/edgebench/', f'"{board}/etc/edgebench/'))
         r = subprocess.run(
-            [sys.executable, "-m", "agent.cli", "run", "--config", str(cfg), "--model", str(ROOT / "models/shapes_int8.tflite"),
+            [sys.executable, "-m", "edgebench.agent.cli", "run", "--config", str(cfg), "--model", str(ROOT / "models/shapes_int8.tflite"),
              "--source", "synthetic", "--frames", "60", "--quiet"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
         )
@@ -724,7 +724,7 @@ def test_central_stack_wiring_agent_to_collector_over_tls(central_broker, fleet_
         deadline = time.monotonic() + 60
         frames = 0
         while time.monotonic() < deadline:  # the fleet report, as a user reads it
-            rep = subprocess.run([sys.executable, "-m", "collector.cli", "report", "--db", str(db), "--format", "json"],
+            rep = subprocess.run([sys.executable, "-m", "edgebench.collector.cli", "report", "--db", str(db), "--format", "json"],
                                  cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
             rows = json.loads(rep.stdout) if rep.returncode == 0 and rep.stdout.strip() else []
             frames = sum(row["frames"] for row in rows if row["device_id"] == "pi-a")

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from collector.aggregate import fleet_rows, run_samples
-from collector.ingest import Collector
-from collector.store import SQLiteStore
+from edgebench.collector.aggregate import fleet_rows, run_samples
+from edgebench.collector.ingest.collector import Collector
+from edgebench.collector.store import SQLiteStore
 from conftest import SHAPES_MODEL, run_cli, run_collector_cli
 
 

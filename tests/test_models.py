@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import yaml
 
-import models
-from agent.modelinfo import inspect
+from edgebench import models
+from edgebench.agent.runtime.modelinfo import inspect
 from conftest import ROOT, run_cli
 
 BUNDLED = [e for e in models.load_registry() if "file" in e]

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from agent import protocol
-from agent.outbox import Outbox, OutboxBusy
-from agent.publish import Publisher
+from edgebench.agent.wire import protocol
+from edgebench.agent.publish.outbox import Outbox, OutboxBusy
+from edgebench.agent.publish.publisher import Publisher
 
 DEV = "pi-test"
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from agent.preprocess import Normalization, Preprocessor, default_normalization
-from agent.runtime import TensorInfo
+from edgebench.agent.preprocess.image import Normalization, Preprocessor, default_normalization
+from edgebench.agent.runtime.interpreter import TensorInfo
 
 
 def tensor(dtype, scale=0.0, zp=0, shape=(1, 4, 4, 3)):

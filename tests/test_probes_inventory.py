@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.probes._fs import ProbeError, SysFS
-from agent.probes.inventory import (
-    board_inventory,
-    parse_cpuinfo,
-    parse_nv_tegra_release,
-    parse_nvpmodel,
-    parse_os_release,
-    parse_range_list,
-)
+from edgebench.agent.probes._fs import ProbeError, SysFS
+from edgebench.agent.probes.inventory import board_inventory, parse_cpuinfo, parse_nv_tegra_release, parse_nvpmodel, parse_os_release, parse_range_list
 from probes_fakes import JTOP_CPUS, NV_TEGRA_RELEASE, NVPMODEL_Q, FakeRunner, Link, write_tree
 
 ARM_CPUINFO = "".join(

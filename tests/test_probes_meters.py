@@ -8,19 +8,10 @@ import threading
 
 import pytest
 
-from agent.errors import UserError
-from agent.probes._fs import ProbeError, SysFS
-from agent.probes.meters import (
-    UM_RECORD_BYTES,
-    CommandMeter,
-    SerialMeter,
-    command_meter,
-    parse_serial_spec,
-    parse_um_record,
-    parse_watts,
-    serial_meter,
-)
-from agent.probes.power import discover_power
+from edgebench.agent.errors import UserError
+from edgebench.agent.probes._fs import ProbeError, SysFS
+from edgebench.agent.probes.meters import UM_RECORD_BYTES, CommandMeter, SerialMeter, command_meter, parse_serial_spec, parse_um_record, parse_watts, serial_meter
+from edgebench.agent.probes.power import discover_power
 from probes_fakes import FakeRunner, um_record
 
 

@@ -4,31 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.errors import UserError
-from agent.probes._fs import ProbeError, SysFS
-from agent.probes.power import (
-    FLAG_CHANNELS_SUM,
-    FLAG_CPU_PACKAGE_ONLY,
-    FLAG_MODULE_RAILS_SUM,
-    FLAG_PMIC_OUTPUT_SIDE,
-    METHOD_COUNTER,
-    METHOD_TRAPEZOID,
-    CounterUnwrapper,
-    HwmonPower,
-    JetsonIna3221,
-    Rapl,
-    RpiPmic,
-    Unavailable,
-    discover_power,
-    find_ina3221,
-    hwmon_power,
-    jetson_ina3221,
-    parse_pmic_read_adc,
-    parse_power_spec,
-    pmic_rails_w,
-    rapl,
-    rpi_pmic,
-)
+from edgebench.agent.errors import UserError
+from edgebench.agent.probes._fs import ProbeError, SysFS
+from edgebench.agent.probes.power import FLAG_CHANNELS_SUM, FLAG_CPU_PACKAGE_ONLY, FLAG_MODULE_RAILS_SUM, FLAG_PMIC_OUTPUT_SIDE, METHOD_COUNTER, METHOD_TRAPEZOID, CounterUnwrapper, HwmonPower, JetsonIna3221, Rapl, RpiPmic, Unavailable, discover_power, find_ina3221, hwmon_power, jetson_ina3221, parse_pmic_read_adc, parse_power_spec, pmic_rails_w, rapl, rpi_pmic
 from probes_fakes import (
     AGX_ORIN_INA,
     AGX_ORIN_W,

@@ -7,17 +7,9 @@ import threading
 
 import pytest
 
-from agent.probes._fs import ProbeError, SysFS
-from agent.probes.power import METHOD_COUNTER, PowerReading, PowerSource, Rapl, find_rapl
-from agent.probes.sampler import (
-    Sample,
-    Sampler,
-    integrate_counter,
-    integrate_power,
-    power_points,
-    summarize_power,
-    window_slice,
-)
+from edgebench.agent.probes._fs import ProbeError, SysFS
+from edgebench.agent.probes.power import METHOD_COUNTER, PowerReading, PowerSource, Rapl, find_rapl
+from edgebench.agent.probes.sampler import Sample, Sampler, integrate_counter, integrate_power, power_points, summarize_power, window_slice
 from probes_fakes import RAPL, RAPL_PKG, write_tree
 
 S = 1_000_000_000

@@ -6,18 +6,10 @@ import time
 
 import pytest
 
-from agent import config as cfgmod
-from agent.errors import UserError
-from agent.probes._fs import SysFS
-from agent.probes.session import (
-    ProbeOptions,
-    ProbeSession,
-    Telemetry,
-    probe_options,
-    soak_until_steady,
-    telemetry_snapshot,
-    wait_cool,
-)
+from edgebench.agent.options import config as cfgmod
+from edgebench.agent.errors import UserError
+from edgebench.agent.probes._fs import SysFS
+from edgebench.agent.probes.session import ProbeOptions, ProbeSession, Telemetry, probe_options, soak_until_steady, telemetry_snapshot, wait_cool
 from probes_fakes import (
     JETSON_OC,
     JETSON_THERMAL,

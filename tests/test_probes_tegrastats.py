@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.probes._fs import ProbeError, SubprocessRunner, SysFS
-from agent.probes.power import FLAG_MODULE_RAILS_SUM, Unavailable, discover_power
-from agent.probes.tegrastats import Tegrastats, parse_tegrastats, tegrastats_power
+from edgebench.agent.probes._fs import ProbeError, SubprocessRunner, SysFS
+from edgebench.agent.probes.power import FLAG_MODULE_RAILS_SUM, Unavailable, discover_power
+from edgebench.agent.probes.tegrastats import Tegrastats, parse_tegrastats, tegrastats_power
 from probes_fakes import TEGRASTATS, write_script
 
 

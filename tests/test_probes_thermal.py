@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.probes._fs import ProbeError, SysFS
-from agent.probes.thermal import (
-    ThermalProbe,
-    ThermalReading,
-    decode_throttled,
-    parse_get_throttled,
-    summarize_thermal,
-    summarize_throttling,
-)
+from edgebench.agent.probes._fs import ProbeError, SysFS
+from edgebench.agent.probes.thermal import ThermalProbe, ThermalReading, decode_throttled, parse_get_throttled, summarize_thermal, summarize_throttling
 from probes_fakes import APEX, JETSON_OC, JETSON_THERMAL, JTOP_CPUS, PI_TREE, VCHI_FAILED, FakeRunner, write_tree
 
 S = 1_000_000_000  # ns per second

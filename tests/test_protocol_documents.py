@@ -9,10 +9,10 @@ import json
 
 import pytest
 
-from agent import protocol
-from agent.doc_publish import fit_document, summary_bytes
-from agent.errors import PublishError
-from collector.validate import Rejected, Validator
+from edgebench.agent.wire import protocol
+from edgebench.agent.publish.documents import fit_document, summary_bytes
+from edgebench.agent.errors import PublishError
+from edgebench.collector.ingest.validate import Rejected, Validator
 from conftest import SHAPES_MODEL
 from doc_support import meta_of, scenario_doc, summary_of, sweep_doc
 from fleet_support import result_doc, summary
@@ -27,9 +27,9 @@ def check(body: dict) -> object:
 
 def test_the_agents_own_documents_pass():
     """A real sweep and a real scenario of the bundled model, as the agent builds them."""
-    from agent.runner import RunOptions
-    from agent.scenario_run import run_scenario_opts
-    from agent.sweep import SweepOptions, sweep
+    from edgebench.agent.measure.run import RunOptions
+    from edgebench.agent.measure.scenario_run import run_scenario_opts
+    from edgebench.agent.measure.sweep import SweepOptions, sweep
 
     sw = sweep(SweepOptions(model=str(SHAPES_MODEL), batch=[1, 2], instances=[1, 2], frames=5, device_id="doc-dev"))
     assert check(summary_of(sw)).kind == "summary"

@@ -7,7 +7,7 @@ import fastjsonschema
 import numpy as np
 import pytest
 
-from agent.protocol import RESULT_JSON_SCHEMA, RESULT_SCHEMA, STAGES, STATS
+from edgebench.agent.wire.protocol import RESULT_JSON_SCHEMA, RESULT_SCHEMA, STAGES, STATS
 from conftest import SHAPES_LABELS, SHAPES_MODEL, SHAPES_TESTSET, run_cli
 
 validate_result = fastjsonschema.compile(RESULT_JSON_SCHEMA)
@@ -108,7 +108,7 @@ def test_corrupt_model_file(tmp_path):
 
 
 def test_unreachable_broker_keeps_the_local_result(tmp_path):
-    from collector.broker import free_port
+    from edgebench.collector.broker.embedded import free_port
 
     out = tmp_path / "r.json"
     p = run_cli(

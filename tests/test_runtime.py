@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from agent import runtime as rtmod
-from agent.errors import ModelError, UserError
+from edgebench.agent.runtime import interpreter as rtmod
+from edgebench.agent.errors import ModelError, UserError
 from conftest import SHAPES_MODEL, SHAPES_TESTSET, run_cli
 from tflite_builder import add_model, with_metadata
 

@@ -24,7 +24,7 @@ def tflite_python() -> Path:
         pytest.skip("tflite-runtime 2.14 (its last release) has wheels for Python 3.9 to 3.11 only")
     py = VENV / "bin" / "python"
     ok = py.exists() and subprocess.run(
-        [str(py), "-c", "import tflite_runtime.interpreter, agent"], capture_output=True, cwd=ROOT
+        [str(py), "-c", "import tflite_runtime.interpreter, edgebench.agent"], capture_output=True, cwd="/"
     ).returncode == 0
     if not ok:
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
@@ -38,7 +38,7 @@ def tflite_python() -> Path:
 
 def run_with(py: Path, *args, env=None):
     return subprocess.run(
-        [str(py), "-m", "agent.cli", "run", *args], capture_output=True, text=True, cwd=ROOT,
+        [str(py), "-m", "edgebench.agent.cli", "run", *args], capture_output=True, text=True, cwd=ROOT,
         env={**os.environ, **(env or {})}, timeout=300,
     )
 
@@ -101,7 +101,7 @@ def test_a_runtime_that_is_not_installed_is_one_clear_line():
     if importlib.util.find_spec("tflite_runtime") is not None:
         pytest.skip("tflite-runtime is installed in this environment")
     p = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "run", "--runtime", "tflite-runtime", "--model", str(SHAPES_MODEL)],
+        [sys.executable, "-m", "edgebench.agent.cli", "run", "--runtime", "tflite-runtime", "--model", str(SHAPES_MODEL)],
         capture_output=True, text=True, cwd=ROOT,
     )
     assert p.returncode == 2

@@ -5,9 +5,9 @@ import json
 import fastjsonschema
 import pytest
 
-from agent.protocol import SCENARIO_JSON_SCHEMA, SCENARIO_SCHEMA
-from agent.runner import RunOptions
-from agent.scenario_run import run_scenario_opts
+from edgebench.agent.wire.protocol import SCENARIO_JSON_SCHEMA, SCENARIO_SCHEMA
+from edgebench.agent.measure.run import RunOptions
+from edgebench.agent.measure.scenario_run import run_scenario_opts
 from conftest import SHAPES_MODEL, SHAPES_TESTSET, run_cli
 from tflite_builder import fc_model
 

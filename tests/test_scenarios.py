@@ -6,17 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from agent.scenarios import (
-    ScenarioSettings,
-    SearchSettings,
-    VirtualClock,
-    arrival_schedule,
-    early_stopping,
-    find_max_qps,
-    run_scenario,
-    run_server,
-    server_at,
-)
+from edgebench.agent.measure.scenarios import ScenarioSettings, SearchSettings, VirtualClock, arrival_schedule, early_stopping, find_max_qps, run_scenario, run_server, server_at
 
 MS = 1_000_000
 

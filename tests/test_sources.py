@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.sources import LiveSource, SyntheticSource, gst_frame_size, open_source
+from edgebench.agent.sources.open import LiveSource, SyntheticSource, gst_frame_size, open_source
 from conftest import SHAPES_MODEL, run_cli
 from mjpeg_server import MJPEGServer
 
@@ -68,7 +68,7 @@ def test_stream_that_drops_is_reconnected(tmp_path):
 
 
 def test_unreachable_stream(tmp_path):
-    from collector.broker import free_port
+    from edgebench.collector.broker.embedded import free_port
 
     _, p = run_json(tmp_path, "--source", f"http://127.0.0.1:{free_port()}/x.mjpg", "--stall-timeout", "2", ok=False)
     assert p.returncode == 4 and "cannot open stream" in p.stderr and len(p.stderr.strip().splitlines()) == 1

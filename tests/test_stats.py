@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from agent.protocol import STATS
-from agent.stats import summarize_ms, summarize_ns
+from edgebench.agent.wire.protocol import STATS
+from edgebench.agent.wire.stats import summarize_ms, summarize_ns
 
 
 def test_percentiles_match_numpy_on_recorded_samples():
@@ -27,7 +27,7 @@ def test_empty_sample_gives_none_not_zero():
 
 
 def test_streaming_stats_is_exact_below_the_cap():
-    from agent.stats import StreamingStats
+    from edgebench.agent.wire.stats import StreamingStats
 
     rng = np.random.default_rng(3)
     data = (rng.lognormal(14, 0.4, 5000)).astype(np.int64)
@@ -38,7 +38,7 @@ def test_streaming_stats_is_exact_below_the_cap():
 
 
 def test_streaming_stats_is_bounded_and_within_its_error_above_the_cap():
-    from agent.stats import StreamingStats
+    from edgebench.agent.wire.stats import StreamingStats
 
     rng = np.random.default_rng(4)
     data = (rng.lognormal(15, 0.5, 300_000) + 1000).astype(np.int64)
@@ -59,7 +59,7 @@ def test_streaming_stats_is_bounded_and_within_its_error_above_the_cap():
 
 
 def test_histogram_counts_every_sample():
-    from agent.stats import histogram_ms
+    from edgebench.agent.wire.stats import histogram_ms
 
     h = histogram_ms(np.array([1.0, 1.0, 2.0, 5.0, 9.0]), bins=4)
     assert sum(h["counts"]) == 5 and h["edges_ms"][0] <= 1.0 and h["edges_ms"][-1] >= 9.0

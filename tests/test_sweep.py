@@ -15,9 +15,9 @@ import sys
 import fastjsonschema
 import pytest
 
-from agent.protocol import SWEEP_JSON_SCHEMA, SWEEP_SCHEMA
-from agent.sweep import SweepOptions, parse_grid, sweep, to_csv
-from agent.errors import UserError
+from edgebench.agent.wire.protocol import SWEEP_JSON_SCHEMA, SWEEP_SCHEMA
+from edgebench.agent.measure.sweep import SweepOptions, parse_grid, sweep, to_csv
+from edgebench.agent.errors import UserError
 from conftest import ROOT, SHAPES_MODEL, SHAPES_TESTSET, run_cli
 from tflite_builder import fc_model
 
@@ -153,7 +153,7 @@ def _check_pngs(folder, names):
 
 
 def test_sweep_figures_name_their_axes_with_units(fc_resizable):
-    from agent.plots import sweep_figures
+    from edgebench.agent.report.plots import sweep_figures
 
     doc = sweep(SweepOptions(model=str(fc_resizable), batch=[1, 2], threads=[1, 2], frames=10, warmup=1, min_frames=5))
     figs = dict(sweep_figures(doc))
@@ -249,12 +249,15 @@ def test_no_plotting_stack_is_imported_without_plot(tmp_path):
     """The agent stays light: `edgebench run`, a scenario and a sweep never load matplotlib."""
     code = f"""
 import sys
-from agent.cli import main
+from edgebench.agent.cli import main
 assert "matplotlib" not in sys.modules
 assert main(["run", "--model", {str(SHAPES_MODEL)!r}, "--frames", "5", "-q"]) == 0
 assert main(["run", "--model", {str(SHAPES_MODEL)!r}, "--scenario", "single-stream", "--duration", "0.2", "-q"]) == 0
 assert main(["sweep", "--model", {str(SHAPES_MODEL)!r}, "--frames", "3", "-q"]) == 0
-import agent.plots, agent.sweep, agent.scenarios, agent.scenario_run
+import edgebench.agent.report.plots
+import edgebench.agent.measure.sweep
+import edgebench.agent.measure.scenarios
+import edgebench.agent.measure.scenario_run
 assert "matplotlib" not in sys.modules, "matplotlib was imported"
 print("light")
 """
@@ -278,7 +281,7 @@ def test_plot_without_matplotlib_is_one_clear_line(tmp_path):
     code = f"""
 import sys
 sys.modules["matplotlib"] = None  # as if the plot extra were not installed
-from agent.cli import main
+from edgebench.agent.cli import main
 sys.exit(main(["sweep", "--model", {str(SHAPES_MODEL)!r}, "--frames", "3", "--plot", {str(tmp_path)!r}]))
 """
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
@@ -288,7 +291,7 @@ sys.exit(main(["sweep", "--model", {str(SHAPES_MODEL)!r}, "--frames", "3", "--pl
 
 
 def test_sweep_energy_per_item_from_a_power_meter_command(tmp_path, fc_fixed):
-    """The board's power source (agent.probes) feeds each point: a meter command reading 2.5 W."""
+    """The board's power source (edgebench.agent.probes) feeds each point: a meter command reading 2.5 W."""
     out = tmp_path / "pw.json"
     p = run_cli("sweep", "--model", str(fc_fixed), "--batch", "1,2", "--frames", "400", "--json", str(out), "-q",
                 "--power", "cmd:echo 2500 mW", "--sample-hz", "20")

@@ -11,10 +11,10 @@ import subprocess
 import sys
 
 
-from agent import protocol
-from collector.aggregate import run_detail, scenario_rows, sweep_rows
-from collector.broker import free_port
-from collector.web import Dashboard, WebServer
+from edgebench.agent.wire import protocol
+from edgebench.collector.aggregate import run_detail, scenario_rows, sweep_rows
+from edgebench.collector.broker.embedded import free_port
+from edgebench.collector.views.web import Dashboard, WebServer
 from conftest import ROOT, SHAPES_MODEL, run_cli, run_collector_cli
 from doc_support import summary_of, sweep_doc
 from transport_support import (
@@ -186,7 +186,7 @@ def test_dead_broker_keeps_the_sweep_and_exits_5_and_the_next_start_sends_it(mos
     work = tmp_path / "work"
     work.mkdir()
     r = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "sweep", "--model", str(SHAPES_MODEL), "--batch", "1,2", "--duration", "0.3",
+        [sys.executable, "-m", "edgebench.agent.cli", "sweep", "--model", str(SHAPES_MODEL), "--batch", "1,2", "--duration", "0.3",
          "--mqtt", dead, "--device-id", "sweep-dead", "--mqtt-wait", "1", "-q"],
         capture_output=True, text=True, timeout=180, cwd=work, env=env,
     )
@@ -225,7 +225,7 @@ def test_agent_service_runs_scenario_jobs_and_remote_scenario_commands(mosquitto
         jobs=[{"name": "boot-scenario", "model": str(SHAPES_MODEL), "scenario": "single-stream", "frames": 40,
                "min_queries": 10}],
     )
-    a = spawn(["-m", "agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "a.log")
+    a = spawn(["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "a.log")
     try:
         wait_until(lambda: q(col, "SELECT run_id FROM runs WHERE device_id = 'svc-scen' AND kind = 'scenario'"
                                   " AND summary IS NOT NULL"), 90, "the boot scenario job's result")
@@ -254,7 +254,7 @@ def test_publishing_loads_no_plotting_stack_and_nothing_of_the_collector(mosquit
     matplotlib nor any collector code."""
     code = f"""
 import sys
-from agent.cli import main
+from edgebench.agent.cli import main
 url, m = {mosquitto.url!r}, {str(SHAPES_MODEL)!r}
 assert main(["sweep", "--model", m, "--frames", "3", "-q", "--mqtt", url, "--device-id", "light-dev"]) == 0
 assert main(["run", "--model", m, "--scenario", "single-stream", "--frames", "10", "--min-queries", "1", "-q",
@@ -276,7 +276,7 @@ def test_sigterm_ends_a_long_scenario_job_at_its_next_query(mosquitto, tmp_path)
         jobs=[{"name": "long", "model": str(SHAPES_MODEL), "scenario": "single-stream", "duration_s": 600,
                "max_duration_s": 600}],
     )
-    a = spawn(["-m", "agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "a.log")
+    a = spawn(["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "a.log")
     try:
         wait_until(lambda: q(col, "SELECT meta FROM runs WHERE device_id = 'svc-stop' AND kind = 'scenario'"), 60,
                    "the long scenario's meta")

@@ -8,8 +8,8 @@ import signal
 import time
 
 
-from agent import protocol
-from collector.broker import MosquittoBroker, free_port
+from edgebench.agent.wire import protocol
+from edgebench.collector.broker.embedded import MosquittoBroker, free_port
 from transport_support import (
     frame_numbers,
     message_rows,
@@ -111,7 +111,7 @@ def test_broker_stopped_mid_run_loses_and_doubles_nothing(tmp_path):
     p = None
     try:
         # ~100k frames: several seconds of measuring, 200 frame batches
-        p = spawn(["-m", "agent.cli", *RUN, "--frames", "100000", "--config", str(cfg), "--mqtt", broker.url,
+        p = spawn(["-m", "edgebench.agent.cli", *RUN, "--frames", "100000", "--config", str(cfg), "--mqtt", broker.url,
                    "--device-id", "dev-restart", "--run-id", "run-restart", "--mqtt-wait", "60"],
                   agent_env(tmp_path / "state"), tmp_path / "agent.log")
         wait_until(lambda: frame_numbers(col), 60, "the first frames at the collector")
@@ -142,7 +142,7 @@ def test_agent_killed_mid_run_replays_its_outbox_on_restart(tmp_path):
     broker = MosquittoBroker()  # not started yet: the run queues everything
     state = tmp_path / "state"
     ob = state / "outbox-dev-kill.db"
-    p = spawn(["-m", "agent.cli", *RUN, "--frames", "1000000", "--mqtt", broker.url, "--device-id", "dev-kill",
+    p = spawn(["-m", "edgebench.agent.cli", *RUN, "--frames", "1000000", "--mqtt", broker.url, "--device-id", "dev-kill",
                "--run-id", "run-kill"], agent_env(state), tmp_path / "agent.log")
     try:
         wait_until(lambda: len(outbox_rows(ob)) >= 10, 60, "frame batches in the outbox")
@@ -158,7 +158,7 @@ def test_agent_killed_mid_run_replays_its_outbox_on_restart(tmp_path):
         try:
             cfg = write_config(tmp_path / "agent.yaml", device_id="dev-kill", mqtt={"url": broker.url},
                                telemetry={"interval_s": 60})
-            a = spawn(["-m", "agent.cli", "agent", "--config", str(cfg)], agent_env(state), tmp_path / "agent2.log")
+            a = spawn(["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(state), tmp_path / "agent2.log")
             try:
                 wait_until(lambda: len(frame_numbers(col, "WHERE run_id='run-kill'")) == frames_queued,
                            60, "the replayed frames")
@@ -196,7 +196,7 @@ def test_full_outbox_reports_exactly_what_it_dropped(tmp_path, mosquitto):
     try:
         cfg2 = write_config(tmp_path / "agent2.yaml", device_id="dev-full", mqtt={"url": mosquitto.url},
                             telemetry={"interval_s": 60})
-        a = spawn(["-m", "agent.cli", "agent", "--config", str(cfg2)], agent_env(state), tmp_path / "agent.log")
+        a = spawn(["-m", "edgebench.agent.cli", "agent", "--config", str(cfg2)], agent_env(state), tmp_path / "agent.log")
         try:
             wait_until(lambda: raw.messages, 60, "the summary")
             wait_until(lambda: len(frame_numbers(col, "WHERE run_id='run-full'")) == sum(kept.values()),
@@ -215,7 +215,7 @@ def test_full_outbox_reports_exactly_what_it_dropped(tmp_path, mosquitto):
     assert dropped["frames"] == len(missing) > 0
     assert dropped["messages"] == len(missing) // 500
     assert summary["result"]["frames"] == 10000
-    from agent.outbox import Outbox
+    from edgebench.agent.publish.outbox import Outbox
 
     ob = Outbox(str(state / "outbox-dev-full.db"))
     st = ob.stats()
@@ -238,7 +238,7 @@ def test_a_run_below_its_accuracy_floor_sends_no_run_data(tmp_path, mosquitto):
     """Accuracy runs are held back until the floor passes: a refused one leaves nothing behind."""
     import shutil
 
-    import models
+    from edgebench import models
 
     sets = tmp_path / "by-index"
     src = SHAPES_MODEL.parent / "testsets" / "shapes"

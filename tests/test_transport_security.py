@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from agent import protocol
-from collector.broker import MosquittoBroker, free_port
+from edgebench.agent.wire import protocol
+from edgebench.collector.broker.embedded import MosquittoBroker, free_port
 from transport_support import (
     frame_numbers,
     DEPLOY,
@@ -311,7 +311,7 @@ def test_collector_serve_logs_in_with_a_password_file(tmp_path, fleet):
     pw = tmp_path / "collector.pw"
     pw.write_text(secrets["collector"])
     db = tmp_path / "fleet.db"
-    serve = spawn(["-m", "collector.cli", "serve", "--mqtt", broker.url, "--username", "collector", "--password-file",
+    serve = spawn(["-m", "edgebench.collector.cli", "serve", "--mqtt", broker.url, "--username", "collector", "--password-file",
                    str(pw), "--db", str(db)], agent_env(tmp_path / "cstate"), tmp_path / "serve.log")
     try:
         wait_until(lambda: "collector: connected to" in (tmp_path / "serve.log").read_text(), 30, "the collector")

@@ -17,7 +17,7 @@ import paho.mqtt.client as mqtt
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.broker import MosquittoBroker
+from edgebench.collector.broker.embedded import MosquittoBroker
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy" / "mosquitto"
@@ -71,8 +71,8 @@ def write_config(path: Path, **sections: Any) -> Path:
 
 
 def start_collector(url: str, db: Path, client_id: str = "edgebench-test-collector"):
-    from collector.ingest import Collector
-    from collector.store import SQLiteStore
+    from edgebench.collector.ingest.collector import Collector
+    from edgebench.collector.store import SQLiteStore
 
     store = SQLiteStore(str(db))
     # A group of its own: a stopped collector of another test keeps its persistent

@@ -17,6 +17,6 @@ Importing this package imports nothing heavy; psutil and numpy come with
 ``session``/``sampler``.
 """
 
-from ._fs import ROOT_ENV, ProbeError, SysFS, as_fs
+from edgebench.agent.probes._fs import ROOT_ENV, ProbeError, SysFS, as_fs
 
 __all__ = ["ROOT_ENV", "ProbeError", "SysFS", "as_fs"]

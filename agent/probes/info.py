@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ._fs import ProbeError, Runner, SysFS, as_fs, default_runner
-from .inventory import board_inventory
-from .power import discover_power
-from .thermal import ThermalProbe, decode_throttled
+from edgebench.agent.probes._fs import ProbeError, Runner, SysFS, as_fs, default_runner
+from edgebench.agent.probes.inventory import board_inventory
+from edgebench.agent.probes.power import discover_power
+from edgebench.agent.probes.thermal import ThermalProbe, decode_throttled
 
 
 def _fmt(v: Any) -> str:

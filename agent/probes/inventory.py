@@ -18,7 +18,7 @@ import shlex
 import socket
 from typing import Any
 
-from ._fs import ProbeError, Runner, SysFS, as_fs, default_runner, run_text
+from edgebench.agent.probes._fs import ProbeError, Runner, SysFS, as_fs, default_runner, run_text
 
 #: Arm CPU part numbers (MIDR, implementer 0x41), as lscpu names them.
 ARM_PARTS = {

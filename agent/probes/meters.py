@@ -22,8 +22,8 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ._fs import ProbeError
-from .power import PowerReading, PowerSource, Unavailable
+from edgebench.agent.probes._fs import ProbeError
+from edgebench.agent.probes.power import PowerReading, PowerSource, Unavailable
 
 WATTS_RE = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*(mW|W|w)?\s*$")
 

@@ -32,8 +32,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import UserError
-from ._fs import ProbeError, Runner, SysFS, as_fs, default_runner, describe_oserror, run_text
+from edgebench.agent.errors import UserError
+from edgebench.agent.probes._fs import ProbeError, Runner, SysFS, as_fs, default_runner, describe_oserror, run_text
 
 #: Flags a power figure can carry (also listed in the result's ``power.flags``).
 FLAG_MODULE_RAILS_SUM = "module_rails_sum"
@@ -623,7 +623,7 @@ def discover_power(
         return PowerDiscovery(None, [], "power measurement turned off (--power none)")
 
     def tegrastats_source():
-        from .tegrastats import tegrastats_source
+        from edgebench.agent.probes.tegrastats import tegrastats_source
 
         return tegrastats_source(runner, interval_s)
 
@@ -635,7 +635,7 @@ def discover_power(
         "hwmon": lambda: hwmon_power(fs, arg or None),
     }
     if kind in ("cmd", "serial"):
-        from . import meters
+        from edgebench.agent.probes import meters
 
         try:
             src = meters.command_meter(arg) if kind == "cmd" else meters.serial_meter(arg)

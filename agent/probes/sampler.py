@@ -28,10 +28,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ._fs import ProbeError
-from .power import METHOD_COUNTER, PowerReading, PowerSource
-from .system import SystemProbe, SystemReading
-from .thermal import ThermalProbe, ThermalReading
+from edgebench.agent.probes._fs import ProbeError
+from edgebench.agent.probes.power import METHOD_COUNTER, PowerReading, PowerSource
+from edgebench.agent.probes.system import SystemProbe, SystemReading
+from edgebench.agent.probes.thermal import ThermalProbe, ThermalReading
 
 
 @dataclass

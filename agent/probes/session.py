@@ -24,13 +24,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..errors import UserError
-from ._fs import ProbeError, Runner, SysFS, as_fs, default_runner
-from .inventory import board_inventory
-from .power import METHOD_COUNTER, PowerSource, discover_power, parse_power_spec
-from .sampler import Sampler, summarize_power, window_slice
-from .system import SystemProbe, cpu_pct_between, summarize_system
-from .thermal import ThermalProbe, decode_throttled, summarize_thermal, summarize_throttling
+from edgebench.agent.errors import UserError
+from edgebench.agent.probes._fs import ProbeError, Runner, SysFS, as_fs, default_runner
+from edgebench.agent.probes.inventory import board_inventory
+from edgebench.agent.probes.power import METHOD_COUNTER, PowerSource, discover_power, parse_power_spec
+from edgebench.agent.probes.sampler import Sampler, summarize_power, window_slice
+from edgebench.agent.probes.system import SystemProbe, cpu_pct_between, summarize_system
+from edgebench.agent.probes.thermal import ThermalProbe, decode_throttled, summarize_thermal, summarize_throttling
 
 log = logging.getLogger("edgebench.probes")
 

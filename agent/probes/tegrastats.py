@@ -18,8 +18,8 @@ import threading
 import time
 from typing import Any
 
-from ._fs import ProbeError, Runner, SubprocessRunner
-from .power import FLAG_MODULE_RAILS_SUM, INPUT_RAILS, PowerReading, PowerSource, Unavailable
+from edgebench.agent.probes._fs import ProbeError, Runner, SubprocessRunner
+from edgebench.agent.probes.power import FLAG_MODULE_RAILS_SUM, INPUT_RAILS, PowerReading, PowerSource, Unavailable
 
 OFFLINE_C = -256.0
 

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ._fs import ProbeError, Runner, SysFS, run_text
+from edgebench.agent.probes._fs import ProbeError, Runner, SysFS, run_text
 
 #: get_throttled bits, official table: bit n is "now", bit n+16 "has occurred since boot".
 THROTTLED_BITS = {0: "under_voltage", 1: "arm_freq_capped", 2: "throttled", 3: "soft_temp_limit"}
@@ -59,7 +59,7 @@ def decode_throttled(value: int) -> dict[str, Any]:
 def parse_get_throttled(text: str) -> int:
     """Both forms: vcgencmd ``throttled=0x50005`` and sysfs ``50005`` (hex, no ``0x``)."""
     t = text.strip()
-    from .power import vcgencmd_problem
+    from edgebench.agent.probes.power import vcgencmd_problem
 
     problem = vcgencmd_problem(t, "get_throttled")
     if problem:

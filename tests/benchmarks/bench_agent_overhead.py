@@ -6,7 +6,7 @@ In one process, on one interpreter (same model, same thread count), in short
 interleaved segments (so machine noise hits every configuration alike), it measures:
 
   bare        a loop of interpreter.invoke() on a fixed input (what benchmark_model times)
-  sequential  the agent's measurement loop (agent.measure, what `edgebench run` runs) on a
+  sequential  the agent's measurement loop (edgebench.agent.measure.loop, what `edgebench run` runs) on a
               synthetic source: capture, preprocess, invoke, top-k, per-stage timing
   pipelined   the same loop pipelined on a video file (decode+preprocess overlapping invoke)
 
@@ -39,11 +39,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from agent import runtime as rtmod  # noqa: E402
-from agent.measure import LoopOptions, measure  # noqa: E402
-from agent.postprocess import Classifier, is_classifier  # noqa: E402
-from agent.preprocess import Preprocessor  # noqa: E402
-from agent.sources import open_source  # noqa: E402
+from edgebench.agent.runtime import interpreter as rtmod  # noqa: E402
+from edgebench.agent.measure.loop import LoopOptions, measure  # noqa: E402
+from edgebench.agent.runtime.postprocess import Classifier, is_classifier  # noqa: E402
+from edgebench.agent.preprocess.image import Preprocessor  # noqa: E402
+from edgebench.agent.sources.open import open_source  # noqa: E402
 
 
 def default_model() -> Path:

@@ -8,7 +8,7 @@
    stream in the same run. Then the backlog case: both offline with persistent sessions
    while the stream is published, then each drains its queue alone. Prints each
    consumer's rate, their ratio, and whether every message was stored exactly once.
-   The test broker (collector.broker.MosquittoBroker) sets ``max_queued_messages 0`` (no
+   The test broker (edgebench.collector.broker.embedded.MosquittoBroker) sets ``max_queued_messages 0`` (no
    per-client queue limit) on purpose: at the default of 1000 a consumer that falls behind
    loses messages silently; and ``max_inflight_messages 0``: the collector acknowledges
    only what it has stored, and at the default of 20 in flight it would idle between batches.
@@ -36,10 +36,10 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-from agent import protocol  # noqa: E402
-from collector.broker import MosquittoBroker  # noqa: E402
-from collector.ingest import Collector  # noqa: E402
-from collector.store import SQLiteStore  # noqa: E402
+from edgebench.agent.wire import protocol  # noqa: E402
+from edgebench.collector.broker.embedded import MosquittoBroker  # noqa: E402
+from edgebench.collector.ingest.collector import Collector  # noqa: E402
+from edgebench.collector.store import SQLiteStore  # noqa: E402
 
 FRAMES_FILTER = f"{protocol.PREFIX}/+/run/+/frames"
 PROTO = "5"  # the collector's MQTT version (--mqtt-protocol)
@@ -171,7 +171,7 @@ def bench_throughput(total: int, devices: int = 6, n: int = 20) -> None:
 
 
 def _fleet_publisher(url: str, devices: list[int], seconds: int, start_at: float, n: int, q) -> None:
-    from agent.mqtt import Connection
+    from edgebench.agent.wire.transport import Connection
 
     conn = Connection(url, client_id=f"bench-fleet-{devices[0]}", protocol="5").connect(30)
     rng = np.random.default_rng(devices[0])

@@ -27,16 +27,16 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("EDGEBENCH_STATE_DIR", tempfile.mkdtemp(prefix="edgebench-bench-state-"))
 
-from agent import protocol  # noqa: E402
-from agent.doc_publish import DocumentStream, fit_document, summary_bytes  # noqa: E402
-from agent.publish import Publisher  # noqa: E402
-from agent.runner import RunOptions  # noqa: E402
-from agent.scenario_run import run_scenario_opts  # noqa: E402
-from agent.sweep import SweepOptions, sweep  # noqa: E402
-from collector.broker import MosquittoBroker  # noqa: E402
-from collector.ingest import Collector  # noqa: E402
-from collector.store import SQLiteStore  # noqa: E402
-from collector.validate import Validator  # noqa: E402
+from edgebench.agent.wire import protocol  # noqa: E402
+from edgebench.agent.publish.documents import DocumentStream, fit_document, summary_bytes  # noqa: E402
+from edgebench.agent.publish.publisher import Publisher  # noqa: E402
+from edgebench.agent.measure.run import RunOptions  # noqa: E402
+from edgebench.agent.measure.scenario_run import run_scenario_opts  # noqa: E402
+from edgebench.agent.measure.sweep import SweepOptions, sweep  # noqa: E402
+from edgebench.collector.broker.embedded import MosquittoBroker  # noqa: E402
+from edgebench.collector.ingest.collector import Collector  # noqa: E402
+from edgebench.collector.store import SQLiteStore  # noqa: E402
+from edgebench.collector.ingest.validate import Validator  # noqa: E402
 
 MODEL = ROOT / "models" / "shapes_int8.tflite"
 

@@ -15,8 +15,8 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
-import models  # noqa: E402
-from agent.runner import RunOptions, run  # noqa: E402
+from edgebench import models  # noqa: E402
+from edgebench.agent.measure.run import RunOptions, run  # noqa: E402
 
 
 def main() -> int:

@@ -31,12 +31,12 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from agent import runtime as rtmod  # noqa: E402
-from agent.probes._fs import SysFS  # noqa: E402
-from agent.probes.power import discover_power  # noqa: E402
-from agent.probes.sampler import Sampler  # noqa: E402
-from agent.probes.system import SystemProbe  # noqa: E402
-from agent.probes.thermal import ThermalProbe  # noqa: E402
+from edgebench.agent.runtime import interpreter as rtmod  # noqa: E402
+from edgebench.agent.probes._fs import SysFS  # noqa: E402
+from edgebench.agent.probes.power import discover_power  # noqa: E402
+from edgebench.agent.probes.sampler import Sampler  # noqa: E402
+from edgebench.agent.probes.system import SystemProbe  # noqa: E402
+from edgebench.agent.probes.thermal import ThermalProbe  # noqa: E402
 from probes_fakes import JETSON_OC, JETSON_THERMAL, JTOP_CPUS, ORIN_NX_INA, FakeRunner, write_tree  # noqa: E402
 
 DEFAULT_MODEL = ROOT / "models" / "shapes_int8.tflite"

@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from agent.runner import RunOptions  # noqa: E402
-from agent.scenario_run import run_scenario_opts  # noqa: E402
-from agent.sweep import SweepOptions, sweep  # noqa: E402
+from edgebench.agent.measure.run import RunOptions  # noqa: E402
+from edgebench.agent.measure.scenario_run import run_scenario_opts  # noqa: E402
+from edgebench.agent.measure.sweep import SweepOptions, sweep  # noqa: E402
 from tflite_builder import fc_model  # noqa: E402
 
 

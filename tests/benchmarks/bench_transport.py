@@ -29,11 +29,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from agent import protocol  # noqa: E402
-from agent.mqtt import MqttSettings  # noqa: E402
-from agent.outbox import Outbox  # noqa: E402
-from agent.publish import Publisher  # noqa: E402
-from collector.broker import MosquittoBroker  # noqa: E402
+from edgebench.agent.wire import protocol  # noqa: E402
+from edgebench.agent.wire.transport import MqttSettings  # noqa: E402
+from edgebench.agent.publish.outbox import Outbox  # noqa: E402
+from edgebench.agent.publish.publisher import Publisher  # noqa: E402
+from edgebench.collector.broker.embedded import MosquittoBroker  # noqa: E402
 
 BATCH = 500
 
@@ -118,7 +118,7 @@ def bench_drain(broker: MosquittoBroker, batches: int, small: int) -> tuple[floa
 
 
 def bench_measure_effect(broker: MosquittoBroker, frames: int) -> dict[str, tuple[float, float, float]]:
-    from agent.runner import RunOptions, run
+    from edgebench.agent.measure.run import RunOptions, run
 
     model = str(ROOT / "models" / "shapes_int8.tflite")
     out = {}

@@ -1,0 +1,253 @@
+"""``edgebench models``: list, info, fetch and verify the models the project knows.
+
+    edgebench models list                 # bundled and fetchable models
+    edgebench models info FILE|NAME       # inputs, outputs, quantization, operators, Edge TPU
+    edgebench models fetch NAME           # download a public model, check its sha256, cache it
+    edgebench models verify [NAME ...]    # every bundled (and cached) file against its sha256
+
+Fetched files go to $EDGEBENCH_CACHE_DIR, else ~/.cache/edgebench/models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from edgebench.agent.errors import ModelError, UserError
+
+
+class FetchError(UserError):
+    """A public model could not be downloaded, or what came is not what the registry says."""
+
+    exit_code = 7
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    m = sub.add_parser("models", help="bundled and public models: list, info, fetch, verify")
+    ms = m.add_subparsers(dest="models_command", metavar="ACTION")
+    ms.required = True
+    ls = ms.add_parser("list", help="every model in the registry and where it is")
+    ls.add_argument("--json", action="store_true", help="print the entries as JSON")
+    info = ms.add_parser("info", help="what is inside a .tflite file (or a registry model by name)")
+    info.add_argument("target", metavar="FILE|NAME")
+    info.add_argument("--json", action="store_true", help="print the details as JSON")
+    f = ms.add_parser("fetch", help="download a public model, check its sha256 and cache it")
+    f.add_argument("names", nargs="+", metavar="NAME")
+    f.add_argument("--force", action="store_true", help="download again even when a good copy is cached")
+    f.add_argument("--timeout", type=float, default=30.0, metavar="S", help="network timeout in seconds (default 30)")
+    v = ms.add_parser("verify", help="check bundled and cached model files against their sha256")
+    v.add_argument("names", nargs="*", metavar="NAME", help="only these entries (default: all)")
+
+
+def _models():
+    from edgebench import models
+
+    return models
+
+
+def _entries() -> list[dict[str, Any]]:
+    from edgebench.agent.runtime.registry import load
+
+    return load()
+
+
+def _entry(name: str) -> dict[str, Any]:
+    es = _entries()
+    for e in es:
+        if e["name"] == name:
+            return e
+    import difflib
+
+    close = difflib.get_close_matches(name, [e["name"] for e in es], n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise UserError(f"no model named {name!r} in the registry{hint}; `edgebench models list` shows them")
+
+
+def _sha256(path: Path) -> str:
+    return _models().file_sha256(path)
+
+
+# ------------------------------------------------------------------------- list
+def _where(e: dict[str, Any]) -> str:
+    p = _models().local_path(e)
+    if "file" in e:
+        return "bundled" if p.is_file() else "bundled (MISSING)"
+    return "cached" if p.is_file() else "remote"
+
+
+def _status(e: dict[str, Any]) -> str:
+    if e.get("task") == "labels":
+        return "-"
+    return "trained" if e.get("trained") else "latency only"
+
+
+def _input(e: dict[str, Any]) -> str:
+    i = e.get("input") or {}
+    size = "x".join(str(v) for v in i.get("size", [])) or "?"
+    return f"{size} {i.get('dtype', '')}".strip() if i else "-"
+
+
+def _batch(e: dict[str, Any]) -> str:
+    if "batch_resizable" not in e:
+        return "-"
+    return "resizable" if e["batch_resizable"] else "fixed"
+
+
+def cmd_list(args, out: Callable[[str], None]) -> int:
+    es = _entries()
+    if args.json:
+        m = _models()
+        docs = [{**m.public(e), "local_path": str(m.local_path(e)), "where": _where(e)} for e in es]
+        out(json.dumps(docs, indent=2))
+        return 0
+    rows = [("NAME", "TASK", "WEIGHTS", "INPUT", "BATCH", "WHERE")]
+    rows += [(e["name"], e.get("task", "?"), _status(e), _input(e), _batch(e), _where(e)) for e in es]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        out("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    out(f"cache: {_models().cache_dir()}  (`edgebench models fetch NAME` downloads a remote one)")
+    return 0
+
+
+# ------------------------------------------------------------------------- info
+def cmd_info(args, out: Callable[[str], None]) -> int:
+    from edgebench.agent.runtime.modelinfo import format_info, inspect
+    from edgebench.agent.runtime.registry import describe, lookup
+
+    target = args.target
+    if not os.path.exists(target):
+        names = {e["name"]: e for e in _entries()}
+        if target in names:
+            p = _models().local_path(names[target])
+            if not p.is_file():
+                raise UserError(f"{target} is not on this machine yet: edgebench models fetch {target}")
+            target = str(p)
+    info = inspect(target)
+    known = lookup(info["sha256"])
+    if args.json:
+        info["registry"] = describe(known) if known else None
+        out(json.dumps(info, indent=2))
+    else:
+        out(format_info(info, known))
+    return 0
+
+
+# ------------------------------------------------------------------------ fetch
+def fetch(e: dict[str, Any], *, timeout: float = 30.0, force: bool = False, out: Callable[[str], None] = print) -> Path:
+    """Download a registry entry with a url into the cache, checking its sha256 as it comes."""
+    import socket
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from edgebench.agent import __version__
+
+    m = _models()
+    name = e["name"]
+    dest = m.local_path(e)
+    if "file" in e:
+        if not dest.is_file() or _sha256(dest) != e["sha256"]:
+            raise ModelError(f"{name} is bundled but {dest} is missing or damaged; reinstall edgebench")
+        out(f"{name} is bundled with edgebench: {dest}")
+        return dest
+    if dest.is_file() and not force:
+        if _sha256(dest) == e["sha256"]:
+            out(f"{name} is already cached (sha256 ok): {dest}")
+            return dest
+        out(f"{name}: the cached copy does not match its sha256; downloading it again")
+    url = e["url"]
+    host = urllib.parse.urlsplit(url).hostname or url
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f"{dest.name}.part-{os.getpid()}")
+        f = open(tmp, "wb")
+    except OSError as err:
+        raise FetchError(f"cannot write to the model cache {dest.parent}: {err.strerror or err}; set EDGEBENCH_CACHE_DIR") from None
+    h = hashlib.sha256()
+    size = 0
+    ok = False
+    try:
+        with f:
+            req = urllib.request.Request(url, headers={"User-Agent": f"edgebench/{__version__}"})
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                while True:
+                    chunk = r.read(1 << 16)
+                    if not chunk:
+                        break
+                    f.write(chunk)
+                    h.update(chunk)
+                    size += len(chunk)
+        ok = True
+    except urllib.error.HTTPError as err:
+        raise FetchError(f"cannot fetch {name}: {url} answered HTTP {err.code} {err.reason}") from None
+    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as err:
+        reason = getattr(err, "reason", None) or err
+        raise FetchError(
+            f"cannot fetch {name}: {host} cannot be reached ({reason}); this machine is offline or cannot "
+            f"reach that host: fetch on a connected machine and copy the file to {dest}"
+        ) from None
+    finally:
+        if not ok:
+            tmp.unlink(missing_ok=True)
+    digest = h.hexdigest()
+    if digest != e["sha256"]:
+        tmp.unlink(missing_ok=True)
+        raise FetchError(
+            f"{name}: the download from {url} ({size} bytes) has sha256 {digest}, not the registry's "
+            f"{e['sha256']}; it was not kept"
+        )
+    os.replace(tmp, dest)
+    out(f"fetched {name}: {size} bytes, sha256 ok, to {dest}")
+    return dest
+
+
+def cmd_fetch(args, out: Callable[[str], None]) -> int:
+    es = {e["name"]: e for e in _entries()}
+    for name in args.names:
+        e = _entry(name)
+        fetch(e, timeout=args.timeout, force=args.force, out=out)
+        labels = e.get("labels")
+        if labels in es and labels != name:
+            fetch(es[labels], timeout=args.timeout, force=args.force, out=out)
+    return 0
+
+
+# ----------------------------------------------------------------------- verify
+def cmd_verify(args, out: Callable[[str], None]) -> int:
+    m = _models()
+    es = [_entry(n) for n in args.names] if args.names else _entries()
+    bad: list[str] = []
+    counts = {"ok": 0, "not fetched": 0}
+    w = max((len(e["name"]) for e in es), default=0)
+    for e in es:
+        p = m.local_path(e)
+        name = e["name"].ljust(w)
+        if not p.is_file():
+            if "file" in e:
+                bad.append(f"{e['name']} (missing: {p})")
+                out(f"MISSING   {name}  {p}")
+            else:
+                counts["not fetched"] += 1
+                out(f"remote    {name}  not fetched")
+            continue
+        got = _sha256(p)
+        if got == e["sha256"]:
+            counts["ok"] += 1
+            out(f"ok        {name}  {p}")
+        else:
+            bad.append(f"{e['name']} ({p} has sha256 {got})")
+            out(f"MISMATCH  {name}  {p}  sha256 {got}, registry {e['sha256']}")
+    out(f"{counts['ok']} file(s) match their sha256, {counts['not fetched']} remote not fetched, {len(bad)} bad")
+    if bad:
+        raise ModelError(f"{len(bad)} model file(s) do not match the registry: {'; '.join(bad)}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace, out: Callable[[str], None] | None = None) -> int:
+    out = out or (lambda s: print(s, file=sys.stdout))
+    return {"list": cmd_list, "info": cmd_info, "fetch": cmd_fetch, "verify": cmd_verify}[args.models_command](args, out)

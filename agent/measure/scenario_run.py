@@ -1,0 +1,252 @@
+"""``edgebench run --scenario ...``: the LoadGen-style scenarios on the real interpreter.
+
+The service is a :class:`workload.BatchWorker`: samples are loaded and
+preprocessed before timing (LoadGen's query sample library), and a query of n
+samples runs ceil(n / batch) batches (set_tensor, invoke, get_tensor). The
+result is an ``edgebench.scenario/1`` document in the run result's vocabulary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import asdict, replace
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import numpy as np
+
+from edgebench.agent import __version__
+from edgebench.agent.wire import protocol
+from edgebench.agent.runtime import interpreter as rtmod
+from edgebench.agent.errors import ModelError, UserError
+from edgebench.agent.measure.result import default_device_id, new_run_id
+from edgebench.agent.measure.scenarios import RealClock, ScenarioSettings, SearchSettings, find_max_qps, run_scenario, server_at
+from edgebench.agent.measure.workload import BATCH_SCOPE, BatchWorker, Unsupported, WorkerSpec
+
+#: RunOptions fields that mean nothing to a scenario run (its samples are prepared ahead)
+_NOT_FOR_SCENARIOS = {"pipelined": False, "fps": None, "pacing": "fast"}
+
+
+def validate_scenario(opts: Any) -> None:
+    """Check a RunOptions that asks for a scenario; one UserError line per problem."""
+    if opts.find_max_qps:
+        if opts.scenario not in (None, "server"):
+            raise UserError("--find-max-qps searches server rates: use it with --scenario server (or alone)")
+        opts.scenario = "server"
+        if opts.latency_bound_ms is None:
+            raise UserError("--find-max-qps needs --latency-bound-ms N (the p99 latency each rate must hold)")
+    if opts.scenario not in protocol.SCENARIOS:
+        raise UserError(f"unknown scenario {opts.scenario!r}: choose one of {', '.join(protocol.SCENARIOS)}")
+    for k, default in _NOT_FOR_SCENARIOS.items():
+        if getattr(opts, k) != default:
+            raise UserError(f"--{k} does not apply to --scenario (its samples are prepared before timing)")
+    if opts.frames is not None and opts.frames < 1:
+        raise UserError("--frames (the number of queries) must be at least 1")
+    if opts.warmup < 0:
+        raise UserError("--warmup must be 0 or more")
+    if opts.threads is not None and opts.threads < 1:
+        raise UserError("--threads must be at least 1")
+    if opts.batch < 1:
+        raise UserError("--batch must be at least 1")
+    if opts.delegate_options and not opts.delegate:
+        raise UserError("--delegate-option needs --delegate LIB")
+    try:
+        settings(opts).check()
+    except ValueError as e:
+        if opts.find_max_qps and "--target-qps" in str(e):
+            return  # the search picks its own rates
+        raise UserError(str(e)) from None
+
+
+def settings(opts: Any) -> ScenarioSettings:
+    return ScenarioSettings(
+        scenario=opts.scenario,
+        duration_s=opts.duration_s if opts.duration_s is not None else 2.0,
+        min_duration_s=opts.min_duration_s,
+        min_queries=opts.min_queries,
+        max_duration_s=opts.max_duration_s,
+        queries=opts.frames,
+        samples_per_query=opts.samples_per_query,
+        target_qps=opts.target_qps,
+        latency_bound_ms=opts.latency_bound_ms,
+        seed=opts.seed,
+        batch=opts.batch,
+    )
+
+
+def _warm(worker: BatchWorker, n: int, min_s: float) -> np.ndarray:
+    """Warmup batches (not measured); returns their service times in ns."""
+    out = []
+    t_begin = time.perf_counter_ns()
+    while len(out) < n or (time.perf_counter_ns() - t_begin) < min_s * 1e9:
+        t0 = time.perf_counter_ns()
+        worker.run_batch()
+        out.append(time.perf_counter_ns() - t0)
+    return np.asarray(out, dtype=np.int64)
+
+
+class ScenarioStopped(UserError):
+    """``should_stop`` said stop (the agent service is stopping): the scenario ends early."""
+
+
+def _stoppable(serve: Callable[[int], Any], should_stop: Callable[[], bool]) -> Callable[[int], None]:
+    def service(n: int) -> None:
+        if should_stop():
+            raise ScenarioStopped("the agent is stopping: scenario ended early")
+        serve(n)
+
+    return service
+
+
+def run_scenario_opts(
+    opts: Any,
+    on_start: Callable[[dict[str, Any]], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    """Run the scenario (or the max-QPS search) that ``opts`` (a RunOptions) asks for.
+
+    ``on_start(info)`` is called once the model is loaded, before warmup, with the
+    document's head (``device_id``, ``run_id``, ``scenario``, ``model``, ``runtime``,
+    ``source``, ``config``): the publisher queues the run's meta from it.
+    ``should_stop()`` is asked before every query; True ends the run with ScenarioStopped."""
+    opts.validate()
+    s = settings(opts)
+    device_id = opts.device_id or default_device_id()
+    run_id = opts.run_id or new_run_id()
+    started = datetime.now(timezone.utc)
+    delegate = rtmod.DelegateSpec(opts.delegate, dict(opts.delegate_options), opts.cpu_fallback) if opts.delegate else None
+    spec = WorkerSpec(
+        model=opts.model, batch=opts.batch, threads=opts.threads, runtime=opts.runtime, xnnpack=opts.xnnpack,
+        delegate=delegate, source=opts.source, seed=opts.seed, normalization=opts.normalization,
+        resize=opts.resize, color=opts.color,
+    )
+    try:
+        worker = BatchWorker(spec)
+    except Unsupported as e:
+        raise ModelError(f"--batch {opts.batch}: the model cannot take it: {e}; use --batch 1") from None
+    model = {
+        "path": os.path.abspath(opts.model),
+        "name": os.path.basename(opts.model),
+        "sha256": rtmod.file_sha256(opts.model),
+        "size_bytes": os.path.getsize(opts.model),
+        **{k: v for k, v in worker.describe_model().items() if k != "path"},
+    }
+    config = {k: v for k, v in asdict(opts).items() if k not in ("notes", "device_id", "run_id")}
+    if on_start is not None:
+        on_start({
+            "device_id": device_id, "run_id": run_id, "scenario": "find-max-qps" if opts.find_max_qps else s.scenario,
+            "model": model, "runtime": worker.rt.describe(), "source": worker.samples_desc, "config": config,
+        })
+    service = worker.service if should_stop is None else _stoppable(worker.service, should_stop)
+    notes = list(opts.notes)
+    if opts.batch > 1 and s.scenario in ("single-stream", "server"):
+        notes.append(f"{s.scenario} queries hold one sample; each runs a whole batch of {opts.batch}")
+    if s.scenario == "multi-stream" and s.samples_per_query % opts.batch:
+        notes.append(f"{s.samples_per_query} samples per query in batches of {opts.batch}: the last batch is partly filled")
+    warm = _warm(worker, max(opts.warmup, 10 if opts.find_max_qps else opts.warmup), opts.warmup_s)
+    probes = opts.probes
+    with contextlib.ExitStack() as stack:
+        power = None
+        if not opts.find_max_qps and (probes is None or probes.enabled):
+            from edgebench.agent.measure.sweep import ProbePower
+
+            power = stack.enter_context(ProbePower(
+                probes.power if probes else "auto", probes.sample_hz if probes else 10.0, probes.root if probes else None))
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        clock = RealClock()
+        if opts.find_max_qps:
+            # a first guess from the warmup: half of one query at a time, back to back
+            tail = warm[len(warm) // 2:] if warm.size >= 4 else warm
+            per_query_ms = float(np.median(tail)) / 1e6 if tail.size else None
+            floor = float(np.percentile(tail, 99)) / 1e6 if tail.size else None
+            start = opts.target_qps or (0.5 * 1000.0 / per_query_ms if per_query_ms else 1.0)
+            search = SearchSettings(latency_bound_ms=opts.latency_bound_ms, start_qps=start, max_steps=opts.max_qps_steps, floor_latency_ms=floor)
+            body = find_max_qps(server_at(service, replace(s, scenario="server"), clock), search)
+            body["search"]["start_from"] = "--target-qps" if opts.target_qps else "half the back-to-back rate measured in warmup"
+            body["search"]["warmup_service_ms"] = {"p50": None if per_query_ms is None else round(per_query_ms, 4), "p99": None if floor is None else round(floor, 4)}
+            body["settings"] = s.to_dict()
+        else:
+            body = run_scenario(service, s, clock)
+        body["power"] = _power_section(body, power, opts)
+    cpu1, wall1 = time.process_time(), time.monotonic()
+    notes += body.pop("notes", [])
+    doc: dict[str, Any] = {
+        "schema": protocol.SCENARIO_SCHEMA,
+        "device_id": device_id,
+        "run_id": run_id,
+        "agent_version": __version__,
+        "started_at": started.isoformat(timespec="milliseconds"),
+        "model": model,
+        "runtime": worker.rt.describe(),
+        "source": worker.samples_desc,
+        "batch": opts.batch,
+        "config": config,
+        "warmup_batches": int(warm.size),
+        "service_scope": f"a query of n samples runs ceil(n / {opts.batch}) batches; {BATCH_SCOPE}",
+        "percentile_method": "linear",
+        **body,
+        "process": {
+            "cpu_pct": round(100.0 * (cpu1 - cpu0) / (wall1 - wall0), 1) if wall1 > wall0 else None,
+            "scope": "the whole agent process over the scenario (warmup excluded); 100 = one core busy",
+        },
+        "notes": notes,
+    }
+    return doc
+
+
+def _power_section(body: dict[str, Any], power: Any, opts: Any) -> dict[str, Any]:
+    """Energy over the measured scenario window: per query and per sample (as MLPerf
+    reports single/multi-stream), with the mean power (as it reports offline/server)."""
+    window = body.pop("_window_ns", None)
+    if opts.find_max_qps:
+        return {"available": False, "reason": "not measured for a max-QPS search (each step is its own run)"}
+    if power is None:
+        return {"available": False, "reason": "probes turned off (--no-probes)"}
+    if not power.available:
+        return {"available": False, "reason": power.reason}
+    out = {"available": True, **(power(*window) or {})}
+    e = out.get("energy_j")
+    if e is not None:
+        q, n = body.get("queries") or 0, body.get("samples") or body.get("queries") or 0
+        out["energy_per_query_mj"] = round(e / q * 1000, 6) if q else None
+        out["energy_per_sample_mj"] = round(e / n * 1000, 6) if n else None
+        out["scope"] = "the measured scenario window (first query issued to last query done), warmup excluded"
+    return out
+
+
+def print_scenario(doc: dict[str, Any], out) -> None:
+    w = out.write
+    rt = doc["runtime"]
+    threads = rt["num_threads"] if rt["num_threads"] is not None else "default"
+    w(f"model {doc['model']['name']} on {rt['name']} {rt['version']} (threads: {threads}, batch {doc['batch']}): {doc['scenario']}\n")
+    if doc["scenario"] == "find-max-qps":
+        w(f"{'step':<5}{'phase':<9}{'target qps':>12}{'p99 ms':>10}{'done qps':>10}  verdict\n")
+        for i, st in enumerate(doc["steps"], 1):
+            p99 = f"{st['p99_latency_ms']:.3f}" if st["p99_latency_ms"] is not None else "-"
+            done = f"{st['completed_qps']:.1f}" if st["completed_qps"] is not None else "-"
+            w(f"{i:<5}{st['phase']:<9}{st['target_qps']:>12.3f}{p99:>10}{done:>10}  {'pass' if st['passed'] else 'fail'}\n")
+        if doc["max_qps"] is not None:
+            w(f"max QPS with p99 <= {doc['latency_bound_ms']:g} ms: {doc['max_qps']:g}\n")
+    else:
+        h = doc["headline"]
+        lat = doc["latency_ms"]
+        if doc["scenario"] == "server":
+            w(
+                f"{doc['queries']} queries at {doc['target_qps']:g} qps target ({doc['completed_qps']} completed/s) in "
+                f"{doc['duration_s']:.3f} s: p99 {h['p99_latency_ms']} ms, bound {doc['latency_bound_ms']:g} ms: "
+                f"{'within' if h['value'] else 'NOT within'}\n"
+            )
+        elif doc["scenario"] == "offline":
+            w(f"{doc['samples']} samples in {doc['duration_s']:.3f} s: {h['value']} samples/s\n")
+        else:
+            w(f"{doc['queries']} queries in {doc['duration_s']:.3f} s ({doc['qps']} qps): {h['metric']} {h['value']} ms\n")
+        w(f"latency (ms)  mean {lat['mean']}  p50 {lat['p50']}  p90 {lat['p90']}  p99 {lat['p99']}  max {lat['max']}\n")
+    w(f"result: {doc['verdict']}\n")
+    for r in doc["reasons"]:
+        w(f"  reason: {r}\n")
+    for warning in doc.get("warnings", []):
+        w(f"warning: {warning}\n")
+    for note in doc.get("notes", []):
+        w(f"note: {note}\n")

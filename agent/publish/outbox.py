@@ -1,0 +1,538 @@
+"""The device's on-disk outbox: every message that must reach the collector goes
+here first and leaves only when the broker has acknowledged it (PUBACK).
+
+One SQLite file per device (WAL), one process at a time (an exclusive lock
+file next to it). A message gets its ``seq`` here, in the same transaction that
+stores it, so the numbering survives crashes and replays keep their number.
+
+* **Order.** Two lanes, each sent in production order: lane 0 for small
+  control messages (``info``, ``cmd_ack``), lane 1 for data (telemetry, run
+  meta, frames, summaries); lane 0 goes first so a long backlog does not delay
+  a command's acknowledgement.
+* **Bound.** The payloads may take at most ``max_bytes``. Past it, the oldest
+  messages of the lowest class go first: class 0 telemetry and old info
+  records, class 1 frame batches, class 2 run meta, summaries and command
+  acknowledgements. Messages in flight (handed to the broker, not yet
+  acknowledged) are never dropped. Every drop is counted by kind and, for frame
+  batches, per run with the exact frame ranges; a run's summary carries them
+  (``dropped``), updated while the summary is still queued.
+* **Replayed.** A message is sent with ``"replayed": true`` unless it was
+  produced while the very connection that sends it was up: it waited here
+  through a broker outage, a lost connection or an agent restart.
+
+The hot measurement loop never calls this module: it hands frame batches to a
+queue (edgebench.agent.publish.publisher.RunStream) and a writer thread stores them.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from edgebench.agent.wire import protocol
+from edgebench.agent.errors import UserError
+
+log = logging.getLogger("edgebench.outbox")
+
+SCHEMA_VERSION = 1
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    lane        INTEGER NOT NULL,
+    cls         INTEGER NOT NULL,
+    kind        TEXT    NOT NULL,
+    topic       TEXT    NOT NULL,
+    qos         INTEGER NOT NULL,
+    retain      INTEGER NOT NULL,
+    session     INTEGER NOT NULL,
+    seq         INTEGER NOT NULL UNIQUE,
+    run_id      TEXT,
+    first_frame INTEGER,
+    frames      INTEGER,
+    produced_on TEXT,
+    created_at  REAL    NOT NULL,
+    bytes       INTEGER NOT NULL,
+    payload     BLOB    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_lane ON outbox(lane, id);
+CREATE INDEX IF NOT EXISTS outbox_evict ON outbox(cls, id);
+CREATE INDEX IF NOT EXISTS outbox_run ON outbox(run_id, kind);
+CREATE TABLE IF NOT EXISTS counters (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run_drops (
+    run_id       TEXT PRIMARY KEY,
+    messages     INTEGER NOT NULL,
+    frames       INTEGER NOT NULL,
+    frame_ranges TEXT    NOT NULL,
+    updated_at   REAL    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rejected (
+    seq         INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    topic       TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    rejected_at REAL NOT NULL,
+    payload     BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS seen_commands (
+    cmd_id      TEXT PRIMARY KEY,
+    received_at REAL NOT NULL
+);
+"""
+
+#: Send lane of each kind (0 goes first).
+LANE = {"info": 0, "cmd_ack": 0, "telemetry": 1, "meta": 1, "frames": 1, "summary": 1}
+#: Eviction class of each kind (0 is dropped first).
+EVICTION_CLASS = {"telemetry": 0, "info": 0, "frames": 1, "meta": 2, "summary": 2, "cmd_ack": 2}
+#: Drop ledgers older than this are forgotten.
+RUN_DROPS_KEEP_S = 30 * 86400
+#: Messages the broker refused, kept for inspection (the newest).
+REJECTED_KEEP = 1000
+#: Command ids remembered to refuse a redelivered command.
+SEEN_COMMANDS_KEEP = 1000
+
+
+class OutboxBusy(UserError):
+    """Another process holds this outbox."""
+
+    exit_code = 2
+
+
+@dataclass
+class Row:
+    id: int
+    kind: str
+    topic: str
+    qos: int
+    retain: bool
+    seq: int
+    payload: bytes
+    bytes: int
+    produced_on: str | None
+
+
+def _dumps(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _merge_ranges(ranges: list[list[int]]) -> list[list[int]]:
+    """Merge [first_frame, count] ranges that touch or overlap."""
+    out: list[list[int]] = []
+    for first, n in sorted(ranges):
+        if out and first <= out[-1][0] + out[-1][1]:
+            last = out[-1]
+            last[1] = max(last[0] + last[1], first + n) - last[0]
+        else:
+            out.append([first, n])
+    return out
+
+
+def default_path(device_id: str) -> str:
+    from edgebench.agent.publish.state import state_dir
+
+    return str(state_dir() / f"outbox-{device_id}.db")
+
+
+class Outbox:
+    """Thread-safe (one connection, one lock). See the module docstring."""
+
+    def __init__(self, path: str, max_bytes: int = 256 * 1024 * 1024, synchronous: str = "full"):
+        if synchronous not in ("full", "normal"):
+            raise ValueError("synchronous must be full or normal")
+        self.path = os.path.abspath(path)
+        self.max_bytes = int(max_bytes)
+        self._sync = synchronous.upper()
+        d = os.path.dirname(self.path)
+        try:
+            os.makedirs(d, exist_ok=True)
+            self._lockf = open(self.path + ".lock", "a+")
+        except OSError as e:
+            raise UserError(f"cannot create the outbox {self.path}: {e.strerror or e}") from None
+        try:
+            fcntl.flock(self._lockf, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lockf.seek(0)
+            holder = self._lockf.read().strip() or "?"
+            self._lockf.close()
+            raise OutboxBusy(
+                f"the outbox {self.path} is in use by another edgebench process (pid {holder}); "
+                "stop it, or give this run another device id"
+            ) from None
+        self._lockf.seek(0)
+        self._lockf.truncate()
+        self._lockf.write(str(os.getpid()))
+        self._lockf.flush()
+        self._lock = threading.RLock()
+        self.changed = threading.Condition(self._lock)
+        try:
+            self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(f"PRAGMA synchronous={self._sync}")
+            self.db.execute("PRAGMA busy_timeout=5000")
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise UserError(
+                    f"the outbox {self.path} was written by another edgebench version (schema {version}); "
+                    "send it with that version or move it away"
+                )
+            self.db.executescript(SCHEMA_SQL)
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as e:
+            self._release_lock()
+            raise UserError(f"cannot open the outbox {self.path}: {e}") from None
+        self._bytes = self.db.execute("SELECT COALESCE(SUM(bytes), 0) FROM outbox").fetchone()[0]
+        self._seq = self._counter("seq")
+        self._inflight: dict[int, Row] = {}
+        self._cursor = {0: 0, 1: 0}
+        #: The session stamped on new messages (the link sets it at each connect).
+        self.session = 0
+        #: Token of the connection that is up, or None (see ``begin_connection``).
+        self._conn_token: str | None = None
+        self.closed = False
+        #: Called (without arguments) after every put: how the link is woken up.
+        self.listeners: list = []
+
+    # -- small helpers -------------------------------------------------------------
+    def _counter(self, name: str) -> int:
+        row = self.db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _bump(self, name: str, by: int = 1) -> None:
+        self.db.execute(
+            "INSERT INTO counters(name, value) VALUES (?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+            (name, by),
+        )
+
+    def _release_lock(self) -> None:
+        try:
+            fcntl.flock(self._lockf, fcntl.LOCK_UN)
+            self._lockf.close()
+        except (OSError, ValueError):
+            pass
+
+    def close(self) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            try:
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.DatabaseError:
+                pass
+            self.db.close()
+            self._release_lock()
+            self.changed.notify_all()
+
+    # -- producing -----------------------------------------------------------------
+    def put(
+        self,
+        kind: str,
+        topic: str,
+        body: dict[str, Any],
+        *,
+        retain: bool | None = None,
+        qos: int = 1,
+        run_id: str | None = None,
+        first_frame: int | None = None,
+        frames: int | None = None,
+    ) -> int:
+        """Store one message; stamp its ``session`` and ``seq``; return the seq.
+
+        Past the bound, older messages are dropped (see the module docstring)."""
+        if kind not in LANE:
+            raise ValueError(f"{kind!r} messages do not go through the outbox")
+        if retain is None:
+            retain = kind in protocol.RETAINED_KINDS
+        with self._lock:
+            if self.closed:
+                raise RuntimeError("the outbox is closed")
+            seq = self._seq + 1
+            body["session"] = self.session
+            body["seq"] = seq
+            if kind == "summary" and run_id is not None:
+                body["dropped"] = self._run_drops(run_id)
+            payload = _dumps(body)
+            now = time.time()
+            cur = self.db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.execute(
+                    "INSERT INTO outbox(lane, cls, kind, topic, qos, retain, session, seq, run_id, first_frame,"
+                    " frames, produced_on, created_at, bytes, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        LANE[kind], EVICTION_CLASS[kind], kind, topic, qos, int(retain), self.session, seq,
+                        run_id, first_frame, frames, self._conn_token, now, len(payload), payload,
+                    ),
+                )
+                self._bump("seq")
+                self._bytes += len(payload)
+                if self._bytes > self.max_bytes:
+                    self._evict(cur, now)
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                self._bytes = self.db.execute("SELECT COALESCE(SUM(bytes), 0) FROM outbox").fetchone()[0]
+                raise
+            self._seq = seq
+            self.changed.notify_all()
+        for wake in self.listeners:
+            wake()
+        return seq
+
+    def _run_drops(self, run_id: str) -> dict[str, Any]:
+        row = self.db.execute(
+            "SELECT messages, frames, frame_ranges FROM run_drops WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        if not row:
+            return {"messages": 0, "frames": 0, "frame_ranges": []}
+        return {"messages": row[0], "frames": row[1], "frame_ranges": json.loads(row[2])}
+
+    def _evict(self, cur: sqlite3.Cursor, now: float) -> None:
+        """Drop the oldest messages of the lowest class until under the bound."""
+        runs: dict[str, list] = {}
+        while self._bytes > self.max_bytes:
+            exclude = list(self._inflight)
+            where = f"WHERE id NOT IN ({','.join('?' * len(exclude))})" if exclude else ""
+            victims = cur.execute(
+                f"SELECT id, kind, bytes, run_id, first_frame, frames FROM outbox {where}"
+                " ORDER BY cls, id LIMIT 256",
+                exclude,
+            ).fetchall()
+            if not victims:
+                break  # everything left is in flight
+            for vid, kind, nbytes, run_id, first, nframes in victims:
+                if self._bytes <= self.max_bytes:
+                    break
+                cur.execute("DELETE FROM outbox WHERE id = ?", (vid,))
+                self._bytes -= nbytes
+                self._bump(f"dropped:{kind}")
+                if kind == "frames" and run_id is not None:
+                    self._bump("dropped_frames", nframes or 0)
+                    r = runs.setdefault(run_id, [0, 0, []])
+                    r[0] += 1
+                    r[1] += nframes or 0
+                    r[2].append([first or 0, nframes or 0])
+        for run_id, (msgs, nframes, ranges) in runs.items():
+            old = self._run_drops(run_id)
+            merged = {
+                "messages": old["messages"] + msgs,
+                "frames": old["frames"] + nframes,
+                "frame_ranges": _merge_ranges(old["frame_ranges"] + ranges),
+            }
+            cur.execute(
+                "INSERT INTO run_drops(run_id, messages, frames, frame_ranges, updated_at) VALUES (?,?,?,?,?)"
+                " ON CONFLICT(run_id) DO UPDATE SET messages = excluded.messages, frames = excluded.frames,"
+                " frame_ranges = excluded.frame_ranges, updated_at = excluded.updated_at",
+                (run_id, merged["messages"], merged["frames"], json.dumps(merged["frame_ranges"]), now),
+            )
+            # A summary still queued learns what its run lost since it was written.
+            for sid, spayload in cur.execute(
+                "SELECT id, payload FROM outbox WHERE run_id = ? AND kind = 'summary'", (run_id,)
+            ).fetchall():
+                if sid in self._inflight:
+                    continue
+                body = json.loads(spayload)
+                body["dropped"] = merged
+                new = _dumps(body)
+                cur.execute("UPDATE outbox SET payload = ?, bytes = ? WHERE id = ?", (new, len(new), sid))
+                self._bytes += len(new) - len(spayload)
+        cur.execute("DELETE FROM run_drops WHERE updated_at < ?", (now - RUN_DROPS_KEEP_S,))
+        if runs:
+            log.warning(
+                "outbox %s is full (%d bytes max): dropped frame batches of run(s) %s",
+                self.path, self.max_bytes, ", ".join(sorted(runs)),
+            )
+
+    # -- sending (the link's side) -------------------------------------------------
+    def begin_connection(self, token: str) -> None:
+        """A connection is up: everything not yet acknowledged is to be sent again,
+        and messages produced from now on count as live on ``token``."""
+        with self._lock:
+            self._inflight.clear()
+            self._cursor = {0: 0, 1: 0}
+            self._conn_token = token
+            self.changed.notify_all()
+
+    def end_connection(self) -> None:
+        """The connection is gone: nothing is in flight any more."""
+        with self._lock:
+            self._inflight.clear()
+            self._cursor = {0: 0, 1: 0}
+            self._conn_token = None
+            self.changed.notify_all()
+
+    def claim(self, limit: int) -> list[Row]:
+        """The next messages to send (control lane first, each lane in order),
+        marked in flight until ``ack``/``release``."""
+        out: list[Row] = []
+        with self._lock:
+            if self.closed:
+                return out
+            for lane in (0, 1):
+                while len(out) < limit:
+                    rows = self.db.execute(
+                        "SELECT id, kind, topic, qos, retain, seq, payload, bytes, produced_on FROM outbox"
+                        " WHERE lane = ? AND id > ? ORDER BY id LIMIT ?",
+                        (lane, self._cursor[lane], limit - len(out) + len(self._inflight)),
+                    ).fetchall()
+                    if not rows:
+                        break
+                    for r in rows:
+                        self._cursor[lane] = r[0]
+                        if r[0] in self._inflight:
+                            continue
+                        row = Row(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8])
+                        self._inflight[row.id] = row
+                        out.append(row)
+                        if len(out) >= limit:
+                            break
+        return out
+
+    def is_replay(self, row: Row) -> bool:
+        return row.produced_on is None or row.produced_on != self._conn_token
+
+    def ack(self, ids: Iterable[int]) -> int:
+        """The broker acknowledged these: delete them. Returns how many were deleted."""
+        ids = [i for i in ids]
+        if not ids:
+            return 0
+        with self._lock:
+            if self.closed:
+                return 0
+            rows = [self._inflight.pop(i) for i in ids if i in self._inflight]
+            if not rows:
+                return 0
+            cur = self.db.cursor()
+            # A lost delete only means a resend the collector drops as a duplicate:
+            # no need to sync the disk for it.
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.executemany("DELETE FROM outbox WHERE id = ?", [(r.id,) for r in rows])
+                self._bump("acked", len(rows))
+                replays = sum(1 for r in rows if self.is_replay(r))
+                if replays:
+                    self._bump("replayed", replays)
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            finally:
+                cur.execute(f"PRAGMA synchronous={self._sync}")
+            self._bytes -= sum(r.bytes for r in rows)
+            self.changed.notify_all()
+            return len(rows)
+
+    def reject(self, row_id: int, reason: str) -> None:
+        """The broker refused this message (PUBACK reason >= 0x80): keep it aside,
+        never resend it."""
+        with self._lock:
+            row = self._inflight.pop(row_id, None)
+            if row is None or self.closed:
+                return
+            cur = self.db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.execute(
+                    "INSERT OR REPLACE INTO rejected(seq, kind, topic, reason, rejected_at, payload) VALUES (?,?,?,?,?,?)",
+                    (row.seq, row.kind, row.topic, reason, time.time(), row.payload),
+                )
+                cur.execute("DELETE FROM outbox WHERE id = ?", (row.id,))
+                cur.execute(
+                    "DELETE FROM rejected WHERE seq NOT IN (SELECT seq FROM rejected ORDER BY seq DESC LIMIT ?)",
+                    (REJECTED_KEEP,),
+                )
+                self._bump("rejected")
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            self._bytes -= row.bytes
+            self.changed.notify_all()
+
+    def release(self, ids: Iterable[int]) -> None:
+        """Put in-flight messages back in the queue (to be sent again)."""
+        with self._lock:
+            for i in ids:
+                row = self._inflight.pop(i, None)
+                if row is not None:
+                    lane = LANE[row.kind]
+                    self._cursor[lane] = min(self._cursor[lane], row.id - 1)
+            self.changed.notify_all()
+
+    # -- commands seen (a redelivered command must not run twice) ---------------------
+    def first_sight(self, cmd_id: str) -> bool:
+        """Record a command id; False if it was seen before."""
+        with self._lock:
+            cur = self.db.execute(
+                "INSERT OR IGNORE INTO seen_commands(cmd_id, received_at) VALUES (?, ?)", (cmd_id, time.time())
+            )
+            if cur.rowcount == 0:
+                return False
+            self.db.execute(
+                "DELETE FROM seen_commands WHERE cmd_id NOT IN"
+                " (SELECT cmd_id FROM seen_commands ORDER BY received_at DESC LIMIT ?)",
+                (SEEN_COMMANDS_KEEP,),
+            )
+            return True
+
+    # -- reading -------------------------------------------------------------------
+    @property
+    def queued_bytes(self) -> int:
+        return self._bytes
+
+    def pending(self) -> int:
+        """Messages not yet acknowledged (queued or in flight)."""
+        with self._lock:
+            if self.closed:
+                return 0
+            return self.db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+
+    def wait_empty(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self.pending():
+                left = deadline - time.monotonic()
+                if left <= 0 or self.closed:
+                    return False
+                self.changed.wait(min(left, 0.5))
+        return True
+
+    def run_drops(self, run_id: str) -> dict[str, Any]:
+        with self._lock:
+            return self._run_drops(run_id)
+
+    def stats(self) -> dict[str, Any]:
+        """Queued now, and cumulative counters since the outbox file was created."""
+        with self._lock:
+            if self.closed:
+                return {}
+            q = self.db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(frames), 0) FROM outbox"
+            ).fetchone()
+            counters = dict(self.db.execute("SELECT name, value FROM counters").fetchall())
+        by_kind = {k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("dropped:")}
+        return {
+            "queued_messages": q[0],
+            "queued_frames": q[1],
+            "queued_bytes": self._bytes,
+            "max_bytes": self.max_bytes,
+            "last_seq": counters.get("seq", 0),
+            "acked_messages": counters.get("acked", 0),
+            "replayed_messages": counters.get("replayed", 0),
+            "rejected_messages": counters.get("rejected", 0),
+            "dropped_messages": sum(by_kind.values()),
+            "dropped_frames": counters.get("dropped_frames", 0),
+            "dropped_by_kind": by_kind,
+        }

@@ -1,0 +1,347 @@
+"""TFLite runtimes behind one small adapter.
+
+Order of preference: ai-edge-litert, tflite-runtime, tensorflow.lite. The
+adapter is deliberately flat (after pycoral): load, allocate, set input,
+invoke, read output. Every failure a user can cause becomes a ModelError with
+one line saying what is wrong.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import importlib.metadata
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgebench.agent.errors import ModelError, UserError
+
+log = logging.getLogger("edgebench.runtime")
+
+#: name -> (module holding Interpreter, distribution names to read the version from)
+RUNTIMES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ai-edge-litert": ("ai_edge_litert.interpreter", ("ai-edge-litert", "ai-edge-litert-nightly")),
+    "tflite-runtime": ("tflite_runtime.interpreter", ("tflite-runtime",)),
+    "tensorflow": ("tensorflow.lite.python.interpreter", ("tensorflow", "tensorflow-cpu", "tf-nightly")),
+}
+
+
+def _version(dists: tuple[str, ...]) -> str:
+    for d in dists:
+        try:
+            return importlib.metadata.version(d)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def import_runtime(name: str = "auto") -> tuple[str, Any, str]:
+    """Return ``(runtime name, interpreter module, version)``.
+
+    ``auto`` tries ai-edge-litert, then tflite-runtime, then tensorflow.lite.
+    """
+    names = list(RUNTIMES) if name == "auto" else [name]
+    if name != "auto" and name not in RUNTIMES:
+        raise UserError(f"unknown runtime {name!r}: choose one of auto, {', '.join(RUNTIMES)}")
+    problems = []
+    # TensorFlow's C++ side logs a banner at import; keep the agent's output its own.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for n in names:
+        modname, dists = RUNTIMES[n]
+        try:
+            mod = importlib.import_module(modname)
+        except Exception as e:  # ImportError, or a binary built against another numpy
+            problems.append(f"{n}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+            continue
+        return n, mod, _version(dists)
+    hint = "pip install ai-edge-litert" if name == "auto" else f"pip install {name}"
+    raise UserError(f"no TFLite runtime could be imported ({'; '.join(problems)}); install one: {hint}")
+
+
+def available_runtimes() -> dict[str, str]:
+    """Runtimes importable here, name -> version (for `edgebench info`)."""
+    found = {}
+    for n in RUNTIMES:
+        try:
+            _, _, v = import_runtime(n)
+            found[n] = v
+        except UserError:
+            pass
+    return found
+
+
+def file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_model_file(path: str, head_only: bool = False) -> bytes:
+    """The model's bytes (or its first 8), after checking it is a TFLite flatbuffer;
+    a ModelError with one clear line otherwise."""
+    if not os.path.exists(path):
+        raise ModelError(f"model file not found: {path}")
+    if os.path.isdir(path):
+        raise ModelError(f"model path is a directory, not a .tflite file: {path}")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(8) if head_only else f.read()
+    except OSError as e:
+        raise ModelError(f"cannot read model {path}: {e.strerror}") from None
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise ModelError(
+            f"{path} is not a TFLite flatbuffer (no TFL3 identifier); pass a .tflite file converted for TFLite/LiteRT"
+        )
+    return data
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Hold back what the TFLite C++ runtime writes to fd 2 (e.g. "INFO: Created
+    TensorFlow Lite XNNPACK delegate for CPU.") and log it at debug level, so the
+    agent's own output stays one clear line per event."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2 (some service managers)
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read().decode(errors="replace").strip()
+            if text:
+                log.debug("runtime said: %s", text)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip() or type(e).__name__
+    # TFLite error texts span lines; keep the informative part on one line.
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())[:300]
+
+
+@dataclass
+class TensorInfo:
+    name: str
+    index: int
+    shape: list[int]
+    dtype: str
+    scale: float
+    zero_point: int
+
+    @property
+    def quantized(self) -> bool:
+        return self.dtype in ("uint8", "int8", "int16") and self.scale != 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "shape": self.shape,
+            "dtype": self.dtype,
+            "scale": self.scale,
+            "zero_point": self.zero_point,
+        }
+
+
+def _tensor_info(d: dict[str, Any]) -> TensorInfo:
+    scale, zp = d.get("quantization", (0.0, 0))
+    return TensorInfo(
+        name=str(d["name"]),
+        index=int(d["index"]),
+        shape=[int(x) for x in d["shape"]],
+        dtype=d["dtype"].__name__ if hasattr(d["dtype"], "__name__") else str(d["dtype"]),
+        scale=float(scale),
+        zero_point=int(zp),
+    )
+
+
+#: Friendly names for the delegates edge boards ship (the library is looked up
+#: on the loader path like any shared library).
+DELEGATE_ALIASES = {
+    "edgetpu": "libedgetpu.so.1",  # Coral Edge TPU (options: device=usb|pci|usb:0)
+    "vx": "libvx_delegate.so",  # NXP i.MX 8M Plus NPU (VeriSilicon VX delegate)
+    "armnn": "libarmnnDelegate.so",  # Arm NN (options: backends=GpuAcc,CpuAcc)
+    "qnn": "libQnnTFLiteDelegate.so",  # Qualcomm QNN (options: backend_type=htp)
+}
+
+
+@dataclass
+class DelegateSpec:
+    library: str
+    options: dict[str, str] = field(default_factory=dict)
+    cpu_fallback: bool = False
+
+    @property
+    def resolved(self) -> str:
+        return DELEGATE_ALIASES.get(self.library, self.library)
+
+
+def _check_delegate_library(lib: str) -> None:
+    """Fail with one line before handing the library to the runtime (whose own
+    failure paths raise odd exceptions and print tracebacks at garbage collection)."""
+    import ctypes
+
+    try:
+        handle = ctypes.CDLL(lib)
+    except OSError as e:
+        reason = str(e).split(": ", 1)[-1] if ": " in str(e) else str(e)
+        raise ModelError(f"cannot load delegate library {lib}: {reason}") from None
+    if not hasattr(handle, "tflite_plugin_create_delegate"):
+        raise ModelError(
+            f"{lib} is not a TFLite external delegate (it has no tflite_plugin_create_delegate symbol)"
+        )
+
+
+def load_delegate(mod: Any, spec: DelegateSpec) -> tuple[Any, float]:
+    """Load an external delegate; returns (delegate, load time in ms)."""
+    lib = spec.resolved
+    t0 = time.perf_counter_ns()
+    _check_delegate_library(lib)
+    loader = mod.load_delegate
+    try:
+        with quiet_native_stderr():
+            d = loader(lib, spec.options)
+    except Exception as e:
+        raise ModelError(f"delegate {lib} refused to start with options {spec.options}: {_first_line(e)}") from None
+    return d, (time.perf_counter_ns() - t0) / 1e6
+
+
+@dataclass
+class Runtime:
+    """A loaded, allocated interpreter and what it took to get there."""
+
+    model_path: str
+    name: str
+    version: str
+    num_threads: int | None
+    interpreter: Any
+    load_ms: float
+    allocate_ms: float
+    delegate: dict[str, Any] | None = None
+    delegate_load_ms: float | None = None
+    delegate_fallback: dict[str, str] | None = None
+    xnnpack: bool = True
+    delegated_partitions: int | None = None
+    inputs: list[TensorInfo] = field(default_factory=list)
+    outputs: list[TensorInfo] = field(default_factory=list)
+
+    @property
+    def init_ms(self) -> float:
+        return self.load_ms + self.allocate_ms + (self.delegate_load_ms or 0.0)
+
+    def describe(self) -> dict[str, Any]:
+        d = {
+            "name": self.name,
+            "version": self.version,
+            "delegate": self.delegate,
+            "num_threads": self.num_threads,
+            "xnnpack": self.xnnpack,
+            "delegated_partitions": self.delegated_partitions,
+        }
+        if self.delegate_fallback:
+            d["delegate_fallback"] = self.delegate_fallback
+        return d
+
+    def set_input(self, array, i: int = 0) -> None:
+        self.interpreter.set_tensor(self.inputs[i].index, array)
+
+    def invoke(self) -> None:
+        self.interpreter.invoke()
+
+    def output(self, i: int = 0):
+        """A copy of output ``i`` (safe to keep)."""
+        return self.interpreter.get_tensor(self.outputs[i].index)
+
+    def output_view(self, i: int = 0):
+        """Output ``i`` without a copy: valid only until the next invoke (the
+        measurement loop decodes it at once; keep a copy of anything you store)."""
+        return self.interpreter.tensor(self.outputs[i].index)()
+
+
+def load(
+    model_path: str,
+    runtime: str = "auto",
+    num_threads: int | None = None,
+    delegate: DelegateSpec | None = None,
+    xnnpack: bool = True,
+) -> Runtime:
+    """Load and allocate ``model_path``; raise ModelError with one clear line if we cannot.
+
+    Times are kept apart: delegate load, interpreter construction (model load)
+    and ``allocate_tensors`` (where delegates prepare their graph).
+    """
+    read_model_file(model_path, head_only=True)
+    rt_name, mod, version = import_runtime(runtime)
+    kwargs: dict[str, Any] = {"model_path": model_path}
+    if num_threads is not None:
+        kwargs["num_threads"] = num_threads
+    if not xnnpack:
+        kwargs["experimental_op_resolver_type"] = mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    delegate_info = delegate_ms = fallback = None
+    if delegate is not None:
+        try:
+            d, delegate_ms = load_delegate(mod, delegate)
+            kwargs["experimental_delegates"] = [d]
+            delegate_info = {"library": delegate.resolved, "options": dict(delegate.options)}
+        except ModelError as e:
+            if not delegate.cpu_fallback:
+                raise ModelError(f"{e}; install it, or add --cpu-fallback to run on the CPU instead (recorded in the result)") from None
+            fallback = {"requested": delegate.resolved, "reason": str(e)}
+            log.warning("%s; running on the CPU (--cpu-fallback)", e)
+    with quiet_native_stderr():
+        t0 = time.perf_counter_ns()
+        try:
+            interp = mod.Interpreter(**kwargs)
+        except Exception as e:
+            raise ModelError(f"{rt_name} cannot load {model_path}: {_first_line(e)}") from None
+        t1 = time.perf_counter_ns()
+        try:
+            interp.allocate_tensors()
+        except Exception as e:
+            msg = _first_line(e)
+            hint = ""
+            if "custom op" in msg and delegate is None:
+                hint = "; a custom op needs the delegate that provides it (e.g. --delegate edgetpu for *_edgetpu.tflite)"
+            raise ModelError(f"{rt_name} cannot prepare {model_path} (allocate_tensors failed): {msg}{hint}") from None
+        t2 = time.perf_counter_ns()
+    rt = Runtime(
+        model_path=model_path,
+        name=rt_name,
+        version=version,
+        num_threads=num_threads,
+        interpreter=interp,
+        load_ms=(t1 - t0) / 1e6,
+        allocate_ms=(t2 - t1) / 1e6,
+        delegate=delegate_info,
+        delegate_load_ms=delegate_ms,
+        delegate_fallback=fallback,
+        xnnpack=xnnpack,
+    )
+    try:
+        rt.delegated_partitions = sum(1 for op in interp._get_ops_details() if op.get("op_name") == "DELEGATE")
+    except Exception:  # a private API; absent on some runtimes
+        rt.delegated_partitions = None
+    rt.inputs = [_tensor_info(d) for d in interp.get_input_details()]
+    rt.outputs = [_tensor_info(d) for d in interp.get_output_details()]
+    if not rt.inputs:
+        raise ModelError(f"{model_path} has no input tensors")
+    return rt
+
+
+def invoke_checked(rt: Runtime) -> None:
+    """Invoke once, turning a runtime failure into a ModelError."""
+    try:
+        rt.invoke()
+    except Exception as e:
+        raise ModelError(f"{rt.name} failed to run {rt.model_path} (invoke): {_first_line(e)}") from None

@@ -1,0 +1,358 @@
+"""``edgebench-collector``: the central side (serve, report, devices, export, compare, web, demo)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from datetime import datetime
+
+from edgebench.agent import __version__
+from edgebench.agent.errors import UserError
+
+DEFAULT_DB = "edgebench.db"
+
+
+def open_store(db: str, must_exist: bool = False):
+    from edgebench.collector.store import is_postgres_url, open_store as _open
+
+    if must_exist and not is_postgres_url(db):
+        path = db[len("sqlite:///"):] if db.startswith("sqlite:///") else db
+        if "://" not in path and not os.path.exists(path):
+            raise UserError(f"database not found: {db} (run `edgebench-collector serve --db {db}` first)")
+    return _open(db)
+
+
+_REL = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+
+
+def parse_time(text: str | None) -> float | None:
+    """Epoch seconds, an ISO date/time, or a duration ago: 30m, 2h, 7d."""
+    if text is None:
+        return None
+    t = text.strip()
+    m = _REL.match(t)
+    if m:
+        mult = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+        return time.time() - float(m.group(1)) * mult
+    try:
+        return float(t)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(t).timestamp()
+    except ValueError:
+        raise UserError(f"cannot read the time {text!r}: use an ISO date (2026-11-22T10:00), epoch seconds,"
+                        " or a duration ago (30m, 2h, 7d)") from None
+
+
+def _by(text: str) -> tuple[str, ...]:
+    from edgebench.collector.aggregate import check_group
+
+    return check_group(k.strip() for k in text.split(",") if k.strip())
+
+
+def _filters(args) -> dict:
+    return {"device_id": getattr(args, "device", None), "model": getattr(args, "model", None)}
+
+
+def _token(args) -> str | None:
+    return args.token or os.environ.get("EDGEBENCH_WEB_TOKEN") or None
+
+
+def cmd_serve(args) -> int:
+    from edgebench.collector.broker.commands import settings_from_args
+    from edgebench.collector.ingest.collector import Collector
+
+    settings = settings_from_args(args)  # credentials/TLS checked before the database is touched
+    store = open_store(args.db)
+    col = Collector(
+        settings, store, client_id=args.client_id, group=args.group, share=args.share,
+        session_expiry_s=args.session_expiry, protocol_version=args.mqtt_protocol,
+        retention_s=args.retention_days * 86400 if args.retention_days else None,
+    ).start()
+    shared = any(s.startswith("$share/") for s in col.subscriptions)
+    print(f"collector: connected to {col.conn.url} ({'shared subscriptions, group ' + args.group if shared else 'plain subscriptions'}),"
+          f" storing in {store.url if store.dialect == 'sqlite' else 'PostgreSQL'} (Ctrl-C to stop)", flush=True)
+    web = None
+    if args.web_port is not None:
+        from edgebench.collector.views.web import Dashboard, WebServer
+
+        web = WebServer(Dashboard(store, token=_token(args), ingest=col), args.web_bind, args.web_port).start()
+        print(f"collector: dashboard on {web.url} (metrics at {web.url}metrics)", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass
+    if web:
+        web.stop()
+    col.stop()
+    c = col.counts
+    rej = ", ".join(f"{k} {v}" for k, v in col.rejections.items() if v)
+    print(
+        f"collector: stopped; received {c['received']}, stored {c['stored']}, duplicates {c['duplicates']}, "
+        f"rejected {c['rejected']}" + (f" ({rej})" if rej else ""),
+        flush=True,
+    )
+    store.close()
+    return 0
+
+
+def _emit(args, rows, table_fn) -> None:
+    from edgebench.collector.views.report import as_csv, as_json
+
+    if args.format == "json":
+        print(as_json(rows))
+    elif args.format == "csv":
+        sys.stdout.write(as_csv(rows))
+    else:
+        print(table_fn(rows))
+
+
+def cmd_report(args) -> int:
+    from edgebench.collector.aggregate import group_rows
+    from edgebench.collector.views.report import table
+
+    if args.what in ("scenarios", "sweeps"):
+        from edgebench.collector.aggregate import scenario_rows, sweep_rows
+        from edgebench.collector.views.report import scenario_table, sweep_table
+
+        store = open_store(args.db, must_exist=True)
+        fn, table_fn = (scenario_rows, scenario_table) if args.what == "scenarios" else (sweep_rows, sweep_table)
+        rows = fn(store, since=parse_time(args.since), until=parse_time(args.until), where=_filters(args))
+        _emit(args, rows, table_fn)
+        store.close()
+        return 0
+    by = _by(args.by)
+    store = open_store(args.db, must_exist=True)
+    rows = group_rows(store, by, since=parse_time(args.since), until=parse_time(args.until), where=_filters(args))
+    for r in rows:
+        r.pop("last_at", None)
+    _emit(args, rows, lambda rs: table(rs, by))
+    store.close()
+    return 0
+
+
+def cmd_devices(args) -> int:
+    from edgebench.collector.aggregate import device_rows
+    from edgebench.collector.views.report import devices_table
+
+    store = open_store(args.db, must_exist=True)
+    rows = device_rows(store)
+    if args.format != "json":
+        for r in rows:
+            r.pop("inventory", None)
+    _emit(args, rows, devices_table)
+    store.close()
+    return 0
+
+
+def cmd_export(args) -> int:
+    from edgebench.collector.views.export import export
+
+    store = open_store(args.db, must_exist=True)
+    n = export(store, args.what, args.format, args.out, since=parse_time(args.since), until=parse_time(args.until),
+               where=_filters(args))
+    print(f"exported {n} {args.what} rows to {args.out}", file=sys.stderr)
+    store.close()
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from edgebench.collector.aggregate import compare_runs, find_run, group_rows
+    from edgebench.collector.views.report import as_csv, as_json, compare_table, table
+
+    store = open_store(args.db, must_exist=True)
+    if args.run:
+        if not args.baseline:
+            raise UserError("compare --run needs --baseline DEVICE/RUN_ID (the run to compare against)")
+        c = compare_runs(store, find_run(store, args.run), find_run(store, args.baseline), stage=args.stage)
+        if args.format == "csv":
+            sys.stdout.write(as_csv([{"run": c["run"], "baseline": c["baseline"], **m} for m in c["metrics"]]))
+        else:
+            print(as_json(c) if args.format == "json" else compare_table(c))
+    elif args.model:
+        by = ("model", "device_id", "board", "runtime", "delegate")
+        rows = group_rows(store, by, where={"model": args.model}, since=parse_time(args.since),
+                          until=parse_time(args.until))
+        if not rows:
+            raise UserError(f"no runs of model {args.model!r} stored (see `edgebench-collector report`)")
+        for r in rows:
+            r.pop("last_at", None)
+        _emit(args, rows, lambda rs: table(rs, by[1:]))
+    else:
+        raise UserError("compare needs --model NAME (the model across boards) or --run RUN --baseline RUN")
+    store.close()
+    return 0
+
+
+def cmd_web(args) -> int:
+    from edgebench.collector.views.web import Dashboard, WebServer
+
+    store = open_store(args.db, must_exist=True)
+    token = _token(args)
+    if args.bind not in ("127.0.0.1", "localhost", "::1") and not token:
+        print(f"edgebench-collector: warning: serving on {args.bind} without a token; anyone who can reach it can"
+              " read the fleet's results (set --token or EDGEBENCH_WEB_TOKEN)", file=sys.stderr)
+    web = WebServer(Dashboard(store, token=token, metrics_window_s=args.metrics_window), args.bind, args.port).start()
+    print(f"dashboard on {web.url} (metrics at {web.url}metrics; Ctrl-C to stop)", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass
+    web.stop()
+    store.close()
+    return 0
+
+
+def cmd_purge(args) -> int:
+    store = open_store(args.db, must_exist=True)
+    n = store.purge(time.time() - args.older_than_days * 86400)
+    print(f"purged {n['frame_batches']} frame batches, {n['messages']} dedup keys, {n['quarantine']} quarantined"
+          " messages; runs and summaries kept")
+    store.close()
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from edgebench.collector.cli.demo import run_demo
+
+    return run_demo(args)
+
+
+def _db_arg(p) -> None:
+    p.add_argument("--db", default=os.environ.get("EDGEBENCH_DB", DEFAULT_DB),
+                   help=f"SQLite file or postgresql://USER@HOST/DB (default $EDGEBENCH_DB or {DEFAULT_DB})")
+
+
+def _window_args(p) -> None:
+    p.add_argument("--since", help="only frames measured since (ISO time, epoch s, or ago: 30m, 2h, 7d)")
+    p.add_argument("--until", help="only frames measured before this time")
+    p.add_argument("--device", help="only this device")
+    p.add_argument("--model", help="only this model (file name)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="edgebench-collector", description="Collect, store and show a fleet's benchmarks.")
+    ap.add_argument("--version", action="version", version=f"edgebench-collector {__version__}")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    s = sub.add_parser("serve", help="subscribe to the fleet and store what it publishes")
+    s.add_argument("--mqtt", default="mqtt://127.0.0.1:1883", help="broker URL (default mqtt://127.0.0.1:1883)")
+    _db_arg(s)
+    s.add_argument("--client-id", default="edgebench-collector",
+                   help="MQTT client id; fixed, so the broker keeps our session (give each collector its own)")
+    s.add_argument(
+        "--share", action="store_true",
+        help="frames, summaries and telemetry on MQTT 5 shared subscriptions, so several collectors split the load"
+             " (see the README for what Mosquitto 2.0 loses across a broker restart)",
+    )
+    s.add_argument("--group", default="edgebench-collectors", help="shared subscription group with --share (default edgebench-collectors)")
+    s.add_argument("--session-expiry", type=int, default=3600, metavar="S",
+                   help="seconds the broker keeps our session (and queues our share) while we are away"
+                        " (default 3600; 0 ends the session at disconnect: use it to retire a collector)")
+    s.add_argument("--mqtt-protocol", choices=["auto", "5", "3.1.1"], default="auto")
+    s.add_argument("--retention-days", type=float, help="purge raw frames older than this (summaries are kept)")
+    s.add_argument("--web-port", type=int, help="also serve the dashboard and /metrics on this port")
+    s.add_argument("--web-bind", default="127.0.0.1", help="address for --web-port (default 127.0.0.1)")
+    s.add_argument("--token", help="dashboard token (or $EDGEBENCH_WEB_TOKEN)")
+    from edgebench.collector.broker.commands import add_broker_options, add_parser as add_cmd_parser
+
+    add_broker_options(s)
+    s.set_defaults(func=cmd_serve)
+
+    r = sub.add_parser("report", help="frames, FPS, latency percentiles, energy, data quality per group;"
+                                      " scenario verdicts and headlines; sweeps")
+    _db_arg(r)
+    r.add_argument("--what", choices=["fleet", "scenarios", "sweeps"], default="fleet",
+                   help="fleet (default): per-frame runs grouped by --by; scenarios: one row per scenario result"
+                        " (verdict, headline, reasons); sweeps: one row per sweep (points, best throughput, lowest p99)")
+    r.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    r.add_argument("--by", default="device_id,model",
+                   help="group by some of device_id,model,runtime,delegate,scenario,board,run_id (default device_id,model)")
+    _window_args(r)
+    r.set_defaults(func=cmd_report)
+
+    d = sub.add_parser("devices", help="every device: online/stopped/offline, last seen, agent version, data quality")
+    _db_arg(d)
+    d.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    d.set_defaults(func=cmd_devices)
+
+    e = sub.add_parser("export", help="per-frame samples, runs or the fleet report as CSV or Parquet")
+    _db_arg(e)
+    e.add_argument("--what", choices=["frames", "runs", "fleet"], default="frames")
+    e.add_argument("--format", choices=["csv", "parquet"], default="csv",
+                   help="parquet needs pyarrow: pip install 'edgebench[parquet]'")
+    e.add_argument("--out", required=True, help="output file ('-' for stdout, CSV only)")
+    _window_args(e)
+    e.set_defaults(func=cmd_export)
+
+    c = sub.add_parser("compare", help="a model across boards, or a run against a baseline (is the change beyond noise?)")
+    _db_arg(c)
+    c.add_argument("--model", help="show this model on every board side by side")
+    c.add_argument("--run", help="the run to judge: DEVICE/RUN_ID (or a unique RUN_ID)")
+    c.add_argument("--baseline", help="the run to compare against: DEVICE/RUN_ID")
+    c.add_argument("--stage", default="e2e", help="latency stage for p50/p99 (default e2e; inference is always shown)")
+    c.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    c.add_argument("--since")
+    c.add_argument("--until")
+    c.set_defaults(func=cmd_compare)
+
+    w = sub.add_parser("web", help="the read-only dashboard and Prometheus /metrics")
+    _db_arg(w)
+    w.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    w.add_argument("--port", type=int, default=8080)
+    w.add_argument("--token", help="require this token (or $EDGEBENCH_WEB_TOKEN)")
+    w.add_argument("--metrics-window", type=float, default=3600.0, metavar="S",
+                   help="/metrics covers frames received in the last S seconds (default 3600)")
+    w.set_defaults(func=cmd_web)
+
+    p = sub.add_parser("purge", help="apply retention now: delete raw frames older than N days (summaries kept)")
+    _db_arg(p)
+    p.add_argument("--older-than-days", type=float, required=True)
+    p.set_defaults(func=cmd_purge)
+
+    dm = sub.add_parser("demo", help="the one-command tour: broker, collector, two devices, fleet report")
+    dm.add_argument(
+        "--broker",
+        choices=["embedded", "mosquitto"],
+        default="embedded",
+        help="embedded (in-process, default) or a private mosquitto started for the demo",
+    )
+    dm.add_argument("--mqtt", help="use this running broker instead of starting one")
+    dm.add_argument("--db", help="keep the demo's database here (default: a temporary file, removed)")
+    dm.add_argument("--frames", type=int, default=300, help="frames each device measures (default 300)")
+    dm.set_defaults(func=cmd_demo)
+    add_cmd_parser(sub)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="edgebench-collector: %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except UserError as e:
+        print(f"edgebench-collector: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("edgebench-collector: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
