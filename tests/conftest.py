@@ -1,19 +1,17 @@
-"""Shared fixtures: real brokers, real models, the refdata folder when present."""
+"""Shared fixtures: real brokers, the refdata folder when present, a private state folder.
+
+Helpers that tests import live in the ``tests.support`` package, not here."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-REFDATA = Path(os.environ.get("EDGEBENCH_REFDATA", ROOT.parent / "shared" / "refdata"))
-SHAPES_MODEL = ROOT / "models" / "shapes_int8.tflite"
-SHAPES_LABELS = ROOT / "models" / "shapes_labels.txt"
-SHAPES_TESTSET = ROOT / "models" / "testsets" / "shapes"
+from tests.support.paths import REFDATA
+
+#: fixtures shared by the collector tests: a throwaway PostgreSQL database, a store over both dialects
+pytest_plugins = ("tests.support.fleet",)
 
 
 @pytest.fixture(autouse=True)
@@ -53,25 +51,3 @@ def mosquitto():
 def private_mosquitto():
     """A Mosquitto of this test's own: nothing retained or queued by other tests."""
     yield from _broker()
-
-
-def run_cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run `edgebench ...` in a subprocess, as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "edgebench.agent.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def run_collector_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "edgebench.collector.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )

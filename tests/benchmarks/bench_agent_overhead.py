@@ -1,6 +1,6 @@
 """How much does the agent cost beside a bare `interpreter.invoke()` loop?
 
-    python tests/benchmarks/bench_agent_overhead.py [--model M.tflite] [--threads N] [--frames N] [--rounds R]
+    python -m tests.benchmarks.bench_agent_overhead [--model M.tflite] [--threads N] [--frames N] [--rounds R]
 
 In one process, on one interpreter (same model, same thread count), in short
 interleaved segments (so machine noise hits every configuration alike), it measures:
@@ -36,14 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 
-from edgebench.agent.runtime import interpreter as rtmod  # noqa: E402
-from edgebench.agent.measure.loop import LoopOptions, measure  # noqa: E402
-from edgebench.agent.runtime.postprocess import Classifier, is_classifier  # noqa: E402
-from edgebench.agent.preprocess.image import Preprocessor  # noqa: E402
-from edgebench.agent.sources.open import open_source  # noqa: E402
+from tests.support.paths import ROOT
+from edgebench.agent.runtime import interpreter as rtmod
+from edgebench.agent.measure.loop import LoopOptions, measure
+from edgebench.agent.runtime.postprocess import Classifier, is_classifier
+from edgebench.agent.preprocess.image import Preprocessor
+from edgebench.agent.sources.open import open_source
 
 
 def default_model() -> Path:

@@ -1,6 +1,6 @@
 """Collector ingest benchmarks against a real Mosquitto (prints figures; asserts nothing).
 
-    .venv/bin/python tests/benchmarks/bench_collector.py [--messages 60000] [--devices 1000 --seconds 30]
+    .venv/bin/python -m tests.benchmarks.bench_collector [--messages 60000] [--devices 1000 --seconds 30]
 
 1. Throughput: frame-batch messages (20 frames each) published by C clients
    (``mosquitto_pub -l``, one per device) as fast as they go; one collector process
@@ -33,13 +33,13 @@ import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
+from tests.support.paths import ROOT as PATHS_ROOT
+from edgebench.agent.wire import protocol
+from edgebench.collector.broker.embedded import MosquittoBroker
+from edgebench.collector.ingest.collector import Collector
+from edgebench.collector.store import SQLiteStore
 
-from edgebench.agent.wire import protocol  # noqa: E402
-from edgebench.collector.broker.embedded import MosquittoBroker  # noqa: E402
-from edgebench.collector.ingest.collector import Collector  # noqa: E402
-from edgebench.collector.store import SQLiteStore  # noqa: E402
+ROOT = str(PATHS_ROOT)
 
 FRAMES_FILTER = f"{protocol.PREFIX}/+/run/+/frames"
 PROTO = "5"  # the collector's MQTT version (--mqtt-protocol)

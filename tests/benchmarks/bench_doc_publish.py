@@ -1,6 +1,6 @@
 """Figures for publishing sweeps and scenario results.
 
-    python tests/benchmarks/bench_doc_publish.py
+    python -m tests.benchmarks.bench_doc_publish
 
 Prints, on this machine:
   * the size of a real sweep point and of a real scenario document (the bundled model),
@@ -18,25 +18,22 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("EDGEBENCH_STATE_DIR", tempfile.mkdtemp(prefix="edgebench-bench-state-"))
 
-from edgebench.agent.wire import protocol  # noqa: E402
-from edgebench.agent.publish.documents import DocumentStream, fit_document, summary_bytes  # noqa: E402
-from edgebench.agent.publish.publisher import Publisher  # noqa: E402
-from edgebench.agent.measure.run import RunOptions  # noqa: E402
-from edgebench.agent.measure.scenario_run import run_scenario_opts  # noqa: E402
-from edgebench.agent.measure.sweep import SweepOptions, sweep  # noqa: E402
-from edgebench.collector.broker.embedded import MosquittoBroker  # noqa: E402
-from edgebench.collector.ingest.collector import Collector  # noqa: E402
-from edgebench.collector.store import SQLiteStore  # noqa: E402
-from edgebench.collector.ingest.validate import Validator  # noqa: E402
+from tests.support.paths import ROOT
+from edgebench.agent.wire import protocol
+from edgebench.agent.publish.documents import DocumentStream, fit_document, summary_bytes
+from edgebench.agent.publish.publisher import Publisher
+from edgebench.agent.measure.run import RunOptions
+from edgebench.agent.measure.scenario_run import run_scenario_opts
+from edgebench.agent.measure.sweep import SweepOptions, sweep
+from edgebench.collector.broker.embedded import MosquittoBroker
+from edgebench.collector.ingest.collector import Collector
+from edgebench.collector.store import SQLiteStore
+from edgebench.collector.ingest.validate import Validator
 
 MODEL = ROOT / "models" / "shapes_int8.tflite"
 

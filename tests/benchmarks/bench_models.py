@@ -1,6 +1,6 @@
 """Latency of every bundled model with the agent's own pipeline (prints figures, asserts nothing).
 
-    python tests/benchmarks/bench_models.py [--frames 300] [--threads 1]
+    python -m tests.benchmarks.bench_models [--frames 300] [--threads 1]
 
 Runs `edgebench run`'s code path (synthetic 640x480 source, so capture costs nothing)
 on each bundled model and prints inference and end-to-end latency in milliseconds.
@@ -10,13 +10,11 @@ On a shared machine the figures are noisy: compare models within one run.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
-from edgebench import models  # noqa: E402
-from edgebench.agent.measure.run import RunOptions, run  # noqa: E402
+from edgebench import models
+from edgebench.agent.measure.run import RunOptions, run
 
 
 def main() -> int:

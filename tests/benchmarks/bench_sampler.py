@@ -9,7 +9,7 @@ Prints:
 * the ratio of median ``invoke()`` latency with the sampler running to without,
   from interleaved blocks in the same process (so machine noise hits both).
 
-    python tests/benchmarks/bench_sampler.py [--model M.tflite] [--seconds S] [--hz 10]
+    python -m tests.benchmarks.bench_sampler [--model M.tflite] [--seconds S] [--hz 10]
 
 The target: sampler CPU well under 1% of a core at 10 Hz on sysfs sources, and a
 latency ratio indistinguishable from 1 (within the run-to-run noise).
@@ -27,17 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
-from edgebench.agent.runtime import interpreter as rtmod  # noqa: E402
-from edgebench.agent.probes._fs import SysFS  # noqa: E402
-from edgebench.agent.probes.power import discover_power  # noqa: E402
-from edgebench.agent.probes.sampler import Sampler  # noqa: E402
-from edgebench.agent.probes.system import SystemProbe  # noqa: E402
-from edgebench.agent.probes.thermal import ThermalProbe  # noqa: E402
-from probes_fakes import JETSON_OC, JETSON_THERMAL, JTOP_CPUS, ORIN_NX_INA, FakeRunner, write_tree  # noqa: E402
+from tests.support.paths import ROOT
+from edgebench.agent.runtime import interpreter as rtmod
+from edgebench.agent.probes._fs import SysFS
+from edgebench.agent.probes.power import discover_power
+from edgebench.agent.probes.sampler import Sampler
+from edgebench.agent.probes.system import SystemProbe
+from edgebench.agent.probes.thermal import ThermalProbe
+from tests.support.probes_fakes import JETSON_OC, JETSON_THERMAL, JTOP_CPUS, ORIN_NX_INA, FakeRunner, write_tree
 
 DEFAULT_MODEL = ROOT / "models" / "shapes_int8.tflite"
 REF_MODEL = Path(os.environ.get("EDGEBENCH_REFDATA", ROOT.parent / "shared" / "refdata")) / "mobilenet_v2_1.0_224_quant.tflite"

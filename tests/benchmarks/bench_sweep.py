@@ -1,6 +1,6 @@
 """Throughput vs batch size, instances and the max server QPS, measured in one run.
 
-    python tests/benchmarks/bench_sweep.py [--refdata ../shared/refdata] [--duration 2]
+    python -m tests.benchmarks.bench_sweep [--refdata ../shared/refdata] [--duration 2]
 
 Prints figures (no assertions): a sweep of a batch-resizable fully-connected model
 (built here, 2 x 2048 x 2048 float32), of the bundled shapes classifier and, when
@@ -11,18 +11,15 @@ max-QPS search on each at a p99 bound.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
-from edgebench.agent.measure.run import RunOptions  # noqa: E402
-from edgebench.agent.measure.scenario_run import run_scenario_opts  # noqa: E402
-from edgebench.agent.measure.sweep import SweepOptions, sweep  # noqa: E402
-from tflite_builder import fc_model  # noqa: E402
+from tests.support.paths import ROOT
+from edgebench.agent.measure.run import RunOptions
+from edgebench.agent.measure.scenario_run import run_scenario_opts
+from edgebench.agent.measure.sweep import SweepOptions, sweep
+from tests.support.tflite_builder import fc_model
 
 
 def show_sweep(name: str, opts: SweepOptions) -> None:

@@ -1,6 +1,6 @@
 """Fleet transport figures: what the outbox and the link cost and carry.
 
-    python tests/benchmarks/bench_transport.py [--batches 400]
+    python -m tests.benchmarks.bench_transport [--batches 400]
 
 Prints, on this machine:
   * hand-over cost in the measurement loop: RunStream.sink (a queue put) per
@@ -19,21 +19,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 
-from edgebench.agent.wire import protocol  # noqa: E402
-from edgebench.agent.wire.transport import MqttSettings  # noqa: E402
-from edgebench.agent.publish.outbox import Outbox  # noqa: E402
-from edgebench.agent.publish.publisher import Publisher  # noqa: E402
-from edgebench.collector.broker.embedded import MosquittoBroker  # noqa: E402
+from tests.support.paths import ROOT
+from edgebench.agent.wire import protocol
+from edgebench.agent.wire.transport import MqttSettings
+from edgebench.agent.publish.outbox import Outbox
+from edgebench.agent.publish.publisher import Publisher
+from edgebench.collector.broker.embedded import MosquittoBroker
 
 BATCH = 500
 

@@ -1,0 +1,48 @@
+"""The README's first command ends in `edgebench-collector demo`: it must work and clean up."""
+
+import socket
+import time
+
+import psutil
+import pytest
+
+from tests.support.paths import run_collector_cli
+
+
+def _processes_using(port: int):
+    """Processes (orphans included) whose command line names this broker port."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if f"127.0.0.1:{port}" in cmd:
+            found.append(cmd)
+    return found
+
+
+@pytest.mark.parametrize("broker", ["embedded", "mosquitto"])
+def test_demo_prints_the_fleet_report_and_leaves_nothing_running(broker):
+    t0 = time.monotonic()
+    p = run_collector_cli("demo", "--broker", broker, timeout=90)
+    elapsed = time.monotonic() - t0
+    assert p.returncode == 0, p.stderr
+    assert "Traceback" not in p.stderr
+    out = p.stdout
+    # the devices table: both simulated devices, stopped cleanly
+    demo_lines = [ln.split() for ln in out.splitlines() if ln.startswith("demo-")]
+    devices = [d for d in demo_lines if not d[1].endswith(".tflite")]
+    assert sorted((d[0], d[1]) for d in devices) == [("demo-jetson-02", "stopped"), ("demo-pi-01", "stopped")], out
+    # one fleet report row per simulated device and model, with frames and latency figures
+    rows = {d[0]: d for d in demo_lines if d[1].endswith(".tflite")}
+    assert rows["demo-pi-01"][1] == "shapes_int8.tflite", out
+    assert rows["demo-jetson-02"][1] == "mobilenet_v2_0.35_160_int8_untrained.tflite", out
+    for cells in rows.values():
+        assert cells[3] == "300"  # frames
+        assert float(cells[4]) > 0  # FPS measured
+        assert 0 < float(cells[5]) <= float(cells[7])  # inference p50 <= p99
+    assert "everything started has been stopped" in out
+    assert elapsed < 60
+    # the broker's port is closed and no process the demo started is alive
+    port = int(out.split("127.0.0.1:")[1].split()[0])
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    assert _processes_using(port) == []
