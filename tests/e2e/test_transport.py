@@ -10,10 +10,10 @@ import time
 
 from edgebench.agent.wire import protocol
 from edgebench.collector.broker.embedded import MosquittoBroker, free_port
+from tests.support.paths import SHAPES_MODEL
 from tests.support.transport import (
     frame_numbers,
     message_rows,
-    SHAPES_MODEL,
     RawClient,
     agent_env,
     outbox_rows,

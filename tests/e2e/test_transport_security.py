@@ -12,10 +12,10 @@ import pytest
 
 from edgebench.agent.wire import protocol
 from edgebench.collector.broker.embedded import MosquittoBroker, free_port
+from tests.support.paths import SHAPES_MODEL
 from tests.support.transport import (
     frame_numbers,
     DEPLOY,
-    SHAPES_MODEL,
     RawClient,
     agent_env,
     make_secrets,

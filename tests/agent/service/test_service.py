@@ -10,10 +10,10 @@ import time
 import pytest
 
 from edgebench.agent.wire import protocol
+from tests.support.paths import SHAPES_MODEL
 from tests.support.transport import (
     frame_numbers,
     message_rows,
-    SHAPES_MODEL,
     RawClient,
     agent_env,
     secure_broker,
