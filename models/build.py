@@ -414,7 +414,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         import yaml
 
-        want = {e["name"]: e["sha256"] for e in yaml.safe_load((HERE / "registry.yaml").read_text())["models"] if "file" in e}
+        want = {
+            e["name"]: e["sha256"]
+            for e in yaml.safe_load((HERE / "registry.yaml").read_text())["models"]
+            if "file" in e
+        }
         with tempfile.TemporaryDirectory() as tmp:
             got = {name: fn(Path(tmp))["sha256"] for name, fn in BUILDERS.items()}
         bad = [n for n in got if got[n] != want.get(n)]

@@ -9,34 +9,15 @@ import sys
 from typing import Any
 
 from edgebench.agent import __version__
+from edgebench.agent.cli.sweep import (
+    SCENARIO_RUN_FLAGS,
+    add_scenario_flags,
+    add_sweep_parser,
+    cmd_sweep,
+    run_scenario_cmd,
+)
 from edgebench.agent.errors import PublishError, UserError
-from edgebench.agent.cli.sweep import SCENARIO_RUN_FLAGS, add_scenario_flags, add_sweep_parser, cmd_sweep, run_scenario_cmd
-
-
-def _number(cast, *, min_value: float, strict: bool = False, max_value: float | None = None, hint: str = ""):
-    """An argparse type: a number of ``cast`` within bounds, or one clear line."""
-    kind = "whole number" if cast is int else "number"
-
-    def parse(text: str):
-        try:
-            v = cast(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind}") from None
-        if (v <= min_value if strict else v < min_value) or (max_value is not None and v > max_value):
-            if max_value is not None:
-                raise argparse.ArgumentTypeError(f"{text!r} must be between {min_value:g} and {max_value:g}{hint}")
-            if min_value == 0 and not strict:
-                raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-            raise argparse.ArgumentTypeError(f"{text!r} must be {'more than' if strict else 'at least'} {min_value:g}")
-        return v
-
-    return parse
-
-
-_positive_int = _number(int, min_value=0)  # 0 or more (counts such as --warmup)
-_positive_float = _number(float, min_value=0, strict=True)
-_nonneg_float = _number(float, min_value=0)
-_fraction = _number(float, min_value=0, max_value=1, hint=" (0.9 for 90%)")
+from edgebench.agent.options.values import _delegate_options, _fraction, _nonneg_float, _positive_float, _positive_int
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,9 +37,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="synthetic[:WxH], an image file, a folder of images or a video file (default: synthetic)",
     )
     r.add_argument("--frames", type=_positive_int, help="frames to measure (default 100 unless --duration)")
-    r.add_argument("--duration", dest="duration_s", type=_positive_float, metavar="SEC", help="measure for this long (with --frames: whichever ends first)")
+    r.add_argument(
+        "--duration",
+        dest="duration_s",
+        type=_positive_float,
+        metavar="SEC",
+        help="measure for this long (with --frames: whichever ends first)",
+    )
     r.add_argument("--warmup", type=_positive_int, help="frames run first and not measured (default 5)")
-    r.add_argument("--warmup-s", dest="warmup_s", type=_positive_float, metavar="SEC", help="warm up for at least this long too (default 0)")
+    r.add_argument(
+        "--warmup-s",
+        dest="warmup_s",
+        type=_positive_float,
+        metavar="SEC",
+        help="warm up for at least this long too (default 0)",
+    )
     r.add_argument("--threads", type=_positive_int, help="interpreter threads (default: runtime's)")
     r.add_argument(
         "--runtime",
@@ -67,21 +60,60 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--delegate", metavar="LIB", help="external delegate: a library path or edgetpu, vx, armnn, qnn")
     r.add_argument(
-        "--delegate-option", dest="delegate_options", action="append", metavar="KEY=VALUE",
+        "--delegate-option",
+        dest="delegate_options",
+        action="append",
+        metavar="KEY=VALUE",
         help="delegate option, repeatable (e.g. device=usb:0, backends=GpuAcc,CpuAcc)",
     )
-    r.add_argument("--cpu-fallback", action="store_const", const=True, help="if the delegate cannot load, run on the CPU (recorded in the result)")
-    r.add_argument("--no-xnnpack", dest="xnnpack", action="store_const", const=False, help="disable the default XNNPACK CPU delegate")
-    r.add_argument("--pipelined", action="store_const", const=True, help="capture+preprocess in their own thread, overlapping inference")
-    r.add_argument("--pacing", choices=["fast", "realtime"], help="fast (default) or realtime: play a video at its own frame rate")
-    r.add_argument("--fps", type=_positive_float, help="pace a file or synthetic source at N frames/s, as a camera would")
-    r.add_argument("--stall-timeout", dest="stall_timeout_s", type=_positive_float, metavar="SEC", help="a live source silent this long is an error (default 10)")
+    r.add_argument(
+        "--cpu-fallback",
+        action="store_const",
+        const=True,
+        help="if the delegate cannot load, run on the CPU (recorded in the result)",
+    )
+    r.add_argument(
+        "--no-xnnpack",
+        dest="xnnpack",
+        action="store_const",
+        const=False,
+        help="disable the default XNNPACK CPU delegate",
+    )
+    r.add_argument(
+        "--pipelined",
+        action="store_const",
+        const=True,
+        help="capture+preprocess in their own thread, overlapping inference",
+    )
+    r.add_argument(
+        "--pacing", choices=["fast", "realtime"], help="fast (default) or realtime: play a video at its own frame rate"
+    )
+    r.add_argument(
+        "--fps", type=_positive_float, help="pace a file or synthetic source at N frames/s, as a camera would"
+    )
+    r.add_argument(
+        "--stall-timeout",
+        dest="stall_timeout_s",
+        type=_positive_float,
+        metavar="SEC",
+        help="a live source silent this long is an error (default 10)",
+    )
     r.add_argument("--reconnects", type=_positive_int, help="reopen a dropped network stream up to N times (default 3)")
     r.add_argument("--min-frames", type=_positive_int, help="fewer measured frames make the run INVALID (default 50)")
-    r.add_argument("--min-duration", dest="min_duration_s", type=_positive_float, metavar="SEC", help="a shorter measurement is INVALID (default 1)")
+    r.add_argument(
+        "--min-duration",
+        dest="min_duration_s",
+        type=_positive_float,
+        metavar="SEC",
+        help="a shorter measurement is INVALID (default 1)",
+    )
     r.add_argument("--labels", help="labels file (one per line) to name classification outputs")
     r.add_argument("--top-k", type=_positive_int, help="classes kept per prediction (default 5)")
-    r.add_argument("--resize", choices=["stretch", "crop", "letterbox"], help="how frames are fitted to the input (default stretch)")
+    r.add_argument(
+        "--resize",
+        choices=["stretch", "crop", "letterbox"],
+        help="how frames are fitted to the input (default stretch)",
+    )
     r.add_argument("--color", choices=["RGB", "BGR"], help="channel order the model expects (default RGB)")
     r.add_argument("--config", metavar="FILE", help="YAML config; its `run` section is overridden by flags")
     r.add_argument("--json", metavar="OUT", help="write the result document here")
@@ -101,18 +133,27 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device-id", help="this device's id on the fleet (default: the hostname)")
     r.add_argument("--run-id", help=argparse.SUPPRESS)
     r.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
-    r.add_argument("--accuracy", metavar="DIR", help="labelled images (a folder per class, or a labels CSV): report top-1/top-5")
+    r.add_argument(
+        "--accuracy", metavar="DIR", help="labelled images (a folder per class, or a labels CSV): report top-1/top-5"
+    )
     r.add_argument("--accuracy-floor", type=_fraction, metavar="F", help="fail the run if top-1 is below F (0..1)")
     pr = r.add_argument_group("power, thermal and system probes")
     pr.add_argument("--sample-hz", type=_positive_float, help="probe sampling rate (default 10)")
     pr.add_argument(
-        "--power", metavar="SOURCE",
+        "--power",
+        metavar="SOURCE",
         help="auto (default), none, jetson, tegrastats, rpi-pmic, rapl, hwmon[:NAME], "
         "cmd:COMMAND (prints watts), serial:DEVICE[:um24c|um25c|um34c]",
     )
-    pr.add_argument("--idle-baseline-s", type=_nonneg_float, help="idle power measured before the run (default 2; 0: none)")
-    pr.add_argument("--cool-below", type=float, metavar="C", help="first wait until the board is below C degrees Celsius")
-    pr.add_argument("--soak", action="store_true", default=None, help="first run the model until the temperature is steady")
+    pr.add_argument(
+        "--idle-baseline-s", type=_nonneg_float, help="idle power measured before the run (default 2; 0: none)"
+    )
+    pr.add_argument(
+        "--cool-below", type=float, metavar="C", help="first wait until the board is below C degrees Celsius"
+    )
+    pr.add_argument(
+        "--soak", action="store_true", default=None, help="first run the model until the temperature is steady"
+    )
     pr.add_argument("--no-probes", action="store_true", help="sample nothing (no power, thermal or system sections)")
     add_scenario_flags(r)
     add_sweep_parser(sub)
@@ -128,7 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
         "agent",
         help="the service: stay connected, publish status/info/telemetry, run the config's jobs and remote commands",
     )
-    a.add_argument("--config", metavar="FILE", required=True, help="YAML config (device_id, mqtt, outbox, telemetry, jobs, ...)")
+    a.add_argument(
+        "--config", metavar="FILE", required=True, help="YAML config (device_id, mqtt, outbox, telemetry, jobs, ...)"
+    )
     a.add_argument("--device-id", help="override the config's device_id")
     a.add_argument("--mqtt", metavar="URL", help="override the config's mqtt.url")
     return ap
@@ -182,27 +225,39 @@ def print_summary(res: dict[str, Any], out=sys.stdout) -> None:
 
 #: run flags that map one-to-one onto the config's `run` keys
 RUN_FLAGS = (
-    "model", "source", "frames", "duration_s", "warmup", "warmup_s", "threads", "runtime", "labels", "top_k",
-    "resize", "color", "delegate", "delegate_options", "cpu_fallback", "xnnpack", "pipelined", "pacing", "fps",
-    "stall_timeout_s", "reconnects", "min_frames", "min_duration_s", "accuracy", "accuracy_floor",
+    "model",
+    "source",
+    "frames",
+    "duration_s",
+    "warmup",
+    "warmup_s",
+    "threads",
+    "runtime",
+    "labels",
+    "top_k",
+    "resize",
+    "color",
+    "delegate",
+    "delegate_options",
+    "cpu_fallback",
+    "xnnpack",
+    "pipelined",
+    "pacing",
+    "fps",
+    "stall_timeout_s",
+    "reconnects",
+    "min_frames",
+    "min_duration_s",
+    "accuracy",
+    "accuracy_floor",
 )
 RUN_FLAGS += SCENARIO_RUN_FLAGS
 
 
-def _delegate_options(pairs: list[str]) -> dict[str, str]:
-    out = {}
-    for p in pairs:
-        k, sep, v = p.partition("=")
-        if not sep or not k.strip():
-            raise UserError(f"--delegate-option {p!r} must be KEY=VALUE")
-        out[k.strip()] = v.strip()
-    return out
-
-
 def resolve_run(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """Defaults <- config file <- command-line flags. Returns (RunOptions, config)."""
-    from edgebench.agent.options import config as cfgmod
     from edgebench.agent.measure.run import RunOptions
+    from edgebench.agent.options import config as cfgmod
 
     cfg = cfgmod.load(args.config) if args.config else {}
     values: dict[str, Any] = dict(cfg.get("run", {}))
@@ -234,9 +289,13 @@ def resolve_run(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     from edgebench.agent.probes.session import probe_options
 
     probes = probe_options(
-        cfg.get("probes"), sample_hz=getattr(args, "sample_hz", None), power=getattr(args, "power", None),
-        idle_baseline_s=getattr(args, "idle_baseline_s", None), cool_below_c=getattr(args, "cool_below", None),
-        soak=getattr(args, "soak", None), enabled=False if getattr(args, "no_probes", False) else None,
+        cfg.get("probes"),
+        sample_hz=getattr(args, "sample_hz", None),
+        power=getattr(args, "power", None),
+        idle_baseline_s=getattr(args, "idle_baseline_s", None),
+        cool_below_c=getattr(args, "cool_below", None),
+        soak=getattr(args, "soak", None),
+        enabled=False if getattr(args, "no_probes", False) else None,
     )
     return RunOptions(**values, device_id=device_id, run_id=args.run_id, probes=probes), cfg
 
@@ -285,8 +344,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     pub = stream = None
     if args.mqtt:
-        from edgebench.agent.publish.publisher import Publisher
         from edgebench.agent.measure.result import default_device_id
+        from edgebench.agent.publish.publisher import Publisher
 
         opts.device_id = opts.device_id or default_device_id()
         if not args.verbose:  # the final error line says what the link saw, once
@@ -348,7 +407,11 @@ def _finish_publishing(args, cfg: dict[str, Any], pub, stream, res: dict[str, An
     from edgebench.agent.measure.result import write_json
 
     stream.finish(res)
-    wait = args.mqtt_wait if args.mqtt_wait is not None else cfg.get("outbox", {}).get("drain_wait_s", DEFAULT_DRAIN_WAIT_S)
+    wait = (
+        args.mqtt_wait
+        if args.mqtt_wait is not None
+        else cfg.get("outbox", {}).get("drain_wait_s", DEFAULT_DRAIN_WAIT_S)
+    )
     drained = pub.wait_drained(wait)
     drops = pub.outbox.run_drops(res["run_id"])
     stats = pub.outbox.stats()

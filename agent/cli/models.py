@@ -167,7 +167,9 @@ def fetch(e: dict[str, Any], *, timeout: float = 30.0, force: bool = False, out:
         tmp = dest.with_name(f"{dest.name}.part-{os.getpid()}")
         f = open(tmp, "wb")
     except OSError as err:
-        raise FetchError(f"cannot write to the model cache {dest.parent}: {err.strerror or err}; set EDGEBENCH_CACHE_DIR") from None
+        raise FetchError(
+            f"cannot write to the model cache {dest.parent}: {err.strerror or err}; set EDGEBENCH_CACHE_DIR"
+        ) from None
     h = hashlib.sha256()
     size = 0
     ok = False
@@ -250,4 +252,6 @@ def cmd_verify(args, out: Callable[[str], None]) -> int:
 
 def cmd_models(args: argparse.Namespace, out: Callable[[str], None] | None = None) -> int:
     out = out or (lambda s: print(s, file=sys.stdout))
-    return {"list": cmd_list, "info": cmd_info, "fetch": cmd_fetch, "verify": cmd_verify}[args.models_command](args, out)
+    return {"list": cmd_list, "info": cmd_info, "fetch": cmd_fetch, "verify": cmd_verify}[args.models_command](
+        args, out
+    )

@@ -79,7 +79,9 @@ def _from_csv(path: str) -> LabelledSet:
 def load_labelled(path: str) -> LabelledSet:
     """Read a labelled image set: a folder per class, or a labels CSV."""
     if not os.path.exists(path):
-        raise SourceError(f"accuracy set not found: {path} (give a folder with one sub-folder per class, or a labels CSV)")
+        raise SourceError(
+            f"accuracy set not found: {path} (give a folder with one sub-folder per class, or a labels CSV)"
+        )
     if os.path.isfile(path):
         if not path.lower().endswith(".csv"):
             raise SourceError(f"accuracy set {path} is a file but not a .csv of `file,label` lines")
@@ -119,7 +121,12 @@ class LabelledSource(Source):
         return Frame(_imread(os.path.join(self.lset.root, rel)), rel)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "uri": self.lset.root, "images": len(self.lset), "labels_from": self.lset.labels_from}
+        return {
+            "kind": self.kind,
+            "uri": self.lset.root,
+            "images": len(self.lset),
+            "labels_from": self.lset.labels_from,
+        }
 
 
 class Scorer:

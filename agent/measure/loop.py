@@ -194,7 +194,9 @@ class _Run:
             return True
         return self.dur_ns is not None and r.n > 0 and self.end - self.start >= self.dur_ns
 
-    def record(self, name: str, origin: int, t0: int, cap: int, pre: int, q: int, t_inv: int, t_inv_end: int, t_end: int, pred) -> None:
+    def record(
+        self, name: str, origin: int, t0: int, cap: int, pre: int, q: int, t_inv: int, t_inv_end: int, t_end: int, pred
+    ) -> None:
         if self.first_inference_ns is None:
             self.first_inference_ns = t_inv_end - t_inv
         if self.warming:
@@ -227,7 +229,9 @@ class _Run:
             cb(Progress("warmup", self.warm, (now - self.t_begin) / 1e9, None, None))
             return
         el = (now - self.start) / 1e9
-        recent = r.cols[3][-200:] if r.cols[3] else (r.recent_inference[-200:] if r.recent_inference is not None else [])
+        recent = (
+            r.cols[3][-200:] if r.cols[3] else (r.recent_inference[-200:] if r.recent_inference is not None else [])
+        )
         p50 = float(np.median(recent)) / 1e6 if len(recent) else None
         cb(Progress("measure", r.n, el, r.n / el if el > 0 else None, p50))
 

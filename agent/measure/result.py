@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from edgebench.agent import __version__
-from edgebench.agent.wire import protocol
 from edgebench.agent.measure.loop import Measurement
 from edgebench.agent.runtime.interpreter import Runtime
+from edgebench.agent.wire import protocol
 
 #: What each latency stage covers, written into every result so no figure is ambiguous.
 STAGE_SCOPE = {

@@ -12,14 +12,20 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgebench.agent.runtime import registry
-from edgebench.agent.runtime import interpreter as rtmod
-from edgebench.agent.runtime import tflite_meta
 from edgebench.agent.errors import SourceError, UserError
 from edgebench.agent.measure.loop import FrameSink, LoopOptions, Measurement, Progress, measure
-from edgebench.agent.runtime.postprocess import Classifier, Detector, detection_roles, is_classifier, load_labels, summarize_outputs
-from edgebench.agent.preprocess.image import Normalization, Preprocessor, image_layout, synthetic_input
 from edgebench.agent.measure.result import build_result, default_device_id, new_run_id, utc_now
+from edgebench.agent.preprocess.image import Normalization, Preprocessor, image_layout, synthetic_input
+from edgebench.agent.runtime import interpreter as rtmod
+from edgebench.agent.runtime import registry, tflite_meta
+from edgebench.agent.runtime.postprocess import (
+    Classifier,
+    Detector,
+    detection_roles,
+    is_classifier,
+    load_labels,
+    summarize_outputs,
+)
 from edgebench.agent.sources.open import Frame, LiveSource, Source, open_source
 
 log = logging.getLogger("edgebench.run")
@@ -131,7 +137,9 @@ def _normalization(opts: RunOptions, meta) -> Normalization | None:
         return Normalization(opts.normalization["mean"], opts.normalization["std"], "config")
     if meta is not None and meta.inputs and meta.inputs[0].mean and meta.inputs[0].std:
         mean, std = meta.inputs[0].mean, meta.inputs[0].std
-        return Normalization((mean * 3)[:3] if len(mean) == 1 else mean, (std * 3)[:3] if len(std) == 1 else std, "metadata")
+        return Normalization(
+            (mean * 3)[:3] if len(mean) == 1 else mean, (std * 3)[:3] if len(std) == 1 else std, "metadata"
+        )
     return None
 
 
@@ -174,7 +182,7 @@ def variance_warnings(m: Measurement) -> list[str]:
     return out
 
 
-def run(
+def run(  # noqa: C901
     opts: RunOptions,
     *,
     sink_factory: Callable[[dict[str, Any]], FrameSink] | None = None,
@@ -188,7 +196,9 @@ def run(
     """
     opts.validate()
     if opts.scenario is not None or opts.find_max_qps:
-        raise UserError("these options ask for a scenario: run them with edgebench.agent.measure.scenario_run.run_scenario_opts")
+        raise UserError(
+            "these options ask for a scenario: run them with edgebench.agent.measure.scenario_run.run_scenario_opts"
+        )
     device_id = opts.device_id or default_device_id()
     run_id = opts.run_id or new_run_id()
     labels = load_labels(opts.labels) if opts.labels else None

@@ -18,12 +18,19 @@ from typing import Any, Callable
 import numpy as np
 
 from edgebench.agent import __version__
-from edgebench.agent.wire import protocol
-from edgebench.agent.runtime import interpreter as rtmod
 from edgebench.agent.errors import ModelError, UserError
 from edgebench.agent.measure.result import default_device_id, new_run_id
-from edgebench.agent.measure.scenarios import RealClock, ScenarioSettings, SearchSettings, find_max_qps, run_scenario, server_at
+from edgebench.agent.measure.scenarios import (
+    RealClock,
+    ScenarioSettings,
+    SearchSettings,
+    find_max_qps,
+    run_scenario,
+    server_at,
+)
 from edgebench.agent.measure.workload import BATCH_SCOPE, BatchWorker, Unsupported, WorkerSpec
+from edgebench.agent.runtime import interpreter as rtmod
+from edgebench.agent.wire import protocol
 
 #: RunOptions fields that mean nothing to a scenario run (its samples are prepared ahead)
 _NOT_FOR_SCENARIOS = {"pipelined": False, "fps": None, "pacing": "fast"}
@@ -116,11 +123,21 @@ def run_scenario_opts(
     device_id = opts.device_id or default_device_id()
     run_id = opts.run_id or new_run_id()
     started = datetime.now(timezone.utc)
-    delegate = rtmod.DelegateSpec(opts.delegate, dict(opts.delegate_options), opts.cpu_fallback) if opts.delegate else None
+    delegate = (
+        rtmod.DelegateSpec(opts.delegate, dict(opts.delegate_options), opts.cpu_fallback) if opts.delegate else None
+    )
     spec = WorkerSpec(
-        model=opts.model, batch=opts.batch, threads=opts.threads, runtime=opts.runtime, xnnpack=opts.xnnpack,
-        delegate=delegate, source=opts.source, seed=opts.seed, normalization=opts.normalization,
-        resize=opts.resize, color=opts.color,
+        model=opts.model,
+        batch=opts.batch,
+        threads=opts.threads,
+        runtime=opts.runtime,
+        xnnpack=opts.xnnpack,
+        delegate=delegate,
+        source=opts.source,
+        seed=opts.seed,
+        normalization=opts.normalization,
+        resize=opts.resize,
+        color=opts.color,
     )
     try:
         worker = BatchWorker(spec)
@@ -135,16 +152,25 @@ def run_scenario_opts(
     }
     config = {k: v for k, v in asdict(opts).items() if k not in ("notes", "device_id", "run_id")}
     if on_start is not None:
-        on_start({
-            "device_id": device_id, "run_id": run_id, "scenario": "find-max-qps" if opts.find_max_qps else s.scenario,
-            "model": model, "runtime": worker.rt.describe(), "source": worker.samples_desc, "config": config,
-        })
+        on_start(
+            {
+                "device_id": device_id,
+                "run_id": run_id,
+                "scenario": "find-max-qps" if opts.find_max_qps else s.scenario,
+                "model": model,
+                "runtime": worker.rt.describe(),
+                "source": worker.samples_desc,
+                "config": config,
+            }
+        )
     service = worker.service if should_stop is None else _stoppable(worker.service, should_stop)
     notes = list(opts.notes)
     if opts.batch > 1 and s.scenario in ("single-stream", "server"):
         notes.append(f"{s.scenario} queries hold one sample; each runs a whole batch of {opts.batch}")
     if s.scenario == "multi-stream" and s.samples_per_query % opts.batch:
-        notes.append(f"{s.samples_per_query} samples per query in batches of {opts.batch}: the last batch is partly filled")
+        notes.append(
+            f"{s.samples_per_query} samples per query in batches of {opts.batch}: the last batch is partly filled"
+        )
     warm = _warm(worker, max(opts.warmup, 10 if opts.find_max_qps else opts.warmup), opts.warmup_s)
     probes = opts.probes
     with contextlib.ExitStack() as stack:
@@ -152,20 +178,35 @@ def run_scenario_opts(
         if not opts.find_max_qps and (probes is None or probes.enabled):
             from edgebench.agent.measure.sweep import ProbePower
 
-            power = stack.enter_context(ProbePower(
-                probes.power if probes else "auto", probes.sample_hz if probes else 10.0, probes.root if probes else None))
+            power = stack.enter_context(
+                ProbePower(
+                    probes.power if probes else "auto",
+                    probes.sample_hz if probes else 10.0,
+                    probes.root if probes else None,
+                )
+            )
         cpu0, wall0 = time.process_time(), time.monotonic()
         clock = RealClock()
         if opts.find_max_qps:
             # a first guess from the warmup: half of one query at a time, back to back
-            tail = warm[len(warm) // 2:] if warm.size >= 4 else warm
+            tail = warm[len(warm) // 2 :] if warm.size >= 4 else warm
             per_query_ms = float(np.median(tail)) / 1e6 if tail.size else None
             floor = float(np.percentile(tail, 99)) / 1e6 if tail.size else None
             start = opts.target_qps or (0.5 * 1000.0 / per_query_ms if per_query_ms else 1.0)
-            search = SearchSettings(latency_bound_ms=opts.latency_bound_ms, start_qps=start, max_steps=opts.max_qps_steps, floor_latency_ms=floor)
+            search = SearchSettings(
+                latency_bound_ms=opts.latency_bound_ms,
+                start_qps=start,
+                max_steps=opts.max_qps_steps,
+                floor_latency_ms=floor,
+            )
             body = find_max_qps(server_at(service, replace(s, scenario="server"), clock), search)
-            body["search"]["start_from"] = "--target-qps" if opts.target_qps else "half the back-to-back rate measured in warmup"
-            body["search"]["warmup_service_ms"] = {"p50": None if per_query_ms is None else round(per_query_ms, 4), "p99": None if floor is None else round(floor, 4)}
+            body["search"]["start_from"] = (
+                "--target-qps" if opts.target_qps else "half the back-to-back rate measured in warmup"
+            )
+            body["search"]["warmup_service_ms"] = {
+                "p50": None if per_query_ms is None else round(per_query_ms, 4),
+                "p99": None if floor is None else round(floor, 4),
+            }
             body["settings"] = s.to_dict()
         else:
             body = run_scenario(service, s, clock)
@@ -220,13 +261,17 @@ def print_scenario(doc: dict[str, Any], out) -> None:
     w = out.write
     rt = doc["runtime"]
     threads = rt["num_threads"] if rt["num_threads"] is not None else "default"
-    w(f"model {doc['model']['name']} on {rt['name']} {rt['version']} (threads: {threads}, batch {doc['batch']}): {doc['scenario']}\n")
+    w(
+        f"model {doc['model']['name']} on {rt['name']} {rt['version']} (threads: {threads}, batch {doc['batch']}): {doc['scenario']}\n"
+    )
     if doc["scenario"] == "find-max-qps":
         w(f"{'step':<5}{'phase':<9}{'target qps':>12}{'p99 ms':>10}{'done qps':>10}  verdict\n")
         for i, st in enumerate(doc["steps"], 1):
             p99 = f"{st['p99_latency_ms']:.3f}" if st["p99_latency_ms"] is not None else "-"
             done = f"{st['completed_qps']:.1f}" if st["completed_qps"] is not None else "-"
-            w(f"{i:<5}{st['phase']:<9}{st['target_qps']:>12.3f}{p99:>10}{done:>10}  {'pass' if st['passed'] else 'fail'}\n")
+            w(
+                f"{i:<5}{st['phase']:<9}{st['target_qps']:>12.3f}{p99:>10}{done:>10}  {'pass' if st['passed'] else 'fail'}\n"
+            )
         if doc["max_qps"] is not None:
             w(f"max QPS with p99 <= {doc['latency_bound_ms']:g} ms: {doc['max_qps']:g}\n")
     else:
@@ -241,7 +286,9 @@ def print_scenario(doc: dict[str, Any], out) -> None:
         elif doc["scenario"] == "offline":
             w(f"{doc['samples']} samples in {doc['duration_s']:.3f} s: {h['value']} samples/s\n")
         else:
-            w(f"{doc['queries']} queries in {doc['duration_s']:.3f} s ({doc['qps']} qps): {h['metric']} {h['value']} ms\n")
+            w(
+                f"{doc['queries']} queries in {doc['duration_s']:.3f} s ({doc['qps']} qps): {h['metric']} {h['value']} ms\n"
+            )
         w(f"latency (ms)  mean {lat['mean']}  p50 {lat['p50']}  p90 {lat['p90']}  p99 {lat['p99']}  max {lat['max']}\n")
     w(f"result: {doc['verdict']}\n")
     for r in doc["reasons"]:

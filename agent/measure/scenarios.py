@@ -154,7 +154,9 @@ class ScenarioSettings:
 
 
 # --------------------------------------------------------------------------- statistics
-def early_stopping(latencies_ns: np.ndarray, percentile: float, confidence: float = EARLY_STOPPING_CONFIDENCE) -> dict[str, Any]:
+def early_stopping(
+    latencies_ns: np.ndarray, percentile: float, confidence: float = EARLY_STOPPING_CONFIDENCE
+) -> dict[str, Any]:
     """An upper confidence bound for the ``percentile``-th latency, as LoadGen's
     early stopping: the smallest order statistic X_(k) with
     P(X_(k) >= true percentile) = P(Binomial(n, p) <= k - 1) >= confidence.
@@ -185,7 +187,9 @@ def _pct_ms(lat_ns: np.ndarray, pct: float) -> float | None:
 def _length_reasons(s: ScenarioSettings, duration_s: float, count: int, unit: str = "queries") -> list[str]:
     reasons = []
     if duration_s < s.min_duration_s:
-        reasons.append(f"too short: measured {duration_s:.3f} s; at least {s.min_duration_s:g} s needed (--min-duration)")
+        reasons.append(
+            f"too short: measured {duration_s:.3f} s; at least {s.min_duration_s:g} s needed (--min-duration)"
+        )
     if count < s.min_queries:
         reasons.append(f"too few {unit}: {count}; at least {s.min_queries} needed (--min-queries)")
     return reasons
@@ -198,7 +202,9 @@ def _verdict(out: dict[str, Any], reasons: list[str]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- closed loops
-def _closed_loop(service: Service, s: ScenarioSettings, clock: Clock, samples: int) -> tuple[np.ndarray, int, int, bool]:
+def _closed_loop(
+    service: Service, s: ScenarioSettings, clock: Clock, samples: int
+) -> tuple[np.ndarray, int, int, bool]:
     """Back-to-back queries: (latencies ns, start ns, end ns, stopped by the cap)."""
     t_start = clock.now_ns()
     dur, cap = int(s.duration_s * 1e9), int(s.cap_s * 1e9)
@@ -252,7 +258,9 @@ def run_stream(service: Service, s: ScenarioSettings, clock: Clock) -> dict[str,
         within = head is not None and head <= s.latency_bound_ms
         out["within_bound"] = within
         if not within and head is not None:
-            reasons.append(f"bound missed: p{pct:g} latency {head:.3f} ms exceeds the bound of {s.latency_bound_ms:g} ms")
+            reasons.append(
+                f"bound missed: p{pct:g} latency {head:.3f} ms exceeds the bound of {s.latency_bound_ms:g} ms"
+            )
     if not out["early_stopping"]["met"]:
         out.setdefault("warnings", []).append(
             f"early stopping not met: {lat.size} queries; {out['early_stopping']['queries_needed']} needed to bound "
@@ -299,7 +307,11 @@ def run_offline(service: Service, s: ScenarioSettings, clock: Clock, calibrate_s
         "samples_requested": n,
         "duration_s": round(dur, 6),
         "samples_per_s": round(done / dur, 3) if dur > 0 else None,
-        "headline": {"metric": "samples_per_s", "value": round(done / dur, 3) if dur > 0 else None, "unit": "samples/s"},
+        "headline": {
+            "metric": "samples_per_s",
+            "value": round(done / dur, 3) if dur > 0 else None,
+            "unit": "samples/s",
+        },
         "latency_ms": summarize_ns(lat),
         "latency_histogram_ms": histogram_ms(lat / 1e6),
         "latency_scope": f"per batch of up to {s.batch} samples inside the one offline query",
@@ -314,7 +326,9 @@ def run_offline(service: Service, s: ScenarioSettings, clock: Clock, calibrate_s
     return _verdict(out, reasons)
 
 
-def _offline_once(service: Service, s: ScenarioSettings, clock: Clock, n: int) -> tuple[np.ndarray, int, float, bool, tuple[int, int]]:
+def _offline_once(
+    service: Service, s: ScenarioSettings, clock: Clock, n: int
+) -> tuple[np.ndarray, int, float, bool, tuple[int, int]]:
     cap = int(s.cap_s * 1e9)
     t0 = clock.now_ns()
     chunks: list[int] = []
@@ -401,12 +415,14 @@ def run_server(service: Service, s: ScenarioSettings, clock: Clock) -> dict[str,
     arrived = int(np.searchsorted(arrivals, t_end - t0, side="right"))
     unserved = max(0, arrived - served)
     not_arrived = n - max(arrived, served)
-    censored = (t_end - t0) - arrivals[served:served + unserved]
+    censored = (t_end - t0) - arrivals[served : served + unserved]
     all_lat = np.concatenate([lat[:served], censored])
     dur = (t_end - t0) / 1e9
     span = arrivals[n - 1] / 1e9 if n else 0.0
     p99 = _pct_ms(all_lat, pct)
-    within = p99 is not None and bound_ns is not None and p99 <= s.latency_bound_ms and unserved == 0 and not_arrived == 0
+    within = (
+        p99 is not None and bound_ns is not None and p99 <= s.latency_bound_ms and unserved == 0 and not_arrived == 0
+    )
     out: dict[str, Any] = {
         "scenario": "server",
         "settings": s.to_dict(),
@@ -483,17 +499,19 @@ def find_max_qps(run_at: Callable[[float], dict[str, Any]], ss: SearchSettings) 
     def step(rate: float, phase: str) -> bool:
         res = run_at(rate)
         passed = res["verdict"] == "VALID"
-        steps.append({
-            "phase": phase,
-            "target_qps": round(rate, 4),
-            "passed": passed,
-            "verdict": res["verdict"],
-            "reasons": res["reasons"],
-            "p99_latency_ms": res["headline"].get("p99_latency_ms"),
-            "completed_qps": res.get("completed_qps"),
-            "queries": res.get("queries"),
-            "duration_s": res.get("duration_s"),
-        })
+        steps.append(
+            {
+                "phase": phase,
+                "target_qps": round(rate, 4),
+                "passed": passed,
+                "verdict": res["verdict"],
+                "reasons": res["reasons"],
+                "p99_latency_ms": res["headline"].get("p99_latency_ms"),
+                "completed_qps": res.get("completed_qps"),
+                "queries": res.get("queries"),
+                "duration_s": res.get("duration_s"),
+            }
+        )
         return passed
 
     lo: float | None = None
@@ -544,13 +562,20 @@ def find_max_qps(run_at: Callable[[float], dict[str, Any]], ss: SearchSettings) 
         "bracket_qps": [None if lo is None else round(lo, 4), None if hi is None else round(hi, 4)],
         "steps": steps,
         "headline": {"metric": "max_qps", "value": None if lo is None else round(lo, 4), "unit": "queries/s"},
-        "search": {"start_qps": ss.start_qps, "max_steps": ss.max_steps, "rel_tolerance": ss.rel_tolerance, "min_qps": min_qps},
+        "search": {
+            "start_qps": ss.start_qps,
+            "max_steps": ss.max_steps,
+            "rel_tolerance": ss.rel_tolerance,
+            "min_qps": min_qps,
+        },
         "notes": notes,
     }
     return _verdict(out, reasons)
 
 
-def server_at(service: Service, base: ScenarioSettings, clock: Clock | None = None) -> Callable[[float], dict[str, Any]]:
+def server_at(
+    service: Service, base: ScenarioSettings, clock: Clock | None = None
+) -> Callable[[float], dict[str, Any]]:
     """run_at(rate) for find_max_qps: a full server run at that rate."""
     clock = clock or RealClock()
     return lambda rate: run_server(service, replace(base, scenario="server", target_qps=rate), clock)

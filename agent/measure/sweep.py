@@ -38,12 +38,12 @@ from typing import Any, Callable
 import numpy as np
 
 from edgebench.agent import __version__
-from edgebench.agent.wire import protocol
-from edgebench.agent.runtime import interpreter as rtmod
 from edgebench.agent.errors import ModelError, UserError
 from edgebench.agent.measure.result import default_device_id, new_run_id
-from edgebench.agent.wire.stats import histogram_ms, summarize_ns
 from edgebench.agent.measure.workload import BATCH_SCOPE, BatchWorker, Unsupported, WorkerSpec
+from edgebench.agent.runtime import interpreter as rtmod
+from edgebench.agent.wire import protocol
+from edgebench.agent.wire.stats import histogram_ms, summarize_ns
 
 log = logging.getLogger("edgebench.sweep")
 
@@ -51,6 +51,7 @@ log = logging.getLogger("edgebench.sweep")
 #: at least ``energy_j`` and ``mean_w``, plus what the source is; or raises/returns
 #: None when it has no reading for that window.
 PowerWindow = Callable[[int, int], "dict[str, Any] | None"]
+
 
 class ProbePower:
     """A ``PowerWindow`` from the board's own power source (``edgebench.agent.probes``:
@@ -75,7 +76,7 @@ class ProbePower:
 
     def __enter__(self) -> "ProbePower":
         from edgebench.agent.probes import as_fs
-        from edgebench.agent.probes.power import discover_power
+        from edgebench.agent.probes.discover import discover_power
         from edgebench.agent.probes.sampler import Sampler
 
         if not 0 < self.hz <= 1000:
@@ -106,8 +107,22 @@ class ProbePower:
                 break
             time.sleep(0.2 / self.hz)
         stats = self.sampler.stats()
-        p = summarize_power(self.sampler.snapshot(), self.source, (t0_ns, t1_ns), 1, None, self.hz, span_s=stats.get("sampler_span_s"))
-        keep = ("source", "method", "mean_w", "min_w", "max_w", "energy_j", "samples", "gaps", "window_s", "sampling_rate_hz", "note")
+        p = summarize_power(
+            self.sampler.snapshot(), self.source, (t0_ns, t1_ns), 1, None, self.hz, span_s=stats.get("sampler_span_s")
+        )
+        keep = (
+            "source",
+            "method",
+            "mean_w",
+            "min_w",
+            "max_w",
+            "energy_j",
+            "samples",
+            "gaps",
+            "window_s",
+            "sampling_rate_hz",
+            "note",
+        )
         return {k: p[k] for k in keep if k in p}
 
 
@@ -118,7 +133,7 @@ NO_POWER_REASON = "no power source was given to the sweep (see agent/probes for 
 
 
 def parse_grid(text: str | list[int] | None, name: str, default: list[int], hi: int) -> list[int]:
-    """"1,2,4", "1..64" (powers of two from 1 to 64) or a mix: whole numbers >= 1,
+    """ "1,2,4", "1..64" (powers of two from 1 to 64) or a mix: whole numbers >= 1,
     each once, kept in the order given. Every problem is one UserError line."""
     if text is None:
         return list(default)
@@ -188,13 +203,19 @@ class SweepOptions:
     run_id: str | None = None
 
     def validate(self) -> None:
-        for name, values, hi in (("batch", self.batch, MAX_BATCH), ("threads", self.threads, 256), ("instances", self.instances, MAX_INSTANCES)):
+        for name, values, hi in (
+            ("batch", self.batch, MAX_BATCH),
+            ("threads", self.threads, 256),
+            ("instances", self.instances, MAX_INSTANCES),
+        ):
             if not values:
                 raise UserError(f"--{name} is empty: give whole numbers >= 1, e.g. --{name} 1,2")
             parse_grid(list(values), name, [1], hi)
         n = len(self.batch) * len(self.threads) * len(self.instances)
         if n > MAX_POINTS:
-            raise UserError(f"the grid has {n} points; at most {MAX_POINTS}: use fewer batch sizes, thread counts or instances")
+            raise UserError(
+                f"the grid has {n} points; at most {MAX_POINTS}: use fewer batch sizes, thread counts or instances"
+            )
         if self.frames is not None and self.duration_s is not None:
             raise UserError("give --frames or --duration for a sweep, not both")
         if self.frames is None and self.duration_s is None:
@@ -209,16 +230,28 @@ class SweepOptions:
             raise UserError("--delegate-option needs --delegate LIB")
 
     def worker_spec(self, batch: int, threads: int) -> WorkerSpec:
-        delegate = rtmod.DelegateSpec(self.delegate, dict(self.delegate_options), self.cpu_fallback) if self.delegate else None
+        delegate = (
+            rtmod.DelegateSpec(self.delegate, dict(self.delegate_options), self.cpu_fallback) if self.delegate else None
+        )
         return WorkerSpec(
-            model=self.model, batch=batch, threads=threads, runtime=self.runtime, xnnpack=self.xnnpack,
-            delegate=delegate, source=self.source, seed=self.seed, normalization=self.normalization,
-            resize=self.resize, color=self.color,
+            model=self.model,
+            batch=batch,
+            threads=threads,
+            runtime=self.runtime,
+            xnnpack=self.xnnpack,
+            delegate=delegate,
+            source=self.source,
+            seed=self.seed,
+            normalization=self.normalization,
+            resize=self.resize,
+            color=self.color,
         )
 
 
 # --------------------------------------------------------------------------- one instance's loop
-def _measure_loop(worker: BatchWorker, frames: int | None, deadline_ns: Callable[[], int | None]) -> tuple[np.ndarray, int]:
+def _measure_loop(
+    worker: BatchWorker, frames: int | None, deadline_ns: Callable[[], int | None]
+) -> tuple[np.ndarray, int]:
     """Run batches until ``frames`` are done or the deadline passes; returns
     (per-batch latencies in ns, end time in ns)."""
     clock = time.perf_counter_ns
@@ -251,7 +284,9 @@ class _InstanceResult:
 
 
 # --------------------------------------------------------------------------- threads
-def _run_threads(opts: SweepOptions, spec: WorkerSpec, instances: int, samples) -> tuple[int, list[_InstanceResult], float]:
+def _run_threads(
+    opts: SweepOptions, spec: WorkerSpec, instances: int, samples
+) -> tuple[int, list[_InstanceResult], float]:
     workers = [BatchWorker(spec, samples) for _ in range(instances)]
     for w in workers:
         _warm(w, opts.warmup)
@@ -278,7 +313,9 @@ def _run_threads(opts: SweepOptions, spec: WorkerSpec, instances: int, samples) 
             results[i] = e
             barrier.abort()
 
-    threads = [threading.Thread(target=body, args=(i,), name=f"edgebench-instance-{i}", daemon=True) for i in range(instances)]
+    threads = [
+        threading.Thread(target=body, args=(i,), name=f"edgebench-instance-{i}", daemon=True) for i in range(instances)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -291,7 +328,9 @@ def _run_threads(opts: SweepOptions, spec: WorkerSpec, instances: int, samples) 
 
 
 # --------------------------------------------------------------------------- processes
-def _process_main(spec: WorkerSpec, warmup: int, frames: int | None, duration_s: float | None, t0_value, start_evt, out_q) -> None:
+def _process_main(
+    spec: WorkerSpec, warmup: int, frames: int | None, duration_s: float | None, t0_value, start_evt, out_q
+) -> None:
     """One instance in its own process: build, warm up, say ready, wait, measure, report."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
@@ -322,7 +361,11 @@ def _run_processes(opts: SweepOptions, spec: WorkerSpec, instances: int) -> tupl
     start_evt = ctx.Event()
     out_q = ctx.Queue()
     procs = [
-        ctx.Process(target=_process_main, args=(spec, opts.warmup, opts.frames, opts.duration_s, t0_value, start_evt, out_q), daemon=True)
+        ctx.Process(
+            target=_process_main,
+            args=(spec, opts.warmup, opts.frames, opts.duration_s, t0_value, start_evt, out_q),
+            daemon=True,
+        )
         for _ in range(instances)
     ]
     for p in procs:
@@ -398,14 +441,20 @@ def run_point(
     except threading.BrokenBarrierError:
         return {**point, "status": "failed", "reason": "an instance failed before the measurement started"}
     except Exception as e:  # an invoke failing mid-run, out of memory...
-        return {**point, "status": "failed", "reason": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")}
+        return {
+            **point,
+            "status": "failed",
+            "reason": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": "),
+        }
     t1 = max(r.end_ns for r in results)
     lat = np.concatenate([r.latencies_ns for r in results])
     window_s = (t1 - t0) / 1e9
     batches = int(lat.size)
     items = batches * batch
     summary = summarize_ns(lat)
-    per_item = {k: (None if summary[k] is None else round(summary[k] / batch, 4)) for k in ("mean", "p50", "p90", "p99")}
+    per_item = {
+        k: (None if summary[k] is None else round(summary[k] / batch, 4)) for k in ("mean", "p50", "p90", "p99")
+    }
     point.update(
         status="ok",
         batches=batches,
@@ -499,17 +548,30 @@ def sweep(
         "min_duration_s": opts.min_duration_s,
     }
     if on_start is not None:
-        on_start({"device_id": device_id, "run_id": run_id, "model": model, "runtime": rt_desc, "source": source_desc,
-                  "grid": grid_desc, "settings": settings})
+        on_start(
+            {
+                "device_id": device_id,
+                "run_id": run_id,
+                "model": model,
+                "runtime": rt_desc,
+                "source": source_desc,
+                "grid": grid_desc,
+                "settings": settings,
+            }
+        )
     points: list[dict[str, Any]] = []
     grid = [(b, t, i) for b in opts.batch for t in opts.threads for i in opts.instances]
     unsupported_batch: dict[int, str] = {}
     for n, (b, t, i) in enumerate(grid):
         if b in unsupported_batch:
             # the same batch size was refused at load: the reason does not depend on threads/instances
-            p = {**_point_key(b, t, i), "instance_mode": "processes" if opts.processes else "threads",
-                 "status": "unsupported", "reason": unsupported_batch[b],
-                 "note": f"not loaded again: batch {b} was already refused at another point of this sweep"}
+            p = {
+                **_point_key(b, t, i),
+                "instance_mode": "processes" if opts.processes else "threads",
+                "status": "unsupported",
+                "reason": unsupported_batch[b],
+                "note": f"not loaded again: batch {b} was already refused at another point of this sweep",
+            }
         else:
             p = run_point(opts, b, t, i, samples=samples, power_window=power_window)
             if power_window is None and power_reason and p["status"] == "ok":
@@ -568,10 +630,29 @@ def _best(ok: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 CSV_COLUMNS = (
-    "batch", "threads", "instances", "instance_mode", "status", "verdict", "batches", "items", "duration_s",
-    "throughput_items_per_s", "latency_mean_ms", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms",
-    "latency_per_item_mean_ms", "latency_per_item_p50_ms", "latency_per_item_p90_ms", "latency_per_item_p99_ms",
-    "cpu_pct", "energy_j", "mean_power_w", "energy_per_item_mj", "reason",
+    "batch",
+    "threads",
+    "instances",
+    "instance_mode",
+    "status",
+    "verdict",
+    "batches",
+    "items",
+    "duration_s",
+    "throughput_items_per_s",
+    "latency_mean_ms",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p99_ms",
+    "latency_per_item_mean_ms",
+    "latency_per_item_p50_ms",
+    "latency_per_item_p90_ms",
+    "latency_per_item_p99_ms",
+    "cpu_pct",
+    "energy_j",
+    "mean_power_w",
+    "energy_per_item_mj",
+    "reason",
 )
 
 
@@ -582,18 +663,27 @@ def csv_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
         per = p.get("latency_per_item_ms") or {}
         pw = p.get("power") or {}
         reason = p.get("reason") or "; ".join(p.get("reasons") or [])
-        rows.append({
-            "batch": p["batch"], "threads": p["threads"], "instances": p["instances"],
-            "instance_mode": p["instance_mode"], "status": p["status"], "verdict": p.get("verdict", ""),
-            "batches": p.get("batches", ""), "items": p.get("items", ""), "duration_s": p.get("duration_s", ""),
-            "throughput_items_per_s": p.get("throughput_items_per_s", ""),
-            **{f"latency_{k}_ms": lat.get(k, "") for k in ("mean", "p50", "p90", "p99")},
-            **{f"latency_per_item_{k}_ms": per.get(k, "") for k in ("mean", "p50", "p90", "p99")},
-            "cpu_pct": p.get("cpu_pct", ""),
-            "energy_j": pw.get("energy_j", ""), "mean_power_w": pw.get("mean_w", ""),
-            "energy_per_item_mj": pw.get("energy_per_item_mj", ""),
-            "reason": reason,
-        })
+        rows.append(
+            {
+                "batch": p["batch"],
+                "threads": p["threads"],
+                "instances": p["instances"],
+                "instance_mode": p["instance_mode"],
+                "status": p["status"],
+                "verdict": p.get("verdict", ""),
+                "batches": p.get("batches", ""),
+                "items": p.get("items", ""),
+                "duration_s": p.get("duration_s", ""),
+                "throughput_items_per_s": p.get("throughput_items_per_s", ""),
+                **{f"latency_{k}_ms": lat.get(k, "") for k in ("mean", "p50", "p90", "p99")},
+                **{f"latency_per_item_{k}_ms": per.get(k, "") for k in ("mean", "p50", "p90", "p99")},
+                "cpu_pct": p.get("cpu_pct", ""),
+                "energy_j": pw.get("energy_j", ""),
+                "mean_power_w": pw.get("mean_w", ""),
+                "energy_per_item_mj": pw.get("energy_per_item_mj", ""),
+                "reason": reason,
+            }
+        )
     return rows
 
 

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from edgebench.agent.runtime import interpreter as rtmod
 from edgebench.agent.errors import ModelError, UserError
 from edgebench.agent.preprocess.image import Normalization, Preprocessor, image_layout, synthetic_input
+from edgebench.agent.runtime import interpreter as rtmod
 from edgebench.agent.runtime.interpreter import Runtime, TensorInfo, _first_line, quiet_native_stderr
 
 BATCH_SCOPE = (
@@ -73,8 +73,16 @@ def load_samples(rt: Runtime, spec: WorkerSpec) -> tuple[list[list[np.ndarray]],
     if len(inputs) == 1 and image_layout(inputs[0]) is not None:
         from edgebench.agent.sources.open import open_source
 
-        norm = Normalization(spec.normalization["mean"], spec.normalization["std"], "config") if spec.normalization else None
-        one = TensorInfo(**{**inputs[0].__dict__, "shape": [1, *inputs[0].shape[1:]]}) if len(inputs[0].shape) == 4 else inputs[0]
+        norm = (
+            Normalization(spec.normalization["mean"], spec.normalization["std"], "config")
+            if spec.normalization
+            else None
+        )
+        one = (
+            TensorInfo(**{**inputs[0].__dict__, "shape": [1, *inputs[0].shape[1:]]})
+            if len(inputs[0].shape) == 4
+            else inputs[0]
+        )
         pre = Preprocessor(one, normalization=norm, resize=spec.resize, color=spec.color)
         samples = []
         with open_source(spec.source, default_size=(pre.width, pre.height)) as src:
@@ -115,7 +123,9 @@ def make_batches(samples: list[list[np.ndarray]], batch: int) -> list[tuple[np.n
     for _ in range(count):
         picks = [samples[(k + j) % n] for j in range(batch)]
         k += batch
-        out.append(tuple(np.ascontiguousarray(np.concatenate([p[i] for p in picks], axis=0)) for i in range(len(samples[0]))))
+        out.append(
+            tuple(np.ascontiguousarray(np.concatenate([p[i] for p in picks], axis=0)) for i in range(len(samples[0])))
+        )
     return out
 
 
@@ -131,7 +141,9 @@ class BatchWorker:
             raise UserError(f"batch size must be at least 1, got {spec.batch}")
         self.spec = spec
         self.batch = spec.batch
-        self.rt = rtmod.load(spec.model, runtime=spec.runtime, num_threads=spec.threads, delegate=spec.delegate, xnnpack=spec.xnnpack)
+        self.rt = rtmod.load(
+            spec.model, runtime=spec.runtime, num_threads=spec.threads, delegate=spec.delegate, xnnpack=spec.xnnpack
+        )
         self.base_inputs = list(self.rt.inputs)
         self.signature = batch_signature(self.rt)
         self.resize_ms = 0.0
@@ -168,7 +180,9 @@ class BatchWorker:
                 try:
                     interp.resize_tensor_input(t.index, [batch, *t.shape[1:]], strict=False)
                 except Exception as e:
-                    raise Unsupported(f"resize_tensor_input refused batch {batch} for input {t.name!r}: {_first_line(e)}") from None
+                    raise Unsupported(
+                        f"resize_tensor_input refused batch {batch} for input {t.name!r}: {_first_line(e)}"
+                    ) from None
             try:
                 interp.allocate_tensors()
             except Exception as e:

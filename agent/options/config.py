@@ -96,7 +96,11 @@ def _str_map(v: Any) -> dict[str, str]:
 def _floats3(v: Any) -> list[float]:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return [float(v)] * 3
-    if isinstance(v, list) and len(v) in (1, 3) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+    if (
+        isinstance(v, list)
+        and len(v) in (1, 3)
+        and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+    ):
         return [float(x) for x in v] * (3 if len(v) == 1 else 1)
     raise _Bad(f"expected a number or a list of 1 or 3 numbers, got {v!r}")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from edgebench.agent.probes._fs import ProbeError, Runner, SysFS, as_fs, default_runner
+from edgebench.agent.probes.discover import discover_power
 from edgebench.agent.probes.inventory import board_inventory
-from edgebench.agent.probes.power import discover_power
 from edgebench.agent.probes.thermal import ThermalProbe, decode_throttled
 
 
@@ -31,8 +31,11 @@ def section_board(inv: dict[str, Any] | None = None) -> dict[str, Any]:
         out["pi_revision"] = inv["raspberry_pi"].get("revision")
     out["cpu"] = {k: v for k, v in (inv.get("cpu") or {}).items() if v is not None}
     out.update(
-        memory_total_mb=inv.get("memory_total_mb"), swap_total_mb=inv.get("swap_total_mb"),
-        os=(inv.get("os") or {}).get("name"), kernel=inv.get("kernel"), hostname=inv.get("hostname"),
+        memory_total_mb=inv.get("memory_total_mb"),
+        swap_total_mb=inv.get("swap_total_mb"),
+        os=(inv.get("os") or {}).get("name"),
+        kernel=inv.get("kernel"),
+        hostname=inv.get("hostname"),
     )
     return out
 
@@ -81,7 +84,11 @@ def section_thermal(fs: "SysFS | str | None" = None, runner: Runner | None = Non
     zones: dict[str, Any] = {}
     for z in probe.zones:
         v = r.temps_c.get(z.name)
-        zones[z.name] = {"now_c": "offline" if v is None else v, "kind": z.kind, **({"trips_c": z.trips_c} if z.trips_c else {})}
+        zones[z.name] = {
+            "now_c": "offline" if v is None else v,
+            "kind": z.kind,
+            **({"trips_c": z.trips_c} if z.trips_c else {}),
+        }
     out: dict[str, Any] = {"zones": zones or "none found"}
     if probe.skipped:
         out["skipped"] = probe.skipped

@@ -18,14 +18,36 @@ import shlex
 import socket
 from typing import Any
 
-from edgebench.agent.probes._fs import ProbeError, Runner, SysFS, as_fs, default_runner, run_text
+from edgebench.agent.probes._fs import (
+    ProbeError,
+    Runner,
+    SysFS,
+    as_fs,
+    default_runner,
+    run_text,
+)
 
 #: Arm CPU part numbers (MIDR, implementer 0x41), as lscpu names them.
 ARM_PARTS = {
-    0xD03: "Cortex-A53", 0xD04: "Cortex-A35", 0xD05: "Cortex-A55", 0xD07: "Cortex-A57", 0xD08: "Cortex-A72",
-    0xD09: "Cortex-A73", 0xD0A: "Cortex-A75", 0xD0B: "Cortex-A76", 0xD0C: "Neoverse-N1", 0xD0D: "Cortex-A77",
-    0xD41: "Cortex-A78", 0xD42: "Cortex-A78AE", 0xD4B: "Cortex-A78C", 0xD46: "Cortex-A510", 0xD47: "Cortex-A710",
-    0xD48: "Cortex-X2", 0xD4D: "Cortex-A715", 0xD80: "Cortex-A520", 0xD81: "Cortex-A720",
+    0xD03: "Cortex-A53",
+    0xD04: "Cortex-A35",
+    0xD05: "Cortex-A55",
+    0xD07: "Cortex-A57",
+    0xD08: "Cortex-A72",
+    0xD09: "Cortex-A73",
+    0xD0A: "Cortex-A75",
+    0xD0B: "Cortex-A76",
+    0xD0C: "Neoverse-N1",
+    0xD0D: "Cortex-A77",
+    0xD41: "Cortex-A78",
+    0xD42: "Cortex-A78AE",
+    0xD4B: "Cortex-A78C",
+    0xD46: "Cortex-A510",
+    0xD47: "Cortex-A710",
+    0xD48: "Cortex-X2",
+    0xD4D: "Cortex-A715",
+    0xD80: "Cortex-A520",
+    0xD81: "Cortex-A720",
 }
 NVIDIA_PARTS = {0x003: "Denver 2", 0x004: "Carmel"}
 
@@ -196,24 +218,37 @@ def find_accelerators(fs: SysFS) -> list[dict[str, Any]]:
         ids = (fs.try_read(f"{d}/idVendor"), fs.try_read(f"{d}/idProduct"))
         if ids in EDGETPU_USB:
             speed = fs.try_read(f"{d}/speed")
-            found.append({
-                "kind": "edgetpu-usb", "name": EDGETPU_USB[ids], "usb_id": ":".join(ids),  # type: ignore[arg-type]
-                "path": "/" + d, "usb_speed_mbps": float(speed) if speed else None,
-            })
+            found.append(
+                {
+                    "kind": "edgetpu-usb",
+                    "name": EDGETPU_USB[ids],
+                    "usb_id": ":".join(ids),  # type: ignore[arg-type]
+                    "path": "/" + d,
+                    "usb_speed_mbps": float(speed) if speed else None,
+                }
+            )
     apex = fs.glob("sys/class/apex/apex_*")
     for d in apex:
         n = os.path.basename(d)
-        found.append({
-            "kind": "edgetpu-pcie", "name": f"Coral Edge TPU (PCIe/M.2) {n}", "path": "/" + d,
-            "device_node": f"/dev/{n}" if fs.exists(f"dev/{n}") else None,
-        })
+        found.append(
+            {
+                "kind": "edgetpu-pcie",
+                "name": f"Coral Edge TPU (PCIe/M.2) {n}",
+                "path": "/" + d,
+                "device_node": f"/dev/{n}" if fs.exists(f"dev/{n}") else None,
+            }
+        )
     if not apex:
         for d in fs.glob("sys/bus/pci/devices/*"):
             if (fs.try_read(f"{d}/vendor"), fs.try_read(f"{d}/device")) == EDGETPU_PCI:
-                found.append({
-                    "kind": "edgetpu-pcie", "name": "Coral Edge TPU (PCIe/M.2), apex driver not loaded",
-                    "path": "/" + d, "device_node": None,
-                })
+                found.append(
+                    {
+                        "kind": "edgetpu-pcie",
+                        "name": "Coral Edge TPU (PCIe/M.2), apex driver not loaded",
+                        "path": "/" + d,
+                        "device_node": None,
+                    }
+                )
     seen: set[str] = set()
     for pattern, kind, desc in NPU_NODES:
         for p in fs.glob(pattern):
@@ -230,10 +265,14 @@ def find_accelerators(fs: SysFS) -> list[dict[str, Any]]:
     for d in fs.glob("sys/class/devfreq/*"):
         of = fs.try_read(f"{d}/device/of_node/name")
         if of and (of in GPU_OF_NAMES or "gpu" in of):
-            found.append({
-                "kind": "gpu", "name": of, "path": "/" + d,
-                "max_freq_mhz": (fs.try_int(f"{d}/max_freq") or 0) / 1e6 or None,
-            })
+            found.append(
+                {
+                    "kind": "gpu",
+                    "name": of,
+                    "path": "/" + d,
+                    "max_freq_mhz": (fs.try_int(f"{d}/max_freq") or 0) / 1e6 or None,
+                }
+            )
     return found
 
 

@@ -56,8 +56,12 @@ class CommandMeter(PowerSource):
     def read(self) -> PowerReading:
         try:
             p = subprocess.run(
-                self.command, shell=True, capture_output=True, text=True,
-                timeout=self.timeout_s, stdin=subprocess.DEVNULL,
+                self.command,
+                shell=True,
+                capture_output=True,
+                text=True,
+                timeout=self.timeout_s,
+                stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired:
             raise ProbeError(f"the power command did not finish within {self.timeout_s:g} s") from None
@@ -131,8 +135,14 @@ class SerialMeter(PowerSource):
     total_rail = None
     flags = ()
 
-    def __init__(self, device: str, model: str = "um25c", opener: Callable[..., Any] | None = None,
-                 baud: int = 9600, timeout_s: float = 2.0):
+    def __init__(
+        self,
+        device: str,
+        model: str = "um25c",
+        opener: Callable[..., Any] | None = None,
+        baud: int = 9600,
+        timeout_s: float = 2.0,
+    ):
         self.device = device
         self.model = model
         self.name = f"serial:{model}"

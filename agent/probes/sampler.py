@@ -212,7 +212,7 @@ def window_slice(points: Sequence[tuple[int, Any]], t0: int, t1: int) -> list[tu
     ts = [t for t, _ in points]
     i0 = int(np.searchsorted(ts, t0, side="right")) - 1
     i1 = int(np.searchsorted(ts, t1, side="left"))
-    return list(points[max(0, i0): min(len(points), i1 + 1)])
+    return list(points[max(0, i0) : min(len(points), i1 + 1)])
 
 
 def _coverage(points: Sequence[tuple[int, Any]], t0: int, t1: int) -> tuple[int, int]:
@@ -356,14 +356,22 @@ def summarize_power(
     )
     if it is None:
         out.update(
-            mean_w=None, energy_j=None, energy_per_inference_mj={"gross": None, "net": None},
-            samples=0, gaps=sum(1 for _, v in pts if v is None),
+            mean_w=None,
+            energy_j=None,
+            energy_per_inference_mj={"gross": None, "net": None},
+            samples=0,
+            gaps=sum(1 for _, v in pts if v is None),
             note="no good power reading around the measured window",
         )
         return out
     out.update(
-        mean_w=_r(it.mean_w), min_w=_r(it.min_w), max_w=_r(it.max_w), energy_j=_r(it.energy_j),
-        samples=it.samples, gaps=it.gaps, gap_s=_r(it.gap_s),
+        mean_w=_r(it.mean_w),
+        min_w=_r(it.min_w),
+        max_w=_r(it.max_w),
+        energy_j=_r(it.energy_j),
+        samples=it.samples,
+        gaps=it.gaps,
+        gap_s=_r(it.gap_s),
     )
     idle_it = integrate(pts, idle[0], idle[1]) if idle else None
     idle_w = idle_it.mean_w if idle_it else None

@@ -26,11 +26,17 @@ from typing import Any, Callable
 
 from edgebench.agent.errors import UserError
 from edgebench.agent.probes._fs import ProbeError, Runner, SysFS, as_fs, default_runner
+from edgebench.agent.probes.discover import discover_power, parse_power_spec
 from edgebench.agent.probes.inventory import board_inventory
-from edgebench.agent.probes.power import METHOD_COUNTER, PowerSource, discover_power, parse_power_spec
+from edgebench.agent.probes.power import METHOD_COUNTER, PowerSource
 from edgebench.agent.probes.sampler import Sampler, summarize_power, window_slice
 from edgebench.agent.probes.system import SystemProbe, cpu_pct_between, summarize_system
-from edgebench.agent.probes.thermal import ThermalProbe, decode_throttled, summarize_thermal, summarize_throttling
+from edgebench.agent.probes.thermal import (
+    ThermalProbe,
+    decode_throttled,
+    summarize_thermal,
+    summarize_throttling,
+)
 
 log = logging.getLogger("edgebench.probes")
 
@@ -229,7 +235,9 @@ class ProbeSession:
         self._close()
 
     # ------------------------------------------------------------------ result sections
-    def sections(self, start_ns: int, end_ns: int, frames: int, runtime: dict[str, Any] | None = None) -> dict[str, Any]:
+    def sections(
+        self, start_ns: int, end_ns: int, frames: int, runtime: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """``board``, ``power``, ``thermal``, ``throttling`` and ``system`` for the window
         [start_ns, end_ns] (perf_counter_ns) holding ``frames`` measured frames."""
         board = board_inventory(self.fs, self.runner, runtime=runtime)
@@ -242,7 +250,12 @@ class ProbeSession:
         out: dict[str, Any] = {"board": board}
         if self.power is not None:
             out["power"] = summarize_power(
-                samples, self.power, (start_ns, end_ns), frames, self.idle, self.opts.sample_hz,
+                samples,
+                self.power,
+                (start_ns, end_ns),
+                frames,
+                self.idle,
+                self.opts.sample_hz,
                 span_s=stats["sampler_span_s"],
             )
             if out["power"].get("gaps"):
@@ -250,7 +263,10 @@ class ProbeSession:
                 self.notes.append(f"{out['power']['gaps']} power reading(s) failed during the run: {errs}")
         else:
             out["power"] = {
-                "available": False, "source": None, "reason": self.power_reason, "tried": self.power_tried,
+                "available": False,
+                "source": None,
+                "reason": self.power_reason,
+                "tried": self.power_tried,
                 "sampling_rate_target_hz": self.opts.sample_hz,
             }
         th = window_slice([(s.t_ns, s.thermal) for s in samples], start_ns, end_ns)
@@ -267,7 +283,7 @@ class ProbeSession:
         if self.sampler.decimations:
             self.notes.append(
                 f"long run: the sampler kept at most {self.sampler.max_samples} samples, so it halved its rate "
-                f"{self.sampler.decimations} time(s) (to {self.opts.sample_hz / 2 ** self.sampler.decimations:g} Hz)"
+                f"{self.sampler.decimations} time(s) (to {self.opts.sample_hz / 2**self.sampler.decimations:g} Hz)"
             )
         system.update(stats)
         system.update(
@@ -290,8 +306,13 @@ class ProbeSession:
 class Telemetry:
     """Live readings between runs. Keeps its sources open; ``close()`` when done."""
 
-    def __init__(self, fs: "SysFS | str | None" = None, power: str = "auto", runner: Runner | None = None,
-                 interval_s: float = 1.0):
+    def __init__(
+        self,
+        fs: "SysFS | str | None" = None,
+        power: str = "auto",
+        runner: Runner | None = None,
+        interval_s: float = 1.0,
+    ):
         self.fs = as_fs(fs)
         self.runner = runner or default_runner(self.fs)
         disc = discover_power(power, self.fs, self.runner, interval_s=interval_s)
@@ -333,8 +354,9 @@ class Telemetry:
         with self._lock:
             out: dict[str, Any] = {"ts": time.time()}
             if self.power is not None:
-                out.update(power_source=self.power.name, power_scope=self.power.scope,
-                           power_flags=list(self.power.flags))
+                out.update(
+                    power_source=self.power.name, power_scope=self.power.scope, power_flags=list(self.power.flags)
+                )
                 self._power(out)
             else:
                 out.update(power_w=None, power_source=None, power_reason=self.power_reason)
@@ -348,10 +370,14 @@ class Telemetry:
             per, total = cpu_pct_between(self._last_sys, sy)
             wall = (now - self._last_sys_t) / 1e9
             out.update(
-                cpu_pct=total, cpu_pct_per_core=per, cpu_pct_span_s=round(wall, 3),
+                cpu_pct=total,
+                cpu_pct_per_core=per,
+                cpu_pct_span_s=round(wall, 3),
                 agent_cpu_pct=round(100 * (sy.proc_cpu_s - self._last_sys.proc_cpu_s) / wall, 2) if wall > 0 else None,
-                mem_used_mb=round(sy.mem_used_b / 2**20, 1), mem_available_mb=round(sy.mem_available_b / 2**20, 1),
-                mem_total_mb=round(sy.mem_total_b / 2**20, 1), swap_used_mb=round(sy.swap_used_b / 2**20, 1),
+                mem_used_mb=round(sy.mem_used_b / 2**20, 1),
+                mem_available_mb=round(sy.mem_available_b / 2**20, 1),
+                mem_total_mb=round(sy.mem_total_b / 2**20, 1),
+                swap_used_mb=round(sy.swap_used_b / 2**20, 1),
                 load_1m=sy.load_1m,
             )
             self._last_sys, self._last_sys_t = sy, now
@@ -392,8 +418,6 @@ def telemetry_snapshot(root: "str | None" = None, power: str = "auto") -> dict[s
         if tel is None:
             tel = _default[key] = Telemetry(fs, power)
     return tel.snapshot()
-
-
 
 
 def probe_options(section: dict[str, Any] | None = None, **overrides: Any) -> ProbeOptions:

@@ -74,8 +74,7 @@ class SystemProbe:
                         k, _, v = line.partition(b":")
                         if k in (b"MemTotal", b"MemAvailable", b"SwapTotal", b"SwapFree"):
                             fields[k] = int(v.split()[0]) * 1024
-                return (fields[b"MemTotal"], fields[b"MemAvailable"],
-                        fields[b"SwapTotal"] - fields[b"SwapFree"])
+                return (fields[b"MemTotal"], fields[b"MemAvailable"], fields[b"SwapTotal"] - fields[b"SwapFree"])
             except (OSError, KeyError, ValueError, IndexError):
                 self._meminfo = None
         vm = psutil.virtual_memory()

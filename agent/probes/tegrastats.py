@@ -19,7 +19,13 @@ import time
 from typing import Any
 
 from edgebench.agent.probes._fs import ProbeError, Runner, SubprocessRunner
-from edgebench.agent.probes.power import FLAG_MODULE_RAILS_SUM, INPUT_RAILS, PowerReading, PowerSource, Unavailable
+from edgebench.agent.probes.power import (
+    FLAG_MODULE_RAILS_SUM,
+    INPUT_RAILS,
+    PowerReading,
+    PowerSource,
+    Unavailable,
+)
 
 OFFLINE_C = -256.0
 
@@ -49,7 +55,7 @@ def _freqs(text: str | None) -> list[int] | None:
     return [int(x) for x in text.strip("[]").split(",") if x]
 
 
-def parse_tegrastats(line: str) -> dict[str, Any]:
+def parse_tegrastats(line: str) -> dict[str, Any]:  # noqa: C901
     """One tegrastats line -> a dict of what it says (units in the key names).
 
     ``rails_mw``: ``{rail: {"cur": mW, "avg": mW, "values": [every value printed]}}``;
@@ -87,7 +93,7 @@ def parse_tegrastats(line: str) -> dict[str, Any]:
             out["cpu"].append(
                 {"load_pct": int(load.rstrip("%")) if load else None, "freq_mhz": int(freq) if freq else None}
             )
-        rest = line[: m.start()] + line[m.end():]
+        rest = line[: m.start()] + line[m.end() :]
     for tm in TEMP_RE.finditer(rest):
         v = float(tm.group(2))
         out["temps_c"][tm.group(1)] = None if v == OFFLINE_C else v

@@ -31,9 +31,15 @@ OC_NAMES = {1: "oc1_under_voltage", 2: "oc2_average_over_current", 3: "oc3_insta
 
 #: Every throttling flag a result can carry.
 THROTTLE_FLAGS = (
-    "under_voltage", "arm_freq_capped", "throttled", "soft_temp_limit",
+    "under_voltage",
+    "arm_freq_capped",
+    "throttled",
+    "soft_temp_limit",
     *OC_NAMES.values(),
-    "cpu_freq_capped", "cpu_freq_drop", "cooling_device_active", "thermal_trip",
+    "cpu_freq_capped",
+    "cpu_freq_drop",
+    "cooling_device_active",
+    "thermal_trip",
 )
 
 #: A core on the performance governor whose clock falls below this share of its start clock has dropped.
@@ -59,7 +65,7 @@ def decode_throttled(value: int) -> dict[str, Any]:
 def parse_get_throttled(text: str) -> int:
     """Both forms: vcgencmd ``throttled=0x50005`` and sysfs ``50005`` (hex, no ``0x``)."""
     t = text.strip()
-    from edgebench.agent.probes.power import vcgencmd_problem
+    from edgebench.agent.probes.rpi import vcgencmd_problem
 
     problem = vcgencmd_problem(t, "get_throttled")
     if problem:
@@ -109,7 +115,7 @@ def _millic(fs: SysFS, path: str) -> float | None:
     return v / 1000.0
 
 
-def find_zones(fs: SysFS) -> tuple[list[Zone], list[str]]:
+def find_zones(fs: SysFS) -> tuple[list[Zone], list[str]]:  # noqa: C901
     zones: list[Zone] = []
     skipped: list[str] = []
     seen: set[str] = set()
@@ -176,8 +182,11 @@ def find_cpus(fs: SysFS) -> list[CpuClock]:
             continue
         out.append(
             CpuClock(
-                int(m.group(1)), f"{d}/cpufreq/scaling_cur_freq", f"{d}/cpufreq/scaling_max_freq",
-                fs.try_read(f"{d}/cpufreq/scaling_governor"), fs.try_int(f"{d}/cpufreq/cpuinfo_max_freq"),
+                int(m.group(1)),
+                f"{d}/cpufreq/scaling_cur_freq",
+                f"{d}/cpufreq/scaling_max_freq",
+                fs.try_read(f"{d}/cpufreq/scaling_governor"),
+                fs.try_int(f"{d}/cpufreq/cpuinfo_max_freq"),
             )
         )
     return out
@@ -228,13 +237,15 @@ class ThermalProbe:
             typ = fs.try_read(f"{d}/type") or ""
             if "freq" in typ.lower() and fs.exists(f"{d}/cur_state"):
                 self.cooling[f"{typ}#{os.path.basename(d).replace('cooling_device', '')}"] = (
-                    f"{d}/cur_state", fs.try_int(f"{d}/max_state"),
+                    f"{d}/cur_state",
+                    fs.try_int(f"{d}/max_state"),
                 )
 
     @property
     def has_throttle_source(self) -> bool:
-        return bool(self.throttled_path or self.throttled_cmd or self.uv_alarm or self.oc_files or self.cooling
-                    or self.cpus)
+        return bool(
+            self.throttled_path or self.throttled_cmd or self.uv_alarm or self.oc_files or self.cooling or self.cpus
+        )
 
     def watched(self) -> list[str]:
         out = []
@@ -355,7 +366,7 @@ def summarize_thermal(series: Series, probe: ThermalProbe, t0: int) -> dict[str,
     return out
 
 
-def summarize_throttling(series: Series, probe: ThermalProbe, t0: int) -> dict[str, Any]:
+def summarize_throttling(series: Series, probe: ThermalProbe, t0: int) -> dict[str, Any]:  # noqa: C901
     """What throttled during the window, and when (seconds from the window start)."""
     events: dict[str, dict[str, Any]] = {}
 
@@ -407,8 +418,10 @@ def summarize_throttling(series: Series, probe: ThermalProbe, t0: int) -> dict[s
             trip = z.trips_c.get("passive") or z.trips_c.get("hot")
             if v is not None and trip is not None and v >= trip:
                 flag("thermal_trip", t, f"{z.name} {v:g} °C reached its trip point {trip:g} °C")
-    ordered = sorted(events.values(), key=lambda e: (e["at_s"], THROTTLE_FLAGS.index(e["flag"])
-                                                      if e["flag"] in THROTTLE_FLAGS else 99))
+    ordered = sorted(
+        events.values(),
+        key=lambda e: (e["at_s"], THROTTLE_FLAGS.index(e["flag"]) if e["flag"] in THROTTLE_FLAGS else 99),
+    )
     out.update(throttled=bool(ordered), flags=[e["flag"] for e in ordered], events=ordered)
     thr = [(t, r.rpi_throttled) for t, r in readings if r.rpi_throttled is not None]
     if thr:
@@ -423,7 +436,8 @@ def summarize_throttling(series: Series, probe: ThermalProbe, t0: int) -> dict[s
         end = readings[-1][1]
         out["oc_event_delta"] = {
             f"oc{n}": (end.oc_counts.get(n) - start_oc[n])  # type: ignore[operator]
-            if end.oc_counts.get(n) is not None and start_oc.get(n) is not None else None
+            if end.oc_counts.get(n) is not None and start_oc.get(n) is not None
+            else None
             for n in sorted(probe.oc_files)
         }
     return out

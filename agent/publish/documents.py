@@ -19,9 +19,9 @@ import json
 import os
 from typing import Any
 
-from edgebench.agent.wire import protocol
 from edgebench.agent.errors import PublishError, UserError
 from edgebench.agent.publish.publisher import Publisher, _envelope
+from edgebench.agent.wire import protocol
 
 #: How long a command waits for its first connection before running (as `edgebench run`).
 FIRST_CONNECT_WAIT_S = 5.0
@@ -33,8 +33,14 @@ _ENVELOPE_SLACK = 256
 def summary_bytes(device_id: str, doc: dict[str, Any]) -> int:
     """Size of the summary message carrying ``doc``, as the outbox will store and send it."""
     body = _envelope(protocol.SUMMARY_SCHEMA, device_id)
-    body.update(session=2**53, seq=2**53, run_id=doc["run_id"], result=doc,
-                dropped={"messages": 0, "frames": 0, "frame_ranges": []}, replayed=True)
+    body.update(
+        session=2**53,
+        seq=2**53,
+        run_id=doc["run_id"],
+        result=doc,
+        dropped={"messages": 0, "frames": 0, "frame_ranges": []},
+        replayed=True,
+    )
     try:
         return len(json.dumps(body, separators=(",", ":"), allow_nan=False).encode())
     except ValueError as e:  # NaN or Infinity: the collector would refuse it; say so now
@@ -51,9 +57,13 @@ def fit_document(device_id: str, doc: dict[str, Any], limit: int = protocol.MAX_
         slim = dict(doc)
         slim["points"] = [{k: v for k, v in p.items() if k != "latency_histogram_ms"} for p in doc["points"]]
         slim["published_without"] = ["points[].latency_histogram_ms"]
-        slim["notes"] = [*doc.get("notes", []), (
-            f"published without the per-point latency histograms: the whole document ({size} bytes) exceeds the "
-            f"{limit}-byte message limit; the local JSON has them")]
+        slim["notes"] = [
+            *doc.get("notes", []),
+            (
+                f"published without the per-point latency histograms: the whole document ({size} bytes) exceeds the "
+                f"{limit}-byte message limit; the local JSON has them"
+            ),
+        ]
         slim_size = summary_bytes(device_id, slim)
         if slim_size + _ENVELOPE_SLACK <= limit:
             return slim
@@ -82,8 +92,13 @@ class DocumentStream:
             raise UserError(f"run device id {info['device_id']!r} differs from the publisher's {self.pub.device_id!r}")
         self.run_id = run_id = info["run_id"]
         body = _envelope(protocol.RUN_META_SCHEMA, self.pub.device_id)
-        body.update(run_id=run_id, model=info["model"], runtime=info["runtime"], source=info["source"] or {},
-                    result_schema=self.result_schema)
+        body.update(
+            run_id=run_id,
+            model=info["model"],
+            runtime=info["runtime"],
+            source=info["source"] or {},
+            result_schema=self.result_schema,
+        )
         if info.get("scenario"):
             body["scenario"] = info["scenario"]
         if self.result_schema == protocol.SWEEP_SCHEMA:
@@ -101,8 +116,9 @@ class DocumentStream:
         published = fit_document(self.pub.device_id, doc)
         body = _envelope(protocol.SUMMARY_SCHEMA, self.pub.device_id)
         body.update(run_id=doc["run_id"], result=published)
-        self.pub.submit("summary", protocol.run_topic(self.pub.device_id, doc["run_id"], "summary"), body,
-                        run_id=doc["run_id"])
+        self.pub.submit(
+            "summary", protocol.run_topic(self.pub.device_id, doc["run_id"], "summary"), body, run_id=doc["run_id"]
+        )
         self.published = published
         return published
 
@@ -115,7 +131,9 @@ def open_publisher(args: Any, cfg: dict[str, Any], device_id: str) -> Publisher:
 
     if not getattr(args, "verbose", False):  # the final error line says what the link saw, once
         logging.getLogger("edgebench.link").setLevel(logging.ERROR)
-    pub = Publisher.from_config(cfg, device_id, url=args.mqtt, protocol_version=getattr(args, "mqtt_protocol", None)).start()
+    pub = Publisher.from_config(
+        cfg, device_id, url=args.mqtt, protocol_version=getattr(args, "mqtt_protocol", None)
+    ).start()
     pub.link.wait_first_attempt(FIRST_CONNECT_WAIT_S)
     return pub
 
@@ -135,8 +153,11 @@ def finish_publishing(args: Any, cfg: dict[str, Any], pub: Publisher, doc: dict[
     """Wait for the outbox to drain (``--mqtt-wait``, else outbox.drain_wait_s, else 15 s), then
     print where it went, or raise PublishError (exit 5) in one line: why, what stays queued
     and where, that the next start sends it, where the document is kept."""
-    wait = args.mqtt_wait if getattr(args, "mqtt_wait", None) is not None else cfg.get("outbox", {}).get(
-        "drain_wait_s", DEFAULT_DRAIN_WAIT_S)
+    wait = (
+        args.mqtt_wait
+        if getattr(args, "mqtt_wait", None) is not None
+        else cfg.get("outbox", {}).get("drain_wait_s", DEFAULT_DRAIN_WAIT_S)
+    )
     drained = pub.wait_drained(wait)
     stats = pub.outbox.stats()
     reason = pub.link.last_error

@@ -38,10 +38,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edgebench.agent import __version__
-from edgebench.agent.wire import protocol
-from edgebench.agent.wire.transport import V5_PROBE_TIMEOUT_S, MqttSettings, _paho_log, dumps
 from edgebench.agent.publish.outbox import Outbox
 from edgebench.agent.publish.state import next_session
+from edgebench.agent.wire import protocol
+from edgebench.agent.wire.transport import V5_PROBE_TIMEOUT_S, MqttSettings, dumps, paho_log
 
 log = logging.getLogger("edgebench.link")
 
@@ -249,7 +249,7 @@ class Link:
             clean_session=None if v5 else False,
             reconnect_on_failure=False,
         )
-        c.enable_logger(_paho_log)
+        c.enable_logger(paho_log)
         c.suppress_exceptions = True
         self.settings.apply(c)
         will = dumps(protocol.status_message(self.device_id, session, "offline", None))
@@ -445,7 +445,9 @@ class Link:
                 if n & (n - 1) == 0:  # 1, 2, 4, 8...: visible, not a flood
                     log.error(
                         "the broker refused a message (%s); set aside in the outbox's rejected table (%d so far): "
-                        "is the MQTT username this device's id?", rc, n,
+                        "is the MQTT username this device's id?",
+                        rc,
+                        n,
                     )
                 self.outbox.reject(row_id, str(rc))
             else:

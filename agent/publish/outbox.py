@@ -36,8 +36,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from edgebench.agent.wire import protocol
 from edgebench.agent.errors import UserError
+from edgebench.agent.wire import protocol
 
 log = logging.getLogger("edgebench.outbox")
 
@@ -271,8 +271,21 @@ class Outbox:
                     "INSERT INTO outbox(lane, cls, kind, topic, qos, retain, session, seq, run_id, first_frame,"
                     " frames, produced_on, created_at, bytes, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
-                        LANE[kind], EVICTION_CLASS[kind], kind, topic, qos, int(retain), self.session, seq,
-                        run_id, first_frame, frames, self._conn_token, now, len(payload), payload,
+                        LANE[kind],
+                        EVICTION_CLASS[kind],
+                        kind,
+                        topic,
+                        qos,
+                        int(retain),
+                        self.session,
+                        seq,
+                        run_id,
+                        first_frame,
+                        frames,
+                        self._conn_token,
+                        now,
+                        len(payload),
+                        payload,
                     ),
                 )
                 self._bump("seq")
@@ -305,8 +318,7 @@ class Outbox:
             exclude = list(self._inflight)
             where = f"WHERE id NOT IN ({','.join('?' * len(exclude))})" if exclude else ""
             victims = cur.execute(
-                f"SELECT id, kind, bytes, run_id, first_frame, frames FROM outbox {where}"
-                " ORDER BY cls, id LIMIT 256",
+                f"SELECT id, kind, bytes, run_id, first_frame, frames FROM outbox {where} ORDER BY cls, id LIMIT 256",
                 exclude,
             ).fetchall()
             if not victims:
@@ -351,7 +363,9 @@ class Outbox:
         if runs:
             log.warning(
                 "outbox %s is full (%d bytes max): dropped frame batches of run(s) %s",
-                self.path, self.max_bytes, ", ".join(sorted(runs)),
+                self.path,
+                self.max_bytes,
+                ", ".join(sorted(runs)),
             )
 
     # -- sending (the link's side) -------------------------------------------------
@@ -518,9 +532,7 @@ class Outbox:
         with self._lock:
             if self.closed:
                 return {}
-            q = self.db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(frames), 0) FROM outbox"
-            ).fetchone()
+            q = self.db.execute("SELECT COUNT(*), COALESCE(SUM(frames), 0) FROM outbox").fetchone()
             counters = dict(self.db.execute("SELECT name, value FROM counters").fetchall())
         by_kind = {k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("dropped:")}
         return {

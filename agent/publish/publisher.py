@@ -24,10 +24,10 @@ from typing import Any, Callable
 import numpy as np
 
 from edgebench.agent import __version__
-from edgebench.agent.wire import protocol
 from edgebench.agent.errors import UserError
-from edgebench.agent.wire.transport import MqttSettings
 from edgebench.agent.publish.outbox import Outbox, default_path
+from edgebench.agent.wire import protocol
+from edgebench.agent.wire.transport import MqttSettings
 
 log = logging.getLogger("edgebench.publish")
 
@@ -74,7 +74,9 @@ class Publisher:
             if settings is not None:
                 from edgebench.agent.publish.link import Link
 
-                self.link = Link(settings, device_id, self.outbox, on_connect=self._birth, on_command=on_command, window=window)
+                self.link = Link(
+                    settings, device_id, self.outbox, on_connect=self._birth, on_command=on_command, window=window
+                )
         except BaseException:
             self.outbox.close()
             raise
@@ -119,7 +121,9 @@ class Publisher:
             return False
         self._closed = True
         self.flush()
-        drained = self.outbox.wait_empty(drain_s) if (self.link is not None and drain_s > 0) else self.outbox.pending() == 0
+        drained = (
+            self.outbox.wait_empty(drain_s) if (self.link is not None and drain_s > 0) else self.outbox.pending() == 0
+        )
         if self.link is not None:
             self.link.stop()
         self._q.put(None)
@@ -254,8 +258,13 @@ class RunStream:
             raise UserError(f"run device id {info['device_id']!r} differs from the publisher's {self.device_id!r}")
         self.run_id = run_id = info["run_id"]
         body = _envelope(protocol.RUN_META_SCHEMA, self.device_id)
-        body.update(run_id=run_id, model=info["model"], runtime=info["runtime"], source=info["source"],
-                    result_schema=protocol.RESULT_SCHEMA)
+        body.update(
+            run_id=run_id,
+            model=info["model"],
+            runtime=info["runtime"],
+            source=info["source"],
+            result_schema=protocol.RESULT_SCHEMA,
+        )
         if self.config is not None:
             body["config"] = self.config
         self._put(("msg", "meta", protocol.run_topic(self.device_id, run_id, "meta"), body, {"run_id": run_id}))
@@ -287,6 +296,11 @@ class RunStream:
         body = _envelope(protocol.SUMMARY_SCHEMA, self.device_id)
         body.update(run_id=result["run_id"], result={k: v for k, v in result.items() if k != "predictions"})
         self._put(
-            ("msg", "summary", protocol.run_topic(self.device_id, result["run_id"], "summary"), body,
-             {"run_id": result["run_id"]})
+            (
+                "msg",
+                "summary",
+                protocol.run_topic(self.device_id, result["run_id"], "summary"),
+                body,
+                {"run_id": result["run_id"]},
+            )
         )

@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from edgebench.agent.errors import UserError
+from edgebench.agent.wire.stats import pareto_frontier
 
 SWEEP_FIGURES = ("latency_vs_batch", "throughput_vs_batch", "frontier", "latency_distribution")
 
@@ -80,7 +81,14 @@ def sweep_figures(doc: dict[str, Any]) -> list[tuple[str, Any]]:
     for (t, i), ps in sorted(series.items()):
         b = [p["batch"] for p in ps]
         (line,) = ax.plot(b, [p["latency_ms"]["p50"] for p in ps], marker="o", label=f"p50, {_series_label(t, i)}")
-        ax.plot(b, [p["latency_ms"]["p99"] for p in ps], marker="^", ls="--", color=line.get_color(), label=f"p99, {_series_label(t, i)}")
+        ax.plot(
+            b,
+            [p["latency_ms"]["p99"] for p in ps],
+            marker="^",
+            ls="--",
+            color=line.get_color(),
+            label=f"p99, {_series_label(t, i)}",
+        )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("batch size (items per invoke)")
@@ -92,7 +100,9 @@ def sweep_figures(doc: dict[str, Any]) -> list[tuple[str, Any]]:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for (t, i), ps in sorted(series.items()):
-        ax.plot([p["batch"] for p in ps], [p["throughput_items_per_s"] for p in ps], marker="o", label=_series_label(t, i))
+        ax.plot(
+            [p["batch"] for p in ps], [p["throughput_items_per_s"] for p in ps], marker="o", label=_series_label(t, i)
+        )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("batch size (items per invoke)")
@@ -111,15 +121,38 @@ def sweep_figures(doc: dict[str, Any]) -> list[tuple[str, Any]]:
         color = cmap(thr_values.index(p["threads"]) / max(1, len(thr_values) - 1) * 0.85)
         m = markers[inst_values.index(p["instances"]) % len(markers)]
         ax.scatter(p["latency_ms"]["p99"], p["throughput_items_per_s"], color=color, marker=m, s=40, zorder=3)
-        ax.annotate(f"b{p['batch']} t{p['threads']} i{p['instances']}", (p["latency_ms"]["p99"], p["throughput_items_per_s"]),
-                    fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.annotate(
+            f"b{p['batch']} t{p['threads']} i{p['instances']}",
+            (p["latency_ms"]["p99"], p["throughput_items_per_s"]),
+            fontsize=7,
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
     front = pareto_frontier(ok)
     if front:
-        ax.plot([p["latency_ms"]["p99"] for p in front], [p["throughput_items_per_s"] for p in front], color="0.4", ls=":", label="frontier (no point is both faster and higher)")
+        ax.plot(
+            [p["latency_ms"]["p99"] for p in front],
+            [p["throughput_items_per_s"] for p in front],
+            color="0.4",
+            ls=":",
+            label="frontier (no point is both faster and higher)",
+        )
     for t in thr_values:
-        ax.scatter([], [], color=cmap(thr_values.index(t) / max(1, len(thr_values) - 1) * 0.85), marker="s", label=f"{t} thread{'s' if t != 1 else ''}")
+        ax.scatter(
+            [],
+            [],
+            color=cmap(thr_values.index(t) / max(1, len(thr_values) - 1) * 0.85),
+            marker="s",
+            label=f"{t} thread{'s' if t != 1 else ''}",
+        )
     for i in inst_values:
-        ax.scatter([], [], color="0.5", marker=markers[inst_values.index(i) % len(markers)], label=f"{i} instance{'s' if i != 1 else ''}")
+        ax.scatter(
+            [],
+            [],
+            color="0.5",
+            marker=markers[inst_values.index(i) % len(markers)],
+            label=f"{i} instance{'s' if i != 1 else ''}",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("p99 latency per batch (ms)")
@@ -141,19 +174,6 @@ def sweep_figures(doc: dict[str, Any]) -> list[tuple[str, Any]]:
     _finish(ax, ok, skipped_note)
     figs.append(("latency_distribution", fig))
     return figs
-
-
-def pareto_frontier(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Points no other point beats on both p99 latency (lower) and throughput (higher),
-    by rising latency."""
-    ps = [p for p in points if p["latency_ms"]["p99"] is not None and p["throughput_items_per_s"]]
-    ps.sort(key=lambda p: (p["latency_ms"]["p99"], -p["throughput_items_per_s"]))
-    out, best = [], -1.0
-    for p in ps:
-        if p["throughput_items_per_s"] > best:
-            out.append(p)
-            best = p["throughput_items_per_s"]
-    return out
 
 
 def _batch_ticks(ax, ok: list[dict[str, Any]]) -> None:
@@ -188,7 +208,14 @@ def scenario_figures(doc: dict[str, Any]) -> list[tuple[str, Any]]:
         for label, passed, m, c in (("pass", True, "o", "tab:green"), ("fail", False, "x", "tab:red")):
             sel = [st for st in steps if st["passed"] == passed]
             if sel:
-                ax.scatter([st["target_qps"] for st in sel], [st["p99_latency_ms"] for st in sel], marker=m, color=c, label=label, zorder=3)
+                ax.scatter(
+                    [st["target_qps"] for st in sel],
+                    [st["p99_latency_ms"] for st in sel],
+                    marker=m,
+                    color=c,
+                    label=label,
+                    zorder=3,
+                )
         ax.axhline(doc["latency_bound_ms"], color="tab:red", ls="--", label=f"bound {doc['latency_bound_ms']:g} ms")
         if doc["max_qps"] is not None:
             ax.axvline(doc["max_qps"], color="tab:green", ls="--", label=f"max {doc['max_qps']:g} qps")
@@ -236,12 +263,16 @@ def _save(figs: list[tuple[str, Any]], out_dir: str, prefix: str) -> list[str]:
     for name, fig in figs:
         ax = fig.axes[0]
         path = os.path.join(out_dir, f"{prefix}{name}.png")
-        fig.savefig(path, dpi=110, metadata={
-            "Title": ax.get_title().splitlines()[0],
-            "x_label": ax.get_xlabel(),
-            "y_label": ax.get_ylabel(),
-            "Software": "edgebench",
-        })
+        fig.savefig(
+            path,
+            dpi=110,
+            metadata={
+                "Title": ax.get_title().splitlines()[0],
+                "x_label": ax.get_xlabel(),
+                "y_label": ax.get_ylabel(),
+                "Software": "edgebench",
+            },
+        )
         plt.close(fig)
         paths.append(path)
     return paths

@@ -198,9 +198,7 @@ def _check_delegate_library(lib: str) -> None:
         reason = str(e).split(": ", 1)[-1] if ": " in str(e) else str(e)
         raise ModelError(f"cannot load delegate library {lib}: {reason}") from None
     if not hasattr(handle, "tflite_plugin_create_delegate"):
-        raise ModelError(
-            f"{lib} is not a TFLite external delegate (it has no tflite_plugin_create_delegate symbol)"
-        )
+        raise ModelError(f"{lib} is not a TFLite external delegate (it has no tflite_plugin_create_delegate symbol)")
 
 
 def load_delegate(mod: Any, spec: DelegateSpec) -> tuple[Any, float]:
@@ -296,7 +294,9 @@ def load(
             delegate_info = {"library": delegate.resolved, "options": dict(delegate.options)}
         except ModelError as e:
             if not delegate.cpu_fallback:
-                raise ModelError(f"{e}; install it, or add --cpu-fallback to run on the CPU instead (recorded in the result)") from None
+                raise ModelError(
+                    f"{e}; install it, or add --cpu-fallback to run on the CPU instead (recorded in the result)"
+                ) from None
             fallback = {"requested": delegate.resolved, "reason": str(e)}
             log.warning("%s; running on the CPU (--cpu-fallback)", e)
     with quiet_native_stderr():
@@ -312,7 +312,9 @@ def load(
             msg = _first_line(e)
             hint = ""
             if "custom op" in msg and delegate is None:
-                hint = "; a custom op needs the delegate that provides it (e.g. --delegate edgetpu for *_edgetpu.tflite)"
+                hint = (
+                    "; a custom op needs the delegate that provides it (e.g. --delegate edgetpu for *_edgetpu.tflite)"
+                )
             raise ModelError(f"{rt_name} cannot prepare {model_path} (allocate_tensors failed): {msg}{hint}") from None
         t2 = time.perf_counter_ns()
     rt = Runtime(

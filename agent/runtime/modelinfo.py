@@ -102,11 +102,13 @@ def read_model(path: str):
     try:
         model = schema.ModelT.InitFromPackedBuf(buf, 0)
     except Exception as e:
-        raise ModelError(f"{path} is a damaged TFLite flatbuffer: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        raise ModelError(
+            f"{path} is a damaged TFLite flatbuffer: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from None
     return model, buf
 
 
-def inspect(path: str) -> dict[str, Any]:
+def inspect(path: str) -> dict[str, Any]:  # noqa: C901
     """Everything `edgebench models info` shows, as a JSON-able dict."""
     model, buf = read_model(path)
     schema = _schema()
@@ -168,8 +170,11 @@ def inspect(path: str) -> dict[str, Any]:
     float_acts = act_types.get("float32", 0) + act_types.get("float16", 0)
     if compiled_for_edgetpu:
         kind = "compiled for the Edge TPU (needs the Edge TPU delegate)"
-    elif weight_bytes.get("float32", 0) == 0 and weight_bytes.get("float16", 0) == 0 and not float_acts and (
-        weight_bytes.get("int8") or weight_bytes.get("uint8")
+    elif (
+        weight_bytes.get("float32", 0) == 0
+        and weight_bytes.get("float16", 0) == 0
+        and not float_acts
+        and (weight_bytes.get("int8") or weight_bytes.get("uint8"))
     ):
         kind = "full integer (8-bit weights and activations)"
     elif weight_bytes.get("int8") and float_acts:
@@ -274,7 +279,9 @@ def format_info(info: dict[str, Any], registry: dict[str, Any] | None = None) ->
         lines.append(f"  {name:<28}{n:>5}   {mark}")
     e = info["edgetpu"]
     if e["compiled"]:
-        lines.append("edge tpu: already compiled for the Edge TPU (edgetpu-custom-op); run it with the Edge TPU delegate")
+        lines.append(
+            "edge tpu: already compiled for the Edge TPU (edgetpu-custom-op); run it with the Edge TPU delegate"
+        )
     else:
         where = (
             "all of them can be mapped"
@@ -286,5 +293,7 @@ def format_info(info: dict[str, Any], registry: dict[str, Any] | None = None) ->
             f"({EDGETPU_SOURCE}); {where}"
         )
         if e["first_unsupported"]:
-            lines.append(f"  first it cannot take: operator {e['first_unsupported']['index']}: {e['first_unsupported']['reason']}")
+            lines.append(
+                f"  first it cannot take: operator {e['first_unsupported']['index']}: {e['first_unsupported']['reason']}"
+            )
     return "\n".join(lines)

@@ -45,9 +45,7 @@ class Classifier:
         self.k = max(1, min(k, self.n))
         self.labels = labels
         if labels is not None and len(labels) not in (self.n, self.n - 1):
-            raise UserError(
-                f"labels file has {len(labels)} labels but the model outputs {self.n} classes"
-            )
+            raise UserError(f"labels file has {len(labels)} labels but the model outputs {self.n} classes")
         # A labels file without the 'background' entry of a 1001-class model.
         self._offset = 1 if labels is not None and len(labels) == self.n - 1 else 0
 
@@ -73,10 +71,7 @@ class Classifier:
             vals = (raw_vals.astype(np.float64) - self.out.zero_point) * self.out.scale
         else:
             vals = raw_vals.astype(np.float64)
-        return [
-            {"index": int(i), "label": self.label(int(i)), "score": round(float(v), 6)}
-            for i, v in zip(top, vals)
-        ]
+        return [{"index": int(i), "label": self.label(int(i)), "score": round(float(v), 6)} for i, v in zip(top, vals)]
 
 
 def summarize_outputs(arrays: list[np.ndarray], outs: list[TensorInfo]) -> list[dict[str, Any]]:

@@ -101,7 +101,10 @@ def _bytes(t: Table, slot: int) -> bytes | None:
 
 def _files(t: Table, slot: int) -> list[tuple[str, str]]:
     return [
-        (_string(f, _AF_NAME) or "", _FILE_TYPES.get(_scalar(f, _AF_TYPE, flatbuffers.number_types.Int8Flags, 0), "UNKNOWN"))
+        (
+            _string(f, _AF_NAME) or "",
+            _FILE_TYPES.get(_scalar(f, _AF_TYPE, flatbuffers.number_types.Int8Flags, 0), "UNKNOWN"),
+        )
         for f in _vec_tables(t, slot)
     ]
 

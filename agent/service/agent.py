@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgebench.agent.options import config as cfgmod
-from edgebench.agent.wire import protocol
 from edgebench.agent.errors import UserError
+from edgebench.agent.options import config as cfgmod
 from edgebench.agent.publish.publisher import Publisher, RunAborted, RunStream
+from edgebench.agent.wire import protocol
 
 log = logging.getLogger("edgebench.agent")
 
@@ -201,7 +201,9 @@ class AgentService:
         except UserError as e:
             return reject(str(e))
         self._remote.put(Job(values=values, name=f"cmd {cmd_id}", cmd_id=cmd_id, run_id=run_id))
-        self.pub.cmd_ack(cmd_id, "accepted", run_id=run_id, queued=self._remote.qsize() - 1 + (self._current is not None))
+        self.pub.cmd_ack(
+            cmd_id, "accepted", run_id=run_id, queued=self._remote.qsize() - 1 + (self._current is not None)
+        )
         self._wake.set()
 
     # -- jobs ---------------------------------------------------------------------------
@@ -263,25 +265,36 @@ class AgentService:
         except Exception as e:
             log.exception("%s failed", job.name)
             if job.cmd_id:
-                self.pub.cmd_ack(job.cmd_id, "failed", run_id=job.run_id, reason=f"internal error: {type(e).__name__}: {e}"[:1000])
+                self.pub.cmd_ack(
+                    job.cmd_id, "failed", run_id=job.run_id, reason=f"internal error: {type(e).__name__}: {e}"[:1000]
+                )
         finally:
             self._current = None
 
     def _run_scenario_job(self, job: Job, opts: Any) -> None:
         """A job with scenario keys (``scenario``, ``find_max_qps``...): the LoadGen-style run,
         published as an edgebench.scenario/1 summary (no frames); a stop ends it at its next query."""
-        from edgebench.agent.publish.documents import DocumentStream
         from edgebench.agent.measure.scenario_run import run_scenario_opts
+        from edgebench.agent.publish.documents import DocumentStream
 
         docs = DocumentStream(self.pub, protocol.SCENARIO_SCHEMA)
         doc = run_scenario_opts(opts, on_start=docs.start, should_stop=self.stop_event.is_set)
         docs.finish(doc)
         h = doc["headline"]
-        log.info("%s done: run %s, %s %s: %s %s %s", job.name, doc["run_id"], doc["scenario"], doc["verdict"],
-                 h["metric"], h["value"], h["unit"])
+        log.info(
+            "%s done: run %s, %s %s: %s %s %s",
+            job.name,
+            doc["run_id"],
+            doc["scenario"],
+            doc["verdict"],
+            h["metric"],
+            h["value"],
+            h["unit"],
+        )
         if job.cmd_id:
-            self.pub.cmd_ack(job.cmd_id, "done", run_id=doc["run_id"], scenario=doc["scenario"],
-                             verdict=doc["verdict"], headline=h)
+            self.pub.cmd_ack(
+                job.cmd_id, "done", run_id=doc["run_id"], scenario=doc["scenario"], verdict=doc["verdict"], headline=h
+            )
 
     def _probes(self) -> Any:
         """The config's ``probes`` section for every job (power source, sampling, soak...)."""
@@ -339,8 +352,10 @@ class AgentService:
             t.join(30)
         drained = self.pub.close(drain_s=self.drain_wait_s)
         left = 0 if drained else _pending(self.pub.outbox.path)
-        msg = "everything was delivered" if drained else (
-            f"{left} message(s) remain queued in {self.pub.outbox.path}; the next start sends them"
+        msg = (
+            "everything was delivered"
+            if drained
+            else (f"{left} message(s) remain queued in {self.pub.outbox.path}; the next start sends them")
         )
         print(f"edgebench agent: stopped ({msg})", flush=True)
         return 0
@@ -370,4 +385,3 @@ def run_agent(args: Any) -> int:
     if not args.verbose:
         logging.getLogger("edgebench").setLevel(logging.INFO)
     return AgentService(cfg, device_id, url=args.mqtt).run()
-

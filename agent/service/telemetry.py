@@ -21,7 +21,10 @@ def probe_snapshot(power: str = "auto") -> dict[str, Any] | None:
     """The plug-in point for agent/probes: ``edgebench.agent.probes.session.telemetry_snapshot()``
     when that module exists (power, temperatures, CPU frequency and utilisation,
     throttling; fields named with their unit: ``_w``, ``_c``, ``_pct``, ``_mhz``...)."""
-    if importlib.util.find_spec("edgebench.agent.probes") is None or importlib.util.find_spec("edgebench.agent.probes.session") is None:
+    if (
+        importlib.util.find_spec("edgebench.agent.probes") is None
+        or importlib.util.find_spec("edgebench.agent.probes.session") is None
+    ):
         return None
     from edgebench.agent.probes.session import telemetry_snapshot
 

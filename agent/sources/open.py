@@ -195,7 +195,9 @@ class CaptureSource(Source):
         if not ok or img is None:
             return None
         self._i += 1
-        return Frame(img, f"{os.path.basename(self.uri)}#{self._i - 1}" if self.kind == "video" else f"{self.kind}#{self._i - 1}")
+        return Frame(
+            img, f"{os.path.basename(self.uri)}#{self._i - 1}" if self.kind == "video" else f"{self.kind}#{self._i - 1}"
+        )
 
     def describe(self) -> dict[str, Any]:
         d = {"kind": self.kind, "uri": self.uri, "width": self.width, "height": self.height, "nominal_fps": self.fps}
@@ -408,7 +410,7 @@ def _camera_target(spec: str) -> tuple[Any, str] | None:
     return None
 
 
-def open_source(
+def open_source(  # noqa: C901
     spec: str,
     *,
     default_size: tuple[int, int] | None = None,

@@ -170,8 +170,19 @@ _STAT_BLOCK = {
 RESULT_JSON_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": [
-        "schema", "device_id", "run_id", "model", "runtime", "source", "frames",
-        "warmup_frames", "duration_s", "fps", "init_ms", "first_inference_ms", "latency_ms",
+        "schema",
+        "device_id",
+        "run_id",
+        "model",
+        "runtime",
+        "source",
+        "frames",
+        "warmup_frames",
+        "duration_s",
+        "fps",
+        "init_ms",
+        "first_inference_ms",
+        "latency_ms",
     ],
     "properties": {
         "schema": {"const": RESULT_SCHEMA},
@@ -208,10 +219,12 @@ RESULT_JSON_SCHEMA: dict[str, Any] = {
         "accuracy": {
             "type": "object",
             "required": ["top1", "top5", "images", "floor", "below_floor"],
-            "properties": {"top1": {"type": "number", "minimum": 0, "maximum": 1},
-                           "top5": {"type": "number", "minimum": 0, "maximum": 1},
-                           "images": {"type": "integer", "minimum": 1},
-                           "below_floor": {"type": "boolean"}},
+            "properties": {
+                "top1": {"type": "number", "minimum": 0, "maximum": 1},
+                "top5": {"type": "number", "minimum": 0, "maximum": 1},
+                "images": {"type": "integer", "minimum": 1},
+                "below_floor": {"type": "boolean"},
+            },
         },
     },
 }
@@ -254,8 +267,11 @@ _DOC_HEAD = {
     "run_id": {"type": "string", "pattern": RUN_ID_RE.pattern},
     "agent_version": {"type": "string", "maxLength": 64},
     "started_at": {"type": "string", "maxLength": 64},
-    "model": {"type": "object", "required": ["path", "name", "sha256"],
-              "properties": {"sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}},
+    "model": {
+        "type": "object",
+        "required": ["path", "name", "sha256"],
+        "properties": {"sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
+    },
     "runtime": {"type": "object", "required": ["name", "version"]},
     "notes": _TEXTS,
 }
@@ -271,8 +287,10 @@ SWEEP_JSON_SCHEMA: dict[str, Any] = {
             "required": ["batch", "threads", "instances", "instance_mode"],
             "properties": {
                 "instance_mode": {"enum": ["threads", "processes"]},
-                **{k: {"type": "array", "minItems": 1, "maxItems": MAX_SWEEP_POINTS, "items": _GRID_VALUE}
-                   for k in ("batch", "threads", "instances")},
+                **{
+                    k: {"type": "array", "minItems": 1, "maxItems": MAX_SWEEP_POINTS, "items": _GRID_VALUE}
+                    for k in ("batch", "threads", "instances")
+                },
             },
         },
         "points": {
@@ -305,12 +323,25 @@ SWEEP_JSON_SCHEMA: dict[str, Any] = {
                     },
                 },
                 "if": {"properties": {"status": {"const": "ok"}}},
-                "then": {"required": ["latency_ms", "latency_per_item_ms", "throughput_items_per_s", "cpu_pct", "power", "verdict", "reasons"]},
+                "then": {
+                    "required": [
+                        "latency_ms",
+                        "latency_per_item_ms",
+                        "throughput_items_per_s",
+                        "cpu_pct",
+                        "power",
+                        "verdict",
+                        "reasons",
+                    ]
+                },
                 "else": {"required": ["reason"]},
             },
         },
-        "counts": {"type": "object", "required": list(SWEEP_POINT_STATUSES),
-                   "properties": {s: _COUNT for s in SWEEP_POINT_STATUSES}},
+        "counts": {
+            "type": "object",
+            "required": list(SWEEP_POINT_STATUSES),
+            "properties": {s: _COUNT for s in SWEEP_POINT_STATUSES},
+        },
         "best": {"type": "object"},
     },
 }
@@ -377,8 +408,11 @@ SUMMARY_RESULT_JSON_SCHEMA: dict[str, Any] = {
     "properties": {"schema": {"enum": list(RESULT_SCHEMAS)}},
     "allOf": [
         {"if": {"properties": {"schema": {"const": name}}}, "then": schema}
-        for name, schema in ((RESULT_SCHEMA, RESULT_JSON_SCHEMA), (SWEEP_SCHEMA, SWEEP_JSON_SCHEMA),
-                             (SCENARIO_SCHEMA, SCENARIO_JSON_SCHEMA))
+        for name, schema in (
+            (RESULT_SCHEMA, RESULT_JSON_SCHEMA),
+            (SWEEP_SCHEMA, SWEEP_JSON_SCHEMA),
+            (SCENARIO_SCHEMA, SCENARIO_JSON_SCHEMA),
+        )
     ],
 }
 
@@ -563,7 +597,7 @@ def _histogram_errors(h: Any, where: str) -> list[str]:
     return []
 
 
-def document_errors(doc: dict[str, Any]) -> list[str]:
+def document_errors(doc: dict[str, Any]) -> list[str]:  # noqa: C901
     """What a sweep or scenario document must satisfy beyond its JSON Schema (it already
     passed it): every grid point reported exactly once, counts that add up, a verdict that
     agrees with its reasons, histograms with one more edge than counts."""
@@ -584,14 +618,20 @@ def document_errors(doc: dict[str, Any]) -> list[str]:
             if p["instance_mode"] != g["instance_mode"]:
                 errors.append(f"{where}: instance_mode {p['instance_mode']!r} but the grid's is {g['instance_mode']!r}")
             if p["status"] == "ok":
-                if p.get("items") is not None and p.get("batches") is not None and p["items"] != p["batches"] * p["batch"]:
+                if (
+                    p.get("items") is not None
+                    and p.get("batches") is not None
+                    and p["items"] != p["batches"] * p["batch"]
+                ):
                     errors.append(f"{where}: items {p['items']} is not batches {p['batches']} x batch {p['batch']}")
                 if (p["verdict"] == "VALID") == bool(p["reasons"]):
                     errors.append(f"{where}: verdict {p['verdict']} with {len(p['reasons'])} reason(s)")
             errors += _histogram_errors(p.get("latency_histogram_ms"), f"{where}.latency_histogram_ms")
         want = len(g["batch"]) * len(g["threads"]) * len(g["instances"])
         if len(doc["points"]) != want:
-            errors.append(f"the grid has {want} points but the document reports {len(doc['points'])}: every point must be reported")
+            errors.append(
+                f"the grid has {want} points but the document reports {len(doc['points'])}: every point must be reported"
+            )
         for status in SWEEP_POINT_STATUSES:
             n = sum(p["status"] == status for p in doc["points"])
             if doc["counts"][status] != n:
@@ -603,7 +643,9 @@ def document_errors(doc: dict[str, Any]) -> list[str]:
             if "steps" not in doc:
                 errors.append("a find-max-qps result has no steps")
             if doc.get("max_qps") != doc["headline"]["value"]:
-                errors.append(f"max_qps {doc.get('max_qps')} differs from the headline value {doc['headline']['value']}")
+                errors.append(
+                    f"max_qps {doc.get('max_qps')} differs from the headline value {doc['headline']['value']}"
+                )
         elif doc["scenario"] == "server":
             if not isinstance(doc["headline"]["value"], bool):
                 errors.append("a server headline value says whether p99 is within the bound: true or false")
@@ -614,8 +656,14 @@ def document_errors(doc: dict[str, Any]) -> list[str]:
 
 
 def frames_message(
-    device_id: str, session: int, seq: int, run_id: str, first_frame: int,
-    columns: dict[str, list[float]], ts: float, replayed: bool | None = None,
+    device_id: str,
+    session: int,
+    seq: int,
+    run_id: str,
+    first_frame: int,
+    columns: dict[str, list[float]],
+    ts: float,
+    replayed: bool | None = None,
 ) -> dict[str, Any]:
     """One column-wise batch of per-frame latencies (milliseconds).
 

@@ -178,3 +178,16 @@ __all__ = [
     "summarize_ms",
     "summarize_ns",
 ]
+
+
+def pareto_frontier(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Points no other point beats on both p99 latency (lower) and throughput (higher),
+    by rising latency."""
+    ps = [p for p in points if p["latency_ms"]["p99"] is not None and p["throughput_items_per_s"]]
+    ps.sort(key=lambda p: (p["latency_ms"]["p99"], -p["throughput_items_per_s"]))
+    out, best = [], -1.0
+    for p in ps:
+        if p["throughput_items_per_s"] > best:
+            out.append(p)
+            best = p["throughput_items_per_s"]
+    return out

@@ -9,7 +9,6 @@ closest ranks, the definition agent/wire/stats.py uses (PERCENTILE_METHOD).
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections import defaultdict
 from typing import Any, Iterable
@@ -17,10 +16,10 @@ from typing import Any, Iterable
 import numpy as np
 
 from edgebench.agent.errors import UserError
+from edgebench.agent.wire.compare import compare_samples
 from edgebench.agent.wire.protocol import STAGES, SWEEP_SCHEMA
-
+from edgebench.agent.wire.stats import PERCENTILE_METHOD, pareto_frontier
 from edgebench.collector.store import ALL_STAGES
-from edgebench.agent.wire.stats import PERCENTILE_METHOD
 
 REPORT_PCTS = (50, 90, 99)
 PCT_KEYS = tuple(f"p{p}" for p in REPORT_PCTS)
@@ -52,8 +51,9 @@ def _stage_stats(a: np.ndarray) -> dict[str, float | None]:
     return {**{k: _r(v) for k, v in zip(PCT_KEYS, pct)}, "mean": _r(a.mean())}
 
 
-def _filters(by_where: dict[str, Any] | None, since: float | None, until: float | None,
-             time_col: str) -> tuple[str, list[Any]]:
+def _filters(
+    by_where: dict[str, Any] | None, since: float | None, until: float | None, time_col: str
+) -> tuple[str, list[Any]]:
     where, params = ["1=1"], []
     for k, v in (by_where or {}).items():
         if k not in GROUP_COLUMNS:
@@ -123,8 +123,24 @@ def group_rows(
     out: dict[tuple, dict[str, Any]] = {}
     for row in runs:
         key = tuple(row[:nk])
-        (n_runs, completed, sfr, sdur, eg, egf, en, enf, power_runs, thr, thr_known, tmax, missing, dups,
-         repl, last) = row[nk:]
+        (
+            n_runs,
+            completed,
+            sfr,
+            sdur,
+            eg,
+            egf,
+            en,
+            enf,
+            power_runs,
+            thr,
+            thr_known,
+            tmax,
+            missing,
+            dups,
+            repl,
+            last,
+        ) = row[nk:]
         out[key] = {
             **dict(zip(by, key)),
             "runs": int(n_runs),
@@ -133,8 +149,7 @@ def group_rows(
             "fps": _r(sfr / sdur, 2) if sfr and sdur else None,
             "latency_ms": {s: _stage_stats(np.empty(0)) for s in STAGES},
             "energy_per_inference_mj": (
-                {"gross": _r(eg / egf) if egf else None, "net": _r(en / enf) if enf else None}
-                if egf or enf else None
+                {"gross": _r(eg / egf) if egf else None, "net": _r(en / enf) if enf else None} if egf or enf else None
             ),
             "power_runs": int(power_runs or 0),
             "throttled_runs": int(thr or 0) if thr_known else None,
@@ -153,10 +168,21 @@ def group_rows(
     for key, (frames, stats) in lat.items():
         row = out.get(key)
         if row is None:  # frames in the window of a run whose summary is outside it
-            row = out[key] = {**dict(zip(by, key)), "runs": 0, "completed_runs": 0, "fps": None,
-                              "energy_per_inference_mj": None, "power_runs": 0, "throttled_runs": None,
-                              "thermal_runs": 0, "temp_max_c": None, "missing_frames": 0, "duplicates": 0,
-                              "replayed": 0, "last_at": None}
+            row = out[key] = {
+                **dict(zip(by, key)),
+                "runs": 0,
+                "completed_runs": 0,
+                "fps": None,
+                "energy_per_inference_mj": None,
+                "power_runs": 0,
+                "throttled_runs": None,
+                "thermal_runs": 0,
+                "temp_max_c": None,
+                "missing_frames": 0,
+                "duplicates": 0,
+                "replayed": 0,
+                "last_at": None,
+            }
         row["frames"] = frames
         row["latency_ms"] = stats
     return [out[k] for k in sorted(out, key=lambda k: tuple("" if v is None else str(v) for v in k))]
@@ -170,7 +196,7 @@ def _latency_dict(stats: dict[str, dict], present: dict[str, bool]) -> dict[str,
 def _py_latency(store, keys, where, params) -> dict[tuple, tuple[int, dict]]:
     groups: dict[tuple, list] = defaultdict(list)
     for row in store.frame_samples(where, tuple(params), ALL_STAGES, keys=keys):
-        groups[tuple(row[: len(keys)])].append(row[len(keys) + 1:])
+        groups[tuple(row[: len(keys)])].append(row[len(keys) + 1 :])
     out = {}
     for key, parts in groups.items():
         cols = {}
@@ -258,7 +284,9 @@ def device_rows(store, now: float | None = None) -> list[dict[str, Any]]:
 
 
 def quarantine_counts(store) -> dict[str, int]:
-    return {code: int(n) for code, n in store.query("SELECT code, COUNT(*) FROM quarantine GROUP BY code ORDER BY code")}
+    return {
+        code: int(n) for code, n in store.query("SELECT code, COUNT(*) FROM quarantine GROUP BY code ORDER BY code")
+    }
 
 
 # --------------------------------------------------------------------------- runs
@@ -272,10 +300,31 @@ def run_list(store, device_id: str | None = None, model: str | None = None, limi
         f" FROM runs r WHERE {where} ORDER BY COALESCE(r.summary_at, r.first_seen) DESC LIMIT {int(limit)}",
         params,
     )
-    keys = ["device_id", "run_id", "model", "runtime", "delegate", "num_threads", "scenario", "frames",
-            "frames_stored", "fps", "energy_mj_gross", "throttled", "has_sweep", "summary_at", "first_seen",
-            "started_at", "source_kind", "kind", "verdict", "headline_metric", "headline_value", "headline_unit",
-            "within_bound"]
+    keys = [
+        "device_id",
+        "run_id",
+        "model",
+        "runtime",
+        "delegate",
+        "num_threads",
+        "scenario",
+        "frames",
+        "frames_stored",
+        "fps",
+        "energy_mj_gross",
+        "throttled",
+        "has_sweep",
+        "summary_at",
+        "first_seen",
+        "started_at",
+        "source_kind",
+        "kind",
+        "verdict",
+        "headline_metric",
+        "headline_value",
+        "headline_unit",
+        "within_bound",
+    ]
     return [dict(zip(keys, r)) for r in q]
 
 
@@ -305,11 +354,40 @@ def run_detail(store, device_id: str, run_id: str) -> dict[str, Any]:
     )
     if not row:
         raise UserError(f"no run {device_id}/{run_id} in the database")
-    keys = ["model", "runtime", "runtime_version", "delegate", "num_threads", "scenario", "board", "source_kind",
-            "frames", "frames_stored", "duration_s", "fps", "power_mean_w", "energy_mj_gross", "energy_mj_net",
-            "power_source", "throttled", "temp_max_c", "summary", "duplicates", "replayed", "started_at", "session",
-            "kind", "verdict", "headline_metric", "headline_value", "headline_unit", "within_bound",
-            "latency_bound_ms", "target_qps", "meta"]
+    keys = [
+        "model",
+        "runtime",
+        "runtime_version",
+        "delegate",
+        "num_threads",
+        "scenario",
+        "board",
+        "source_kind",
+        "frames",
+        "frames_stored",
+        "duration_s",
+        "fps",
+        "power_mean_w",
+        "energy_mj_gross",
+        "energy_mj_net",
+        "power_source",
+        "throttled",
+        "temp_max_c",
+        "summary",
+        "duplicates",
+        "replayed",
+        "started_at",
+        "session",
+        "kind",
+        "verdict",
+        "headline_metric",
+        "headline_value",
+        "headline_unit",
+        "within_bound",
+        "latency_bound_ms",
+        "target_qps",
+        "meta",
+    ]
     d = dict(zip(keys, row[0]))
     d["summary"] = json.loads(d["summary"]) if d["summary"] else None
     d["meta"] = json.loads(d["meta"]) if d["meta"] else None
@@ -323,8 +401,7 @@ def run_detail(store, device_id: str, run_id: str) -> dict[str, Any]:
 def run_samples(store, device_id: str, run_id: str, stages: Iterable[str] = STAGES) -> dict[str, np.ndarray]:
     """The stored per-frame latencies (ms) of one run, in frame order."""
     stages = list(stages)
-    rows = store.frame_samples("b.device_id = ? AND b.run_id = ?", (device_id, run_id), stages,
-                               keys=["b.first_frame"])
+    rows = store.frame_samples("b.device_id = ? AND b.run_id = ?", (device_id, run_id), stages, keys=["b.first_frame"])
     rows.sort(key=lambda r: r[0])
     out = {}
     for i, s in enumerate(stages):
@@ -361,7 +438,6 @@ def sweep_overview(doc: dict[str, Any]) -> dict[str, Any]:
     """What a sweep came to: points by status, INVALID points, the best throughput and the
     lowest p99 (as the agent picked them: VALID points first) and the latency/throughput
     frontier (points no other point beats on both p99 latency and throughput)."""
-    from edgebench.agent.report.plots import pareto_frontier
 
     pts = doc["points"]
     ok = [p for p in pts if p["status"] == "ok"]
@@ -376,9 +452,16 @@ def sweep_overview(doc: dict[str, Any]) -> dict[str, Any]:
         "best_throughput_verdict": (best.get("throughput") or {}).get("verdict"),
         "lowest_p99_ms": (best.get("latency") or {}).get("p99_ms"),
         "lowest_p99_at": _point_label(best.get("latency")),
-        "frontier": [{"batch": p["batch"], "threads": p["threads"], "instances": p["instances"],
-                      "p99_ms": p["latency_ms"]["p99"], "throughput_items_per_s": p["throughput_items_per_s"]}
-                     for p in pareto_frontier(ok)],
+        "frontier": [
+            {
+                "batch": p["batch"],
+                "threads": p["threads"],
+                "instances": p["instances"],
+                "p99_ms": p["latency_ms"]["p99"],
+                "throughput_items_per_s": p["throughput_items_per_s"],
+            }
+            for p in pareto_frontier(ok)
+        ],
         "unsupported_batches": sorted({p["batch"] for p in pts if p["status"] == "unsupported"}),
     }
 
@@ -395,140 +478,133 @@ def _document_runs(store, kind: str, since, until, where) -> list[tuple]:
     )
 
 
-def scenario_rows(store, *, since: float | None = None, until: float | None = None,
-                  where: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def scenario_rows(
+    store, *, since: float | None = None, until: float | None = None, where: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """One row per stored scenario result (newest first): its verdict and reasons, its
     headline (metric, value, unit: p90/p99 query latency in ms, offline samples/s, server p99
     in ms with whether it held the bound, find-max-qps the highest rate in queries/s), the
     offered and completed rate, the bound, queries and samples. The figures are the agent's,
     computed over every query of the run; no percentile is averaged across runs."""
     rows = []
-    for (dev, run, model, rt, rtv, delegate, threads, board, scen, verdict, hm, hv, hu, within, bound, tqps, dur,
-         pw, summary, at) in _document_runs(store, "scenario", since, until, where):
+    for (
+        dev,
+        run,
+        model,
+        rt,
+        rtv,
+        delegate,
+        threads,
+        board,
+        scen,
+        verdict,
+        hm,
+        hv,
+        hu,
+        within,
+        bound,
+        tqps,
+        dur,
+        pw,
+        summary,
+        at,
+    ) in _document_runs(store, "scenario", since, until, where):
         doc = json.loads(summary)
-        rows.append({
-            "device_id": dev, "run_id": run, "model": model, "runtime": rt, "runtime_version": rtv,
-            "delegate": delegate, "num_threads": threads, "board": board, "scenario": scen, "batch": doc.get("batch"),
-            "verdict": verdict, "reasons": doc.get("reasons", []),
-            "headline": {"metric": hm, "value": hv, "unit": hu},
-            "within_bound": None if within is None else bool(within),
-            "latency_bound_ms": bound, "target_qps": tqps, "completed_qps": doc.get("completed_qps"),
-            "max_qps": doc.get("max_qps"), "steps": len(doc["steps"]) if isinstance(doc.get("steps"), list) else None,
-            "queries": doc.get("queries"), "samples": doc.get("samples"), "duration_s": dur,
-            # absent for a find-max-qps search (each step is its own server run; see its steps)
-            "latency_ms": {k: (doc.get("latency_ms") or {}).get(k) for k in ("p50", "p90", "p99", "mean")},
-            "power_mean_w": pw, "received_at": at,
-        })
+        rows.append(
+            {
+                "device_id": dev,
+                "run_id": run,
+                "model": model,
+                "runtime": rt,
+                "runtime_version": rtv,
+                "delegate": delegate,
+                "num_threads": threads,
+                "board": board,
+                "scenario": scen,
+                "batch": doc.get("batch"),
+                "verdict": verdict,
+                "reasons": doc.get("reasons", []),
+                "headline": {"metric": hm, "value": hv, "unit": hu},
+                "within_bound": None if within is None else bool(within),
+                "latency_bound_ms": bound,
+                "target_qps": tqps,
+                "completed_qps": doc.get("completed_qps"),
+                "max_qps": doc.get("max_qps"),
+                "steps": len(doc["steps"]) if isinstance(doc.get("steps"), list) else None,
+                "queries": doc.get("queries"),
+                "samples": doc.get("samples"),
+                "duration_s": dur,
+                # absent for a find-max-qps search (each step is its own server run; see its steps)
+                "latency_ms": {k: (doc.get("latency_ms") or {}).get(k) for k in ("p50", "p90", "p99", "mean")},
+                "power_mean_w": pw,
+                "received_at": at,
+            }
+        )
     return rows
 
 
-def sweep_rows(store, *, since: float | None = None, until: float | None = None,
-               where: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def sweep_rows(
+    store, *, since: float | None = None, until: float | None = None, where: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """One row per stored sweep (newest first): the grid, points by status, INVALID points,
     the best throughput and the lowest p99 with the point that gave each."""
     rows = []
-    for (dev, run, model, rt, rtv, delegate, _threads, board, _scen, verdict, _hm, _hv, _hu, _w, _b, _q, _d, _pw,
-         summary, at) in _document_runs(store, "sweep", since, until, where):
+    for (
+        dev,
+        run,
+        model,
+        rt,
+        rtv,
+        delegate,
+        _threads,
+        board,
+        _scen,
+        _verdict,
+        _hm,
+        _hv,
+        _hu,
+        _w,
+        _b,
+        _q,
+        _d,
+        _pw,
+        summary,
+        at,
+    ) in _document_runs(store, "sweep", since, until, where):
         doc = json.loads(summary)
         ov = sweep_overview(doc)
-        rows.append({
-            "device_id": dev, "run_id": run, "model": model, "runtime": rt, "runtime_version": rtv,
-            "delegate": delegate, "board": board, **{k: v for k, v in ov.items() if k != "frontier"},
-            "frontier_points": len(ov["frontier"]), "received_at": at,
-        })
+        rows.append(
+            {
+                "device_id": dev,
+                "run_id": run,
+                "model": model,
+                "runtime": rt,
+                "runtime_version": rtv,
+                "delegate": delegate,
+                "board": board,
+                **{k: v for k, v in ov.items() if k != "frontier"},
+                "frontier_points": len(ov["frontier"]),
+                "received_at": at,
+            }
+        )
     return rows
 
 
 # --------------------------------------------------------------------------- comparison
-BOOTSTRAP_REPLICATES = 1000
-#: A percentile is judged only when each run has at least this many frames beyond it
-#: (p99 needs 1000 frames): the bootstrap of a tail with a handful of points says nothing.
-MIN_TAIL_FRAMES = 10
-
-
-def block_bootstrap(x: np.ndarray, stat, B: int = BOOTSTRAP_REPLICATES, seed: int = 7) -> np.ndarray:
-    """B replicates of ``stat(sample, axis=1)`` over circular-block resamples of x.
-
-    Blocks of about sqrt(n) consecutive frames keep the autocorrelation of a run (thermal
-    drift, caches, background load) inside each resample, so the spread is not
-    underestimated as an i.i.d. bootstrap would."""
-    n = x.size
-    block = max(1, int(round(math.sqrt(n))))
-    nb = -(-n // block)
-    rng = np.random.default_rng(seed)
-    out = np.empty(B)
-    step = max(1, 4_000_000 // max(1, nb * block))
-    offs = np.arange(block)
-    for i in range(0, B, step):
-        b = min(step, B - i)
-        starts = rng.integers(0, n, size=(b, nb))
-        idx = ((starts[:, :, None] + offs) % n).reshape(b, nb * block)[:, :n]
-        out[i: i + b] = stat(x[idx], axis=1)
-    return out
-
-
-def _pct_stat(q):
-    return lambda a, axis: np.percentile(a, q, axis=axis, method=PERCENTILE_METHOD)
-
-
 def compare_runs(store, run: tuple[str, str], baseline: tuple[str, str], stage: str = "e2e") -> dict[str, Any]:
-    """A run against a chosen baseline: p50/p99 latency (of ``stage`` and of inference),
-    FPS and energy per inference, with the change and whether it is beyond noise.
-
-    Criterion: a 95 % confidence interval for the change, from a circular block bootstrap
-    (1000 replicates, blocks of sqrt(n) frames) of each run's stored per-frame samples; the
-    change is beyond noise when that interval excludes zero. A percentile is judged only
-    when each run has MIN_TAIL_FRAMES frames beyond it (p99: 1000 frames). FPS is judged through
-    1000 / mean(e2e ms) of the resamples. Energy has one value per run, so no noise
-    estimate exists and none is claimed."""
+    """A stored run against a chosen stored baseline, judged by the shared method
+    (edgebench.agent.wire.compare.compare_samples) on the stored per-frame samples."""
     if stage not in ALL_STAGES:
         raise UserError(f"unknown stage {stage!r}: use one of {', '.join(ALL_STAGES)}")
     cand, base = run_detail(store, *run), run_detail(store, *baseline)
-    cs, bs = run_samples(store, *run), run_samples(store, *baseline)
-    metrics = []
-
-    def judge(name, unit, stat, c_arr, b_arr, c_point, b_point, q=None):
-        m = {"metric": name, "unit": unit, "baseline": _r(b_point), "run": _r(c_point)}
-        if c_point is not None and b_point is not None:
-            m["change"] = _r(c_point - b_point)
-            m["change_pct"] = _r(100 * (c_point - b_point) / b_point, 2) if b_point else None
-        else:
-            m["change"] = m["change_pct"] = None
-        need = 2 if q is None else math.ceil(MIN_TAIL_FRAMES / min(q, 100 - q) * 100)
-        if stat is not None and c_arr.size >= need and b_arr.size >= need:
-            diff = block_bootstrap(c_arr, stat) - block_bootstrap(b_arr, stat, seed=11)
-            lo, hi = np.percentile(diff, [2.5, 97.5])
-            m["ci95"] = [_r(lo), _r(hi)]
-            m["beyond_noise"] = bool(lo > 0 or hi < 0)
-        else:
-            m["ci95"] = None
-            m["beyond_noise"] = None
-            if stat is None:
-                m["note"] = "one value per run: noise unknown"
-            elif c_arr.size and b_arr.size:
-                m["note"] = f"too few frames to judge noise (need {need} in each run)"
-            else:
-                m["note"] = "no per-frame samples stored to judge noise"
-        metrics.append(m)
-
-    for st in dict.fromkeys([stage, "inference"]):
-        for q in (50, 99):
-            c, b = cs[st], bs[st]
-            cp = float(np.percentile(c, q, method=PERCENTILE_METHOD)) if c.size else None
-            bp = float(np.percentile(b, q, method=PERCENTILE_METHOD)) if b.size else None
-            judge(f"{st} p{q}", "ms", _pct_stat(q), c, b, cp, bp, q)
-    judge("fps", "frames/s", lambda a, axis: 1000.0 / a.mean(axis=axis), cs["e2e"], bs["e2e"], cand["fps"], base["fps"])
-    judge("energy per inference (gross)", "mJ", None, np.empty(0), np.empty(0), cand["energy_mj_gross"],
-          base["energy_mj_gross"])
-    return {
-        "run": f"{run[0]}/{run[1]}",
-        "baseline": f"{baseline[0]}/{baseline[1]}",
-        "frames": {"run": int(cs["e2e"].size), "baseline": int(bs["e2e"].size)},
-        "criterion": "95% CI of the change from a circular block bootstrap (1000 replicates, blocks of sqrt(n)"
-                     " frames) of the stored per-frame samples; beyond noise when the CI excludes 0; percentiles"
-                     f" judged only with {MIN_TAIL_FRAMES} frames beyond them in each run",
-        "metrics": metrics,
-    }
+    out = compare_samples(
+        run_samples(store, *run),
+        run_samples(store, *baseline),
+        stage=stage,
+        fps=(cand["fps"], base["fps"]),
+        energy_mj=(cand["energy_mj_gross"], base["energy_mj_gross"]),
+    )
+    return {"run": f"{run[0]}/{run[1]}", "baseline": f"{baseline[0]}/{baseline[1]}", **out}
 
 
 # --------------------------------------------------------------------------- flat rows (CSV)

@@ -24,9 +24,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgebench.agent.wire import protocol
 from edgebench.agent.errors import PublishError, UserError
-from edgebench.agent.wire.transport import Connection, MqttSettings
+from edgebench.agent.wire import protocol
+from edgebench.agent.wire.transport import MqttSettings
+from edgebench.collector.broker.connection import Connection
 
 #: How long to listen for retained status messages once they stop arriving.
 STATUS_SETTLE_S = 0.5
@@ -128,7 +129,9 @@ class Commander:
             mids.append((dev, info.mid))
         missing = self.conn.wait_acked([m for _, m in mids], 10.0)
         if missing:
-            raise PublishError(f"the broker at {self.settings.describe()} did not acknowledge {len(missing)} command(s)")
+            raise PublishError(
+                f"the broker at {self.settings.describe()} did not acknowledge {len(missing)} command(s)"
+            )
         refused = [(dev, self.conn.refused[m]) for dev, m in mids if m in self.conn.refused]
         if refused:
             dev, why = refused[0]
@@ -244,7 +247,9 @@ def add_parser(sub) -> None:
     r = csub.add_parser("run", help="ask devices matching --device to run a benchmark job")
     r.add_argument("--mqtt", default="mqtt://127.0.0.1:1883", help="broker URL (default mqtt://127.0.0.1:1883)")
     add_broker_options(r)
-    r.add_argument("--device", action="append", required=True, metavar="GLOB", help="device id or glob, e.g. 'pi-*' (repeatable)")
+    r.add_argument(
+        "--device", action="append", required=True, metavar="GLOB", help="device id or glob, e.g. 'pi-*' (repeatable)"
+    )
     r.add_argument("--model", required=True, help="a bundled model's name or a .tflite path on the device")
     r.add_argument("--source", help="frame source on the device (default synthetic)")
     r.add_argument("--frames", type=int, help="frames to measure")

@@ -98,8 +98,10 @@ class MosquittoBroker:
         self.port = port or free_port()
         self.url = f"mqtt://127.0.0.1:{self.port}"
         self.extra_config = extra_config
-        self.binary = binary or shutil.which("mosquitto") or (
-            "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None
+        self.binary = (
+            binary
+            or shutil.which("mosquitto")
+            or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
         )
         self.proc: subprocess.Popen | None = None
         self.dir = tempfile.mkdtemp(prefix="edgebench-mosquitto-")
@@ -110,16 +112,14 @@ class MosquittoBroker:
         # root-only folder: it would silently lose every session on restart.
         stay = "user root\n" if hasattr(os, "geteuid") and os.geteuid() == 0 else ""
         return (
-            stay
-            + f"listener {self.port} 127.0.0.1\n"
+            stay + f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
             "max_queued_messages 0\n"
             # The collector acknowledges a message only once it is stored; at Mosquitto's
             # default of 20 unacknowledged messages in flight per client it would idle
             # between batches. 0 = no limit.
             "max_inflight_messages 0\n"
-            f"persistence true\npersistence_location {self.dir}/\n"
-            + self.extra_config
+            f"persistence true\npersistence_location {self.dir}/\n" + self.extra_config
         )
 
     def start(self) -> "MosquittoBroker":

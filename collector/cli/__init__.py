@@ -19,10 +19,11 @@ DEFAULT_DB = "edgebench.db"
 
 
 def open_store(db: str, must_exist: bool = False):
-    from edgebench.collector.store import is_postgres_url, open_store as _open
+    from edgebench.collector.store import is_postgres_url
+    from edgebench.collector.store import open_store as _open
 
     if must_exist and not is_postgres_url(db):
-        path = db[len("sqlite:///"):] if db.startswith("sqlite:///") else db
+        path = db[len("sqlite:///") :] if db.startswith("sqlite:///") else db
         if "://" not in path and not os.path.exists(path):
             raise UserError(f"database not found: {db} (run `edgebench-collector serve --db {db}` first)")
     return _open(db)
@@ -47,8 +48,10 @@ def parse_time(text: str | None) -> float | None:
     try:
         return datetime.fromisoformat(t).timestamp()
     except ValueError:
-        raise UserError(f"cannot read the time {text!r}: use an ISO date (2026-11-22T10:00), epoch seconds,"
-                        " or a duration ago (30m, 2h, 7d)") from None
+        raise UserError(
+            f"cannot read the time {text!r}: use an ISO date (2026-11-22T10:00), epoch seconds,"
+            " or a duration ago (30m, 2h, 7d)"
+        ) from None
 
 
 def _by(text: str) -> tuple[str, ...]:
@@ -72,13 +75,21 @@ def cmd_serve(args) -> int:
     settings = settings_from_args(args)  # credentials/TLS checked before the database is touched
     store = open_store(args.db)
     col = Collector(
-        settings, store, client_id=args.client_id, group=args.group, share=args.share,
-        session_expiry_s=args.session_expiry, protocol_version=args.mqtt_protocol,
+        settings,
+        store,
+        client_id=args.client_id,
+        group=args.group,
+        share=args.share,
+        session_expiry_s=args.session_expiry,
+        protocol_version=args.mqtt_protocol,
         retention_s=args.retention_days * 86400 if args.retention_days else None,
     ).start()
     shared = any(s.startswith("$share/") for s in col.subscriptions)
-    print(f"collector: connected to {col.conn.url} ({'shared subscriptions, group ' + args.group if shared else 'plain subscriptions'}),"
-          f" storing in {store.url if store.dialect == 'sqlite' else 'PostgreSQL'} (Ctrl-C to stop)", flush=True)
+    print(
+        f"collector: connected to {col.conn.url} ({'shared subscriptions, group ' + args.group if shared else 'plain subscriptions'}),"
+        f" storing in {store.url if store.dialect == 'sqlite' else 'PostgreSQL'} (Ctrl-C to stop)",
+        flush=True,
+    )
     web = None
     if args.web_port is not None:
         from edgebench.collector.views.web import Dashboard, WebServer
@@ -157,8 +168,15 @@ def cmd_export(args) -> int:
     from edgebench.collector.views.export import export
 
     store = open_store(args.db, must_exist=True)
-    n = export(store, args.what, args.format, args.out, since=parse_time(args.since), until=parse_time(args.until),
-               where=_filters(args))
+    n = export(
+        store,
+        args.what,
+        args.format,
+        args.out,
+        since=parse_time(args.since),
+        until=parse_time(args.until),
+        where=_filters(args),
+    )
     print(f"exported {n} {args.what} rows to {args.out}", file=sys.stderr)
     store.close()
     return 0
@@ -179,8 +197,9 @@ def cmd_compare(args) -> int:
             print(as_json(c) if args.format == "json" else compare_table(c))
     elif args.model:
         by = ("model", "device_id", "board", "runtime", "delegate")
-        rows = group_rows(store, by, where={"model": args.model}, since=parse_time(args.since),
-                          until=parse_time(args.until))
+        rows = group_rows(
+            store, by, where={"model": args.model}, since=parse_time(args.since), until=parse_time(args.until)
+        )
         if not rows:
             raise UserError(f"no runs of model {args.model!r} stored (see `edgebench-collector report`)")
         for r in rows:
@@ -198,8 +217,11 @@ def cmd_web(args) -> int:
     store = open_store(args.db, must_exist=True)
     token = _token(args)
     if args.bind not in ("127.0.0.1", "localhost", "::1") and not token:
-        print(f"edgebench-collector: warning: serving on {args.bind} without a token; anyone who can reach it can"
-              " read the fleet's results (set --token or EDGEBENCH_WEB_TOKEN)", file=sys.stderr)
+        print(
+            f"edgebench-collector: warning: serving on {args.bind} without a token; anyone who can reach it can"
+            " read the fleet's results (set --token or EDGEBENCH_WEB_TOKEN)",
+            file=sys.stderr,
+        )
     web = WebServer(Dashboard(store, token=token, metrics_window_s=args.metrics_window), args.bind, args.port).start()
     print(f"dashboard on {web.url} (metrics at {web.url}metrics; Ctrl-C to stop)", flush=True)
     stop = threading.Event()
@@ -215,8 +237,10 @@ def cmd_web(args) -> int:
 def cmd_purge(args) -> int:
     store = open_store(args.db, must_exist=True)
     n = store.purge(time.time() - args.older_than_days * 86400)
-    print(f"purged {n['frame_batches']} frame batches, {n['messages']} dedup keys, {n['quarantine']} quarantined"
-          " messages; runs and summaries kept")
+    print(
+        f"purged {n['frame_batches']} frame batches, {n['messages']} dedup keys, {n['quarantine']} quarantined"
+        " messages; runs and summaries kept"
+    )
     store.close()
     return 0
 
@@ -228,8 +252,11 @@ def cmd_demo(args) -> int:
 
 
 def _db_arg(p) -> None:
-    p.add_argument("--db", default=os.environ.get("EDGEBENCH_DB", DEFAULT_DB),
-                   help=f"SQLite file or postgresql://USER@HOST/DB (default $EDGEBENCH_DB or {DEFAULT_DB})")
+    p.add_argument(
+        "--db",
+        default=os.environ.get("EDGEBENCH_DB", DEFAULT_DB),
+        help=f"SQLite file or postgresql://USER@HOST/DB (default $EDGEBENCH_DB or {DEFAULT_DB})",
+    )
 
 
 def _window_args(p) -> None:
@@ -240,7 +267,9 @@ def _window_args(p) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="edgebench-collector", description="Collect, store and show a fleet's benchmarks.")
+    ap = argparse.ArgumentParser(
+        prog="edgebench-collector", description="Collect, store and show a fleet's benchmarks."
+    )
     ap.add_argument("--version", action="version", version=f"edgebench-collector {__version__}")
     ap.add_argument("-v", "--verbose", action="store_true")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
@@ -249,36 +278,60 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="subscribe to the fleet and store what it publishes")
     s.add_argument("--mqtt", default="mqtt://127.0.0.1:1883", help="broker URL (default mqtt://127.0.0.1:1883)")
     _db_arg(s)
-    s.add_argument("--client-id", default="edgebench-collector",
-                   help="MQTT client id; fixed, so the broker keeps our session (give each collector its own)")
     s.add_argument(
-        "--share", action="store_true",
-        help="frames, summaries and telemetry on MQTT 5 shared subscriptions, so several collectors split the load"
-             " (see the README for what Mosquitto 2.0 loses across a broker restart)",
+        "--client-id",
+        default="edgebench-collector",
+        help="MQTT client id; fixed, so the broker keeps our session (give each collector its own)",
     )
-    s.add_argument("--group", default="edgebench-collectors", help="shared subscription group with --share (default edgebench-collectors)")
-    s.add_argument("--session-expiry", type=int, default=3600, metavar="S",
-                   help="seconds the broker keeps our session (and queues our share) while we are away"
-                        " (default 3600; 0 ends the session at disconnect: use it to retire a collector)")
+    s.add_argument(
+        "--share",
+        action="store_true",
+        help="frames, summaries and telemetry on MQTT 5 shared subscriptions, so several collectors split the load"
+        " (see the README for what Mosquitto 2.0 loses across a broker restart)",
+    )
+    s.add_argument(
+        "--group",
+        default="edgebench-collectors",
+        help="shared subscription group with --share (default edgebench-collectors)",
+    )
+    s.add_argument(
+        "--session-expiry",
+        type=int,
+        default=3600,
+        metavar="S",
+        help="seconds the broker keeps our session (and queues our share) while we are away"
+        " (default 3600; 0 ends the session at disconnect: use it to retire a collector)",
+    )
     s.add_argument("--mqtt-protocol", choices=["auto", "5", "3.1.1"], default="auto")
     s.add_argument("--retention-days", type=float, help="purge raw frames older than this (summaries are kept)")
     s.add_argument("--web-port", type=int, help="also serve the dashboard and /metrics on this port")
     s.add_argument("--web-bind", default="127.0.0.1", help="address for --web-port (default 127.0.0.1)")
     s.add_argument("--token", help="dashboard token (or $EDGEBENCH_WEB_TOKEN)")
-    from edgebench.collector.broker.commands import add_broker_options, add_parser as add_cmd_parser
+    from edgebench.collector.broker.commands import add_broker_options
+    from edgebench.collector.broker.commands import add_parser as add_cmd_parser
 
     add_broker_options(s)
     s.set_defaults(func=cmd_serve)
 
-    r = sub.add_parser("report", help="frames, FPS, latency percentiles, energy, data quality per group;"
-                                      " scenario verdicts and headlines; sweeps")
+    r = sub.add_parser(
+        "report",
+        help="frames, FPS, latency percentiles, energy, data quality per group;"
+        " scenario verdicts and headlines; sweeps",
+    )
     _db_arg(r)
-    r.add_argument("--what", choices=["fleet", "scenarios", "sweeps"], default="fleet",
-                   help="fleet (default): per-frame runs grouped by --by; scenarios: one row per scenario result"
-                        " (verdict, headline, reasons); sweeps: one row per sweep (points, best throughput, lowest p99)")
+    r.add_argument(
+        "--what",
+        choices=["fleet", "scenarios", "sweeps"],
+        default="fleet",
+        help="fleet (default): per-frame runs grouped by --by; scenarios: one row per scenario result"
+        " (verdict, headline, reasons); sweeps: one row per sweep (points, best throughput, lowest p99)",
+    )
     r.add_argument("--format", choices=["table", "json", "csv"], default="table")
-    r.add_argument("--by", default="device_id,model",
-                   help="group by some of device_id,model,runtime,delegate,scenario,board,run_id (default device_id,model)")
+    r.add_argument(
+        "--by",
+        default="device_id,model",
+        help="group by some of device_id,model,runtime,delegate,scenario,board,run_id (default device_id,model)",
+    )
     _window_args(r)
     r.set_defaults(func=cmd_report)
 
@@ -290,13 +343,19 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="per-frame samples, runs or the fleet report as CSV or Parquet")
     _db_arg(e)
     e.add_argument("--what", choices=["frames", "runs", "fleet"], default="frames")
-    e.add_argument("--format", choices=["csv", "parquet"], default="csv",
-                   help="parquet needs pyarrow: pip install 'edgebench[parquet]'")
+    e.add_argument(
+        "--format",
+        choices=["csv", "parquet"],
+        default="csv",
+        help="parquet needs pyarrow: pip install 'edgebench[parquet]'",
+    )
     e.add_argument("--out", required=True, help="output file ('-' for stdout, CSV only)")
     _window_args(e)
     e.set_defaults(func=cmd_export)
 
-    c = sub.add_parser("compare", help="a model across boards, or a run against a baseline (is the change beyond noise?)")
+    c = sub.add_parser(
+        "compare", help="a model across boards, or a run against a baseline (is the change beyond noise?)"
+    )
     _db_arg(c)
     c.add_argument("--model", help="show this model on every board side by side")
     c.add_argument("--run", help="the run to judge: DEVICE/RUN_ID (or a unique RUN_ID)")
@@ -312,8 +371,13 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     w.add_argument("--port", type=int, default=8080)
     w.add_argument("--token", help="require this token (or $EDGEBENCH_WEB_TOKEN)")
-    w.add_argument("--metrics-window", type=float, default=3600.0, metavar="S",
-                   help="/metrics covers frames received in the last S seconds (default 3600)")
+    w.add_argument(
+        "--metrics-window",
+        type=float,
+        default=3600.0,
+        metavar="S",
+        help="/metrics covers frames received in the last S seconds (default 3600)",
+    )
     w.set_defaults(func=cmd_web)
 
     p = sub.add_parser("purge", help="apply retention now: delete raw frames older than N days (summaries kept)")

@@ -15,15 +15,13 @@ import sys
 import tempfile
 import time
 
-from edgebench.agent.errors import UserError
-
 from edgebench import models
-
+from edgebench.agent.errors import UserError
 from edgebench.collector.aggregate import device_rows, fleet_rows
 from edgebench.collector.broker.embedded import EmbeddedBroker, MosquittoBroker
 from edgebench.collector.ingest.collector import Collector
-from edgebench.collector.views.report import devices_table, table
 from edgebench.collector.store import open_store
+from edgebench.collector.views.report import devices_table, table
 
 DEMO_MODEL = "shapes-int8"  # trained: device 1 shows real predictions on its test images
 #: untrained MobileNet V2 0.35 at 160x160: realistic compute for the latency comparison
@@ -77,10 +75,24 @@ def run_demo(args) -> int:
         env = dict(os.environ, EDGEBENCH_STATE_DIR=state)
         for dev, dev_model, extra in devices:
             cmd = [
-                sys.executable, "-m", "edgebench.agent.cli", "run",
-                "--model", dev_model, "--frames", str(args.frames),
-                "--mqtt", url, "--mqtt-protocol", proto, "--device-id", dev,
-                "--json", os.path.join(tmp, f"{dev}.json"), "-q", *extra,
+                sys.executable,
+                "-m",
+                "edgebench.agent.cli",
+                "run",
+                "--model",
+                dev_model,
+                "--frames",
+                str(args.frames),
+                "--mqtt",
+                url,
+                "--mqtt-protocol",
+                proto,
+                "--device-id",
+                dev,
+                "--json",
+                os.path.join(tmp, f"{dev}.json"),
+                "-q",
+                *extra,
             ]
             procs.append(subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True))
             _say(f"device {dev} running {os.path.basename(dev_model)} on {extra[1]} ({args.frames} frames)")

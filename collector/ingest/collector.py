@@ -25,8 +25,7 @@ from typing import Callable
 import paho.mqtt.client as mqtt
 
 from edgebench.agent.wire import protocol
-from edgebench.agent.wire.transport import Connection
-
+from edgebench.collector.broker.connection import Connection
 from edgebench.collector.ingest.validate import REASONS, Rejected, Validator
 
 log = logging.getLogger("edgebench.collector")
@@ -207,8 +206,14 @@ class Collector:
                 self.rejections[e.code] += 1
                 n = self.rejections[e.code]
                 if n <= 10 or n % 1000 == 0:  # a flood of bad messages must not flood the log
-                    log.warning("rejected message on %s (%s, %d so far%s): %s", topic[:200], e.code, n,
-                                "; logging every 1000th from now on" if n == 10 else "", e)
+                    log.warning(
+                        "rejected message on %s (%s, %d so far%s): %s",
+                        topic[:200],
+                        e.code,
+                        n,
+                        "; logging every 1000th from now on" if n == 10 else "",
+                        e,
+                    )
                 bad.append((t, topic, e.code, str(e), payload))
                 continue
             if m is None:

@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from edgebench.agent.wire import protocol
 
 try:  # strict (no NaN/Infinity, no overflow to inf) and several times faster than json
@@ -26,6 +25,7 @@ try:  # strict (no NaN/Infinity, no overflow to inf) and several times faster th
 
     _JSON_ERRORS: tuple = (orjson.JSONDecodeError, ValueError, UnicodeDecodeError, RecursionError)
 except ImportError:  # pragma: no cover - orjson is in the collector extra
+
     def _loads(payload: bytes) -> Any:
         return json.loads(payload, parse_constant=_no_constants)
 
@@ -33,17 +33,17 @@ except ImportError:  # pragma: no cover - orjson is in the collector extra
 
 #: Why a message can be rejected; every rejection is counted under one of these.
 REASONS = (
-    "bad_topic",        # not in the edgebench/v1 tree, or of unknown shape
-    "empty",            # empty payload where one is required
-    "oversized",        # larger than the payload limit
-    "not_json",         # undecodable, not JSON, or NaN/Infinity
-    "not_object",       # JSON but not an object
-    "unknown_schema",   # no or unknown "schema" name
-    "wrong_version",    # a known schema name with another major version
-    "wrong_schema",     # a known schema, but not the one this topic carries
-    "invalid",          # fails the JSON Schema (types, ranges, sizes)
-    "inconsistent",     # disagrees with its topic or with itself
-    "seq_reused",       # (device, session, seq) already used by a different message
+    "bad_topic",  # not in the edgebench/v1 tree, or of unknown shape
+    "empty",  # empty payload where one is required
+    "oversized",  # larger than the payload limit
+    "not_json",  # undecodable, not JSON, or NaN/Infinity
+    "not_object",  # JSON but not an object
+    "unknown_schema",  # no or unknown "schema" name
+    "wrong_version",  # a known schema name with another major version
+    "wrong_schema",  # a known schema, but not the one this topic carries
+    "invalid",  # fails the JSON Schema (types, ranges, sizes)
+    "inconsistent",  # disagrees with its topic or with itself
+    "seq_reused",  # (device, session, seq) already used by a different message
 )
 
 
@@ -123,9 +123,13 @@ class Validator:
         got = body.get("schema")
         if got != want:
             if not isinstance(got, str) or got.split("/")[0] not in _SCHEMA_NAMES:
-                raise Rejected("unknown_schema", f"unknown schema {str(got)[:80]!r} on a {info['kind']} topic; expected {want!r}")
+                raise Rejected(
+                    "unknown_schema", f"unknown schema {str(got)[:80]!r} on a {info['kind']} topic; expected {want!r}"
+                )
             if got.split("/")[0] == want.split("/")[0]:
-                raise Rejected("wrong_version", f"schema {got[:80]!r} is a version this collector does not read; expected {want!r}")
+                raise Rejected(
+                    "wrong_version", f"schema {got[:80]!r} is a version this collector does not read; expected {want!r}"
+                )
             raise Rejected("wrong_schema", f"schema {got!r} on a {info['kind']} topic; expected {want!r}")
         try:
             self._checks[want].validate(body)

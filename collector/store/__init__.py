@@ -43,7 +43,6 @@ import numpy as np
 
 from edgebench.agent.errors import UserError
 from edgebench.agent.wire.protocol import OPTIONAL_STAGES, RESULT_SCHEMA, SCENARIO_SCHEMA, STAGES, SWEEP_SCHEMA
-
 from edgebench.collector.ingest.validate import Message
 
 log = logging.getLogger("edgebench.store")
@@ -190,8 +189,14 @@ QUARANTINE_KEEP_BYTES = 64 * 1024
 #: Columns added to ``runs`` by schema version 4 (sweeps and scenarios), added in place to a
 #: version-3 database when a collector opens it.
 RUNS_V4_COLUMNS = (
-    ("kind", "TEXT"), ("verdict", "TEXT"), ("headline_metric", "TEXT"), ("headline_value", "{real}"),
-    ("headline_unit", "TEXT"), ("within_bound", "INTEGER"), ("latency_bound_ms", "{real}"), ("target_qps", "{real}"),
+    ("kind", "TEXT"),
+    ("verdict", "TEXT"),
+    ("headline_metric", "TEXT"),
+    ("headline_value", "{real}"),
+    ("headline_unit", "TEXT"),
+    ("within_bound", "INTEGER"),
+    ("latency_bound_ms", "{real}"),
+    ("target_qps", "{real}"),
 )
 #: ``runs.kind`` for each document a summary can carry.
 KIND_OF_SCHEMA = {RESULT_SCHEMA: "run", SWEEP_SCHEMA: "sweep", SCENARIO_SCHEMA: "scenario"}
@@ -300,19 +305,30 @@ def document_fields(doc: dict[str, Any]) -> dict[str, Any]:
     out.update(
         kind=KIND_OF_SCHEMA[doc["schema"]],
         started_at=str(doc.get("started_at"))[:40] if doc.get("started_at") else None,
-        frames=None, fps=None, energy_mj_gross=None, energy_mj_net=None,
+        frames=None,
+        fps=None,
+        energy_mj_gross=None,
+        energy_mj_net=None,
     )
     if doc["schema"] == SWEEP_SCHEMA:
         best = (doc.get("best") or {}).get("throughput") or {}
         out.update(
-            has_sweep=1, scenario=None, num_threads=None,
-            headline_metric="best_throughput_items_per_s", headline_value=_num(best.get("throughput_items_per_s")),
-            headline_unit="items/s", verdict=best.get("verdict") if best.get("verdict") in ("VALID", "INVALID") else None,
+            has_sweep=1,
+            scenario=None,
+            num_threads=None,
+            headline_metric="best_throughput_items_per_s",
+            headline_value=_num(best.get("throughput_items_per_s")),
+            headline_unit="items/s",
+            verdict=best.get("verdict") if best.get("verdict") in ("VALID", "INVALID") else None,
         )
         return out
     h = doc.get("headline") or {}
-    out.update(has_sweep=0, verdict=doc.get("verdict"), duration_s=_num(doc.get("duration_s")),
-               target_qps=_num(doc.get("target_qps")))
+    out.update(
+        has_sweep=0,
+        verdict=doc.get("verdict"),
+        duration_s=_num(doc.get("duration_s")),
+        target_qps=_num(doc.get("target_qps")),
+    )
     bound = doc.get("latency_bound_ms")
     if bound is None and isinstance(doc.get("settings"), dict):
         bound = doc["settings"].get("latency_bound_ms")
@@ -320,8 +336,11 @@ def document_fields(doc: dict[str, Any]) -> dict[str, Any]:
     if doc.get("scenario") == "server":
         out.update(headline_metric="p99_latency_ms", headline_value=_num(h.get("p99_latency_ms")), headline_unit="ms")
     else:
-        out.update(headline_metric=str(h.get("metric"))[:64] if h.get("metric") else None,
-                   headline_value=_num(h.get("value")), headline_unit=str(h.get("unit"))[:32] if h.get("unit") else None)
+        out.update(
+            headline_metric=str(h.get("metric"))[:64] if h.get("metric") else None,
+            headline_value=_num(h.get("value")),
+            headline_unit=str(h.get("unit"))[:32] if h.get("unit") else None,
+        )
     within = doc.get("within_bound")
     if isinstance(h.get("value"), bool):
         within = h["value"]
@@ -413,12 +432,12 @@ class Store:
     def _retryable(self, e: Exception) -> bool:
         return False
 
-    def _apply(self, cur, messages: list[Message]) -> dict[str, int]:
+    def _apply(self, cur, messages: list[Message]) -> dict[str, int]:  # noqa: C901
         counts = {"stored": 0, "duplicates": 0, "retained_again": 0, "seq_reused": 0}
         now = time.time()
         seen: dict[tuple, Message] = {}
-        plain: list[Message] = []     # status, and info without seq: idempotent updates
-        cand: list[Message] = []      # data messages not seen in this batch
+        plain: list[Message] = []  # status, and info without seq: idempotent updates
+        cand: list[Message] = []  # data messages not seen in this batch
         dups: list[Message] = []
         reused: list[tuple[Message, str]] = []
         for m in messages:
@@ -450,13 +469,30 @@ class Store:
                 dups.append(m)
             else:
                 reused.append((m, f"a {o[0]} message of run {o[1]!r}"))
-        new_keys = self._insert_returning(
-            cur, "messages",
-            ["device_id", "session", "seq", "kind", "run_id", "replayed", "ts", "received_at", "stored_at"],
-            sorted((m.device_id, m.body["session"], m.body["seq"], m.kind, m.run_id,
-                    int(bool(m.body.get("replayed"))), _num(m.body.get("ts")), m.received_at, now) for m in fresh_o),
-            ["device_id", "session", "seq"],
-        ) if fresh_o else set()
+        new_keys = (
+            self._insert_returning(
+                cur,
+                "messages",
+                ["device_id", "session", "seq", "kind", "run_id", "replayed", "ts", "received_at", "stored_at"],
+                sorted(
+                    (
+                        m.device_id,
+                        m.body["session"],
+                        m.body["seq"],
+                        m.kind,
+                        m.run_id,
+                        int(bool(m.body.get("replayed"))),
+                        _num(m.body.get("ts")),
+                        m.received_at,
+                        now,
+                    )
+                    for m in fresh_o
+                ),
+                ["device_id", "session", "seq"],
+            )
+            if fresh_o
+            else set()
+        )
         fresh: list[Message] = []
         for m in fresh_o:  # not inserted: another collector stored it meanwhile
             (fresh if (m.device_id, m.body["session"], m.body["seq"]) in new_keys else dups).append(m)
@@ -469,10 +505,14 @@ class Store:
             counts["seq_reused"] += 1
             cur.execute(
                 self._sql("INSERT INTO quarantine(received_at, topic, code, reason, payload) VALUES (?,?,?,?,?)"),
-                (m.received_at, m.topic, "seq_reused",
-                 f"(session {m.body['session']}, seq {m.body['seq']}) already used by {what}: the device's session"
-                 " counter went back (lost state?)",
-                 json.dumps(m.body).encode()[:QUARANTINE_KEEP_BYTES]),
+                (
+                    m.received_at,
+                    m.topic,
+                    "seq_reused",
+                    f"(session {m.body['session']}, seq {m.body['seq']}) already used by {what}: the device's session"
+                    " counter went back (lost state?)",
+                    json.dumps(m.body).encode()[:QUARANTINE_KEEP_BYTES],
+                ),
             )
 
         sess: dict[tuple, dict[str, Any]] = {}
@@ -482,8 +522,13 @@ class Store:
             k = (m.device_id, m.body["session"])
             st = sess.get(k)
             if st is None:
-                st = sess[k] = {"first": m.body["seq"], "last": m.body["seq"], "received": 0, "duplicates": 0,
-                                "replayed": 0}
+                st = sess[k] = {
+                    "first": m.body["seq"],
+                    "last": m.body["seq"],
+                    "received": 0,
+                    "duplicates": 0,
+                    "replayed": 0,
+                }
             return st
 
         for m in dups:
@@ -587,16 +632,22 @@ class Store:
         out: dict[tuple, tuple] = {}
         for (dev, session), seqs in sorted(by_sess.items()):
             for i in range(0, len(seqs), 500):
-                part = seqs[i: i + 500]
+                part = seqs[i : i + 500]
                 marks = ", ".join("?" * len(part))
                 for seq, kind, run_id in cur.execute(
-                    self._sql(f"SELECT seq, kind, run_id FROM messages WHERE device_id = ? AND session = ?"
-                              f" AND seq IN ({marks})"), (dev, session, *part)
+                    self._sql(
+                        f"SELECT seq, kind, run_id FROM messages WHERE device_id = ? AND session = ?"
+                        f" AND seq IN ({marks})"
+                    ),
+                    (dev, session, *part),
                 ).fetchall():
                     out[(dev, session, seq)] = (kind, run_id, None)
                 for seq, run_id, first in cur.execute(
-                    self._sql(f"SELECT seq, run_id, first_frame FROM frame_batches WHERE device_id = ? AND session = ?"
-                              f" AND seq IN ({marks})"), (dev, session, *part)
+                    self._sql(
+                        f"SELECT seq, run_id, first_frame FROM frame_batches WHERE device_id = ? AND session = ?"
+                        f" AND seq IN ({marks})"
+                    ),
+                    (dev, session, *part),
                 ).fetchall():
                     out[(dev, session, seq)] = ("frames", run_id, first)
         return out
@@ -617,7 +668,7 @@ class Store:
         one = self._row_placeholders(cols)
         chunk = max(1, self._max_params // len(cols))
         for k in range(0, len(rows), chunk):
-            part = rows[k: k + chunk]
+            part = rows[k : k + chunk]
             cur.execute(  # placeholders come from the dialect's _row_placeholders
                 f"INSERT INTO {table}({', '.join(cols)}) VALUES {', '.join([one] * len(part))}"
                 f" ON CONFLICT DO NOTHING RETURNING {', '.join(key)}",
@@ -660,7 +711,16 @@ class Store:
                 "INSERT INTO command_acks(device_id, cmd_id, state, run_id, reason, session, seq, received_at)"
                 " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(device_id, session, seq) DO NOTHING"
             ),
-            (m.device_id, b.get("cmd_id"), b["state"], b.get("run_id"), b.get("reason"), b["session"], b["seq"], m.received_at),
+            (
+                m.device_id,
+                b.get("cmd_id"),
+                b["state"],
+                b.get("run_id"),
+                b.get("reason"),
+                b["session"],
+                b["seq"],
+                m.received_at,
+            ),
         )
 
     def _set_run(self, cur, m: Message, fields: dict[str, Any], only_null: bool = False) -> None:
@@ -678,8 +738,16 @@ class Store:
 
     def _store_meta(self, cur, m: Message, now: float) -> None:
         b = m.body
-        fields = run_fields({"model": b["model"], "runtime": b["runtime"], "source": b["source"],
-                             "config": b.get("config"), "scenario": b.get("scenario"), "board": b.get("board")})
+        fields = run_fields(
+            {
+                "model": b["model"],
+                "runtime": b["runtime"],
+                "source": b["source"],
+                "config": b.get("config"),
+                "scenario": b.get("scenario"),
+                "board": b.get("board"),
+            }
+        )
         # what the summary will carry; an agent before sweeps and scenarios sends only per-frame runs
         fields["kind"] = KIND_OF_SCHEMA.get(b.get("result_schema", RESULT_SCHEMA))
         if fields["kind"] == "sweep":
@@ -700,8 +768,19 @@ class Store:
         """Insert frame batches (one row each, the per-frame latencies as arrays). Returns
         (stored, content duplicates: the same frames already stored under another (session,
         seq), raced: the same (session, seq) stored meanwhile by another collector)."""
-        cols = ["device_id", "run_id", "first_frame", "n", "session", "seq", "ts", "received_at",
-                "stored_at", "replayed", *FRAME_COLUMNS]
+        cols = [
+            "device_id",
+            "run_id",
+            "first_frame",
+            "n",
+            "session",
+            "seq",
+            "ts",
+            "received_at",
+            "stored_at",
+            "replayed",
+            *FRAME_COLUMNS,
+        ]
         rows = []
         by_content: dict[tuple, Message] = {}
         content_dups: list[Message] = []
@@ -714,9 +793,19 @@ class Store:
             by_content[k] = m
             lat = b["latency_ms"]
             rows.append(
-                (m.device_id, m.run_id, b["first_frame"], b["n"], b["session"], b["seq"], _num(b.get("ts")),
-                 m.received_at, now, int(bool(b.get("replayed"))),
-                 *(self.encode_array(lat[s]) if s in lat else None for s in ALL_STAGES))
+                (
+                    m.device_id,
+                    m.run_id,
+                    b["first_frame"],
+                    b["n"],
+                    b["session"],
+                    b["seq"],
+                    _num(b.get("ts")),
+                    m.received_at,
+                    now,
+                    int(bool(b.get("replayed"))),
+                    *(self.encode_array(lat[s]) if s in lat else None for s in ALL_STAGES),
+                )
             )
         new = self._insert_returning(cur, "frame_batches", cols, rows, ["device_id", "session", "seq"])
         stored, raced = [], []
@@ -725,7 +814,9 @@ class Store:
                 stored.append(m)
                 continue
             got = cur.execute(
-                self._sql("SELECT run_id, first_frame FROM frame_batches WHERE device_id = ? AND session = ? AND seq = ?"),
+                self._sql(
+                    "SELECT run_id, first_frame FROM frame_batches WHERE device_id = ? AND session = ? AND seq = ?"
+                ),
                 (m.device_id, m.body["session"], m.body["seq"]),
             ).fetchone()
             (raced if got is not None and tuple(got) == (m.run_id, m.body["first_frame"]) else content_dups).append(m)
@@ -748,8 +839,10 @@ class Store:
         out = {}
         with self._tx() as cur:
             # by when the frames were measured (the indexed device clock), else when received
-            cur.execute(self._sql("DELETE FROM frame_batches WHERE ts < ? OR (ts IS NULL AND received_at < ?)"),
-                        (older_than, older_than))
+            cur.execute(
+                self._sql("DELETE FROM frame_batches WHERE ts < ? OR (ts IS NULL AND received_at < ?)"),
+                (older_than, older_than),
+            )
             out["frame_batches"] = cur.rowcount
             for table in ("messages", "quarantine"):
                 cur.execute(self._sql(f"DELETE FROM {table} WHERE received_at < ?"), (older_than,))
@@ -757,8 +850,9 @@ class Store:
         return out
 
     # -- reading -------------------------------------------------------------------
-    def frame_samples(self, where: str = "1=1", params: tuple = (), stages: Iterable[str] = STAGES,
-                      keys: Iterable[str] = ()) -> list[tuple]:
+    def frame_samples(
+        self, where: str = "1=1", params: tuple = (), stages: Iterable[str] = STAGES, keys: Iterable[str] = ()
+    ) -> list[tuple]:
         """Rows of (key values..., n, array per stage) for frame batches joined with their run
         (alias ``r``; frame batches are ``b``). An optional stage a batch lacks is None."""
         stages = list(stages)
@@ -770,7 +864,7 @@ class Store:
             params,
         )
         k = len(keys)
-        return [(*row[: k + 1], *(None if v is None else self.decode_array(v) for v in row[k + 1:])) for row in rows]
+        return [(*row[: k + 1], *(None if v is None else self.decode_array(v) for v in row[k + 1 :])) for row in rows]
 
     def counts(self) -> dict[str, int]:
         return {t: self.query(f"SELECT COUNT(*) FROM {t}")[0][0] for t in TABLES}
@@ -787,8 +881,9 @@ class SQLiteStore(Store):
         c = self.conn()
         c.execute("PRAGMA journal_mode=WAL")
         c.executescript(
-            SCHEMA_SQL.format(real="REAL", big="INTEGER", arr="BLOB", blob="BLOB",
-                              autoid="INTEGER PRIMARY KEY AUTOINCREMENT")
+            SCHEMA_SQL.format(
+                real="REAL", big="INTEGER", arr="BLOB", blob="BLOB", autoid="INTEGER PRIMARY KEY AUTOINCREMENT"
+            )
         )
         c.execute("INSERT OR IGNORE INTO schema_info(key, value) VALUES ('version', ?)", (str(SCHEMA_VERSION),))
         v = c.execute("SELECT value FROM schema_info WHERE key = 'version'").fetchone()
@@ -875,21 +970,32 @@ class PostgresStore(Store):
         except ImportError:
             raise UserError("PostgreSQL storage needs psycopg 3: pip install 'edgebench[collector]'") from None
         c = self.conn()
-        ddl = SCHEMA_SQL.format(real="DOUBLE PRECISION", big="BIGINT", arr="DOUBLE PRECISION[]", blob="BYTEA",
-                                autoid="BIGSERIAL PRIMARY KEY")
+        ddl = SCHEMA_SQL.format(
+            real="DOUBLE PRECISION",
+            big="BIGINT",
+            arr="DOUBLE PRECISION[]",
+            blob="BYTEA",
+            autoid="BIGSERIAL PRIMARY KEY",
+        )
         with c.transaction():
             # Several collectors may start at once: serialize schema creation.
             c.execute("SELECT pg_advisory_xact_lock(7207001)")
             for stmt in ddl.split(";"):
                 if stmt.strip():
                     c.execute(stmt)
-            c.execute("INSERT INTO schema_info(key, value) VALUES ('version', %s) ON CONFLICT DO NOTHING",
-                      (str(SCHEMA_VERSION),))
+            c.execute(
+                "INSERT INTO schema_info(key, value) VALUES ('version', %s) ON CONFLICT DO NOTHING",
+                (str(SCHEMA_VERSION),),
+            )
             v = c.execute("SELECT value FROM schema_info WHERE key = 'version'").fetchone()
             if v and v[0] == "3":
-                have = {r[0] for r in c.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_name = 'runs'"
-                    " AND table_schema = current_schema()")}
+                have = {
+                    r[0]
+                    for r in c.execute(
+                        "SELECT column_name FROM information_schema.columns WHERE table_name = 'runs'"
+                        " AND table_schema = current_schema()"
+                    )
+                }
                 _migrate_3_to_4(self, c, [col for col in RUNS_V4_COLUMNS if col[0] not in have], "DOUBLE PRECISION")
         _check_version(self)
 
@@ -937,8 +1043,12 @@ def _migrate_3_to_4(store: Store, c, missing: list[tuple[str, str]], real: str) 
         c.execute(f"ALTER TABLE runs ADD COLUMN {name} {typ.format(real=real)}")
     c.execute("UPDATE runs SET kind = 'run' WHERE kind IS NULL")
     c.execute(store._sql("UPDATE schema_info SET value = ? WHERE key = 'version'"), (str(SCHEMA_VERSION),))
-    log.info("database %s upgraded from schema version 3 to %d (runs: %s)", redact(store.url), SCHEMA_VERSION,
-             ", ".join(n for n, _ in missing) or "columns already there")
+    log.info(
+        "database %s upgraded from schema version 3 to %d (runs: %s)",
+        redact(store.url),
+        SCHEMA_VERSION,
+        ", ".join(n for n, _ in missing) or "columns already there",
+    )
 
 
 def _check_version(store: Store) -> None:
@@ -969,7 +1079,7 @@ def open_store(url_or_path: str) -> Store:
     (``sqlite:///path`` is accepted too)."""
     if is_postgres_url(url_or_path):
         return PostgresStore(url_or_path)
-    path = url_or_path[len("sqlite:///"):] if url_or_path.startswith("sqlite:///") else url_or_path
+    path = url_or_path[len("sqlite:///") :] if url_or_path.startswith("sqlite:///") else url_or_path
     if "://" in path:
         raise UserError(f"unknown database URL {url_or_path!r}: use a file path or postgresql://USER@HOST/DB")
     d = os.path.dirname(os.path.abspath(path))

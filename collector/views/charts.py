@@ -67,8 +67,10 @@ def bar_chart(title: str, labels: Sequence[str], series: dict[str, Sequence[floa
         y = MT + ph - ph * i / 4
         out.append(f'<line x1="{ML}" y1="{y:.1f}" x2="{ML + pw}" y2="{y:.1f}" stroke="#ddd"/>')
         out.append(f'<text x="{ML - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="10">{_fmt(v)}</text>')
-    out.append(f'<text x="12" y="{MT + ph / 2}" font-size="11" transform="rotate(-90 12 {MT + ph / 2})"'
-               f' text-anchor="middle">{escape(unit)}</text>')
+    out.append(
+        f'<text x="12" y="{MT + ph / 2}" font-size="11" transform="rotate(-90 12 {MT + ph / 2})"'
+        f' text-anchor="middle">{escape(unit)}</text>'
+    )
     gw = pw / len(labels)
     ns = len(series)
     bw = max(2.0, gw * 0.8 / ns)
@@ -85,15 +87,25 @@ def bar_chart(title: str, labels: Sequence[str], series: dict[str, Sequence[floa
                 "</title></rect>"
             )
         short = lab if len(lab) <= 22 else lab[:20] + "…"
-        out.append(f'<text x="{x0 + gw * 0.4:.1f}" y="{MT + ph + 14}" text-anchor="middle" font-size="10">{escape(short)}</text>')
+        out.append(
+            f'<text x="{x0 + gw * 0.4:.1f}" y="{MT + ph + 14}" text-anchor="middle" font-size="10">{escape(short)}</text>'
+        )
     out += _legend(list(series))
     out.append("</svg>")
     return "\n".join(out)
 
 
-def histogram_svg(title: str, counts: Sequence[int], edges: Sequence[float], unit: str = "ms",
-                  marks: dict[str, float | None] | None = None, *, log_x: bool = False, what: str = "frames",
-                  xlabel: str | None = None) -> str:
+def histogram_svg(
+    title: str,
+    counts: Sequence[int],
+    edges: Sequence[float],
+    unit: str = "ms",
+    marks: dict[str, float | None] | None = None,
+    *,
+    log_x: bool = False,
+    what: str = "frames",
+    xlabel: str | None = None,
+) -> str:
     """Bars between ``edges``; ``log_x`` for log-spaced edges (the agent's sweep and scenario
     histograms), so each bin is as wide as it is on a log scale. ``what`` names the counts."""
     out = _frame(title, "histogram")
@@ -115,24 +127,36 @@ def histogram_svg(title: str, counts: Sequence[int], edges: Sequence[float], uni
         out.append(f'<text x="{ML - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="10">{_fmt(top * i / 4)}</text>')
     for c, a, b in zip(counts, edges[:-1], edges[1:]):
         h = ph * c / top
-        out.append(f'<rect class="bar" x="{X(a):.1f}" y="{MT + ph - h:.1f}" width="{max(0.5, X(b) - X(a) - 0.5):.1f}"'
-                   f' height="{h:.1f}" fill="#3366cc"><title>{a:.4g}–{b:.4g} {escape(unit)}: {c} {escape(what)}</title></rect>')
+        out.append(
+            f'<rect class="bar" x="{X(a):.1f}" y="{MT + ph - h:.1f}" width="{max(0.5, X(b) - X(a) - 0.5):.1f}"'
+            f' height="{h:.1f}" fill="#3366cc"><title>{a:.4g}–{b:.4g} {escape(unit)}: {c} {escape(what)}</title></rect>'
+        )
     for i in range(6):
         v = lo + span * i / 5
-        out.append(f'<text x="{ML + pw * i / 5:.1f}" y="{MT + ph + 14}" text-anchor="middle" font-size="10">'
-                   f"{_fmt(10 ** v if log_x else v)}</text>")
+        out.append(
+            f'<text x="{ML + pw * i / 5:.1f}" y="{MT + ph + 14}" text-anchor="middle" font-size="10">'
+            f"{_fmt(10**v if log_x else v)}</text>"
+        )
     xl = xlabel or f"latency ({unit})"
-    out.append(f'<text class="xlabel" x="{ML + pw / 2}" y="{MT + ph + 30}" text-anchor="middle" font-size="11">'
-               f"{escape(xl + (', log scale' if log_x else ''))}</text>")
-    out.append(f'<text class="ylabel" x="12" y="{MT + ph / 2}" font-size="11" transform="rotate(-90 12 {MT + ph / 2})"'
-               f' text-anchor="middle">{escape(what)}</text>')
+    out.append(
+        f'<text class="xlabel" x="{ML + pw / 2}" y="{MT + ph + 30}" text-anchor="middle" font-size="11">'
+        f"{escape(xl + (', log scale' if log_x else ''))}</text>"
+    )
+    out.append(
+        f'<text class="ylabel" x="12" y="{MT + ph / 2}" font-size="11" transform="rotate(-90 12 {MT + ph / 2})"'
+        f' text-anchor="middle">{escape(what)}</text>'
+    )
     for i, (name, v) in enumerate((marks or {}).items()):
         if v is None or not edges[0] <= v <= edges[-1]:
             continue
-        out.append(f'<line class="mark" x1="{X(v):.1f}" y1="{MT}" x2="{X(v):.1f}" y2="{MT + ph}" stroke="{PALETTE[(i + 1) % 8]}"'
-                   ' stroke-dasharray="4 3"/>')
-        out.append(f'<text x="{X(v) + 3:.1f}" y="{MT + 10 + 12 * i}" font-size="10" fill="{PALETTE[(i + 1) % 8]}">'
-                   f"{escape(name)} {v:.4g}</text>")
+        out.append(
+            f'<line class="mark" x1="{X(v):.1f}" y1="{MT}" x2="{X(v):.1f}" y2="{MT + ph}" stroke="{PALETTE[(i + 1) % 8]}"'
+            ' stroke-dasharray="4 3"/>'
+        )
+        out.append(
+            f'<text x="{X(v) + 3:.1f}" y="{MT + 10 + 12 * i}" font-size="10" fill="{PALETTE[(i + 1) % 8]}">'
+            f"{escape(name)} {v:.4g}</text>"
+        )
     out.append("</svg>")
     return "\n".join(out)
 
@@ -164,14 +188,28 @@ def _legend_svg(rows: list[list[tuple[int, str]]], top: float, styles: dict[str,
     return out
 
 
-def _axes(f, x0: float, x1: float, y0: float, y1: float, pw: float, ph: float, log_x: bool, log_y: bool,
-          xlabel: str, ylabel: str, xticks: Sequence[float] | None = None) -> list[str]:
+def _axes(
+    f,
+    x0: float,
+    x1: float,
+    y0: float,
+    y1: float,
+    pw: float,
+    ph: float,
+    log_x: bool,
+    log_y: bool,
+    xlabel: str,
+    ylabel: str,
+    xticks: Sequence[float] | None = None,
+) -> list[str]:
     out = [f'<rect x="{ML}" y="{MT}" width="{pw}" height="{ph}" fill="none" stroke="#ccc"/>']
     for i in range(5):
         yv = y0 + (y1 - y0) * i / 4
         y = MT + ph - ph * i / 4
         out.append(f'<line x1="{ML}" y1="{y:.1f}" x2="{ML + pw}" y2="{y:.1f}" stroke="#eee"/>')
-        out.append(f'<text x="{ML - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="10">{_fmt(10 ** yv if log_y else yv)}</text>')
+        out.append(
+            f'<text x="{ML - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="10">{_fmt(10**yv if log_y else yv)}</text>'
+        )
     if xticks:
         for xv in xticks:
             x = ML + pw * (f(xv, log_x) - x0) / (x1 - x0)
@@ -179,16 +217,24 @@ def _axes(f, x0: float, x1: float, y0: float, y1: float, pw: float, ph: float, l
     else:
         for i in range(5):
             xv = x0 + (x1 - x0) * i / 4
-            out.append(f'<text x="{ML + pw * i / 4:.1f}" y="{MT + ph + 14}" text-anchor="middle" font-size="10">'
-                       f"{_fmt(10 ** xv if log_x else xv)}</text>")
+            out.append(
+                f'<text x="{ML + pw * i / 4:.1f}" y="{MT + ph + 14}" text-anchor="middle" font-size="10">'
+                f"{_fmt(10**xv if log_x else xv)}</text>"
+            )
     scales = [n for n, on in (("x", log_x), ("y", log_y)) if on]
     note = f" ({'log-log' if len(scales) == 2 else 'log ' + scales[0]})" if scales else ""
-    out.append(f'<text class="xlabel" x="{ML + pw / 2}" y="{MT + ph + 30}" text-anchor="middle" font-size="11">'
-               f"{escape(xlabel)}</text>")
-    out.append(f'<text class="ylabel" x="12" y="{MT + ph / 2}" font-size="11" transform="rotate(-90 12 {MT + ph / 2})"'
-               f' text-anchor="middle">{escape(ylabel)}</text>')
+    out.append(
+        f'<text class="xlabel" x="{ML + pw / 2}" y="{MT + ph + 30}" text-anchor="middle" font-size="11">'
+        f"{escape(xlabel)}</text>"
+    )
+    out.append(
+        f'<text class="ylabel" x="12" y="{MT + ph / 2}" font-size="11" transform="rotate(-90 12 {MT + ph / 2})"'
+        f' text-anchor="middle">{escape(ylabel)}</text>'
+    )
     if note:
-        out.append(f'<text x="{W - MR}" y="{MT - 4}" text-anchor="end" font-size="10" fill="#888">{escape(note.strip())}</text>')
+        out.append(
+            f'<text x="{W - MR}" y="{MT - 4}" text-anchor="end" font-size="10" fill="#888">{escape(note.strip())}</text>'
+        )
     return out
 
 
@@ -200,10 +246,19 @@ def _ok(x, y, log_x: bool, log_y: bool) -> bool:
     return x is not None and y is not None and (not log_x or x > 0) and (not log_y or y > 0)
 
 
-def line_chart(title: str, series: dict[str, list[tuple]], xlabel: str, ylabel: str,
-               log: bool = True, *, dashed: Sequence[str] = (), missing: Sequence[tuple[float, str]] = (),
-               kind: str = "lines", xticks: Sequence[float] | None = None,
-               colors: dict[str, int] | None = None) -> str:
+def line_chart(
+    title: str,
+    series: dict[str, list[tuple]],
+    xlabel: str,
+    ylabel: str,
+    log: bool = True,
+    *,
+    dashed: Sequence[str] = (),
+    missing: Sequence[tuple[float, str]] = (),
+    kind: str = "lines",
+    xticks: Sequence[float] | None = None,
+    colors: dict[str, int] | None = None,
+) -> str:
     """Lines with points, log-log by default (sweeps span batch 1..256). A point is (x, y)
     or (x, y, note): a note draws it hollow, with the note in its tooltip (e.g. an INVALID
     point and why). ``missing`` marks x values that have no point, e.g. a batch size the
@@ -218,9 +273,11 @@ def line_chart(title: str, series: dict[str, list[tuple]], xlabel: str, ylabel: 
     out[0] = out[0].replace(f'height="{H}" viewBox="0 0 {W} {H}"', f'height="{h}" viewBox="0 0 {W} {h}"')
     if not pts:
         out.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle">no point ran</text>')
-        for x, why in miss:
-            out.append(f'<text class="unsupported" x="{W / 2}" y="{H / 2 + 16}" text-anchor="middle" font-size="11">'
-                       f"{escape(why)}</text>")
+        for _x, why in miss:
+            out.append(
+                f'<text class="unsupported" x="{W / 2}" y="{H / 2 + 16}" text-anchor="middle" font-size="11">'
+                f"{escape(why)}</text>"
+            )
         out.append("</svg>")
         return "\n".join(out)
     xs = [_tf(x, log) for x, _ in pts] + [_tf(x, log) for x, _ in miss]
@@ -246,30 +303,46 @@ def line_chart(title: str, series: dict[str, list[tuple]], xlabel: str, ylabel: 
         good = sorted((p for p in s if _ok(p[0], p[1], log, log)), key=lambda p: p[0])
         if not good:
             continue
-        path = " ".join(f"{'M' if j == 0 else 'L'}{P(p[0], p[1])[0]:.1f},{P(p[0], p[1])[1]:.1f}" for j, p in enumerate(good))
+        path = " ".join(
+            f"{'M' if j == 0 else 'L'}{P(p[0], p[1])[0]:.1f},{P(p[0], p[1])[1]:.1f}" for j, p in enumerate(good)
+        )
         out.append(f'<path class="series" d="{path}" fill="none" stroke="{c}" stroke-width="2"{dash}/>')
         for p in good:
             px, py = P(p[0], p[1])
             note = p[2] if len(p) > 2 and p[2] else None
             fill = "#fff" if note else c
             tip = f"{name}: {p[0]:g}, {p[1]:.4g}" + (f" ({note})" if note else "")
-            out.append(f'<circle class="{"point hollow" if note else "point"}" cx="{px:.1f}" cy="{py:.1f}" r="3.5"'
-                       f' fill="{fill}" stroke="{c}" stroke-width="1.5"><title>{escape(tip)}</title></circle>')
+            out.append(
+                f'<circle class="{"point hollow" if note else "point"}" cx="{px:.1f}" cy="{py:.1f}" r="3.5"'
+                f' fill="{fill}" stroke="{c}" stroke-width="1.5"><title>{escape(tip)}</title></circle>'
+            )
     for x, why in miss:
         px = ML + pw * (_tf(x, log) - x0) / (x1 - x0)
         py = MT + ph - 6
-        out.append(f'<path class="unsupported" d="M{px - 5:.1f},{py - 5:.1f} L{px + 5:.1f},{py + 5:.1f} M{px - 5:.1f},'
-                   f'{py + 5:.1f} L{px + 5:.1f},{py - 5:.1f}" stroke="#dc3912" stroke-width="2">'
-                   f"<title>{escape(why)}</title></path>")
+        out.append(
+            f'<path class="unsupported" d="M{px - 5:.1f},{py - 5:.1f} L{px + 5:.1f},{py + 5:.1f} M{px - 5:.1f},'
+            f'{py + 5:.1f} L{px + 5:.1f},{py - 5:.1f}" stroke="#dc3912" stroke-width="2">'
+            f"<title>{escape(why)}</title></path>"
+        )
     out += _legend_svg(rows, MT + ph + 50, styles)
     out.append("</svg>")
     return "\n".join(out)
 
 
-def scatter_chart(title: str, points: Sequence[dict], xlabel: str, ylabel: str, *, log: bool = True,
-                  line: Sequence[tuple[float, float]] = (), line_name: str | None = None,
-                  hline: tuple[float, str] | None = None, vline: tuple[float, str] | None = None,
-                  groups: Sequence[str] = (), kind: str = "scatter") -> str:
+def scatter_chart(
+    title: str,
+    points: Sequence[dict],
+    xlabel: str,
+    ylabel: str,
+    *,
+    log: bool = True,
+    line: Sequence[tuple[float, float]] = (),
+    line_name: str | None = None,
+    hline: tuple[float, str] | None = None,
+    vline: tuple[float, str] | None = None,
+    groups: Sequence[str] = (),
+    kind: str = "scatter",
+) -> str:
     """Labelled points ({x, y, label, group, hollow, note}), an optional connecting line (e.g.
     the latency/throughput frontier) and reference lines (a latency bound, a rate)."""
     pts = [p for p in points if _ok(p["x"], p["y"], log, log)]
@@ -301,27 +374,41 @@ def scatter_chart(title: str, points: Sequence[dict], xlabel: str, ylabel: str, 
     out += _axes(_tf, x0, x1, y0, y1, pw, ph, log, log, xlabel, ylabel)
     if hline and hline[0] is not None and (not log or hline[0] > 0):
         y = P(1 if log else 0, hline[0])[1]
-        out.append(f'<line class="bound" x1="{ML}" y1="{y:.1f}" x2="{ML + pw}" y2="{y:.1f}" stroke="#dc3912" stroke-dasharray="6 3"/>')
-        out.append(f'<text x="{ML + pw - 4}" y="{y - 4:.1f}" text-anchor="end" font-size="10" fill="#dc3912">{escape(hline[1])}</text>')
+        out.append(
+            f'<line class="bound" x1="{ML}" y1="{y:.1f}" x2="{ML + pw}" y2="{y:.1f}" stroke="#dc3912" stroke-dasharray="6 3"/>'
+        )
+        out.append(
+            f'<text x="{ML + pw - 4}" y="{y - 4:.1f}" text-anchor="end" font-size="10" fill="#dc3912">{escape(hline[1])}</text>'
+        )
     if vline and vline[0] is not None and (not log or vline[0] > 0):
         x = P(vline[0], 1 if log else 0)[0]
-        out.append(f'<line class="rate" x1="{x:.1f}" y1="{MT}" x2="{x:.1f}" y2="{MT + ph}" stroke="#109618" stroke-dasharray="6 3"/>')
+        out.append(
+            f'<line class="rate" x1="{x:.1f}" y1="{MT}" x2="{x:.1f}" y2="{MT + ph}" stroke="#109618" stroke-dasharray="6 3"/>'
+        )
         out.append(f'<text x="{x + 4:.1f}" y="{MT + 12}" font-size="10" fill="#109618">{escape(vline[1])}</text>')
     good_line = [(x, y) for x, y in line if _ok(x, y, log, log)]
     if good_line:
-        path = " ".join(f"{'M' if j == 0 else 'L'}{P(x, y)[0]:.1f},{P(x, y)[1]:.1f}" for j, (x, y) in enumerate(good_line))
+        path = " ".join(
+            f"{'M' if j == 0 else 'L'}{P(x, y)[0]:.1f},{P(x, y)[1]:.1f}" for j, (x, y) in enumerate(good_line)
+        )
         li = len(groups)
-        out.append(f'<path class="frontier" d="{path}" fill="none" stroke="{PALETTE[li % len(PALETTE)]}"'
-                   ' stroke-width="1.5" stroke-dasharray="2 3"/>')
+        out.append(
+            f'<path class="frontier" d="{path}" fill="none" stroke="{PALETTE[li % len(PALETTE)]}"'
+            ' stroke-width="1.5" stroke-dasharray="2 3"/>'
+        )
     for p in pts:
         x, y = P(p["x"], p["y"])
         gi = list(groups).index(p["group"]) if p.get("group") in groups else 0
         c = PALETTE[gi % len(PALETTE)]
         tip = f"{p.get('label') or ''}: {p['x']:.4g}, {p['y']:.4g}" + (f" ({p['note']})" if p.get("note") else "")
-        out.append(f'<circle class="{"point hollow" if p.get("hollow") else "point"}" cx="{x:.1f}" cy="{y:.1f}" r="4"'
-                   f' fill="{"#fff" if p.get("hollow") else c}" stroke="{c}" stroke-width="1.5"><title>{escape(tip)}</title></circle>')
+        out.append(
+            f'<circle class="{"point hollow" if p.get("hollow") else "point"}" cx="{x:.1f}" cy="{y:.1f}" r="4"'
+            f' fill="{"#fff" if p.get("hollow") else c}" stroke="{c}" stroke-width="1.5"><title>{escape(tip)}</title></circle>'
+        )
         if p.get("label"):
-            out.append(f'<text class="point-label" x="{x + 5:.1f}" y="{y - 5:.1f}" font-size="9" fill="#555">{escape(p["label"])}</text>')
+            out.append(
+                f'<text class="point-label" x="{x + 5:.1f}" y="{y - 5:.1f}" font-size="9" fill="#555">{escape(p["label"])}</text>'
+            )
     styles = {line_name: ' stroke-dasharray="2 3"'} if line_name else {}
     out += _legend_svg(rows, MT + ph + 50, styles)
     out.append("</svg>")

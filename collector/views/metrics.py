@@ -29,19 +29,32 @@ class FleetCollector:
         self.window_s = window_s
         self.ingest = ingest
 
-    def collect(self):
+    def collect(self):  # noqa: C901
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
         now = time.time()
         devs = device_rows(self.store, now)
-        up = GaugeMetricFamily("edgebench_device_up", "1 if the device's retained status is online", labels=["device_id"])
-        state = GaugeMetricFamily("edgebench_device_state", "1 for the device's current state", labels=["device_id", "state"])
-        seen = GaugeMetricFamily("edgebench_device_last_seen_timestamp_seconds", "when the collector last heard from the device",
-                                 labels=["device_id"])
-        gaps = GaugeMetricFamily("edgebench_device_seq_gaps", "missing sequence numbers over the device's sessions", labels=["device_id"])
+        up = GaugeMetricFamily(
+            "edgebench_device_up", "1 if the device's retained status is online", labels=["device_id"]
+        )
+        state = GaugeMetricFamily(
+            "edgebench_device_state", "1 for the device's current state", labels=["device_id", "state"]
+        )
+        seen = GaugeMetricFamily(
+            "edgebench_device_last_seen_timestamp_seconds",
+            "when the collector last heard from the device",
+            labels=["device_id"],
+        )
+        gaps = GaugeMetricFamily(
+            "edgebench_device_seq_gaps", "missing sequence numbers over the device's sessions", labels=["device_id"]
+        )
         dups = GaugeMetricFamily("edgebench_device_duplicates", "duplicate messages dropped", labels=["device_id"])
-        repl = GaugeMetricFamily("edgebench_device_replayed", "messages replayed from the device's spool", labels=["device_id"])
-        info = GaugeMetricFamily("edgebench_device_info", "agent version of the device", labels=["device_id", "agent_version"])
+        repl = GaugeMetricFamily(
+            "edgebench_device_replayed", "messages replayed from the device's spool", labels=["device_id"]
+        )
+        info = GaugeMetricFamily(
+            "edgebench_device_info", "agent version of the device", labels=["device_id", "agent_version"]
+        )
         for d in devs:
             dev = d["device_id"]
             up.add_metric([dev], 1.0 if d["state"] == "online" else 0.0)
@@ -56,16 +69,27 @@ class FleetCollector:
 
         since = now - self.window_s
         rows = group_rows(self.store, ("device_id", "model"), since=since)
-        frames = GaugeMetricFamily("edgebench_frames", f"frames measured in the last {self.window_s:g} s",
-                                   labels=["device_id", "model"])
-        fps = GaugeMetricFamily("edgebench_fps", "frames / measured time of runs completed in the window",
-                                labels=["device_id", "model"])
-        q = GaugeMetricFamily("edgebench_latency_quantile_seconds", "exact latency quantile over the window's frames",
-                              labels=["device_id", "model", "stage", "quantile"])
-        energy = GaugeMetricFamily("edgebench_energy_per_inference_joules", "energy per inference (frame-weighted)",
-                                   labels=["device_id", "model", "kind"])
-        thr = GaugeMetricFamily("edgebench_throttled_runs", "runs in the window during which the board throttled",
-                                labels=["device_id", "model"])
+        frames = GaugeMetricFamily(
+            "edgebench_frames", f"frames measured in the last {self.window_s:g} s", labels=["device_id", "model"]
+        )
+        fps = GaugeMetricFamily(
+            "edgebench_fps", "frames / measured time of runs completed in the window", labels=["device_id", "model"]
+        )
+        q = GaugeMetricFamily(
+            "edgebench_latency_quantile_seconds",
+            "exact latency quantile over the window's frames",
+            labels=["device_id", "model", "stage", "quantile"],
+        )
+        energy = GaugeMetricFamily(
+            "edgebench_energy_per_inference_joules",
+            "energy per inference (frame-weighted)",
+            labels=["device_id", "model", "kind"],
+        )
+        thr = GaugeMetricFamily(
+            "edgebench_throttled_runs",
+            "runs in the window during which the board throttled",
+            labels=["device_id", "model"],
+        )
         for r in rows:
             lab = [r["device_id"], r["model"] or ""]
             frames.add_metric(lab, r["frames"])
@@ -84,11 +108,12 @@ class FleetCollector:
                 thr.add_metric(lab, r["throttled_runs"])
         yield from (frames, fps, q, energy, thr)
 
-        hist = HistogramMetricFamily("edgebench_frame_latency_seconds",
-                                     f"per-frame latency of the frames measured in the last {self.window_s:g} s",
-                                     labels=["device_id", "model", "stage"])
-        samples = self.store.frame_samples("b.ts >= ?", (since,), HIST_STAGES,
-                                           keys=["r.device_id", "r.model_name"])
+        hist = HistogramMetricFamily(
+            "edgebench_frame_latency_seconds",
+            f"per-frame latency of the frames measured in the last {self.window_s:g} s",
+            labels=["device_id", "model", "stage"],
+        )
+        samples = self.store.frame_samples("b.ts >= ?", (since,), HIST_STAGES, keys=["r.device_id", "r.model_name"])
         groups: dict[tuple, list] = {}
         for row in samples:
             groups.setdefault((row[0], row[1] or ""), []).append(row[3:])
@@ -102,7 +127,9 @@ class FleetCollector:
         yield hist
 
         if self.ingest is not None:
-            c = CounterMetricFamily("edgebench_collector_messages", "messages handled by this collector", labels=["outcome"])
+            c = CounterMetricFamily(
+                "edgebench_collector_messages", "messages handled by this collector", labels=["outcome"]
+            )
             for k, v in self.ingest.counts.items():
                 c.add_metric([k], v)
             yield c
@@ -110,8 +137,9 @@ class FleetCollector:
             for k, v in self.ingest.rejections.items():
                 rej.add_metric([k], v)
             yield rej
-        qc = GaugeMetricFamily("edgebench_quarantined_messages", "rejected messages kept in quarantine, by reason",
-                               labels=["reason"])
+        qc = GaugeMetricFamily(
+            "edgebench_quarantined_messages", "rejected messages kept in quarantine, by reason", labels=["reason"]
+        )
         for k, v in quarantine_counts(self.store).items():
             qc.add_metric([k], v)
         yield qc

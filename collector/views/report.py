@@ -19,7 +19,9 @@ def render(head: Sequence[str], body: list[Sequence[str]], left: set[int]) -> li
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
 
     def line(cells):
-        return "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
 
     return [line(head), line(["-" * w for w in widths])] + [line(b) for b in body]
 
@@ -29,8 +31,20 @@ def table(rows: list[dict[str, Any]], by: Sequence[str] = ("device_id", "model")
         return "no results stored yet"
     names = {"device_id": "device"}
     head = [names.get(k, k) for k in by] + [
-        "runs", "frames", "FPS", "inf p50", "inf p90", "inf p99", "e2e p50", "e2e p90", "e2e p99",
-        "mJ/inf", "throttled", "missing", "dups", "replayed",
+        "runs",
+        "frames",
+        "FPS",
+        "inf p50",
+        "inf p90",
+        "inf p99",
+        "e2e p50",
+        "e2e p90",
+        "e2e p99",
+        "mJ/inf",
+        "throttled",
+        "missing",
+        "dups",
+        "replayed",
     ]
     body = []
     for r in rows:
@@ -69,16 +83,22 @@ def _num_text(v: Any) -> str:
     return f"{v:.1f}" if abs(v) >= 1000 else f"{v:.4g}"
 
 
-def headline_text(metric: str | None, value: Any, unit: str | None, within: bool | None = None,
-                  bound: float | None = None) -> str:
+def headline_text(
+    metric: str | None, value: Any, unit: str | None, within: bool | None = None, bound: float | None = None
+) -> str:
     """``p90 1.234 ms``, ``max 456.7 queries/s with p99 <= 5 ms``, ``1234.5 samples/s``,
     ``p99 2.1 ms <= 50 ms bound``, ``best 7731.3 items/s``."""
     if metric is None:
         return "-"
     if metric == "max_qps" and value is None:
         return "no rate meets the bound" + (f" (p99 <= {bound:g} ms)" if bound is not None else "")
-    name = {"p90_latency_ms": "p90", "p99_latency_ms": "p99", "max_qps": "max", "samples_per_s": "",
-            "best_throughput_items_per_s": "best"}.get(metric, metric)
+    name = {
+        "p90_latency_ms": "p90",
+        "p99_latency_ms": "p99",
+        "max_qps": "max",
+        "samples_per_s": "",
+        "best_throughput_items_per_s": "best",
+    }.get(metric, metric)
     text = f"{name} {_num_text(value)} {unit or ''}".strip()
     if within is not None and bound is not None:
         text += f" {'<=' if within else 'NOT <='} {bound:g} ms bound"
@@ -90,18 +110,39 @@ def headline_text(metric: str | None, value: Any, unit: str | None, within: bool
 def scenario_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no scenario results stored yet (edgebench run --scenario ... --mqtt URL)"
-    head = ["device", "model", "scenario", "batch", "verdict", "headline", "target qps", "done qps", "queries",
-            "duration s", "run", "reasons"]
+    head = [
+        "device",
+        "model",
+        "scenario",
+        "batch",
+        "verdict",
+        "headline",
+        "target qps",
+        "done qps",
+        "queries",
+        "duration s",
+        "run",
+        "reasons",
+    ]
     body = []
     for r in rows:
         h = r["headline"]
-        body.append([
-            r["device_id"], r["model"] or "-", r["scenario"] or "-", "-" if r["batch"] is None else str(r["batch"]),
-            r["verdict"] or "-", headline_text(h["metric"], h["value"], h["unit"], r["within_bound"], r["latency_bound_ms"]),
-            _f(r["target_qps"], ".4g"), _f(r["completed_qps"], ".4g"),
-            "-" if r["queries"] is None else str(r["queries"]), _f(r["duration_s"], ".3f"), r["run_id"],
-            "; ".join(r["reasons"]) or "-",
-        ])
+        body.append(
+            [
+                r["device_id"],
+                r["model"] or "-",
+                r["scenario"] or "-",
+                "-" if r["batch"] is None else str(r["batch"]),
+                r["verdict"] or "-",
+                headline_text(h["metric"], h["value"], h["unit"], r["within_bound"], r["latency_bound_ms"]),
+                _f(r["target_qps"], ".4g"),
+                _f(r["completed_qps"], ".4g"),
+                "-" if r["queries"] is None else str(r["queries"]),
+                _f(r["duration_s"], ".3f"),
+                r["run_id"],
+                "; ".join(r["reasons"]) or "-",
+            ]
+        )
     out = render(head, body, {0, 1, 2, 4, 5, 10, 11})
     out.append(
         "headline as the agent computed it over every query (single-stream p90, multi-stream p99 query latency;"
@@ -114,18 +155,39 @@ def scenario_table(rows: list[dict[str, Any]]) -> str:
 def sweep_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no sweeps stored yet (edgebench sweep ... --mqtt URL)"
-    head = ["device", "model", "grid b x t x i", "ok", "unsupported", "failed", "INVALID", "best items/s", "at",
-            "lowest p99 ms", "at", "run"]
+    head = [
+        "device",
+        "model",
+        "grid b x t x i",
+        "ok",
+        "unsupported",
+        "failed",
+        "INVALID",
+        "best items/s",
+        "at",
+        "lowest p99 ms",
+        "at",
+        "run",
+    ]
     body = []
     for r in rows:
         g = r["grid"]
-        body.append([
-            r["device_id"], r["model"] or "-",
-            f"{len(g['batch'])} x {len(g['threads'])} x {len(g['instances'])} ({g['instance_mode']})",
-            str(r["counts"]["ok"]), str(r["counts"]["unsupported"]), str(r["counts"]["failed"]), str(r["invalid_points"]),
-            _f(r["best_throughput_items_per_s"], ".1f"), r["best_throughput_at"] or "-",
-            _f(r["lowest_p99_ms"], ".4f"), r["lowest_p99_at"] or "-", r["run_id"],
-        ])
+        body.append(
+            [
+                r["device_id"],
+                r["model"] or "-",
+                f"{len(g['batch'])} x {len(g['threads'])} x {len(g['instances'])} ({g['instance_mode']})",
+                str(r["counts"]["ok"]),
+                str(r["counts"]["unsupported"]),
+                str(r["counts"]["failed"]),
+                str(r["invalid_points"]),
+                _f(r["best_throughput_items_per_s"], ".1f"),
+                r["best_throughput_at"] or "-",
+                _f(r["lowest_p99_ms"], ".4f"),
+                r["lowest_p99_at"] or "-",
+                r["run_id"],
+            ]
+        )
     out = render(head, body, {0, 1, 2, 8, 10, 11})
     out.append(
         "b = batch sizes, t = thread counts, i = concurrent instances; latency is per batch; best points are"
@@ -155,8 +217,10 @@ def devices_table(rows: list[dict[str, Any]]) -> str:
             ]
         )
     out = render(head, body, {0, 1, 3, 4})
-    out.append("state from the device's retained status (offline = its last will); seq gaps = missing sequence"
-               " numbers between the first and last seen of each session")
+    out.append(
+        "state from the device's retained status (offline = its last will); seq gaps = missing sequence"
+        " numbers between the first and last seen of each session"
+    )
     return "\n".join(out)
 
 
@@ -189,8 +253,10 @@ def compare_table(c: dict[str, Any]) -> str:
                 {True: "yes", False: "no", None: "unknown"}[bn],
             ]
         )
-    out = [f"run {c['run']} ({c['frames']['run']} frames) against baseline {c['baseline']}"
-           f" ({c['frames']['baseline']} frames)"]
+    out = [
+        f"run {c['run']} ({c['frames']['run']} frames) against baseline {c['baseline']}"
+        f" ({c['frames']['baseline']} frames)"
+    ]
     out += render(head, body, {0})
     out.append(f"criterion: {c['criterion']}")
     return "\n".join(out)

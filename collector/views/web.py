@@ -27,9 +27,21 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from edgebench.agent.errors import UserError
-
+from edgebench.collector.aggregate import (
+    compare_runs,
+    device_rows,
+    find_run,
+    group_rows,
+    histogram,
+    quarantine_counts,
+    run_detail,
+    run_list,
+    run_samples,
+    scenario_rows,
+    sweep_overview,
+    sweep_rows,
+)
 from edgebench.collector.views import charts
-from edgebench.collector.aggregate import compare_runs, device_rows, find_run, group_rows, histogram, quarantine_counts, run_detail, run_list, run_samples, scenario_rows, sweep_overview, sweep_rows
 from edgebench.collector.views.report import headline_text, iso
 
 log = logging.getLogger("edgebench.web")
@@ -76,7 +88,7 @@ def _page(title: str, body: str) -> bytes:
         f"<title>{escape(title)} · edgebench</title><style>{CSS}</style></head><body>"
         '<nav><a href="/">fleet</a><a href="/metrics">metrics</a><a href="/api/fleet">json</a></nav>'
         f"<h1>{escape(title)}</h1>{body}"
-        f'<p class=note>edgebench collector · page made {escape(iso(time.time()))}</p></body></html>'
+        f"<p class=note>edgebench collector · page made {escape(iso(time.time()))}</p></body></html>"
     ).encode()
 
 
@@ -104,8 +116,12 @@ def devices_html(devs: list[dict[str, Any]]) -> str:
         ]
         for d in devs
     ]
-    return _table("devices", ["device", "state", "last seen", "agent", "board", "runs", "seq gaps", "duplicates",
-                              "replayed"], rows, left=5)
+    return _table(
+        "devices",
+        ["device", "state", "last seen", "agent", "board", "runs", "seq gaps", "duplicates", "replayed"],
+        rows,
+        left=5,
+    )
 
 
 def fleet_html(rows: list[dict[str, Any]], by: tuple[str, ...], tid: str = "fleet") -> str:
@@ -124,17 +140,35 @@ def fleet_html(rows: list[dict[str, Any]], by: tuple[str, ...], tid: str = "flee
                 cells.append(_v(v))
         thr = r.get("throttled_runs")
         cells += [
-            str(r["runs"]), str(r["frames"]), _v(r["fps"], ".1f"),
+            str(r["runs"]),
+            str(r["frames"]),
+            _v(r["fps"], ".1f"),
             *(_v(lat["inference"][k]) for k in ("p50", "p90", "p99")),
             *(_v(lat["e2e"][k]) for k in ("p50", "p90", "p99")),
-            _v(e.get("gross")), _v(e.get("net")),
+            _v(e.get("gross")),
+            _v(e.get("net")),
             "-" if thr is None else f"{thr}/{r['thermal_runs']}",
-            str(r["missing_frames"]), str(r["duplicates"]), str(r["replayed"]),
+            str(r["missing_frames"]),
+            str(r["duplicates"]),
+            str(r["replayed"]),
         ]
         out.append(cells)
     head = [{"device_id": "device"}.get(k, k) for k in by] + [
-        "runs", "frames", "FPS", "inference p50 ms", "p90", "p99", "e2e p50 ms", "p90", "p99",
-        "mJ/inference gross", "net", "throttled runs", "missing frames", "duplicates", "replayed",
+        "runs",
+        "frames",
+        "FPS",
+        "inference p50 ms",
+        "p90",
+        "p99",
+        "e2e p50 ms",
+        "p90",
+        "p99",
+        "mJ/inference gross",
+        "net",
+        "throttled runs",
+        "missing frames",
+        "duplicates",
+        "replayed",
     ]
     return _table(tid, head, out, left=len(by))
 
@@ -146,7 +180,8 @@ def _verdict(v: str | None) -> str:
 def latency_chart(rows: list[dict[str, Any]], label_keys: tuple[str, ...], title: str) -> str:
     labels = [" / ".join(str(r.get(k) or "-") for k in label_keys) for r in rows]
     return charts.bar_chart(
-        title, labels,
+        title,
+        labels,
         {
             "e2e p50": [r["latency_ms"]["e2e"]["p50"] for r in rows],
             "e2e p99": [r["latency_ms"]["e2e"]["p99"] for r in rows],
@@ -173,18 +208,24 @@ class Dashboard:
         body = [
             f"<p>{len(devs)} devices: {states['online']} online, {states['stopped']} stopped, "
             f"{states['offline']} offline. Rejected messages in quarantine: "
-            + (", ".join(f"{escape(k)} {v}" for k, v in qc.items()) or "none") + ".</p>",
-            "<h2>Devices</h2>", devices_html(devs),
-            "<h2>Fleet: per device and model</h2>", fleet_html(rows, ("device_id", "model")),
-            '<p class=note>Latency percentiles are exact, over every stored frame of the group; FPS = frames / '
+            + (", ".join(f"{escape(k)} {v}" for k, v in qc.items()) or "none")
+            + ".</p>",
+            "<h2>Devices</h2>",
+            devices_html(devs),
+            "<h2>Fleet: per device and model</h2>",
+            fleet_html(rows, ("device_id", "model")),
+            "<p class=note>Latency percentiles are exact, over every stored frame of the group; FPS = frames / "
             "measured time of completed runs; energy per inference is frame-weighted over runs that measured power.</p>",
             latency_chart(rows, ("device_id", "model"), "Latency per device and model (ms)"),
         ]
         body.append(self._documents(scenario_rows(self.store), sweep_rows(self.store), limit=20))
         models = sorted({r["model"] for r in rows if r["model"]})
         if models:
-            body.append("<h2>Compare a model across boards</h2><ul>"
-                        + "".join(f"<li>{_link(_model_href(m), m)}</li>" for m in models) + "</ul>")
+            body.append(
+                "<h2>Compare a model across boards</h2><ul>"
+                + "".join(f"<li>{_link(_model_href(m), m)}</li>" for m in models)
+                + "</ul>"
+            )
         return _page("Fleet", "".join(body))
 
     def device(self, device_id: str) -> bytes:
@@ -205,14 +246,42 @@ class Dashboard:
             "<h2>Per model, runtime, delegate and scenario</h2>",
             fleet_html(rows, ("model", "runtime", "delegate", "scenario")),
             latency_chart(rows, ("model", "delegate"), f"Latency on {device_id} (ms)"),
-            self._documents(scenario_rows(self.store, where={"device_id": device_id}),
-                            sweep_rows(self.store, where={"device_id": device_id})),
-            "<h2>Runs</h2>", self._runs_table(runs),
+            self._documents(
+                scenario_rows(self.store, where={"device_id": device_id}),
+                sweep_rows(self.store, where={"device_id": device_id}),
+            ),
+            "<h2>Runs</h2>",
+            self._runs_table(runs),
             "<h2>Sessions (data quality)</h2>",
-            _table("sessions", ["session", "first seq", "last seq", "stored", "seq gaps", "duplicates", "replayed",
-                                "first seen", "last seen"],
-                   [[str(s), str(a), str(b), str(n), str(max(0, b - a + 1 - n)), str(du), str(rp), escape(iso(f)),
-                     escape(iso(la))] for s, a, b, n, du, rp, f, la in sessions], left=1),
+            _table(
+                "sessions",
+                [
+                    "session",
+                    "first seq",
+                    "last seq",
+                    "stored",
+                    "seq gaps",
+                    "duplicates",
+                    "replayed",
+                    "first seen",
+                    "last seen",
+                ],
+                [
+                    [
+                        str(s),
+                        str(a),
+                        str(b),
+                        str(n),
+                        str(max(0, b - a + 1 - n)),
+                        str(du),
+                        str(rp),
+                        escape(iso(f)),
+                        escape(iso(la)),
+                    ]
+                    for s, a, b, n, du, rp, f, la in sessions
+                ],
+                left=1,
+            ),
             "<h2>Inventory</h2><pre>" + escape(json.dumps(inv, indent=2)[:20000]) + "</pre>",
         ]
         return _page(f"Device {device_id}", "".join(body))
@@ -220,17 +289,54 @@ class Dashboard:
     def _runs_table(self, runs: list[dict[str, Any]]) -> str:
         return _table(
             "runs",
-            ["run", "device", "kind", "model", "runtime", "delegate", "threads", "scenario", "verdict", "headline",
-             "frames", "stored", "FPS", "mJ/inf", "throttled", "received"],
-            [[_link(_run_href(r["device_id"], r["run_id"]), r["run_id"]), escape(r["device_id"]), escape(r["kind"]),
-              _v(r["model"]), _v(r["runtime"]), _v(r["delegate"]), _v(r["num_threads"]), _v(r["scenario"]),
-              _verdict(r["verdict"]),
-              escape(headline_text(r["headline_metric"], r["headline_value"], r["headline_unit"],
-                                   None if r["within_bound"] is None else bool(r["within_bound"]))),
-              _v(r["frames"]), _v(r["frames_stored"]), _v(r["fps"], ".1f"), _v(r["energy_mj_gross"]),
-              {None: "-", 0: "no", 1: "yes"}.get(r["throttled"], "-"),
-              escape(iso(r["summary_at"] or r["first_seen"])) if r["summary_at"] else
-              escape(iso(r["first_seen"])) + (" (in progress)" if r["kind"] != "run" else "")] for r in runs],
+            [
+                "run",
+                "device",
+                "kind",
+                "model",
+                "runtime",
+                "delegate",
+                "threads",
+                "scenario",
+                "verdict",
+                "headline",
+                "frames",
+                "stored",
+                "FPS",
+                "mJ/inf",
+                "throttled",
+                "received",
+            ],
+            [
+                [
+                    _link(_run_href(r["device_id"], r["run_id"]), r["run_id"]),
+                    escape(r["device_id"]),
+                    escape(r["kind"]),
+                    _v(r["model"]),
+                    _v(r["runtime"]),
+                    _v(r["delegate"]),
+                    _v(r["num_threads"]),
+                    _v(r["scenario"]),
+                    _verdict(r["verdict"]),
+                    escape(
+                        headline_text(
+                            r["headline_metric"],
+                            r["headline_value"],
+                            r["headline_unit"],
+                            None if r["within_bound"] is None else bool(r["within_bound"]),
+                        )
+                    ),
+                    _v(r["frames"]),
+                    _v(r["frames_stored"]),
+                    _v(r["fps"], ".1f"),
+                    _v(r["energy_mj_gross"]),
+                    {None: "-", 0: "no", 1: "yes"}.get(r["throttled"], "-"),
+                    escape(iso(r["summary_at"] or r["first_seen"]))
+                    if r["summary_at"]
+                    else escape(iso(r["first_seen"])) + (" (in progress)" if r["kind"] != "run" else ""),
+                ]
+                for r in runs
+            ],
             left=3,
         )
 
@@ -242,9 +348,14 @@ class Dashboard:
             f"<p>{escape(model)} on every board that ran it, side by side.</p>",
             fleet_html(rows, ("device_id", "board", "runtime", "delegate"), tid="comparison"),
             latency_chart(rows, ("device_id", "delegate"), f"{model}: latency per board (ms)"),
-            charts.bar_chart(f"{model}: throughput per board", [r["device_id"] for r in rows],
-                             {"FPS": [r["fps"] for r in rows]}, "frames/s"),
-            "<h2>Runs</h2>", self._runs_table(run_list(self.store, model=model)),
+            charts.bar_chart(
+                f"{model}: throughput per board",
+                [r["device_id"] for r in rows],
+                {"FPS": [r["fps"] for r in rows]},
+                "frames/s",
+            ),
+            "<h2>Runs</h2>",
+            self._runs_table(run_list(self.store, model=model)),
         ]
         return _page(f"Model {model}", "".join(body))
 
@@ -252,26 +363,89 @@ class Dashboard:
         """Tables of scenario results (verdict, headline, reasons) and sweeps (points, best figures)."""
         out = []
         if scen:
-            out.append("<h2>Scenario results</h2>" + _table(
-                "scenarios", ["run", "device", "model", "scenario", "verdict", "headline", "target qps", "done qps",
-                              "queries", "reasons", "received"],
-                [[_link(_run_href(r["device_id"], r["run_id"]), r["run_id"]), escape(r["device_id"]), _v(r["model"]),
-                  _v(r["scenario"]), _verdict(r["verdict"]),
-                  escape(headline_text(r["headline"]["metric"], r["headline"]["value"], r["headline"]["unit"],
-                                       r["within_bound"], r["latency_bound_ms"])),
-                  _v(r["target_qps"], ".4g"), _v(r["completed_qps"], ".4g"), _v(r["queries"]),
-                  escape("; ".join(r["reasons"])) or "-", escape(iso(r["received_at"]))] for r in scen[:limit]],
-                left=6))
+            out.append(
+                "<h2>Scenario results</h2>"
+                + _table(
+                    "scenarios",
+                    [
+                        "run",
+                        "device",
+                        "model",
+                        "scenario",
+                        "verdict",
+                        "headline",
+                        "target qps",
+                        "done qps",
+                        "queries",
+                        "reasons",
+                        "received",
+                    ],
+                    [
+                        [
+                            _link(_run_href(r["device_id"], r["run_id"]), r["run_id"]),
+                            escape(r["device_id"]),
+                            _v(r["model"]),
+                            _v(r["scenario"]),
+                            _verdict(r["verdict"]),
+                            escape(
+                                headline_text(
+                                    r["headline"]["metric"],
+                                    r["headline"]["value"],
+                                    r["headline"]["unit"],
+                                    r["within_bound"],
+                                    r["latency_bound_ms"],
+                                )
+                            ),
+                            _v(r["target_qps"], ".4g"),
+                            _v(r["completed_qps"], ".4g"),
+                            _v(r["queries"]),
+                            escape("; ".join(r["reasons"])) or "-",
+                            escape(iso(r["received_at"])),
+                        ]
+                        for r in scen[:limit]
+                    ],
+                    left=6,
+                )
+            )
         if sweeps:
-            out.append("<h2>Sweeps</h2>" + _table(
-                "sweeps", ["run", "device", "model", "points ok", "unsupported", "failed", "INVALID", "best items/s",
-                           "at", "lowest p99 ms", "at", "received"],
-                [[_link(_run_href(r["device_id"], r["run_id"]), r["run_id"]), escape(r["device_id"]), _v(r["model"]),
-                  str(r["counts"]["ok"]), str(r["counts"]["unsupported"]), str(r["counts"]["failed"]),
-                  str(r["invalid_points"]), _v(r["best_throughput_items_per_s"], ".1f"), _v(r["best_throughput_at"]),
-                  _v(r["lowest_p99_ms"], ".4f"), _v(r["lowest_p99_at"]), escape(iso(r["received_at"]))]
-                 for r in sweeps[:limit]],
-                left=3))
+            out.append(
+                "<h2>Sweeps</h2>"
+                + _table(
+                    "sweeps",
+                    [
+                        "run",
+                        "device",
+                        "model",
+                        "points ok",
+                        "unsupported",
+                        "failed",
+                        "INVALID",
+                        "best items/s",
+                        "at",
+                        "lowest p99 ms",
+                        "at",
+                        "received",
+                    ],
+                    [
+                        [
+                            _link(_run_href(r["device_id"], r["run_id"]), r["run_id"]),
+                            escape(r["device_id"]),
+                            _v(r["model"]),
+                            str(r["counts"]["ok"]),
+                            str(r["counts"]["unsupported"]),
+                            str(r["counts"]["failed"]),
+                            str(r["invalid_points"]),
+                            _v(r["best_throughput_items_per_s"], ".1f"),
+                            _v(r["best_throughput_at"]),
+                            _v(r["lowest_p99_ms"], ".4f"),
+                            _v(r["lowest_p99_at"]),
+                            escape(iso(r["received_at"])),
+                        ]
+                        for r in sweeps[:limit]
+                    ],
+                    left=3,
+                )
+            )
         return "".join(out)
 
     def run(self, device_id: str, run_id: str, q: dict[str, str]) -> bytes:
@@ -288,15 +462,22 @@ class Dashboard:
         samples = run_samples(self.store, device_id, run_id, [stage])[stage]
         h = histogram(samples, 40)
         info = [
-            ("model", d["model"]), ("runtime", f"{d['runtime'] or '-'} {d['runtime_version'] or ''}"),
-            ("delegate", d["delegate"]), ("threads", d["num_threads"]), ("scenario", d["scenario"]),
-            ("board", d["board"]), ("source", d["source_kind"]), ("started", d["started_at"]),
+            ("model", d["model"]),
+            ("runtime", f"{d['runtime'] or '-'} {d['runtime_version'] or ''}"),
+            ("delegate", d["delegate"]),
+            ("threads", d["num_threads"]),
+            ("scenario", d["scenario"]),
+            ("board", d["board"]),
+            ("source", d["source_kind"]),
+            ("started", d["started_at"]),
             ("frames (summary / stored)", f"{d['frames'] if d['frames'] is not None else '-'} / {d['frames_stored']}"),
             ("FPS", None if d["fps"] is None else f"{d['fps']:.2f}"),
             ("verdict", d["verdict"]),
             ("power mean W", None if d["power_mean_w"] is None else f"{d['power_mean_w']:.3f}"),
-            ("energy per inference mJ (gross / net)",
-             " / ".join("-" if x is None else f"{x:.3f}" for x in (d["energy_mj_gross"], d["energy_mj_net"]))),
+            (
+                "energy per inference mJ (gross / net)",
+                " / ".join("-" if x is None else f"{x:.3f}" for x in (d["energy_mj_gross"], d["energy_mj_net"])),
+            ),
             ("throttled", {None: "no data", 0: "no", 1: "yes"}.get(d["throttled"], "-")),
             ("max temperature °C", None if d["temp_max_c"] is None else f"{d['temp_max_c']:.1f}"),
             ("duplicates dropped / replayed batches", f"{d['duplicates']} / {d['replayed']}"),
@@ -304,12 +485,21 @@ class Dashboard:
         body = [
             _table("run-info", ["", ""], [[escape(k), _v(v)] for k, v in info], left=1),
             "<h2>Latency per stage (ms, stored frames)</h2>",
-            _table("run-latency", ["stage", "p50", "p90", "p99", "mean"],
-                   [[s, *(_v(lat[s][k]) for k in ("p50", "p90", "p99", "mean"))] for s in lat]),
-            "<p>Histogram of stage: " + " ".join(
-                _link(f"{_run_href(device_id, run_id)}?stage={s}", s) for s in lat) + "</p>",
-            charts.histogram_svg(f"{stage} latency, {samples.size} frames", h["counts"], h["edges"], "ms",
-                                 {"p50": lat[stage]["p50"], "p99": lat[stage]["p99"]}),
+            _table(
+                "run-latency",
+                ["stage", "p50", "p90", "p99", "mean"],
+                [[s, *(_v(lat[s][k]) for k in ("p50", "p90", "p99", "mean"))] for s in lat],
+            ),
+            "<p>Histogram of stage: "
+            + " ".join(_link(f"{_run_href(device_id, run_id)}?stage={s}", s) for s in lat)
+            + "</p>",
+            charts.histogram_svg(
+                f"{stage} latency, {samples.size} frames",
+                h["counts"],
+                h["edges"],
+                "ms",
+                {"p50": lat[stage]["p50"], "p99": lat[stage]["p99"]},
+            ),
         ]
         base = q.get("baseline")
         if base:
@@ -320,7 +510,8 @@ class Dashboard:
                 body.append(f"<p class=yes>{escape(str(e))}</p>")
         body.append(
             '<form method=get><label>Compare with baseline run (DEVICE/RUN_ID): <input name=baseline value="'
-            + escape(base or "") + f'"></label><input type=hidden name=stage value="{escape(stage)}">'
+            + escape(base or "")
+            + f'"></label><input type=hidden name=stage value="{escape(stage)}">'
             " <button>compare</button></form>"
         )
         return _page(f"Run {device_id}/{run_id}", "".join(body))
@@ -332,24 +523,33 @@ class Dashboard:
         title = f"{what} {d['device_id']}/{d['run_id']}"
         rt = (doc or {}).get("runtime") or {}
         info = [
-            ("model", d["model"]), ("runtime", f"{d['runtime'] or '-'} {d['runtime_version'] or ''}"),
-            ("delegate", d["delegate"]), ("XNNPACK", rt.get("xnnpack")), ("board", d["board"]),
-            ("source", d["source_kind"]), ("started", d["started_at"]),
+            ("model", d["model"]),
+            ("runtime", f"{d['runtime'] or '-'} {d['runtime_version'] or ''}"),
+            ("delegate", d["delegate"]),
+            ("XNNPACK", rt.get("xnnpack")),
+            ("board", d["board"]),
+            ("source", d["source_kind"]),
+            ("started", d["started_at"]),
         ]
         if doc is None:
             meta = d.get("meta") or {}
             cfg = meta.get("config") or {}
-            body = [_table("run-info", ["", ""], [[escape(k), _v(v)] for k, v in info], left=1),
-                    f"<p>In progress: the device announced this {what.lower()} (its meta is stored); its result has not"
-                    " arrived yet.</p>",
-                    "<pre>" + escape(json.dumps(cfg, indent=2)[:5000]) + "</pre>"]
+            body = [
+                _table("run-info", ["", ""], [[escape(k), _v(v)] for k, v in info], left=1),
+                f"<p>In progress: the device announced this {what.lower()} (its meta is stored); its result has not"
+                " arrived yet.</p>",
+                "<pre>" + escape(json.dumps(cfg, indent=2)[:5000]) + "</pre>",
+            ]
             return _page(title, "".join(body))
         if d["kind"] == "sweep":
-            return _page(title, _table("run-info", ["", ""], [[escape(k), _v(v)] for k, v in info], left=1)
-                         + self._sweep(d, doc, q))
+            return _page(
+                title,
+                _table("run-info", ["", ""], [[escape(k), _v(v)] for k, v in info], left=1) + self._sweep(d, doc, q),
+            )
         info += [("threads", d["num_threads"]), ("batch", doc.get("batch"))]
-        return _page(title, _table("run-info", ["", ""], [[escape(k), _v(v)] for k, v in info], left=1)
-                     + self._scenario(d, doc))
+        return _page(
+            title, _table("run-info", ["", ""], [[escape(k), _v(v)] for k, v in info], left=1) + self._scenario(d, doc)
+        )
 
     def _sweep(self, d: dict[str, Any], doc: dict[str, Any], q: dict[str, str]) -> str:
         pts = d["sweep"]
@@ -376,18 +576,38 @@ class Dashboard:
         missing = []
         for p in pts:
             if p["status"] != "ok":
-                missing.append((p["batch"], f"batch {p['batch']}, threads {p['threads']}, instances {p['instances']}: "
-                                            f"{p['status']}: {p.get('reason', '')}"))
+                missing.append(
+                    (
+                        p["batch"],
+                        f"batch {p['batch']}, threads {p['threads']}, instances {p['instances']}: "
+                        f"{p['status']}: {p.get('reason', '')}",
+                    )
+                )
         batches = sorted({p["batch"] for p in pts})
         groups = sorted({series_name(p) for p in ok}, key=lambda n: [int(x.split()[0]) for x in n.split(", ")])
         front = ov["frontier"]
-        scatter = [{"x": p["latency_ms"]["p99"], "y": p["throughput_items_per_s"], "group": series_name(p),
-                    "label": f"b{p['batch']} t{p['threads']} i{p['instances']}", "hollow": invalid(p) is not None,
-                    "note": invalid(p)} for p in ok]
+        scatter = [
+            {
+                "x": p["latency_ms"]["p99"],
+                "y": p["throughput_items_per_s"],
+                "group": series_name(p),
+                "label": f"b{p['batch']} t{p['threads']} i{p['instances']}",
+                "hollow": invalid(p) is not None,
+                "note": invalid(p),
+            }
+            for p in ok
+        ]
         # the latency distribution of one point: ?point=N, else the best-throughput point
         bt = (doc.get("best") or {}).get("throughput") or {}
-        default = next((p["index"] for p in ok if (p["batch"], p["threads"], p["instances"]) ==
-                        (bt.get("batch"), bt.get("threads"), bt.get("instances"))), ok[0]["index"] if ok else None)
+        default = next(
+            (
+                p["index"]
+                for p in ok
+                if (p["batch"], p["threads"], p["instances"])
+                == (bt.get("batch"), bt.get("threads"), bt.get("instances"))
+            ),
+            ok[0]["index"] if ok else None,
+        )
         try:
             sel = int(q.get("point", default if default is not None else -1))
         except ValueError:
@@ -404,32 +624,64 @@ class Dashboard:
             f"<span class=failed>{counts['failed']} failed</span>. "
             f"Best throughput {_v(ov['best_throughput_items_per_s'], '.1f')} items/s at {_v(ov['best_throughput_at'])}; "
             f"lowest p99 {_v(ov['lowest_p99_ms'], '.4f')} ms per batch at {_v(ov['lowest_p99_at'])}.</p>",
-            "<p class=note>" + escape(doc.get("latency_scope", "")) + ". Throughput: "
-            + escape(doc.get("throughput_scope", "")) + ". Hollow points are INVALID (too few batches or too short);"
+            "<p class=note>"
+            + escape(doc.get("latency_scope", ""))
+            + ". Throughput: "
+            + escape(doc.get("throughput_scope", ""))
+            + ". Hollow points are INVALID (too few batches or too short);"
             " red crosses on the x axis are points that did not run (hover for the reason).</p>",
-            charts.line_chart("Latency vs batch size (p50 solid, p99 dashed)", lat, "batch size (items per invoke)",
-                              "latency per batch (ms)", dashed=dashed, missing=missing, kind="sweep-latency",
-                              xticks=batches, colors={n: groups.index(n.split(", ", 1)[1]) for n in lat}),
-            charts.line_chart("Throughput vs batch size", thr, "batch size (items per invoke)", "throughput (items/s)",
-                              missing=missing, kind="sweep-throughput", xticks=batches,
-                              colors={n: groups.index(n) for n in thr}),
-            charts.scatter_chart("Latency/throughput frontier across threads and instances (b = batch, t = threads,"
-                                 " i = instances)", scatter, "p99 latency per batch (ms)", "throughput (items/s)",
-                                 line=[(f["p99_ms"], f["throughput_items_per_s"]) for f in front],
-                                 line_name="frontier (no point is both faster and higher)", groups=groups,
-                                 kind="sweep-frontier"),
+            charts.line_chart(
+                "Latency vs batch size (p50 solid, p99 dashed)",
+                lat,
+                "batch size (items per invoke)",
+                "latency per batch (ms)",
+                dashed=dashed,
+                missing=missing,
+                kind="sweep-latency",
+                xticks=batches,
+                colors={n: groups.index(n.split(", ", 1)[1]) for n in lat},
+            ),
+            charts.line_chart(
+                "Throughput vs batch size",
+                thr,
+                "batch size (items per invoke)",
+                "throughput (items/s)",
+                missing=missing,
+                kind="sweep-throughput",
+                xticks=batches,
+                colors={n: groups.index(n) for n in thr},
+            ),
+            charts.scatter_chart(
+                "Latency/throughput frontier across threads and instances (b = batch, t = threads, i = instances)",
+                scatter,
+                "p99 latency per batch (ms)",
+                "throughput (items/s)",
+                line=[(f["p99_ms"], f["throughput_items_per_s"]) for f in front],
+                line_name="frontier (no point is both faster and higher)",
+                groups=groups,
+                kind="sweep-frontier",
+            ),
         ]
         if chosen is not None:
             hist = chosen.get("latency_histogram_ms") or {}
-            out.append(charts.histogram_svg(
-                f"Latency per batch at batch {chosen['batch']}, threads {chosen['threads']}, instances "
-                f"{chosen['instances']} ({chosen.get('batches', '-')} batches)",
-                hist.get("counts") or [], hist.get("edges_ms") or [], "ms",
-                {"p50": chosen["latency_ms"]["p50"], "p99": chosen["latency_ms"]["p99"]}, log_x=True, what="batches",
-                xlabel="latency per batch (ms)"))
+            out.append(
+                charts.histogram_svg(
+                    f"Latency per batch at batch {chosen['batch']}, threads {chosen['threads']}, instances "
+                    f"{chosen['instances']} ({chosen.get('batches', '-')} batches)",
+                    hist.get("counts") or [],
+                    hist.get("edges_ms") or [],
+                    "ms",
+                    {"p50": chosen["latency_ms"]["p50"], "p99": chosen["latency_ms"]["p99"]},
+                    log_x=True,
+                    what="batches",
+                    xlabel="latency per batch (ms)",
+                )
+            )
             if not hist:
-                out.append("<p class=note>This point was published without its histogram"
-                           " (see the document's published_without).</p>")
+                out.append(
+                    "<p class=note>This point was published without its histogram"
+                    " (see the document's published_without).</p>"
+                )
         rows = []
         for p in pts:
             pw = p.get("power") or {}
@@ -437,17 +689,47 @@ class Dashboard:
             l_ = p.get("latency_ms") or {}
             status = p["status"] if p["status"] != "ok" else (p.get("verdict") or "ok")
             why = p.get("reason") or "; ".join(p.get("reasons") or [])
-            rows.append([
-                str(p["index"]), str(p["batch"]), str(p["threads"]), str(p["instances"]),
-                f'<span class="{escape(status)}">{escape(status)}</span>',
-                _v(p.get("throughput_items_per_s"), ".1f"), *(_v(l_.get(k), ".4f") for k in ("p50", "p90", "p99")),
-                _v(per.get("p50"), ".4f"), _v(p.get("cpu_pct"), ".1f"), _v(pw.get("energy_per_item_mj"), ".4f"),
-                _v(pw.get("mean_w"), ".3f"), escape(why) or "-",
-                _link(f"{href}?point={p['index']}", "histogram") if p["status"] == "ok" else "-",
-            ])
-        out.append(_table("sweep", ["#", "batch", "threads", "instances", "status", "items/s", "p50 ms", "p90 ms",
-                                    "p99 ms", "per item p50 ms", "CPU %", "mJ/item", "power W", "reason",
-                                    "distribution"], rows, left=0))
+            rows.append(
+                [
+                    str(p["index"]),
+                    str(p["batch"]),
+                    str(p["threads"]),
+                    str(p["instances"]),
+                    f'<span class="{escape(status)}">{escape(status)}</span>',
+                    _v(p.get("throughput_items_per_s"), ".1f"),
+                    *(_v(l_.get(k), ".4f") for k in ("p50", "p90", "p99")),
+                    _v(per.get("p50"), ".4f"),
+                    _v(p.get("cpu_pct"), ".1f"),
+                    _v(pw.get("energy_per_item_mj"), ".4f"),
+                    _v(pw.get("mean_w"), ".3f"),
+                    escape(why) or "-",
+                    _link(f"{href}?point={p['index']}", "histogram") if p["status"] == "ok" else "-",
+                ]
+            )
+        out.append(
+            _table(
+                "sweep",
+                [
+                    "#",
+                    "batch",
+                    "threads",
+                    "instances",
+                    "status",
+                    "items/s",
+                    "p50 ms",
+                    "p90 ms",
+                    "p99 ms",
+                    "per item p50 ms",
+                    "CPU %",
+                    "mJ/item",
+                    "power W",
+                    "reason",
+                    "distribution",
+                ],
+                rows,
+                left=0,
+            )
+        )
         notes = [escape(n) for n in doc.get("notes", [])]
         if notes:
             out.append("<ul class=note>" + "".join(f"<li>{n}</li>" for n in notes) + "</ul>")
@@ -465,37 +747,78 @@ class Dashboard:
         if doc["reasons"]:
             out.append("<ul id=reasons>" + "".join(f"<li>{escape(r)}</li>" for r in doc["reasons"]) + "</ul>")
         hv = h["value"]
-        facts = [("headline", f"{h['metric']}: {'yes' if hv else 'no'}" if isinstance(hv, bool)
-                  else f"{h['metric']}: {'-' if hv is None else hv} {h['unit']}")]
-        for k in ("target_qps", "scheduled_qps", "completed_qps", "qps", "samples_per_s", "queries", "samples",
-                  "queries_unserved", "queries_not_arrived", "overlatency_queries", "duration_s", "latency_bound_ms",
-                  "max_qps", "query_latency_ms"):
+        facts = [
+            (
+                "headline",
+                f"{h['metric']}: {'yes' if hv else 'no'}"
+                if isinstance(hv, bool)
+                else f"{h['metric']}: {'-' if hv is None else hv} {h['unit']}",
+            )
+        ]
+        for k in (
+            "target_qps",
+            "scheduled_qps",
+            "completed_qps",
+            "qps",
+            "samples_per_s",
+            "queries",
+            "samples",
+            "queries_unserved",
+            "queries_not_arrived",
+            "overlatency_queries",
+            "duration_s",
+            "latency_bound_ms",
+            "max_qps",
+            "query_latency_ms",
+        ):
             if doc.get(k) is not None:
                 facts.append((k, doc[k]))
         es = doc.get("early_stopping")
         if isinstance(es, dict):
-            facts.append(("early stopping (99 % confidence)",
-                          f"p{es.get('percentile', 0):g} <= {es.get('estimate_ms')} ms" if es.get("met") else
-                          f"not met: {es.get('queries')} queries, {es.get('queries_needed')} needed"))
+            facts.append(
+                (
+                    "early stopping (99 % confidence)",
+                    f"p{es.get('percentile', 0):g} <= {es.get('estimate_ms')} ms"
+                    if es.get("met")
+                    else f"not met: {es.get('queries')} queries, {es.get('queries_needed')} needed",
+                )
+            )
         pw = doc.get("power") or {}
         if pw.get("available"):
             facts.append(("power mean W", pw.get("mean_w")))
-            facts.append(("energy per query / per sample mJ",
-                          f"{_v(pw.get('energy_per_query_mj'))} / {_v(pw.get('energy_per_sample_mj'))}"))
+            facts.append(
+                (
+                    "energy per query / per sample mJ",
+                    f"{_v(pw.get('energy_per_query_mj'))} / {_v(pw.get('energy_per_sample_mj'))}",
+                )
+            )
         elif pw:
             facts.append(("power", pw.get("reason")))
         out.append(_table("scenario-facts", ["", ""], [[escape(k), _v(v)] for k, v in facts], left=1))
-        blocks = [(name, doc[name]) for name in ("latency_ms", "queue_ms", "service_ms") if isinstance(doc.get(name), dict)]
+        blocks = [
+            (name, doc[name]) for name in ("latency_ms", "queue_ms", "service_ms") if isinstance(doc.get(name), dict)
+        ]
         if blocks:
-            out.append(_table("scenario-latency", ["", "mean", "p50", "p90", "p99", "p99.9", "max"],
-                              [[escape(n), *(_v(b.get(k), ".4f") for k in ("mean", "p50", "p90", "p99", "p999", "max"))]
-                               for n, b in blocks], left=1))
+            out.append(
+                _table(
+                    "scenario-latency",
+                    ["", "mean", "p50", "p90", "p99", "p99.9", "max"],
+                    [
+                        [escape(n), *(_v(b.get(k), ".4f") for k in ("mean", "p50", "p90", "p99", "p999", "max"))]
+                        for n, b in blocks
+                    ],
+                    left=1,
+                )
+            )
             out.append("<p class=note>" + escape(doc.get("latency_scope", "")) + "</p>")
         hist = doc.get("latency_histogram_ms")
         if isinstance(hist, dict):
             unit = "batches" if scen == "offline" else "queries"
             lat = doc.get("latency_ms") or {}
-            marks = {"p50": lat.get("p50"), "p90" if scen == "single-stream" else "p99": lat.get("p90" if scen == "single-stream" else "p99")}
+            marks = {
+                "p50": lat.get("p50"),
+                "p90" if scen == "single-stream" else "p99": lat.get("p90" if scen == "single-stream" else "p99"),
+            }
             where = ""
             if bound:
                 marks["bound"] = bound
@@ -503,25 +826,62 @@ class Dashboard:
                 if edges and bound > edges[-1]:
                     where = f"; the {bound:g} ms bound lies above every query"
             count = f"{doc.get('queries', '-')} queries" if scen != "offline" else f"{doc.get('samples', '-')} samples"
-            out.append(charts.histogram_svg(
-                f"{scen} latency distribution ({count}{where})", hist.get("counts") or [],
-                hist.get("edges_ms") or [], "ms", marks, log_x=True, what=unit,
-                xlabel=f"latency per {'batch' if scen == 'offline' else 'query'} (ms)"))
+            out.append(
+                charts.histogram_svg(
+                    f"{scen} latency distribution ({count}{where})",
+                    hist.get("counts") or [],
+                    hist.get("edges_ms") or [],
+                    "ms",
+                    marks,
+                    log_x=True,
+                    what=unit,
+                    xlabel=f"latency per {'batch' if scen == 'offline' else 'query'} (ms)",
+                )
+            )
         if isinstance(doc.get("steps"), list):
             steps = doc["steps"]
-            out.append(charts.scatter_chart(
-                "Server p99 latency vs offered load (max-QPS search)",
-                [{"x": st["target_qps"], "y": st.get("p99_latency_ms"), "group": "pass" if st["passed"] else "fail",
-                  "label": f"{i + 1}", "hollow": not st["passed"], "note": "; ".join(st.get("reasons") or [])}
-                 for i, st in enumerate(steps)],
-                "offered load (queries/s, Poisson)", "p99 latency from scheduled arrival (ms)",
-                hline=(doc.get("latency_bound_ms"), f"bound {doc.get('latency_bound_ms')} ms"),
-                vline=(doc.get("max_qps"), f"max {doc.get('max_qps')} qps") if doc.get("max_qps") else None,
-                groups=["pass", "fail"], kind="max-qps"))
-            out.append(_table("steps", ["step", "phase", "target qps", "p99 ms", "done qps", "queries", "verdict", "reasons"],
-                              [[str(i + 1), _v(st.get("phase")), _v(st["target_qps"], ".4g"), _v(st.get("p99_latency_ms"), ".4f"),
-                                _v(st.get("completed_qps"), ".4g"), _v(st.get("queries")), _verdict(st["verdict"]),
-                                escape("; ".join(st.get("reasons") or [])) or "-"] for i, st in enumerate(steps)], left=0))
+            out.append(
+                charts.scatter_chart(
+                    "Server p99 latency vs offered load (max-QPS search)",
+                    [
+                        {
+                            "x": st["target_qps"],
+                            "y": st.get("p99_latency_ms"),
+                            "group": "pass" if st["passed"] else "fail",
+                            "label": f"{i + 1}",
+                            "hollow": not st["passed"],
+                            "note": "; ".join(st.get("reasons") or []),
+                        }
+                        for i, st in enumerate(steps)
+                    ],
+                    "offered load (queries/s, Poisson)",
+                    "p99 latency from scheduled arrival (ms)",
+                    hline=(doc.get("latency_bound_ms"), f"bound {doc.get('latency_bound_ms')} ms"),
+                    vline=(doc.get("max_qps"), f"max {doc.get('max_qps')} qps") if doc.get("max_qps") else None,
+                    groups=["pass", "fail"],
+                    kind="max-qps",
+                )
+            )
+            out.append(
+                _table(
+                    "steps",
+                    ["step", "phase", "target qps", "p99 ms", "done qps", "queries", "verdict", "reasons"],
+                    [
+                        [
+                            str(i + 1),
+                            _v(st.get("phase")),
+                            _v(st["target_qps"], ".4g"),
+                            _v(st.get("p99_latency_ms"), ".4f"),
+                            _v(st.get("completed_qps"), ".4g"),
+                            _v(st.get("queries")),
+                            _verdict(st["verdict"]),
+                            escape("; ".join(st.get("reasons") or [])) or "-",
+                        ]
+                        for i, st in enumerate(steps)
+                    ],
+                    left=0,
+                )
+            )
         for label, items in (("warning", doc.get("warnings") or []), ("note", doc.get("notes") or [])):
             if items:
                 out.append("<ul class=note>" + "".join(f"<li>{label}: {escape(x)}</li>" for x in items) + "</ul>")
@@ -532,14 +892,24 @@ class Dashboard:
         for m in c["metrics"]:
             bn = m.get("beyond_noise")
             ci = m.get("ci95")
-            rows.append([
-                escape(f"{m['metric']} ({m['unit']})"), _v(m["baseline"]), _v(m["run"]), _v(m["change"], "+.3f"),
-                _v(m["change_pct"], "+.1f"), f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "-",
-                {True: '<span class=yes>yes</span>', False: "no", None: "unknown"}[bn],
-            ])
-        return (f"<h2>Against baseline {escape(c['baseline'])}</h2>"
-                + _table("compare", ["metric", "baseline", "this run", "change", "change %", "95% CI", "beyond noise"],
-                         rows) + f"<p class=note>{escape(c['criterion'])}</p>")
+            rows.append(
+                [
+                    escape(f"{m['metric']} ({m['unit']})"),
+                    _v(m["baseline"]),
+                    _v(m["run"]),
+                    _v(m["change"], "+.3f"),
+                    _v(m["change_pct"], "+.1f"),
+                    f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "-",
+                    {True: "<span class=yes>yes</span>", False: "no", None: "unknown"}[bn],
+                ]
+            )
+        return (
+            f"<h2>Against baseline {escape(c['baseline'])}</h2>"
+            + _table(
+                "compare", ["metric", "baseline", "this run", "change", "change %", "95% CI", "beyond noise"], rows
+            )
+            + f"<p class=note>{escape(c['criterion'])}</p>"
+        )
 
     def metrics(self) -> bytes:
         if self._metrics is None:
@@ -588,7 +958,7 @@ class Dashboard:
         raise LookupError(f"no API {'/'.join(parts)!r}")
 
 
-def make_handler(dash: Dashboard):
+def make_handler(dash: Dashboard):  # noqa: C901
     dash_ = dash
 
     class Handler(BaseHTTPRequestHandler):
@@ -620,7 +990,10 @@ def make_handler(dash: Dashboard):
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
             self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'")
+            self.send_header(
+                "Content-Security-Policy",
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'",
+            )
             if cookie:
                 self.send_header("Set-Cookie", cookie)
             self.end_headers()
@@ -631,8 +1004,12 @@ def make_handler(dash: Dashboard):
             u = urlsplit(self.path)
             ok, cookie = self._authorized(u.query)
             if not ok:
-                self._send(401, "text/plain", b"unauthorized: give the token (Authorization: Bearer ... or ?token=...)\n",
-                           head=head)
+                self._send(
+                    401,
+                    "text/plain",
+                    b"unauthorized: give the token (Authorization: Bearer ... or ?token=...)\n",
+                    head=head,
+                )
                 return
             try:
                 code, ctype, body = dash.handle(u.path, u.query)

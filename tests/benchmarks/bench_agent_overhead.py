@@ -36,13 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
-
-from tests.support.paths import ROOT
-from edgebench.agent.runtime import interpreter as rtmod
 from edgebench.agent.measure.loop import LoopOptions, measure
-from edgebench.agent.runtime.postprocess import Classifier, is_classifier
 from edgebench.agent.preprocess.image import Preprocessor
+from edgebench.agent.runtime import interpreter as rtmod
+from edgebench.agent.runtime.postprocess import Classifier, is_classifier
 from edgebench.agent.sources.open import open_source
+from tests.support.paths import ROOT
 
 
 def default_model() -> Path:
@@ -102,8 +101,10 @@ def main() -> int:
     video = make_video(os.path.join(tmp, "clip.avi"), (w, h), args.frames * args.rounds + 50)
     synthetic = open_source("synthetic", default_size=(w, h))
     clip = open_source(video)
-    print(f"model {os.path.basename(model)} ({inp.dtype} {inp.shape}), {rt.name} {rt.version}, threads {args.threads}; "
-          f"{args.rounds} rounds of {args.frames} frames per configuration, interleaved on one interpreter")
+    print(
+        f"model {os.path.basename(model)} ({inp.dtype} {inp.shape}), {rt.name} {rt.version}, threads {args.threads}; "
+        f"{args.rounds} rounds of {args.frames} frames per configuration, interleaved on one interpreter"
+    )
     for _ in range(20):  # warm the interpreter, caches and clocks
         rt.invoke()
     ratios = {"seq_fps": [], "seq_p50": [], "pipe_fps": []}
@@ -126,11 +127,19 @@ def main() -> int:
         return f"(middle half of rounds {q[0]:.3f}..{q[1]:.3f})"
 
     seq, p50, pipe = med("seq_fps"), med("seq_p50"), med("pipe_fps")
-    print(f"agent time per frame beyond invoke   = {statistics.median(extra_us):.0f} us (capture, preprocess, set_tensor, "
-          "top-k, timing); the FPS ratio depends on how it compares with the model's invoke time")
-    print(f"sequential FPS / bare FPS            = {seq:.3f} {spread('seq_fps')}   target >= 0.97  {'ok' if seq >= 0.97 else 'MISSED'}")
-    print(f"sequential p50 / bare p50 (invoke)   = {p50:.3f} {spread('seq_p50')}   target within 3%  {'ok' if abs(p50 - 1) <= 0.03 else 'MISSED'}")
-    print(f"pipelined FPS (video) / bare FPS     = {pipe:.3f} {spread('pipe_fps')}   target >= 0.95  {'ok' if pipe >= 0.95 else 'MISSED'}")
+    print(
+        f"agent time per frame beyond invoke   = {statistics.median(extra_us):.0f} us (capture, preprocess, set_tensor, "
+        "top-k, timing); the FPS ratio depends on how it compares with the model's invoke time"
+    )
+    print(
+        f"sequential FPS / bare FPS            = {seq:.3f} {spread('seq_fps')}   target >= 0.97  {'ok' if seq >= 0.97 else 'MISSED'}"
+    )
+    print(
+        f"sequential p50 / bare p50 (invoke)   = {p50:.3f} {spread('seq_p50')}   target within 3%  {'ok' if abs(p50 - 1) <= 0.03 else 'MISSED'}"
+    )
+    print(
+        f"pipelined FPS (video) / bare FPS     = {pipe:.3f} {spread('pipe_fps')}   target >= 0.95  {'ok' if pipe >= 0.95 else 'MISSED'}"
+    )
     return 0
 
 

@@ -33,11 +33,11 @@ import time
 
 import numpy as np
 
-from tests.support.paths import ROOT as PATHS_ROOT
 from edgebench.agent.wire import protocol
 from edgebench.collector.broker.embedded import MosquittoBroker
 from edgebench.collector.ingest.collector import Collector
 from edgebench.collector.store import SQLiteStore
+from tests.support.paths import ROOT as PATHS_ROOT
 
 ROOT = str(PATHS_ROOT)
 
@@ -54,8 +54,23 @@ class Sub:
     """A bare mosquitto_sub counting what it receives, with C-side timestamps (%U)."""
 
     def __init__(self, port: int, topic: str, count: int, client_id: str | None = None, persistent: bool = False):
-        cmd = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-t", topic, "-q", "1", "-V", "mqttv5",
-               "-C", str(count), "-F", "%U"]
+        cmd = [
+            "mosquitto_sub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-t",
+            topic,
+            "-q",
+            "1",
+            "-V",
+            "mqttv5",
+            "-C",
+            str(count),
+            "-F",
+            "%U",
+        ]
         if client_id:
             cmd += ["-i", client_id]
         if persistent:
@@ -93,9 +108,14 @@ class Sub:
 
 def _publish_files(port: int, files: list[tuple[str, str]]) -> float:
     t0 = time.time()
-    procs = [subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-V", "mqttv5",
-                               "-t", topic, "-l"], stdin=open(path, "rb"), stderr=subprocess.DEVNULL)
-             for topic, path in files]
+    procs = [
+        subprocess.Popen(
+            ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-V", "mqttv5", "-t", topic, "-l"],
+            stdin=open(path, "rb"),
+            stderr=subprocess.DEVNULL,
+        )
+        for topic, path in files
+    ]
     for p in procs:
         p.wait()
     return time.time() - t0
@@ -128,8 +148,10 @@ def bench_throughput(total: int, devices: int = 6, n: int = 20) -> None:
     port = broker.port
     store = SQLiteStore(os.path.join(tmp, "bench.db"))
     try:
-        print(f"== throughput: {total} frame-batch messages ({n} frames each, ~{len(open(_stream_files(tmp, 1, 1, n, 99)[0][1]).read())} bytes),"
-              f" {devices} mosquitto_pub -l publishers, QoS 1")
+        print(
+            f"== throughput: {total} frame-batch messages ({n} frames each, ~{len(open(_stream_files(tmp, 1, 1, n, 99)[0][1]).read())} bytes),"
+            f" {devices} mosquitto_pub -l publishers, QoS 1"
+        )
         # --- live: both subscribed while the stream is published
         files = _stream_files(tmp, devices, per, n, session=1)
         col = Collector(broker.url, store, client_id="bench-col", group="bench", protocol_version=PROTO).start(15)
@@ -140,11 +162,15 @@ def bench_throughput(total: int, devices: int = 6, n: int = 20) -> None:
         col.wait_idle(60)
         sub.wait(60)
         c_rate = (total - 1) / (col.last_stored_at - col.first_received_at)
-        print(f"live:    publishers {total / pub_s:8.0f} msg/s | collector stored {col.counts['stored']}/{total}"
-              f" at {c_rate:8.0f} msg/s | mosquitto_sub received {len(sub.times)}/{total} at {sub.rate:8.0f} msg/s"
-              f" | ratio collector/mosquitto_sub {c_rate / sub.rate:.2f}")
-        print(f"         stored exactly once: {_stored(store, 1) == total}, duplicates {col.counts['duplicates']},"
-              f" rejected {col.counts['rejected']}")
+        print(
+            f"live:    publishers {total / pub_s:8.0f} msg/s | collector stored {col.counts['stored']}/{total}"
+            f" at {c_rate:8.0f} msg/s | mosquitto_sub received {len(sub.times)}/{total} at {sub.rate:8.0f} msg/s"
+            f" | ratio collector/mosquitto_sub {c_rate / sub.rate:.2f}"
+        )
+        print(
+            f"         stored exactly once: {_stored(store, 1) == total}, duplicates {col.counts['duplicates']},"
+            f" rejected {col.counts['rejected']}"
+        )
         col.stop()
         # --- backlog: both away (persistent sessions) while the stream is published, then each drains alone
         s0 = Sub(port, FRAMES_FILTER, 1, client_id="bench-sub", persistent=True).start()
@@ -161,9 +187,11 @@ def bench_throughput(total: int, devices: int = 6, n: int = 20) -> None:
         col.stop()
         sub = Sub(port, FRAMES_FILTER, total, client_id="bench-sub", persistent=True).start()
         sub.wait(300)
-        print(f"backlog: collector drained {_stored(store, 2)}/{total} at {c_rate:8.0f} msg/s"
-              f" ({time.time() - t0:.1f} s incl. start) | mosquitto_sub drained {len(sub.times)}/{total} at"
-              f" {sub.rate:8.0f} msg/s | ratio {c_rate / sub.rate:.2f}")
+        print(
+            f"backlog: collector drained {_stored(store, 2)}/{total} at {c_rate:8.0f} msg/s"
+            f" ({time.time() - t0:.1f} s incl. start) | mosquitto_sub drained {len(sub.times)}/{total} at"
+            f" {sub.rate:8.0f} msg/s | ratio {c_rate / sub.rate:.2f}"
+        )
     finally:
         store.close()
         broker.cleanup()
@@ -171,7 +199,7 @@ def bench_throughput(total: int, devices: int = 6, n: int = 20) -> None:
 
 
 def _fleet_publisher(url: str, devices: list[int], seconds: int, start_at: float, n: int, q) -> None:
-    from edgebench.agent.wire.transport import Connection
+    from edgebench.collector.broker.connection import Connection
 
     conn = Connection(url, client_id=f"bench-fleet-{devices[0]}", protocol="5").connect(30)
     rng = np.random.default_rng(devices[0])
@@ -188,8 +216,15 @@ def _fleet_publisher(url: str, devices: list[int], seconds: int, start_at: float
             dev = f"fleet-{d:04d}"
             now = time.time()
             fr = protocol.frames_message(dev, 1, 2 * t + 1, "live", t * n, cols, now)
-            tel = {"schema": protocol.TELEMETRY_SCHEMA, "device_id": dev, "session": 1, "seq": 2 * t + 2, "ts": now,
-                   "power_w": 4.2, "temps_c": {"soc": 55.0}}
+            tel = {
+                "schema": protocol.TELEMETRY_SCHEMA,
+                "device_id": dev,
+                "session": 1,
+                "seq": 2 * t + 2,
+                "ts": now,
+                "power_w": 4.2,
+                "temps_c": {"soc": 55.0},
+            }
             mids.append(conn.publish(protocol.run_topic(dev, "live", "frames"), fr, qos=1))
             mids.append(conn.publish(protocol.telemetry_topic(dev), tel, qos=1))
             sent += 2
@@ -204,15 +239,21 @@ def bench_fleet(devices: int, seconds: int, procs: int = 3, n: int = 30) -> None
     store = SQLiteStore(os.path.join(tmp, "fleet.db"))
     total = devices * seconds * 2
     try:
-        print(f"== fleet: {devices} devices x (1 frame batch of {n} frames + 1 telemetry) per second for {seconds} s"
-              f" = {devices * 2} msg/s, {procs} publisher processes")
+        print(
+            f"== fleet: {devices} devices x (1 frame batch of {n} frames + 1 telemetry) per second for {seconds} s"
+            f" = {devices * 2} msg/s, {procs} publisher processes"
+        )
         col = Collector(broker.url, store, client_id="fleet-col", group="fleet", protocol_version=PROTO).start(15)
         sub = Sub(broker.port, f"{protocol.PREFIX}/#", total).start()
         ctx = mp.get_context("spawn")
         q = ctx.Queue()
         start_at = time.time() + 3.0
-        ps = [ctx.Process(target=_fleet_publisher, args=(broker.url, list(range(i, devices, procs)), seconds, start_at, n, q))
-              for i in range(procs)]
+        ps = [
+            ctx.Process(
+                target=_fleet_publisher, args=(broker.url, list(range(i, devices, procs)), seconds, start_at, n, q)
+            )
+            for i in range(procs)
+        ]
         for p in ps:
             p.start()
         res = [q.get(timeout=seconds + 180) for _ in ps]
@@ -223,9 +264,12 @@ def bench_fleet(devices: int, seconds: int, procs: int = 3, n: int = 30) -> None
         col.wait_for(lambda: col.counts["stored"] + col.counts["duplicates"] >= total, 120)
         col.wait_idle(60)
         sub.wait(60)
-        rows = np.asarray(store.query(
-            "SELECT ts, stored_at - ts FROM frame_batches WHERE device_id LIKE 'fleet-%'"
-            " UNION ALL SELECT ts, stored_at - ts FROM messages WHERE device_id LIKE 'fleet-%'"))
+        rows = np.asarray(
+            store.query(
+                "SELECT ts, stored_at - ts FROM frame_batches WHERE device_id LIKE 'fleet-%'"
+                " UNION ALL SELECT ts, stored_at - ts FROM messages WHERE device_id LIKE 'fleet-%'"
+            )
+        )
         d = rows[:, 1]
         t_rel = rows[:, 0] - start_at
         per = []
@@ -236,13 +280,21 @@ def bench_fleet(devices: int, seconds: int, procs: int = 3, n: int = 30) -> None
         print("p99 delay (ms) by publish time: " + ", ".join(per))
         stored = d.size
         c_rate = (stored - 1) / (col.last_stored_at - col.first_received_at)
-        print(f"sent {sent} (unacked by broker: {sum(r[1] for r in res)}; publishers ended {lag:.2f} s behind schedule)")
-        print(f"collector stored {stored}/{total}, duplicates {col.counts['duplicates']}, seq gaps "
-              f"{store.query('SELECT COALESCE(SUM(last_seq - first_seq + 1 - received), 0) FROM sessions')[0][0]}")
-        print(f"publish-to-stored delay: p50 {np.percentile(d, 50) * 1000:.0f} ms, p99 {np.percentile(d, 99) * 1000:.0f} ms,"
-              f" max {d.max() * 1000:.0f} ms  (target p99 < 1000 ms)")
-        print(f"rate: collector {c_rate:.0f} msg/s, mosquitto_sub {sub.rate:.0f} msg/s ({len(sub.times)}/{total}),"
-              f" ratio {c_rate / sub.rate:.2f}")
+        print(
+            f"sent {sent} (unacked by broker: {sum(r[1] for r in res)}; publishers ended {lag:.2f} s behind schedule)"
+        )
+        print(
+            f"collector stored {stored}/{total}, duplicates {col.counts['duplicates']}, seq gaps "
+            f"{store.query('SELECT COALESCE(SUM(last_seq - first_seq + 1 - received), 0) FROM sessions')[0][0]}"
+        )
+        print(
+            f"publish-to-stored delay: p50 {np.percentile(d, 50) * 1000:.0f} ms, p99 {np.percentile(d, 99) * 1000:.0f} ms,"
+            f" max {d.max() * 1000:.0f} ms  (target p99 < 1000 ms)"
+        )
+        print(
+            f"rate: collector {c_rate:.0f} msg/s, mosquitto_sub {sub.rate:.0f} msg/s ({len(sub.times)}/{total}),"
+            f" ratio {c_rate / sub.rate:.2f}"
+        )
         col.stop()
     finally:
         store.close()
@@ -256,16 +308,22 @@ def main() -> None:
     ap.add_argument("--devices", type=int, default=1000)
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--only", choices=["throughput", "fleet"])
-    ap.add_argument("--mqtt-protocol", choices=["5", "3.1.1"], default="5",
-                    help="the collector's MQTT version (mosquitto shares subscriptions with 3.1.1 clients too)")
+    ap.add_argument(
+        "--mqtt-protocol",
+        choices=["5", "3.1.1"],
+        default="5",
+        help="the collector's MQTT version (mosquitto shares subscriptions with 3.1.1 clients too)",
+    )
     a = ap.parse_args()
     global PROTO
     PROTO = a.mqtt_protocol
     for tool in ("mosquitto", "mosquitto_pub", "mosquitto_sub"):
         if not (shutil.which(tool) or os.path.exists(f"/usr/sbin/{tool}")):
             sys.exit(f"bench_collector: {tool} is needed: apt-get install -y mosquitto mosquitto-clients")
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; python {sys.version.split()[0]};"
-          f" collector on MQTT {PROTO}")
+    print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; python {sys.version.split()[0]};"
+        f" collector on MQTT {PROTO}"
+    )
     if a.only in (None, "throughput"):
         bench_throughput(a.messages)
     if a.only in (None, "fleet"):

@@ -23,24 +23,31 @@ import time
 
 os.environ.setdefault("EDGEBENCH_STATE_DIR", tempfile.mkdtemp(prefix="edgebench-bench-state-"))
 
-from tests.support.paths import ROOT
-from edgebench.agent.wire import protocol
-from edgebench.agent.publish.documents import DocumentStream, fit_document, summary_bytes
-from edgebench.agent.publish.publisher import Publisher
 from edgebench.agent.measure.run import RunOptions
 from edgebench.agent.measure.scenario_run import run_scenario_opts
 from edgebench.agent.measure.sweep import SweepOptions, sweep
+from edgebench.agent.publish.documents import DocumentStream, fit_document, summary_bytes
+from edgebench.agent.publish.publisher import Publisher
+from edgebench.agent.wire import protocol
 from edgebench.collector.broker.embedded import MosquittoBroker
 from edgebench.collector.ingest.collector import Collector
-from edgebench.collector.store import SQLiteStore
 from edgebench.collector.ingest.validate import Validator
+from edgebench.collector.store import SQLiteStore
+from tests.support.paths import ROOT
 
 MODEL = ROOT / "models" / "shapes_int8.tflite"
 
 
 def summary_body(doc: dict) -> dict:
-    return {"schema": protocol.SUMMARY_SCHEMA, "device_id": doc["device_id"], "session": 1, "seq": 1,
-            "ts": time.time(), "run_id": doc["run_id"], "result": doc}
+    return {
+        "schema": protocol.SUMMARY_SCHEMA,
+        "device_id": doc["device_id"],
+        "session": 1,
+        "seq": 1,
+        "ts": time.time(),
+        "run_id": doc["run_id"],
+        "result": doc,
+    }
 
 
 def big_sweep(doc: dict) -> dict:
@@ -48,9 +55,12 @@ def big_sweep(doc: dict) -> dict:
     proto = doc["points"][0]
     batches, threads, instances = list(range(1, 33)), list(range(1, 5)), list(range(1, 5))
     big = dict(doc, run_id="bench-big")
-    big["points"] = [{**proto, "batch": b, "threads": t, "instances": i, "items": proto["batches"] * b,
-                      "instance_mode": "threads"}
-                     for b in batches for t in threads for i in instances]
+    big["points"] = [
+        {**proto, "batch": b, "threads": t, "instances": i, "items": proto["batches"] * b, "instance_mode": "threads"}
+        for b in batches
+        for t in threads
+        for i in instances
+    ]
     big["grid"] = {"batch": batches, "threads": threads, "instances": instances, "instance_mode": "threads"}
     big["counts"] = {"ok": 512, "unsupported": 0, "failed": 0}
     return big
@@ -64,28 +74,45 @@ def per_call(fn, n: int) -> float:
 
 
 def main() -> None:
-    sw = sweep(SweepOptions(model=str(MODEL), batch=[1, 2, 4], threads=[1, 2], instances=[1, 2], frames=50,
-                            device_id="bench-dev"))
-    scen = run_scenario_opts(RunOptions(model=str(MODEL), scenario="server", target_qps=200, latency_bound_ms=50,
-                                        duration_s=1.0, device_id="bench-dev"))
+    sw = sweep(
+        SweepOptions(
+            model=str(MODEL), batch=[1, 2, 4], threads=[1, 2], instances=[1, 2], frames=50, device_id="bench-dev"
+        )
+    )
+    scen = run_scenario_opts(
+        RunOptions(
+            model=str(MODEL),
+            scenario="server",
+            target_qps=200,
+            latency_bound_ms=50,
+            duration_s=1.0,
+            device_id="bench-dev",
+        )
+    )
     head = summary_bytes("bench-dev", dict(sw, points=[]))
     per_point = (summary_bytes("bench-dev", sw) - head) / len(sw["points"])
-    print(f"sweep point: {per_point:.0f} bytes on average ({len(sw['points'])} points of a real sweep;"
-          f" document head {head} bytes)")
-    print(f"whole sweeps fit one message up to {(protocol.MAX_PAYLOAD_BYTES - 256 - head) / per_point:.0f} points"
-          f" ({protocol.MAX_PAYLOAD_BYTES} bytes per message)")
+    print(
+        f"sweep point: {per_point:.0f} bytes on average ({len(sw['points'])} points of a real sweep;"
+        f" document head {head} bytes)"
+    )
+    print(
+        f"whole sweeps fit one message up to {(protocol.MAX_PAYLOAD_BYTES - 256 - head) / per_point:.0f} points"
+        f" ({protocol.MAX_PAYLOAD_BYTES} bytes per message)"
+    )
     print(f"scenario (server) summary: {summary_bytes('bench-dev', scen)} bytes")
     big = big_sweep(sw)
     pub = fit_document("bench-dev", big)
-    print(f"512-point sweep: {summary_bytes('bench-dev', big)} bytes whole, {summary_bytes('bench-dev', pub)} bytes"
-          f" as published (without {', '.join(pub.get('published_without', []))})")
+    print(
+        f"512-point sweep: {summary_bytes('bench-dev', big)} bytes whole, {summary_bytes('bench-dev', pub)} bytes"
+        f" as published (without {', '.join(pub.get('published_without', []))})"
+    )
 
     v = Validator()
     for name, doc in (("12-point sweep", sw), ("server scenario", scen), ("512-point sweep, published", pub)):
         payload = json.dumps(summary_body(doc)).encode()
         topic = protocol.run_topic(doc["device_id"], doc["run_id"], "summary")
         n = 20 if len(payload) > 100_000 else 200
-        t = per_call(lambda: v(topic, payload), n)
+        t = per_call(lambda topic=topic, payload=payload: v(topic, payload), n)
         print(f"collector validation, {name} ({len(payload)} bytes): {t * 1e3:.2f} ms per summary")
 
     with tempfile.TemporaryDirectory() as d:
@@ -106,8 +133,10 @@ def main() -> None:
                     time.sleep(0.002)
                 times.append(time.perf_counter() - t0)
             times.sort()
-            print(f"512-point sweep summary, finish() to stored at the collector through Mosquitto: median"
-                  f" {times[2] * 1e3:.0f} ms (min {times[0] * 1e3:.0f}, max {times[-1] * 1e3:.0f}; 5 runs)")
+            print(
+                f"512-point sweep summary, finish() to stored at the collector through Mosquitto: median"
+                f" {times[2] * 1e3:.0f} ms (min {times[0] * 1e3:.0f}, max {times[-1] * 1e3:.0f}; 5 runs)"
+            )
         finally:
             p.close(drain_s=5)
             col.stop()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-
 from edgebench import models
 from edgebench.agent.measure.run import RunOptions, run
 
@@ -36,8 +35,10 @@ def main() -> int:
             f"{e['name']:<40}{e['size_bytes'] / 1e6:>9.2f}{status:>14}{inf['p50']:>14.3f}{inf['p90']:>14.3f}"
             f"{e2e['p50']:>12.3f}"
         )
-    print(f"runtime {res['runtime']['name']} {res['runtime']['version']}, threads {args.threads}, "
-          f"{args.frames} frames each after {args.warmup} warmup")
+    print(
+        f"runtime {res['runtime']['name']} {res['runtime']['version']}, threads {args.threads}, "
+        f"{args.frames} frames each after {args.warmup} warmup"
+    )
     return 0
 
 

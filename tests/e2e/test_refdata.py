@@ -18,8 +18,19 @@ from tests.support.paths import run_cli
 def test_known_top1(refdata, tmp_path, model, image, label):
     out = tmp_path / "r.json"
     p = run_cli(
-        "run", "--model", str(refdata / model), "--source", str(refdata / image),
-        "--labels", str(refdata / "imagenet_labels.txt"), "--frames", "3", "--warmup", "1", "--json", str(out),
+        "run",
+        "--model",
+        str(refdata / model),
+        "--source",
+        str(refdata / image),
+        "--labels",
+        str(refdata / "imagenet_labels.txt"),
+        "--frames",
+        "3",
+        "--warmup",
+        "1",
+        "--json",
+        str(out),
     )
     assert p.returncode == 0, p.stderr
     res = json.loads(out.read_text())

@@ -7,15 +7,14 @@ import json
 import signal
 import time
 
-
 from edgebench.agent.wire import protocol
 from edgebench.collector.broker.embedded import MosquittoBroker, free_port
-from tests.support.paths import SHAPES_MODEL
+from tests.support.paths import SHAPES_MODEL, run_cli
 from tests.support.transport import (
-    frame_numbers,
-    message_rows,
     RawClient,
     agent_env,
+    frame_numbers,
+    message_rows,
     outbox_rows,
     spawn,
     start_collector,
@@ -24,8 +23,6 @@ from tests.support.transport import (
     wait_until,
     write_config,
 )
-
-from tests.support.paths import run_cli
 
 RUN = ["run", "--model", str(SHAPES_MODEL), "--source", "synthetic:64x64"]
 
@@ -38,9 +35,9 @@ def check_run_complete(col, device: str, run_id: str, frames: int) -> None:
     """Every frame of the run stored once, the summary there, seqs without holes."""
     got = frame_numbers(col, "WHERE device_id=? AND run_id=?", (device, run_id))
     assert (len(got), len(set(got)), got[0], got[-1]) == (frames, frames, 0, frames - 1)
-    assert q(col, "SELECT frames FROM runs WHERE device_id=? AND run_id=? AND summary IS NOT NULL", (device, run_id)) == [
-        (frames,)
-    ]
+    assert q(
+        col, "SELECT frames FROM runs WHERE device_id=? AND run_id=? AND summary IS NOT NULL", (device, run_id)
+    ) == [(frames,)]
 
 
 def seqs(col, device: str) -> list[int]:
@@ -50,8 +47,18 @@ def seqs(col, device: str) -> list[int]:
 def test_run_streams_through_the_outbox_and_leaves_it_empty(tmp_path, mosquitto):
     col = start_collector(mosquitto.url, tmp_path / "c.db", client_id="col-stream")
     try:
-        r = run_cli(*RUN, "--frames", "3000", "--mqtt", mosquitto.url, "--device-id", "dev-stream",
-                    "--run-id", "run-stream", env=agent_env(tmp_path / "state"))
+        r = run_cli(
+            *RUN,
+            "--frames",
+            "3000",
+            "--mqtt",
+            mosquitto.url,
+            "--device-id",
+            "dev-stream",
+            "--run-id",
+            "run-stream",
+            env=agent_env(tmp_path / "state"),
+        )
         assert r.returncode == 0, r.stderr
         assert "published run run-stream as device dev-stream" in r.stdout
         wait_until(lambda: q(col, "SELECT summary FROM runs WHERE run_id='run-stream'")[0][0], 30, "the summary")
@@ -71,8 +78,22 @@ def test_dead_broker_keeps_the_outbox_and_the_next_start_sends_it(tmp_path, mosq
     dead = f"mqtt://127.0.0.1:{free_port()}"
     out = tmp_path / "r1.json"
     t0 = time.monotonic()
-    r = run_cli(*RUN, "--frames", "2000", "--mqtt", dead, "--device-id", "dev-dead", "--run-id", "run-dead",
-                "--mqtt-wait", "2", "--json", str(out), env=env)
+    r = run_cli(
+        *RUN,
+        "--frames",
+        "2000",
+        "--mqtt",
+        dead,
+        "--device-id",
+        "dev-dead",
+        "--run-id",
+        "run-dead",
+        "--mqtt-wait",
+        "2",
+        "--json",
+        str(out),
+        env=env,
+    )
     assert r.returncode == 5
     assert time.monotonic() - t0 < 60
     err = r.stderr.strip().splitlines()
@@ -87,8 +108,9 @@ def test_dead_broker_keeps_the_outbox_and_the_next_start_sends_it(tmp_path, mosq
 
     col = start_collector(mosquitto.url, tmp_path / "c.db", client_id="col-dead")
     try:
-        r = run_cli(*RUN, "--frames", "500", "--mqtt", mosquitto.url, "--device-id", "dev-dead", "--run-id", "run-next",
-                    env=env)
+        r = run_cli(
+            *RUN, "--frames", "500", "--mqtt", mosquitto.url, "--device-id", "dev-dead", "--run-id", "run-next", env=env
+        )
         assert r.returncode == 0, r.stderr
         wait_until(lambda: len(q(col, "SELECT 1 FROM runs WHERE summary IS NOT NULL")) == 2, 30, "both summaries")
         col.wait_idle()
@@ -111,14 +133,35 @@ def test_broker_stopped_mid_run_loses_and_doubles_nothing(tmp_path):
     p = None
     try:
         # ~100k frames: several seconds of measuring, 200 frame batches
-        p = spawn(["-m", "edgebench.agent.cli", *RUN, "--frames", "100000", "--config", str(cfg), "--mqtt", broker.url,
-                   "--device-id", "dev-restart", "--run-id", "run-restart", "--mqtt-wait", "60"],
-                  agent_env(tmp_path / "state"), tmp_path / "agent.log")
+        p = spawn(
+            [
+                "-m",
+                "edgebench.agent.cli",
+                *RUN,
+                "--frames",
+                "100000",
+                "--config",
+                str(cfg),
+                "--mqtt",
+                broker.url,
+                "--device-id",
+                "dev-restart",
+                "--run-id",
+                "run-restart",
+                "--mqtt-wait",
+                "60",
+            ],
+            agent_env(tmp_path / "state"),
+            tmp_path / "agent.log",
+        )
         wait_until(lambda: frame_numbers(col), 60, "the first frames at the collector")
         broker.stop()
         stopped_at = len(frame_numbers(col))
-        wait_until(lambda: len(outbox_rows(tmp_path / "state" / "outbox-dev-restart.db")) >= 5 or p.poll() is not None,
-                   60, "a backlog while the broker is down")
+        wait_until(
+            lambda: len(outbox_rows(tmp_path / "state" / "outbox-dev-restart.db")) >= 5 or p.poll() is not None,
+            60,
+            "a backlog while the broker is down",
+        )
         time.sleep(1.0)  # down for a while: the agent keeps measuring into the outbox
         broker.start()  # same port, same persistence: the collector's session is back
         assert p.wait(120) == 0, (tmp_path / "agent.log").read_text()
@@ -129,8 +172,10 @@ def test_broker_stopped_mid_run_loses_and_doubles_nothing(tmp_path):
         assert s == list(range(1, len(s) + 1))
         replayed = sum(rep for _, rep, _ in message_rows(col, "dev-restart"))
         assert replayed > 0 and stopped_at < 100000
-        print(f"broker restart: {len(s)} messages, {replayed} replayed, "
-              f"{col.counts['duplicates']} duplicate deliveries dropped by the collector")
+        print(
+            f"broker restart: {len(s)} messages, {replayed} replayed, "
+            f"{col.counts['duplicates']} duplicate deliveries dropped by the collector"
+        )
     finally:
         if p is not None and p.poll() is None:
             p.kill()
@@ -142,8 +187,23 @@ def test_agent_killed_mid_run_replays_its_outbox_on_restart(tmp_path):
     broker = MosquittoBroker()  # not started yet: the run queues everything
     state = tmp_path / "state"
     ob = state / "outbox-dev-kill.db"
-    p = spawn(["-m", "edgebench.agent.cli", *RUN, "--frames", "1000000", "--mqtt", broker.url, "--device-id", "dev-kill",
-               "--run-id", "run-kill"], agent_env(state), tmp_path / "agent.log")
+    p = spawn(
+        [
+            "-m",
+            "edgebench.agent.cli",
+            *RUN,
+            "--frames",
+            "1000000",
+            "--mqtt",
+            broker.url,
+            "--device-id",
+            "dev-kill",
+            "--run-id",
+            "run-kill",
+        ],
+        agent_env(state),
+        tmp_path / "agent.log",
+    )
     try:
         wait_until(lambda: len(outbox_rows(ob)) >= 10, 60, "frame batches in the outbox")
         p.send_signal(signal.SIGKILL)
@@ -156,12 +216,18 @@ def test_agent_killed_mid_run_replays_its_outbox_on_restart(tmp_path):
         broker.start()
         col = start_collector(broker.url, tmp_path / "c.db", client_id="col-kill")
         try:
-            cfg = write_config(tmp_path / "agent.yaml", device_id="dev-kill", mqtt={"url": broker.url},
-                               telemetry={"interval_s": 60})
-            a = spawn(["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(state), tmp_path / "agent2.log")
+            cfg = write_config(
+                tmp_path / "agent.yaml", device_id="dev-kill", mqtt={"url": broker.url}, telemetry={"interval_s": 60}
+            )
+            a = spawn(
+                ["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(state), tmp_path / "agent2.log"
+            )
             try:
-                wait_until(lambda: len(frame_numbers(col, "WHERE run_id='run-kill'")) == frames_queued,
-                           60, "the replayed frames")
+                wait_until(
+                    lambda: len(frame_numbers(col, "WHERE run_id='run-kill'")) == frames_queued,
+                    60,
+                    "the replayed frames",
+                )
             finally:
                 assert stop_process(a) == 0
             col.wait_idle()
@@ -183,9 +249,24 @@ def test_agent_killed_mid_run_replays_its_outbox_on_restart(tmp_path):
 def test_full_outbox_reports_exactly_what_it_dropped(tmp_path, mosquitto):
     state = tmp_path / "state"
     cfg = write_config(tmp_path / "agent.yaml", outbox={"max_mb": 0.1})  # ~6 frame batches of 500
-    r = run_cli(*RUN, "--frames", "10000", "--config", str(cfg), "--mqtt", f"mqtt://127.0.0.1:{free_port()}",
-                "--device-id", "dev-full", "--run-id", "run-full", "--mqtt-wait", "1", "--json", str(tmp_path / "r.json"),
-                env=agent_env(state))
+    r = run_cli(
+        *RUN,
+        "--frames",
+        "10000",
+        "--config",
+        str(cfg),
+        "--mqtt",
+        f"mqtt://127.0.0.1:{free_port()}",
+        "--device-id",
+        "dev-full",
+        "--run-id",
+        "run-full",
+        "--mqtt-wait",
+        "1",
+        "--json",
+        str(tmp_path / "r.json"),
+        env=agent_env(state),
+    )
     assert r.returncode == 5
     assert "the outbox bound (104857 bytes) dropped" in r.stderr
     queued = outbox_rows(state / "outbox-dev-full.db")
@@ -194,13 +275,17 @@ def test_full_outbox_reports_exactly_what_it_dropped(tmp_path, mosquitto):
     raw = RawClient(mosquitto.port)
     raw.subscribe(protocol.run_topic("dev-full", "run-full", "summary"))
     try:
-        cfg2 = write_config(tmp_path / "agent2.yaml", device_id="dev-full", mqtt={"url": mosquitto.url},
-                            telemetry={"interval_s": 60})
-        a = spawn(["-m", "edgebench.agent.cli", "agent", "--config", str(cfg2)], agent_env(state), tmp_path / "agent.log")
+        cfg2 = write_config(
+            tmp_path / "agent2.yaml", device_id="dev-full", mqtt={"url": mosquitto.url}, telemetry={"interval_s": 60}
+        )
+        a = spawn(
+            ["-m", "edgebench.agent.cli", "agent", "--config", str(cfg2)], agent_env(state), tmp_path / "agent.log"
+        )
         try:
             wait_until(lambda: raw.messages, 60, "the summary")
-            wait_until(lambda: len(frame_numbers(col, "WHERE run_id='run-full'")) == sum(kept.values()),
-                       60, "the kept frames")
+            wait_until(
+                lambda: len(frame_numbers(col, "WHERE run_id='run-full'")) == sum(kept.values()), 60, "the kept frames"
+            )
         finally:
             assert stop_process(a) == 0
         col.wait_idle()
@@ -225,12 +310,30 @@ def test_full_outbox_reports_exactly_what_it_dropped(tmp_path, mosquitto):
 
 
 def test_a_failing_run_says_one_line_and_keeps_what_it_queued(tmp_path, mosquitto):
-    r = run_cli("run", "--model", str(SHAPES_MODEL), "--source", str(tmp_path / "missing.jpg"), "--mqtt",
-                mosquitto.url, "--device-id", "dev-fail", env=agent_env(tmp_path / "state"))
+    r = run_cli(
+        "run",
+        "--model",
+        str(SHAPES_MODEL),
+        "--source",
+        str(tmp_path / "missing.jpg"),
+        "--mqtt",
+        mosquitto.url,
+        "--device-id",
+        "dev-fail",
+        env=agent_env(tmp_path / "state"),
+    )
     assert r.returncode == 4
     assert len(r.stderr.strip().splitlines()) == 1 and "missing.jpg" in r.stderr
-    r = run_cli("run", "--model", str(SHAPES_MODEL), "--mqtt", "mqtt://127.0.0.1:notaport", "--device-id", "dev-fail",
-                env=agent_env(tmp_path / "state"))
+    r = run_cli(
+        "run",
+        "--model",
+        str(SHAPES_MODEL),
+        "--mqtt",
+        "mqtt://127.0.0.1:notaport",
+        "--device-id",
+        "dev-fail",
+        env=agent_env(tmp_path / "state"),
+    )
     assert r.returncode == 2 and "the port is not a number" in r.stderr
 
 
@@ -249,9 +352,22 @@ def test_a_run_below_its_accuracy_floor_sends_no_run_data(tmp_path, mosquitto):
     raw = RawClient(mosquitto.port)
     raw.subscribe("edgebench/v1/dev-floor/run/#")
     try:
-        r = run_cli("run", "--model", str(models.path_of("mobilenet-v2-0.35-96-int8-untrained")), "--accuracy",
-                    str(sets), "--accuracy-floor", "0.9", "--json", str(tmp_path / "r.json"), "--mqtt", mosquitto.url,
-                    "--device-id", "dev-floor", env=agent_env(tmp_path / "state"))
+        r = run_cli(
+            "run",
+            "--model",
+            str(models.path_of("mobilenet-v2-0.35-96-int8-untrained")),
+            "--accuracy",
+            str(sets),
+            "--accuracy-floor",
+            "0.9",
+            "--json",
+            str(tmp_path / "r.json"),
+            "--mqtt",
+            mosquitto.url,
+            "--device-id",
+            "dev-floor",
+            env=agent_env(tmp_path / "state"),
+        )
         assert r.returncode == 6 and "below the floor" in r.stderr
         assert [k for _, k, _, _ in outbox_rows(tmp_path / "state" / "outbox-dev-floor.db")] == []
         time.sleep(0.5)

@@ -12,12 +12,12 @@ import pytest
 
 from edgebench.agent.wire import protocol
 from edgebench.collector.broker.embedded import MosquittoBroker, free_port
-from tests.support.paths import SHAPES_MODEL
+from tests.support.paths import SHAPES_MODEL, run_cli
 from tests.support.transport import (
-    frame_numbers,
     DEPLOY,
     RawClient,
     agent_env,
+    frame_numbers,
     make_secrets,
     secure_broker,
     start_collector,
@@ -26,8 +26,6 @@ from tests.support.transport import (
     wait_until,
     write_config,
 )
-
-from tests.support.paths import run_cli
 
 RUN = ["run", "--model", str(SHAPES_MODEL), "--source", "synthetic:64x64", "--frames", "600"]
 
@@ -50,7 +48,9 @@ def test_password_script_makes_hashed_accounts_and_keeps_existing_secrets(tmp_pa
     assert again["pi-a"] == secrets["pi-a"] and "pi-c" in again
     bad = tmp_path / "bad.txt"
     bad.write_text("Pi/A\n")
-    r = subprocess.run(["sh", str(DEPLOY / "gen-passwords.sh"), str(bad), str(tmp_path / "x")], capture_output=True, text=True)
+    r = subprocess.run(
+        ["sh", str(DEPLOY / "gen-passwords.sh"), str(bad), str(tmp_path / "x")], capture_output=True, text=True
+    )
     assert r.returncode == 1 and "bad device id 'Pi/A'" in r.stderr
 
 
@@ -69,8 +69,18 @@ def test_anonymous_and_wrong_password_are_refused(tmp_path, fleet):
     assert got["rc"].is_failure and "authori" in str(got["rc"]).lower()
     # The agent says so in one line and gives up at once, the result kept.
     t0 = time.monotonic()
-    r = run_cli(*RUN, "--mqtt", url_with(broker.url, "pi-a", "Zq9-not-it"), "--device-id", "pi-a", "--mqtt-wait", "30",
-                "--json", str(tmp_path / "r.json"), env=agent_env(tmp_path / "state"))
+    r = run_cli(
+        *RUN,
+        "--mqtt",
+        url_with(broker.url, "pi-a", "Zq9-not-it"),
+        "--device-id",
+        "pi-a",
+        "--mqtt-wait",
+        "30",
+        "--json",
+        str(tmp_path / "r.json"),
+        env=agent_env(tmp_path / "state"),
+    )
     assert r.returncode == 5
     assert time.monotonic() - t0 < 25  # a refusal does not wait out --mqtt-wait
     assert "refused the connection: Not authorized" in r.stderr
@@ -80,7 +90,9 @@ def test_anonymous_and_wrong_password_are_refused(tmp_path, fleet):
 
 def test_a_device_cannot_speak_for_another(tmp_path, fleet):
     broker, secrets = fleet
-    col = start_collector(url_with(broker.url, "collector", secrets["collector"]), tmp_path / "c.db", client_id="col-acl")
+    col = start_collector(
+        url_with(broker.url, "collector", secrets["collector"]), tmp_path / "c.db", client_id="col-acl"
+    )
     a = RawClient(broker.port, "pi-a", secrets["pi-a"])
     try:
         body = protocol.status_message("pi-b", 99, "offline", time.time())
@@ -121,23 +133,35 @@ def test_agent_authenticates_with_a_password_file_and_never_shows_it(tmp_path, f
     broker, secrets = fleet
     pwfile = tmp_path / "pi-a.password"
     pwfile.write_text(secrets["pi-a"] + "\n")
-    col = start_collector(url_with(broker.url, "collector", secrets["collector"]), tmp_path / "c.db", client_id="col-pw")
+    col = start_collector(
+        url_with(broker.url, "collector", secrets["collector"]), tmp_path / "c.db", client_id="col-pw"
+    )
     state = tmp_path / "state"
-    cfg = write_config(tmp_path / "agent.yaml", mqtt={"url": broker.url, "username": "pi-a", "password_file": str(pwfile)})
+    cfg = write_config(
+        tmp_path / "agent.yaml", mqtt={"url": broker.url, "username": "pi-a", "password_file": str(pwfile)}
+    )
     try:
         out = tmp_path / "r.json"
         r = run_cli("-v", *RUN, "--config", str(cfg), "--device-id", "pi-a", "--json", str(out), env=agent_env(state))
         assert r.returncode == 0, r.stderr
-        wait_until(lambda: col.store.query("SELECT COUNT(*) FROM runs WHERE summary IS NOT NULL")[0][0] == 1, 30,
-                   "the run")
+        wait_until(
+            lambda: col.store.query("SELECT COUNT(*) FROM runs WHERE summary IS NOT NULL")[0][0] == 1, 30, "the run"
+        )
         col.wait_idle()
         assert len(frame_numbers(col)) == 600
         # password from the environment works the same
-        cfg2 = write_config(tmp_path / "agent2.yaml", mqtt={"url": broker.url, "username": "pi-a", "password_env": "PI_A_PW"})
-        r2 = run_cli("-v", *RUN, "--config", str(cfg2), "--device-id", "pi-a", env=agent_env(state, PI_A_PW=secrets["pi-a"]))
+        cfg2 = write_config(
+            tmp_path / "agent2.yaml", mqtt={"url": broker.url, "username": "pi-a", "password_env": "PI_A_PW"}
+        )
+        r2 = run_cli(
+            "-v", *RUN, "--config", str(cfg2), "--device-id", "pi-a", env=agent_env(state, PI_A_PW=secrets["pi-a"])
+        )
         assert r2.returncode == 0, r2.stderr
-        wait_until(lambda: col.store.query("SELECT COUNT(*) FROM runs WHERE summary IS NOT NULL")[0][0] == 2, 30,
-                   "the second run")
+        wait_until(
+            lambda: col.store.query("SELECT COUNT(*) FROM runs WHERE summary IS NOT NULL")[0][0] == 2,
+            30,
+            "the second run",
+        )
         col.wait_idle()
         secret = secrets["pi-a"]
         for text in (r.stdout, r.stderr, r2.stdout, r2.stderr, out.read_text()):
@@ -171,7 +195,9 @@ def _certs(tmp_path):
 
     def write(stem, key, cert):
         (tmp_path / f"{stem}.key").write_bytes(
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
         )
         (tmp_path / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
@@ -189,9 +215,19 @@ def _certs(tmp_path):
         )
         if ca:
             b = b.add_extension(
-                x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                              key_encipherment=False, data_encipherment=False, key_agreement=False,
-                              encipher_only=False, decipher_only=False), critical=True)
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
         if san:
             b = b.add_extension(x509.SubjectAlternativeName(san), critical=False)
         if usage:
@@ -200,9 +236,13 @@ def _certs(tmp_path):
 
     ca_key, ca = issue("edgebench test CA", None, None, ca=True)
     write("ca", ca_key, ca)
-    k, c = issue("127.0.0.1", ca_key, ca.subject,
-                 san=[x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")],
-                 usage=ExtendedKeyUsageOID.SERVER_AUTH)
+    k, c = issue(
+        "127.0.0.1",
+        ca_key,
+        ca.subject,
+        san=[x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")],
+        usage=ExtendedKeyUsageOID.SERVER_AUTH,
+    )
     write("server", k, c)
     k, c = issue("pi-a", ca_key, ca.subject, usage=ExtendedKeyUsageOID.CLIENT_AUTH)
     write("client", k, c)
@@ -223,13 +263,21 @@ def test_tls_with_a_test_ca_and_client_certificates(tmp_path):
             "require_certificate true\ntls_version tlsv1.2\n"
         ),
     )
-    col = start_collector(url_with(broker.url, "collector", secrets["collector"]), tmp_path / "c.db", client_id="col-tls")
+    col = start_collector(
+        url_with(broker.url, "collector", secrets["collector"]), tmp_path / "c.db", client_id="col-tls"
+    )
     state = tmp_path / "state"
     try:
         pw = tmp_path / "pw"
         pw.write_text(secrets["pi-a"])
-        tls = {"url": f"mqtts://127.0.0.1:{tls_port}", "username": "pi-a", "password_file": str(pw),
-               "ca": str(certs / "ca.crt"), "cert": str(certs / "client.crt"), "key": str(certs / "client.key")}
+        tls = {
+            "url": f"mqtts://127.0.0.1:{tls_port}",
+            "username": "pi-a",
+            "password_file": str(pw),
+            "ca": str(certs / "ca.crt"),
+            "cert": str(certs / "client.crt"),
+            "key": str(certs / "client.key"),
+        }
         cfg = write_config(tmp_path / "tls.yaml", mqtt=tls)
         r = run_cli(*RUN, "--config", str(cfg), "--device-id", "pi-a", env=agent_env(state))
         assert r.returncode == 0, r.stderr
@@ -237,14 +285,34 @@ def test_tls_with_a_test_ca_and_client_certificates(tmp_path):
         wait_until(lambda: len(frame_numbers(col)) == 600, 30, "the frames over TLS")
         # a broker certificate from an unknown CA: refused, one line
         cfg2 = write_config(tmp_path / "bad-ca.yaml", mqtt={**tls, "ca": str(certs / "other-ca.crt")})
-        r2 = run_cli(*RUN, "--config", str(cfg2), "--device-id", "pi-a", "--mqtt-wait", "1",
-                     "--json", str(tmp_path / "r2.json"), env=agent_env(state))
+        r2 = run_cli(
+            *RUN,
+            "--config",
+            str(cfg2),
+            "--device-id",
+            "pi-a",
+            "--mqtt-wait",
+            "1",
+            "--json",
+            str(tmp_path / "r2.json"),
+            env=agent_env(state),
+        )
         assert r2.returncode == 5
         assert "certificate verify failed" in r2.stderr and len(r2.stderr.strip().splitlines()) == 1
         # no client certificate where the broker requires one: refused
         cfg3 = write_config(tmp_path / "no-cert.yaml", mqtt={k: v for k, v in tls.items() if k not in ("cert", "key")})
-        r3 = run_cli(*RUN, "--config", str(cfg3), "--device-id", "pi-a", "--mqtt-wait", "1",
-                     "--json", str(tmp_path / "r3.json"), env=agent_env(state))
+        r3 = run_cli(
+            *RUN,
+            "--config",
+            str(cfg3),
+            "--device-id",
+            "pi-a",
+            "--mqtt-wait",
+            "1",
+            "--json",
+            str(tmp_path / "r3.json"),
+            env=agent_env(state),
+        )
         assert r3.returncode == 5 and "MQTT broker at mqtts://127.0.0.1" in r3.stderr
     finally:
         stop_collector(col)
@@ -257,8 +325,13 @@ def test_shipped_broker_config_starts_and_refuses_anonymous(tmp_path):
     make_secrets(tmp_path, ["pi-a"])
     etc = tmp_path / "etc"
     etc.mkdir()
-    for src, dst in ((tmp_path / "auth" / "passwd", "passwd"), (DEPLOY / "acl", "acl"), (certs / "ca.crt", "ca.crt"),
-                     (certs / "server.crt", "server.crt"), (certs / "server.key", "server.key")):
+    for src, dst in (
+        (tmp_path / "auth" / "passwd", "passwd"),
+        (DEPLOY / "acl", "acl"),
+        (certs / "ca.crt", "ca.crt"),
+        (certs / "server.crt", "server.crt"),
+        (certs / "server.key", "server.key"),
+    ):
         (etc / dst).write_bytes(src.read_bytes())
     plain, tls = free_port(), free_port()
     conf = (DEPLOY / "edgebench.conf").read_text()
@@ -292,8 +365,18 @@ def test_a_device_using_another_accounts_name_is_told(tmp_path, fleet):
     broker, secrets = fleet
     state = tmp_path / "state"
     t0 = time.monotonic()
-    r = run_cli(*RUN, "--mqtt", url_with(broker.url, "pi-a", secrets["pi-a"]), "--device-id", "pi-b",
-                "--json", str(tmp_path / "r.json"), "--mqtt-wait", "30", env=agent_env(state))
+    r = run_cli(
+        *RUN,
+        "--mqtt",
+        url_with(broker.url, "pi-a", secrets["pi-a"]),
+        "--device-id",
+        "pi-b",
+        "--json",
+        str(tmp_path / "r.json"),
+        "--mqtt-wait",
+        "30",
+        env=agent_env(state),
+    )
     assert r.returncode == 5 and time.monotonic() - t0 < 25
     err = r.stderr.strip().splitlines()
     assert len(err) == 1, r.stderr
@@ -311,8 +394,23 @@ def test_collector_serve_logs_in_with_a_password_file(tmp_path, fleet):
     pw = tmp_path / "collector.pw"
     pw.write_text(secrets["collector"])
     db = tmp_path / "fleet.db"
-    serve = spawn(["-m", "edgebench.collector.cli", "serve", "--mqtt", broker.url, "--username", "collector", "--password-file",
-                   str(pw), "--db", str(db)], agent_env(tmp_path / "cstate"), tmp_path / "serve.log")
+    serve = spawn(
+        [
+            "-m",
+            "edgebench.collector.cli",
+            "serve",
+            "--mqtt",
+            broker.url,
+            "--username",
+            "collector",
+            "--password-file",
+            str(pw),
+            "--db",
+            str(db),
+        ],
+        agent_env(tmp_path / "cstate"),
+        tmp_path / "serve.log",
+    )
     try:
         wait_until(lambda: "collector: connected to" in (tmp_path / "serve.log").read_text(), 30, "the collector")
         apw = tmp_path / "pi-a.pw"

@@ -192,15 +192,34 @@ def test_registry(tmp_path, http_dir):
     (root / "remote_labels.txt").write_text((ROOT / "models" / "shapes_labels.txt").read_text())
     good = sha256(model)
     entries = [
-        {"name": "t-good", "url": f"{base}/remote_shapes.tflite", "sha256": good, "task": "classification",
-         "trained": True, "labels": "t-labels"},
-        {"name": "t-labels", "url": f"{base}/remote_labels.txt", "sha256": sha256(root / "remote_labels.txt"),
-         "task": "labels"},
-        {"name": "t-wrong-sha", "url": f"{base}/remote_shapes.tflite?copy=2", "sha256": "0" * 64,
-         "task": "classification", "filename": "wrong.tflite"},
+        {
+            "name": "t-good",
+            "url": f"{base}/remote_shapes.tflite",
+            "sha256": good,
+            "task": "classification",
+            "trained": True,
+            "labels": "t-labels",
+        },
+        {
+            "name": "t-labels",
+            "url": f"{base}/remote_labels.txt",
+            "sha256": sha256(root / "remote_labels.txt"),
+            "task": "labels",
+        },
+        {
+            "name": "t-wrong-sha",
+            "url": f"{base}/remote_shapes.tflite?copy=2",
+            "sha256": "0" * 64,
+            "task": "classification",
+            "filename": "wrong.tflite",
+        },
         {"name": "t-missing", "url": f"{base}/nothing-here.tflite", "sha256": good, "task": "classification"},
-        {"name": "t-offline", "url": f"http://127.0.0.1:{_closed_port()}/m.tflite", "sha256": good,
-         "task": "classification"},
+        {
+            "name": "t-offline",
+            "url": f"http://127.0.0.1:{_closed_port()}/m.tflite",
+            "sha256": good,
+            "task": "classification",
+        },
     ]
     reg = tmp_path / "test-registry.yaml"
     reg.write_text(yaml.safe_dump({"models": entries}))
@@ -225,9 +244,19 @@ def test_fetched_model_runs_with_its_registry_labels(test_registry):
     env, cache, _good = test_registry
     assert run_cli("models", "fetch", "t-good", env=env).returncode == 0
     out = cache.parent / "r.json"
-    p = run_cli("run", "--model", str(cache / "remote_shapes.tflite"), "--source",
-                str(ROOT / "models" / "testsets" / "shapes" / "cross" / "000.png"), "--frames", "3",
-                "--json", str(out), "-q", env=env)
+    p = run_cli(
+        "run",
+        "--model",
+        str(cache / "remote_shapes.tflite"),
+        "--source",
+        str(ROOT / "models" / "testsets" / "shapes" / "cross" / "000.png"),
+        "--frames",
+        "3",
+        "--json",
+        str(out),
+        "-q",
+        env=env,
+    )
     assert p.returncode == 0, p.stderr
     res = json.loads(out.read_text())
     # the bytes are shapes-uint8's: the bundled entry is found first, with its own labels

@@ -28,8 +28,10 @@ def pg_url():
     try:
         admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
     except psycopg.Error as e:
-        pytest.skip(f"no PostgreSQL reachable at {PG_ADMIN_URL} ({str(e).strip().splitlines()[0]}); "
-                    "set EDGEBENCH_TEST_PG to another server")
+        pytest.skip(
+            f"no PostgreSQL reachable at {PG_ADMIN_URL} ({str(e).strip().splitlines()[0]}); "
+            "set EDGEBENCH_TEST_PG to another server"
+        )
     name = f"edgebench_test_{os.getpid()}_{secrets.token_hex(4)}"
     admin.execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
@@ -65,14 +67,30 @@ def columns(n: int, rng: np.random.Generator, scale: float = 1.0) -> dict[str, l
     return {s: v.tolist() for s, v in cols.items()}
 
 
-def frames(dev: str, session: int, seq: int, run: str, first: int, cols: dict[str, list[float]],
-           replayed: bool = False, ts: float | None = None) -> dict[str, Any]:
+def frames(
+    dev: str,
+    session: int,
+    seq: int,
+    run: str,
+    first: int,
+    cols: dict[str, list[float]],
+    replayed: bool = False,
+    ts: float | None = None,
+) -> dict[str, Any]:
     return protocol.frames_message(dev, session, seq, run, first, cols, time.time() if ts is None else ts, replayed)
 
 
-def result_doc(dev: str, run: str, samples: dict[str, list[float]] | None = None, *, model: str = "m.tflite",
-               runtime: str = "ai-edge-litert", delegate: str | None = None, duration_s: float = 1.0,
-               **extra) -> dict[str, Any]:
+def result_doc(
+    dev: str,
+    run: str,
+    samples: dict[str, list[float]] | None = None,
+    *,
+    model: str = "m.tflite",
+    runtime: str = "ai-edge-litert",
+    delegate: str | None = None,
+    duration_s: float = 1.0,
+    **extra,
+) -> dict[str, Any]:
     samples = samples or {s: [1.0] for s in protocol.STAGES}
     n = len(samples["e2e"])
     doc = {
@@ -95,15 +113,30 @@ def result_doc(dev: str, run: str, samples: dict[str, list[float]] | None = None
 
 
 def summary(dev: str, session: int, seq: int, result: dict[str, Any]) -> dict[str, Any]:
-    return {"schema": protocol.SUMMARY_SCHEMA, "device_id": dev, "session": session, "seq": seq,
-            "ts": time.time(), "run_id": result["run_id"], "result": result}
+    return {
+        "schema": protocol.SUMMARY_SCHEMA,
+        "device_id": dev,
+        "session": session,
+        "seq": seq,
+        "ts": time.time(),
+        "run_id": result["run_id"],
+        "result": result,
+    }
 
 
 def meta(dev: str, session: int, seq: int, run: str, model: str = "m.tflite", **extra) -> dict[str, Any]:
-    return {"schema": protocol.RUN_META_SCHEMA, "device_id": dev, "session": session, "seq": seq, "ts": time.time(),
-            "run_id": run, "model": {"name": model, "sha256": SHA, "path": f"/models/{model}"},
-            "runtime": {"name": "ai-edge-litert", "version": "2.3.0", "delegate": None, "num_threads": 2},
-            "source": {"kind": "synthetic"}, **extra}
+    return {
+        "schema": protocol.RUN_META_SCHEMA,
+        "device_id": dev,
+        "session": session,
+        "seq": seq,
+        "ts": time.time(),
+        "run_id": run,
+        "model": {"name": model, "sha256": SHA, "path": f"/models/{model}"},
+        "runtime": {"name": "ai-edge-litert", "version": "2.3.0", "delegate": None, "num_threads": 2},
+        "source": {"kind": "synthetic"},
+        **extra,
+    }
 
 
 def status(dev: str, session: int, state: str) -> dict[str, Any]:
@@ -111,8 +144,16 @@ def status(dev: str, session: int, state: str) -> dict[str, Any]:
 
 
 def info(dev: str, session: int, seq: int, version: str = "0.1.0") -> dict[str, Any]:
-    return {"schema": protocol.INFO_SCHEMA, "device_id": dev, "session": session, "seq": seq, "ts": time.time(),
-            "agent_version": version, "inventory": {"machine": "aarch64"}, "capabilities": ["run"]}
+    return {
+        "schema": protocol.INFO_SCHEMA,
+        "device_id": dev,
+        "session": session,
+        "seq": seq,
+        "ts": time.time(),
+        "agent_version": version,
+        "inventory": {"machine": "aarch64"},
+        "capabilities": ["run"],
+    }
 
 
 def topic_for(body: dict[str, Any]) -> str:

@@ -131,8 +131,10 @@ AGX_ORIN_INA = {
     f"{AGX_B}/in3_input": Dir(),
 }
 AGX_ORIN_W = {
-    "VDD_GPU_SOC": 843 * 6170 / 1e6, "VDD_CPU_CV": 780 * 3437 / 1e6,
-    "VIN_SYS_5V0": 4968 * 953 / 1e6, "VDDQ_VDD2_1V8AO": 1800 * 341 / 1e6,
+    "VDD_GPU_SOC": 843 * 6170 / 1e6,
+    "VDD_CPU_CV": 780 * 3437 / 1e6,
+    "VIN_SYS_5V0": 4968 * 953 / 1e6,
+    "VDDQ_VDD2_1V8AO": 1800 * 341 / 1e6,
 }
 
 # --------------------------------------------------------------------------- 6.3 Jetson Nano JetPack 4 (ina3221x IIO)
@@ -176,8 +178,12 @@ JTOP_CPUS = {
     f"sys/devices/system/cpu/cpu{n}/cpufreq/{k}": v
     for n in range(6)
     for k, v in (
-        ("scaling_governor", "test_cpu"), ("scaling_min_freq", "0"), ("scaling_max_freq", "2035200"),
-        ("scaling_cur_freq", "200000"), ("cpuinfo_min_freq", "0"), ("cpuinfo_max_freq", "2035200"),
+        ("scaling_governor", "test_cpu"),
+        ("scaling_min_freq", "0"),
+        ("scaling_max_freq", "2035200"),
+        ("scaling_cur_freq", "200000"),
+        ("cpuinfo_min_freq", "0"),
+        ("cpuinfo_max_freq", "2035200"),
         ("cpuinfo_cur_freq", "200000"),
     )
 }
@@ -216,14 +222,32 @@ PMIC_READ_ADC = """\
       BATT_V volt(25)=3.28033900V
 """
 PMIC_CURRENTS = {
-    "3V7_WL_SW": 0.00195186, "3V3_SYS": 0.12687090, "1V8_SYS": 0.18835450, "DDR_VDD2": 0.02147046,
-    "DDR_VDDQ": 0.0, "1V1_SYS": 0.17957110, "0V8_SW": 0.25959740, "VDD_CORE": 0.56259000,
-    "3V3_DAC": 0.0, "3V3_ADC": 0.0, "0V8_AON": 0.00293040, "HDMI": 0.02551890,
+    "3V7_WL_SW": 0.00195186,
+    "3V3_SYS": 0.12687090,
+    "1V8_SYS": 0.18835450,
+    "DDR_VDD2": 0.02147046,
+    "DDR_VDDQ": 0.0,
+    "1V1_SYS": 0.17957110,
+    "0V8_SW": 0.25959740,
+    "VDD_CORE": 0.56259000,
+    "3V3_DAC": 0.0,
+    "3V3_ADC": 0.0,
+    "0V8_AON": 0.00293040,
+    "HDMI": 0.02551890,
 }
 PMIC_VOLTS = {
-    "3V7_WL_SW": 3.70720000, "3V3_SYS": 3.32580900, "1V8_SYS": 1.80415000, "DDR_VDD2": 1.11135400,
-    "DDR_VDDQ": 0.60329610, "1V1_SYS": 1.11282000, "0V8_SW": 0.80512740, "VDD_CORE": 0.76798460,
-    "3V3_DAC": 3.32142500, "3V3_ADC": 3.32966700, "0V8_AON": 0.80175740, "HDMI": 5.11746000,
+    "3V7_WL_SW": 3.70720000,
+    "3V3_SYS": 3.32580900,
+    "1V8_SYS": 1.80415000,
+    "DDR_VDD2": 1.11135400,
+    "DDR_VDDQ": 0.60329610,
+    "1V1_SYS": 1.11282000,
+    "0V8_SW": 0.80512740,
+    "VDD_CORE": 0.76798460,
+    "3V3_DAC": 3.32142500,
+    "3V3_ADC": 3.32966700,
+    "0V8_AON": 0.80175740,
+    "HDMI": 5.11746000,
 }
 PMIC_HIGH_LOAD = """\
               VDD_CORE_A current(7)=5.03652000A

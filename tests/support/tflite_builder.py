@@ -204,7 +204,9 @@ def fc_model(
     sig = [-1, features] if batch_resizable else None
     act_scale, act_zp = 0.05, 0
     w_scale = 0.02 / np.sqrt(features)
-    tensors = [_tensor("input", shape, ttype, shape_signature=sig, scale=act_scale if q else None, zp=act_zp if q else None)]
+    tensors = [
+        _tensor("input", shape, ttype, shape_signature=sig, scale=act_scale if q else None, zp=act_zp if q else None)
+    ]
     ops = []
     x = 0
     for i in range(layers):
@@ -213,7 +215,9 @@ def fc_model(
             bias = np.zeros(features, np.int32)
             w_t = _tensor(f"w{i}", [features, features], S.TensorType.INT8, len(m.buffers), scale=float(w_scale), zp=0)
             m.buffers.append(_buffer(w))
-            b_t = _tensor(f"b{i}", [features], S.TensorType.INT32, len(m.buffers), scale=float(act_scale * w_scale), zp=0)
+            b_t = _tensor(
+                f"b{i}", [features], S.TensorType.INT32, len(m.buffers), scale=float(act_scale * w_scale), zp=0
+            )
             m.buffers.append(_buffer(bias))
         else:
             w = (rng.standard_normal((features, features)) / np.sqrt(features)).astype(np.float32)
@@ -223,7 +227,9 @@ def fc_model(
             b_t = _tensor(f"b{i}", [features], S.TensorType.FLOAT32, len(m.buffers))
             m.buffers.append(_buffer(bias))
         tensors += [w_t, b_t]
-        out = _tensor(f"fc{i}", shape, ttype, shape_signature=sig, scale=act_scale if q else None, zp=act_zp if q else None)
+        out = _tensor(
+            f"fc{i}", shape, ttype, shape_signature=sig, scale=act_scale if q else None, zp=act_zp if q else None
+        )
         tensors.append(out)
         op = S.OperatorT()
         op.opcodeIndex = 0
@@ -231,14 +237,18 @@ def fc_model(
         op.outputs = [len(tensors) - 1]
         op.builtinOptionsType = S.BuiltinOptions.FullyConnectedOptions
         opts = S.FullyConnectedOptionsT()
-        opts.fusedActivationFunction = S.ActivationFunctionType.RELU if i < layers - 1 else S.ActivationFunctionType.NONE
+        opts.fusedActivationFunction = (
+            S.ActivationFunctionType.RELU if i < layers - 1 else S.ActivationFunctionType.NONE
+        )
         op.builtinOptions = opts
         ops.append(op)
         x = len(tensors) - 1
     if fixed_batch_reshape:
         tensors.append(_tensor("new_shape", [2], S.TensorType.INT32, len(m.buffers)))
         m.buffers.append(_buffer(np.array([1, features], np.int32)))
-        tensors.append(_tensor("output", [1, features], ttype, scale=act_scale if q else None, zp=act_zp if q else None))
+        tensors.append(
+            _tensor("output", [1, features], ttype, scale=act_scale if q else None, zp=act_zp if q else None)
+        )
         op = S.OperatorT()
         op.opcodeIndex = 1
         op.inputs = [x, len(tensors) - 2]

@@ -48,9 +48,7 @@ def secure_broker(tmp: Path, devices: list[str], extra: str = "") -> tuple[Mosqu
     secrets = make_secrets(tmp, devices)
     broker = MosquittoBroker(
         extra_config=(
-            "allow_anonymous false\n"
-            f"password_file {tmp / 'auth' / 'passwd'}\n"
-            f"acl_file {DEPLOY / 'acl'}\n" + extra
+            f"allow_anonymous false\npassword_file {tmp / 'auth' / 'passwd'}\nacl_file {DEPLOY / 'acl'}\n" + extra
         )
     )
     broker.start()
@@ -119,14 +117,22 @@ def outbox_rows(path: Path) -> list[tuple]:
 class RawClient:
     """A bare paho client (MQTT 5) recording connack, PUBACK reason codes and messages."""
 
-    def __init__(self, port: int, user: str | None = None, password: str | None = None, client_id: str | None = None,
-                 tls: dict | None = None):
+    def __init__(
+        self,
+        port: int,
+        user: str | None = None,
+        password: str | None = None,
+        client_id: str | None = None,
+        tls: dict | None = None,
+    ):
         self.connack = None
         self.pubacks: dict[int, Any] = {}
         self.messages: list[tuple[str, bytes, bool]] = []
         self._lock = threading.Lock()
         self.c = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id or f"raw-{user}-{time.monotonic_ns()}", protocol=mqtt.MQTTv5
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"raw-{user}-{time.monotonic_ns()}",
+            protocol=mqtt.MQTTv5,
         )
         if user:
             self.c.username_pw_set(user, password)

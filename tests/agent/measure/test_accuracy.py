@@ -9,9 +9,9 @@ import fastjsonschema
 import pytest
 
 from edgebench import models
+from edgebench.agent.measure.run import RunOptions, run
 from edgebench.agent.runtime import registry
 from edgebench.agent.wire.protocol import RESULT_JSON_SCHEMA
-from edgebench.agent.measure.run import RunOptions, run
 from tests.support.paths import ROOT, SHAPES_TESTSET, run_cli
 
 TRAINED = [e for e in models.load_registry() if "file" in e and e.get("trained") and e.get("testset")]
@@ -21,9 +21,15 @@ TRAINED = [e for e in models.load_registry() if "file" in e and e.get("trained")
 def test_bundled_trained_model_reaches_its_recorded_accuracy_through_the_agent(e, tmp_path):
     out = tmp_path / "r.json"
     p = run_cli(
-        "run", "--model", str(models.MODELS_DIR / e["file"]),
-        "--accuracy", str(models.MODELS_DIR / e["testset"]),
-        "--accuracy-floor", str(e["accuracy_top1"]), "--json", str(out),
+        "run",
+        "--model",
+        str(models.MODELS_DIR / e["file"]),
+        "--accuracy",
+        str(models.MODELS_DIR / e["testset"]),
+        "--accuracy-floor",
+        str(e["accuracy_top1"]),
+        "--json",
+        str(out),
     )
     assert p.returncode == 0, p.stderr
     res = json.loads(out.read_text())
@@ -44,8 +50,11 @@ def test_registry_normalization_is_what_makes_the_float_model_right(monkeypatch)
     assert with_registry["accuracy"]["top1"] == 1.0
 
     monkeypatch.setattr(registry, "lookup", lambda sha: None)  # as if the model were unknown
-    unknown = run(RunOptions(model=model, labels=str(ROOT / "models" / "shapes_labels.txt"),
-                             accuracy=str(SHAPES_TESTSET), warmup=0)).result
+    unknown = run(
+        RunOptions(
+            model=model, labels=str(ROOT / "models" / "shapes_labels.txt"), accuracy=str(SHAPES_TESTSET), warmup=0
+        )
+    ).result
     assert unknown["preprocess"]["normalization"]["source"] == "default"
     assert "registry" not in unknown["model"]
     assert unknown["accuracy"]["top1"] < with_registry["accuracy"]["top1"]
@@ -59,8 +68,17 @@ def test_a_run_below_the_floor_fails_in_one_line(tmp_path):
         for f in sorted((SHAPES_TESTSET / cls).iterdir())[:5]:
             shutil.copy(f, sets / str(idx) / f.name)
     out = tmp_path / "r.json"
-    p = run_cli("run", "--model", str(models.path_of("mobilenet-v2-0.35-96-int8-untrained")),
-                "--accuracy", str(sets), "--accuracy-floor", "0.9", "--json", str(out))
+    p = run_cli(
+        "run",
+        "--model",
+        str(models.path_of("mobilenet-v2-0.35-96-int8-untrained")),
+        "--accuracy",
+        str(sets),
+        "--accuracy-floor",
+        "0.9",
+        "--json",
+        str(out),
+    )
     assert p.returncode == 6
     assert p.stderr.count("\n") == 1 and "below the floor 0.900" in p.stderr and "not published" in p.stderr
     res = json.loads(out.read_text())  # kept for inspection, flagged
@@ -81,8 +99,20 @@ def test_labels_csv_and_frames_raised_to_cover_the_set(tmp_path):
     csv = tmp_path / "labels.csv"
     csv.write_text("\n".join(rows) + "\n")
     out = tmp_path / "r.json"
-    p = run_cli("run", "--model", str(models.path_of("shapes-uint8")), "--accuracy", str(csv),
-                "--frames", "3", "--warmup", "0", "--json", str(out), "-q")
+    p = run_cli(
+        "run",
+        "--model",
+        str(models.path_of("shapes-uint8")),
+        "--accuracy",
+        str(csv),
+        "--frames",
+        "3",
+        "--warmup",
+        "0",
+        "--json",
+        str(out),
+        "-q",
+    )
     assert p.returncode == 0, p.stderr
     res = json.loads(out.read_text())
     assert res["accuracy"]["images"] == 8 and res["accuracy"]["top1"] == 1.0
@@ -132,9 +162,19 @@ def test_accuracy_floor_from_the_config_file(tmp_path):
 def test_refdata_model_is_known_by_its_bytes_and_its_own_metadata_wins(refdata, tmp_path):
     """The registry names the Coral model; its TFLite metadata (normalization, labels) comes first."""
     out = tmp_path / "r.json"
-    p = run_cli("run", "--model", str(refdata / "mobilenet_v2_1.0_224_quant.tflite"), "--source",
-                str(refdata / "cat.bmp"), "--frames", "2", "--json", str(out), "-q",
-                env={"EDGEBENCH_CACHE_DIR": str(tmp_path / "empty-cache")})
+    p = run_cli(
+        "run",
+        "--model",
+        str(refdata / "mobilenet_v2_1.0_224_quant.tflite"),
+        "--source",
+        str(refdata / "cat.bmp"),
+        "--frames",
+        "2",
+        "--json",
+        str(out),
+        "-q",
+        env={"EDGEBENCH_CACHE_DIR": str(tmp_path / "empty-cache")},
+    )
     assert p.returncode == 0, p.stderr
     res = json.loads(out.read_text())
     assert res["model"]["registry"]["name"] == "coral-mobilenet-v2-1.0-224-quant"

@@ -45,7 +45,9 @@ def test_synthetic_run_writes_the_full_result_contract(tmp_path):
 
 
 def test_folder_of_labelled_images_gives_right_top1(tmp_path):
-    res, _ = run_json(tmp_path, "--source", str(SHAPES_TESTSET), "--labels", str(SHAPES_LABELS), "--frames", "120", "--warmup", "0")
+    res, _ = run_json(
+        tmp_path, "--source", str(SHAPES_TESTSET), "--labels", str(SHAPES_LABELS), "--frames", "120", "--warmup", "0"
+    )
     preds = res["predictions"]
     assert len(preds) == 120  # one per image
     right = sum(p["top_k"][0]["label"] == p["source_name"].split("/")[0] for p in preds)
@@ -112,8 +114,17 @@ def test_unreachable_broker_keeps_the_local_result(tmp_path):
 
     out = tmp_path / "r.json"
     p = run_cli(
-        "run", "--model", str(SHAPES_MODEL), "--frames", "10", "--json", str(out),
-        "--mqtt", f"mqtt://127.0.0.1:{free_port()}", "--device-id", "lonely",
+        "run",
+        "--model",
+        str(SHAPES_MODEL),
+        "--frames",
+        "10",
+        "--json",
+        str(out),
+        "--mqtt",
+        f"mqtt://127.0.0.1:{free_port()}",
+        "--device-id",
+        "lonely",
     )
     assert p.returncode == 5
     assert "cannot reach MQTT broker" in p.stderr and str(out) in p.stderr

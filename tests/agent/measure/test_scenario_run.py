@@ -5,9 +5,9 @@ import json
 import fastjsonschema
 import pytest
 
-from edgebench.agent.wire.protocol import SCENARIO_JSON_SCHEMA, SCENARIO_SCHEMA
 from edgebench.agent.measure.run import RunOptions
 from edgebench.agent.measure.scenario_run import run_scenario_opts
+from edgebench.agent.wire.protocol import SCENARIO_JSON_SCHEMA, SCENARIO_SCHEMA
 from tests.support.paths import SHAPES_MODEL, SHAPES_TESTSET, run_cli
 from tests.support.tflite_builder import fc_model
 
@@ -83,7 +83,9 @@ def test_server_rate_the_device_cannot_hold_is_invalid(fc_resizable):
 
 
 def test_find_max_qps_on_the_real_interpreter(fc_resizable):
-    doc = scenario(fc_resizable, find_max_qps=True, latency_bound_ms=200, duration_s=0.4, min_duration_s=0.2, max_qps_steps=6)
+    doc = scenario(
+        fc_resizable, find_max_qps=True, latency_bound_ms=200, duration_s=0.4, min_duration_s=0.2, max_qps_steps=6
+    )
     validate_scenario(doc)
     assert doc["scenario"] == "find-max-qps" and 1 <= len(doc["steps"]) <= 6
     for st in doc["steps"]:
@@ -105,17 +107,42 @@ def test_find_max_qps_with_a_bound_no_rate_meets(fc_resizable):
 
 
 def test_refdata_mobilenet_single_stream(refdata):
-    doc = scenario(refdata / "mobilenet_v2_1.0_224_quant.tflite", scenario="single-stream", source=str(refdata / "cat.bmp"),
-                   duration_s=1.0, min_queries=10)
+    doc = scenario(
+        refdata / "mobilenet_v2_1.0_224_quant.tflite",
+        scenario="single-stream",
+        source=str(refdata / "cat.bmp"),
+        duration_s=1.0,
+        min_queries=10,
+    )
     assert doc["verdict"] == "VALID", doc["reasons"]
     print("mobilenet_v2 single-stream p90 ms:", doc["headline"]["value"])
 
 
 def test_scenario_cli_json_and_plot(tmp_path, fc_resizable):
     out, plots = tmp_path / "r.json", tmp_path / "plots"
-    p = run_cli("run", "--model", str(fc_resizable), "--scenario", "server", "--target-qps", "30", "--latency-bound-ms", "500",
-                "--duration", "0.5", "--min-queries", "10", "--min-duration", "0.2", "--json", str(out), "--plot", str(plots),
-                "--device-id", "bench-3")
+    p = run_cli(
+        "run",
+        "--model",
+        str(fc_resizable),
+        "--scenario",
+        "server",
+        "--target-qps",
+        "30",
+        "--latency-bound-ms",
+        "500",
+        "--duration",
+        "0.5",
+        "--min-queries",
+        "10",
+        "--min-duration",
+        "0.2",
+        "--json",
+        str(out),
+        "--plot",
+        str(plots),
+        "--device-id",
+        "bench-3",
+    )
     assert p.returncode == 0, p.stderr
     doc = json.loads(out.read_text())
     validate_scenario(doc)
@@ -127,8 +154,20 @@ def test_scenario_cli_json_and_plot(tmp_path, fc_resizable):
         assert im.format == "PNG"
         assert im.text["x_label"] == "latency per query (ms)"
         assert im.text["y_label"] == "fraction of queries (cumulative)"
-    p = run_cli("run", "--model", str(fc_resizable), "--find-max-qps", "--latency-bound-ms", "0.0001", "--duration", "0.3",
-                "--json", str(out), "--plot", str(plots))
+    p = run_cli(
+        "run",
+        "--model",
+        str(fc_resizable),
+        "--find-max-qps",
+        "--latency-bound-ms",
+        "0.0001",
+        "--duration",
+        "0.3",
+        "--json",
+        str(out),
+        "--plot",
+        str(plots),
+    )
     assert p.returncode == 0, p.stderr
     assert "no rate meets the bound" in p.stdout and "result: INVALID" in p.stdout
     with Image.open(plots / "max_qps_search.png") as im:
@@ -180,15 +219,38 @@ def test_config_file_carries_scenario_keys(tmp_path):
 
 def test_scenario_energy_per_query_from_a_power_meter_command(tmp_path, fc_resizable):
     out = tmp_path / "e.json"
-    p = run_cli("run", "--model", str(fc_resizable), "--scenario", "single-stream", "--duration", "0.5", "--json", str(out),
-                "-q", "--power", "cmd:echo 3000 mW")
+    p = run_cli(
+        "run",
+        "--model",
+        str(fc_resizable),
+        "--scenario",
+        "single-stream",
+        "--duration",
+        "0.5",
+        "--json",
+        str(out),
+        "-q",
+        "--power",
+        "cmd:echo 3000 mW",
+    )
     assert p.returncode == 0, p.stderr
     doc = json.loads(out.read_text())
     pw = doc["power"]
     assert pw["available"] is True and pw["mean_w"] == pytest.approx(3.0)
     assert pw["energy_j"] == pytest.approx(3.0 * doc["duration_s"], rel=0.01)
     assert pw["energy_per_query_mj"] == pytest.approx(pw["energy_j"] / doc["queries"] * 1000, rel=1e-3)
-    p = run_cli("run", "--model", str(fc_resizable), "--scenario", "offline", "--duration", "0.3", "--json", str(out),
-                "-q", "--no-probes")
+    p = run_cli(
+        "run",
+        "--model",
+        str(fc_resizable),
+        "--scenario",
+        "offline",
+        "--duration",
+        "0.3",
+        "--json",
+        str(out),
+        "-q",
+        "--no-probes",
+    )
     assert p.returncode == 0, p.stderr
     assert json.loads(out.read_text())["power"] == {"available": False, "reason": "probes turned off (--no-probes)"}

@@ -6,7 +6,17 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from edgebench.agent.measure.scenarios import ScenarioSettings, SearchSettings, VirtualClock, arrival_schedule, early_stopping, find_max_qps, run_scenario, run_server, server_at
+from edgebench.agent.measure.scenarios import (
+    ScenarioSettings,
+    SearchSettings,
+    VirtualClock,
+    arrival_schedule,
+    early_stopping,
+    find_max_qps,
+    run_scenario,
+    run_server,
+    server_at,
+)
 
 MS = 1_000_000
 
@@ -36,8 +46,15 @@ def lindley(arrivals_ns: np.ndarray, service_ns: int) -> tuple[np.ndarray, np.nd
 
 
 def server_settings(**kw):
-    base = dict(scenario="server", target_qps=100.0, latency_bound_ms=50.0, duration_s=3.0, min_queries=10,
-                min_duration_s=1.0, seed=7)
+    base = dict(
+        scenario="server",
+        target_qps=100.0,
+        latency_bound_ms=50.0,
+        duration_s=3.0,
+        min_queries=10,
+        min_duration_s=1.0,
+        seed=7,
+    )
     base.update(kw)
     return ScenarioSettings(**base)
 
@@ -67,8 +84,9 @@ def test_server_latency_counts_from_scheduled_arrival_when_the_system_falls_behi
     # uniform arrivals every 10 ms, each query takes 12 ms: query i finishes at
     # (i + 1) * 12 ms after the first arrival, so its latency is 12 + 2 * i ms exactly
     clock = VirtualClock()
-    s = server_settings(target_qps=100.0, arrivals="uniform", latency_bound_ms=10_000.0, queries=50, min_queries=0,
-                        min_duration_s=0)
+    s = server_settings(
+        target_qps=100.0, arrivals="uniform", latency_bound_ms=10_000.0, queries=50, min_queries=0, min_duration_s=0
+    )
     res = run_server(FakeService(clock, 12 * MS), s, clock)
     expected = 12.0 + 2.0 * np.arange(50)
     assert res["latency_ms"]["min"] == 12.0
@@ -86,7 +104,11 @@ def test_server_below_capacity_has_no_queueing_and_meets_the_bound():
     assert res["latency_ms"]["min"] == res["latency_ms"]["max"] == 4.0
     assert res["queue_ms"]["max"] == 0.0
     assert res["verdict"] == "VALID" and res["headline"] == {
-        "metric": "p99_within_bound", "value": True, "p99_latency_ms": 4.0, "unit": "ms"}
+        "metric": "p99_within_bound",
+        "value": True,
+        "p99_latency_ms": 4.0,
+        "unit": "ms",
+    }
     assert res["completed_qps"] == pytest.approx(150 / res["duration_s"], rel=1e-4)
 
 
@@ -133,8 +155,10 @@ def test_single_stream_multi_stream_and_offline_are_exact_on_the_virtual_clock()
     ms = run_scenario(svc, ScenarioSettings("multi-stream", duration_s=1.0, min_queries=10, samples_per_query=8), clock)
     assert ms["latency_ms"]["p99"] == 25.0 and ms["samples"] == 8 * ms["queries"]
     assert ms["headline"]["metric"] == "p99_latency_ms"
-    assert all(n == 8 for _, n in svc.calls[-ms["queries"]:])
-    off = run_scenario(svc, ScenarioSettings("offline", duration_s=1.0, min_queries=10, offline_samples=1000, batch=4), clock)
+    assert all(n == 8 for _, n in svc.calls[-ms["queries"] :])
+    off = run_scenario(
+        svc, ScenarioSettings("offline", duration_s=1.0, min_queries=10, offline_samples=1000, batch=4), clock
+    )
     # 250 batches of 4 samples, each 1 + 4 * 3 ms
     assert off["samples"] == 1000 and off["duration_s"] == pytest.approx(250 * 0.013)
     assert off["headline"]["value"] == pytest.approx(1000 / (250 * 0.013), rel=1e-6)
@@ -142,7 +166,9 @@ def test_single_stream_multi_stream_and_offline_are_exact_on_the_virtual_clock()
 
 def test_runs_last_until_duration_and_min_queries_are_both_met():
     clock = VirtualClock()
-    res = run_scenario(FakeService(clock, 100 * MS), ScenarioSettings("single-stream", duration_s=1.0, min_queries=30), clock)
+    res = run_scenario(
+        FakeService(clock, 100 * MS), ScenarioSettings("single-stream", duration_s=1.0, min_queries=30), clock
+    )
     assert res["queries"] == 30 and res["duration_s"] == pytest.approx(3.0)
     assert res["verdict"] == "VALID"
 
@@ -182,7 +208,9 @@ def test_find_max_qps_brackets_and_bisects_to_the_capacity():
     # uniform arrivals, 4 ms per query: every rate up to 250 qps has no queueing at all
     clock = VirtualClock()
     base = server_settings(arrivals="uniform", latency_bound_ms=20.0, duration_s=2.0)
-    res = find_max_qps(server_at(FakeService(clock, 4 * MS), base, clock), SearchSettings(latency_bound_ms=20.0, start_qps=40.0))
+    res = find_max_qps(
+        server_at(FakeService(clock, 4 * MS), base, clock), SearchSettings(latency_bound_ms=20.0, start_qps=40.0)
+    )
     lo, hi = res["bracket_qps"]
     assert res["verdict"] == "VALID" and res["max_qps"] == lo
     assert lo >= 250.0 and hi > lo and (hi - lo) / lo <= 0.05

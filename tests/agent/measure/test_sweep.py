@@ -15,9 +15,9 @@ import sys
 import fastjsonschema
 import pytest
 
-from edgebench.agent.wire.protocol import SWEEP_JSON_SCHEMA, SWEEP_SCHEMA
-from edgebench.agent.measure.sweep import SweepOptions, parse_grid, sweep, to_csv
 from edgebench.agent.errors import UserError
+from edgebench.agent.measure.sweep import SweepOptions, parse_grid, sweep, to_csv
+from edgebench.agent.wire.protocol import SWEEP_JSON_SCHEMA, SWEEP_SCHEMA
 from tests.support.paths import ROOT, SHAPES_MODEL, SHAPES_TESTSET, run_cli
 from tests.support.tflite_builder import fc_model
 
@@ -93,8 +93,17 @@ def test_fixed_batch_model_is_unsupported_and_instances_still_run(fc_fixed):
 
 def test_refdata_mobilenet_hard_codes_batch_one(refdata):
     model = refdata / "mobilenet_v2_1.0_224_quant.tflite"
-    doc = sweep(SweepOptions(model=str(model), batch=[1, 2], instances=[1, 2], threads=[1], duration_s=1.0, warmup=2,
-                             source=str(refdata / "cat.bmp")))
+    doc = sweep(
+        SweepOptions(
+            model=str(model),
+            batch=[1, 2],
+            instances=[1, 2],
+            threads=[1],
+            duration_s=1.0,
+            warmup=2,
+            source=str(refdata / "cat.bmp"),
+        )
+    )
     pts = {(p["batch"], p["instances"]): p for p in doc["points"]}
     assert pts[(2, 1)]["status"] == pts[(2, 2)]["status"] == "unsupported"
     assert "failed to prepare" in pts[(2, 1)]["reason"]
@@ -105,7 +114,11 @@ def test_refdata_mobilenet_hard_codes_batch_one(refdata):
 
 
 def test_image_model_with_resizable_batch_on_real_images():
-    doc = sweep(SweepOptions(model=str(SHAPES_MODEL), batch=[1, 4], frames=25, warmup=2, source=str(SHAPES_TESTSET), min_duration_s=0))
+    doc = sweep(
+        SweepOptions(
+            model=str(SHAPES_MODEL), batch=[1, 4], frames=25, warmup=2, source=str(SHAPES_TESTSET), min_duration_s=0
+        )
+    )
     for p in doc["points"]:
         assert p["status"] == "ok" and p["verdict"] == "VALID"
     assert doc["source"]["samples"] == 8  # a pool of preprocessed frames, like LoadGen's sample library
@@ -114,9 +127,29 @@ def test_image_model_with_resizable_batch_on_real_images():
 
 def test_sweep_cli_json_csv_and_plots(tmp_path, fc_fixed):
     out, out_csv, plots = tmp_path / "s.json", tmp_path / "s.csv", tmp_path / "plots"
-    p = run_cli("sweep", "--model", str(fc_fixed), "--batch", "1,2", "--instances", "1,2", "--threads", "1",
-                "--frames", "25", "--json", str(out), "--csv", str(out_csv), "--plot", str(plots), "--device-id", "bench-2",
-                "--power", "none")
+    p = run_cli(
+        "sweep",
+        "--model",
+        str(fc_fixed),
+        "--batch",
+        "1,2",
+        "--instances",
+        "1,2",
+        "--threads",
+        "1",
+        "--frames",
+        "25",
+        "--json",
+        str(out),
+        "--csv",
+        str(out_csv),
+        "--plot",
+        str(plots),
+        "--device-id",
+        "bench-2",
+        "--power",
+        "none",
+    )
     assert p.returncode == 0, p.stderr
     assert "Traceback" not in p.stderr
     doc = json.loads(out.read_text())
@@ -131,11 +164,17 @@ def test_sweep_cli_json_csv_and_plots(tmp_path, fc_fixed):
         assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
     rows = list(csv.DictReader(io.StringIO(out_csv.read_text())))
     assert [(r["batch"], r["instances"], r["status"]) for r in rows] == [
-        ("1", "1", "ok"), ("1", "2", "ok"), ("2", "1", "unsupported"), ("2", "2", "unsupported")]
+        ("1", "1", "ok"),
+        ("1", "2", "ok"),
+        ("2", "1", "unsupported"),
+        ("2", "2", "unsupported"),
+    ]
     assert "failed to prepare" in rows[2]["reason"]
     assert float(rows[0]["throughput_items_per_s"]) == ok[0]["throughput_items_per_s"]
     assert "unsupported" in p.stdout and "best throughput" in p.stdout
-    _check_pngs(plots, ["sweep_latency_vs_batch", "sweep_throughput_vs_batch", "sweep_frontier", "sweep_latency_distribution"])
+    _check_pngs(
+        plots, ["sweep_latency_vs_batch", "sweep_throughput_vs_batch", "sweep_frontier", "sweep_latency_distribution"]
+    )
 
 
 def _check_pngs(folder, names):
@@ -157,7 +196,10 @@ def test_sweep_figures_name_their_axes_with_units(fc_resizable):
 
     doc = sweep(SweepOptions(model=str(fc_resizable), batch=[1, 2], threads=[1, 2], frames=10, warmup=1, min_frames=5))
     figs = dict(sweep_figures(doc))
-    labels = {name: (f.axes[0].get_xlabel(), f.axes[0].get_ylabel(), f.axes[0].get_xscale(), f.axes[0].get_yscale()) for name, f in figs.items()}
+    labels = {
+        name: (f.axes[0].get_xlabel(), f.axes[0].get_ylabel(), f.axes[0].get_xscale(), f.axes[0].get_yscale())
+        for name, f in figs.items()
+    }
     assert labels["latency_vs_batch"] == ("batch size (items per invoke)", "latency per batch (ms)", "log", "log")
     assert labels["throughput_vs_batch"] == ("batch size (items per invoke)", "throughput (items/s)", "log", "log")
     assert labels["frontier"][:2] == ("p99 latency per batch (ms)", "throughput (items/s)")
@@ -172,8 +214,21 @@ def test_sweep_figures_name_their_axes_with_units(fc_resizable):
 
 def test_instances_as_processes(tmp_path, fc_fixed):
     out = tmp_path / "p.json"
-    p = run_cli("sweep", "--model", str(fc_fixed), "--batch", "1,2", "--instances", "2", "--processes", "--frames", "30",
-                "--json", str(out), timeout=300)
+    p = run_cli(
+        "sweep",
+        "--model",
+        str(fc_fixed),
+        "--batch",
+        "1,2",
+        "--instances",
+        "2",
+        "--processes",
+        "--frames",
+        "30",
+        "--json",
+        str(out),
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr
     doc = json.loads(out.read_text())
     ok, unsup = doc["points"]
@@ -183,9 +238,18 @@ def test_instances_as_processes(tmp_path, fc_fixed):
 
 
 def test_csv_has_a_row_for_every_point():
-    doc = {"points": [
-        {"batch": 1, "threads": 1, "instances": 1, "instance_mode": "threads", "status": "failed", "reason": "boom"},
-    ]}
+    doc = {
+        "points": [
+            {
+                "batch": 1,
+                "threads": 1,
+                "instances": 1,
+                "instance_mode": "threads",
+                "status": "failed",
+                "reason": "boom",
+            },
+        ]
+    }
     rows = list(csv.DictReader(io.StringIO(to_csv(doc))))
     assert len(rows) == 1 and rows[0]["status"] == "failed" and rows[0]["reason"] == "boom"
 
@@ -235,7 +299,11 @@ def test_grid_ranges_double():
         (["--model", "/nonexistent.tflite"], 3, "model file not found"),
         (["--model", str(SHAPES_MODEL), "--instances", "100"], 2, "--instances 100 is too large"),
         (["--model", str(SHAPES_MODEL), "--frames", "5", "--duration", "1"], 2, "not both"),
-        (["--model", str(SHAPES_MODEL), "--batch", "1..4096", "--threads", "1..64", "--instances", "1,2,3,4,5,6"], 2, "at most 512"),
+        (
+            ["--model", str(SHAPES_MODEL), "--batch", "1..4096", "--threads", "1..64", "--instances", "1,2,3,4,5,6"],
+            2,
+            "at most 512",
+        ),
     ],
 )
 def test_sweep_bad_input(args, code, words):
@@ -293,8 +361,22 @@ sys.exit(main(["sweep", "--model", {str(SHAPES_MODEL)!r}, "--frames", "3", "--pl
 def test_sweep_energy_per_item_from_a_power_meter_command(tmp_path, fc_fixed):
     """The board's power source (edgebench.agent.probes) feeds each point: a meter command reading 2.5 W."""
     out = tmp_path / "pw.json"
-    p = run_cli("sweep", "--model", str(fc_fixed), "--batch", "1,2", "--frames", "400", "--json", str(out), "-q",
-                "--power", "cmd:echo 2500 mW", "--sample-hz", "20")
+    p = run_cli(
+        "sweep",
+        "--model",
+        str(fc_fixed),
+        "--batch",
+        "1,2",
+        "--frames",
+        "400",
+        "--json",
+        str(out),
+        "-q",
+        "--power",
+        "cmd:echo 2500 mW",
+        "--sample-hz",
+        "20",
+    )
     assert p.returncode == 0, p.stderr
     ok, unsup = json.loads(out.read_text())["points"]
     pw = ok["power"]
@@ -308,8 +390,17 @@ def test_sweep_without_a_power_source_says_why(tmp_path, fc_fixed):
     root = tmp_path / "emptyroot"
     (root / "etc").mkdir(parents=True)
     out = tmp_path / "np.json"
-    p = run_cli("sweep", "--model", str(fc_fixed), "--frames", "20", "--json", str(out), "-q",
-                env={"EDGEBENCH_SYSFS_ROOT": str(root)})
+    p = run_cli(
+        "sweep",
+        "--model",
+        str(fc_fixed),
+        "--frames",
+        "20",
+        "--json",
+        str(out),
+        "-q",
+        env={"EDGEBENCH_SYSFS_ROOT": str(root)},
+    )
     assert p.returncode == 0, p.stderr
     doc = json.loads(out.read_text())
     pt = doc["points"][0]
@@ -322,8 +413,16 @@ MODELS = ROOT / "models"
 
 def test_bundled_fixed_batch_model_is_unsupported_and_instances_still_run():
     """models/shapes_int8_fixed_batch.tflite: the batch signature says -1 but a Reshape hard-codes 1."""
-    doc = sweep(SweepOptions(model=str(MODELS / "shapes_int8_fixed_batch.tflite"), batch=[1, 2], instances=[1, 2], frames=20,
-                             warmup=1, min_duration_s=0))
+    doc = sweep(
+        SweepOptions(
+            model=str(MODELS / "shapes_int8_fixed_batch.tflite"),
+            batch=[1, 2],
+            instances=[1, 2],
+            frames=20,
+            warmup=1,
+            min_duration_s=0,
+        )
+    )
     pts = {(p["batch"], p["instances"]): p for p in doc["points"]}
     assert pts[(1, 1)]["status"] == pts[(1, 2)]["status"] == "ok"
     assert pts[(1, 2)]["batches_per_instance"] == [20, 20]

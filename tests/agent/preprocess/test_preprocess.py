@@ -49,7 +49,9 @@ def test_explicit_normalization_maps_through_quantization_exactly():
 def test_float_input_default_is_minus_one_to_one():
     out = Preprocessor(tensor("float32"))(gradient_frame())
     assert out.dtype == np.float32
-    np.testing.assert_allclose(out[0, 0, 0], [(250 - 127.5) / 127.5, (100 - 127.5) / 127.5, (10 - 127.5) / 127.5], rtol=1e-6)
+    np.testing.assert_allclose(
+        out[0, 0, 0], [(250 - 127.5) / 127.5, (100 - 127.5) / 127.5, (10 - 127.5) / 127.5], rtol=1e-6
+    )
 
 
 def test_bgr_override_keeps_channel_order():

@@ -25,8 +25,10 @@ ORIN_MODEL = b"NVIDIA Jetson Orin NX Engineering Reference Developer Kit\x00"
 
 
 def orin_root(tmp_path):
-    return write_tree(tmp_path / "orin", {**ORIN_NX_INA, **JETSON_THERMAL, **JETSON_OC, **JTOP_CPUS,
-                                          "proc/device-tree/model": ORIN_MODEL})
+    return write_tree(
+        tmp_path / "orin",
+        {**ORIN_NX_INA, **JETSON_THERMAL, **JETSON_OC, **JTOP_CPUS, "proc/device-tree/model": ORIN_MODEL},
+    )
 
 
 def pi_root(tmp_path, pmic_output: str, throttled: str):
@@ -34,19 +36,34 @@ def pi_root(tmp_path, pmic_output: str, throttled: str):
     tree["proc/device-tree/model"] = b"Raspberry Pi 5 Model B Rev 1.0\x00"
     root = write_tree(tmp_path / "pi", tree)
     (root / "pmic.txt").write_text(pmic_output)
-    write_script(root, "vcgencmd", f"""case "$1" in
+    write_script(
+        root,
+        "vcgencmd",
+        f"""case "$1" in
   pmic_read_adc) cat "{root}/pmic.txt" ;;
   get_throttled) echo "throttled={throttled}" ;;
   *) echo "error=2 error_msg=\\"Invalid command\\""; exit 255 ;;
 esac
-""")
+""",
+    )
     return root
 
 
 def run_json(tmp_path, root, *flags: str, frames: int = 200):
     out = tmp_path / "result.json"
-    p = run_cli("run", "--model", str(SHAPES_MODEL), "--frames", str(frames), "--idle-baseline-s", "0.3",
-                "--json", str(out), *flags, env={"EDGEBENCH_SYSFS_ROOT": str(root)})
+    p = run_cli(
+        "run",
+        "--model",
+        str(SHAPES_MODEL),
+        "--frames",
+        str(frames),
+        "--idle-baseline-s",
+        "0.3",
+        "--json",
+        str(out),
+        *flags,
+        env={"EDGEBENCH_SYSFS_ROOT": str(root)},
+    )
     assert p.returncode == 0, p.stderr
     return json.loads(out.read_text()), p
 
@@ -129,9 +146,27 @@ def test_idle_baseline_comes_before_a_live_source_opens(tmp_path):
     """A paced (live) source opened before the idle baseline would drop ~30 frames at 30 fps."""
     root = write_tree(tmp_path / "empty", {"etc/hostname": "x"})
     out = tmp_path / "live.json"
-    p = run_cli("run", "--model", str(SHAPES_MODEL), "--source", "synthetic", "--fps", "30", "--frames", "20",
-                "--warmup", "0", "--power", "cmd:echo 1", "--idle-baseline-s", "1", "--json", str(out), "-q",
-                env={"EDGEBENCH_SYSFS_ROOT": str(root)})
+    p = run_cli(
+        "run",
+        "--model",
+        str(SHAPES_MODEL),
+        "--source",
+        "synthetic",
+        "--fps",
+        "30",
+        "--frames",
+        "20",
+        "--warmup",
+        "0",
+        "--power",
+        "cmd:echo 1",
+        "--idle-baseline-s",
+        "1",
+        "--json",
+        str(out),
+        "-q",
+        env={"EDGEBENCH_SYSFS_ROOT": str(root)},
+    )
     assert p.returncode == 0, p.stderr
     res = json.loads(out.read_text())
     assert res["power"]["idle_s"] >= 1.0
@@ -153,8 +188,7 @@ def test_idle_baseline_comes_before_a_live_source_opens(tmp_path):
 )
 def test_bad_probe_flags_are_one_line(tmp_path, flags, message):
     root = write_tree(tmp_path / "empty", {"etc/hostname": "x"})
-    p = run_cli("run", "--model", str(SHAPES_MODEL), "--frames", "5", *flags,
-                env={"EDGEBENCH_SYSFS_ROOT": str(root)})
+    p = run_cli("run", "--model", str(SHAPES_MODEL), "--frames", "5", *flags, env={"EDGEBENCH_SYSFS_ROOT": str(root)})
     assert p.returncode == 2
     lines = p.stderr.strip().splitlines()
     # one error line (argparse prints its usage above its own errors)
@@ -168,16 +202,31 @@ def test_info_on_a_fake_orin(tmp_path):
     p = run_cli("info", env={"EDGEBENCH_SYSFS_ROOT": str(root)})
     assert p.returncode == 0, p.stderr
     out = p.stdout
-    for text in ("[board]\n  model: NVIDIA Jetson Orin NX", "[power]\n  source: jetson-ina3221",
-                 "covers: Jetson module input rail VDD_IN", "now_w: 6.6545", "VDD_SOC: 1.4455", "[thermal]",
-                 "tj-thermal:\n      now_c: 44.531\n      kind: thermal_zone", "now_c: offline",
-                 "PMIC-Die (fixed placeholder temperature)", "cpu5: 200 (cap 2035.2, test_cpu)", "[throttling]",
-                 "jetson soctherm_oc event counters", "oc_event_counts:\n    oc1: 0\n    oc2: 15\n    oc3: 37"):
+    for text in (
+        "[board]\n  model: NVIDIA Jetson Orin NX",
+        "[power]\n  source: jetson-ina3221",
+        "covers: Jetson module input rail VDD_IN",
+        "now_w: 6.6545",
+        "VDD_SOC: 1.4455",
+        "[thermal]",
+        "tj-thermal:\n      now_c: 44.531\n      kind: thermal_zone",
+        "now_c: offline",
+        "PMIC-Die (fixed placeholder temperature)",
+        "cpu5: 200 (cap 2035.2, test_cpu)",
+        "[throttling]",
+        "jetson soctherm_oc event counters",
+        "oc_event_counts:\n    oc1: 0\n    oc2: 15\n    oc3: 37",
+    ):
         assert text in out, f"{text!r} not in:\n{out}"
     j = run_cli("info", "--json", env={"EDGEBENCH_SYSFS_ROOT": str(root)})
     data = json.loads(j.stdout)
     assert [k for k in data if k in ("board", "accelerators", "power", "thermal", "throttling")] == [
-        "board", "accelerators", "power", "thermal", "throttling"]
+        "board",
+        "accelerators",
+        "power",
+        "thermal",
+        "throttling",
+    ]
     assert data["power"]["source"] == "jetson-ina3221" and data["power"]["rails_w"]["VDD_IN"] == 6.6545
     assert data["board"]["model"] == ORIN_MODEL.decode().rstrip("\x00")
     assert data["thermal"]["zones"]["cv0-thermal"]["now_c"] == "offline"
@@ -196,9 +245,21 @@ def test_info_message_carries_the_board_inventory(tmp_path, mosquitto):
     from paho.mqtt.enums import CallbackAPIVersion
 
     root = orin_root(tmp_path)
-    p = run_cli("run", "--model", str(SHAPES_MODEL), "--frames", "20", "--idle-baseline-s", "0",
-                "--mqtt", mosquitto.url, "--device-id", "probe-orin", "-q",
-                env={"EDGEBENCH_SYSFS_ROOT": str(root)})
+    p = run_cli(
+        "run",
+        "--model",
+        str(SHAPES_MODEL),
+        "--frames",
+        "20",
+        "--idle-baseline-s",
+        "0",
+        "--mqtt",
+        mosquitto.url,
+        "--device-id",
+        "probe-orin",
+        "-q",
+        env={"EDGEBENCH_SYSFS_ROOT": str(root)},
+    )
     assert p.returncode == 0, p.stderr
     got: dict = {}
     done = threading.Event()

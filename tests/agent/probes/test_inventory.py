@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from edgebench.agent.probes._fs import ProbeError, SysFS
-from edgebench.agent.probes.inventory import board_inventory, parse_cpuinfo, parse_nv_tegra_release, parse_nvpmodel, parse_os_release, parse_range_list
+from edgebench.agent.probes.inventory import (
+    board_inventory,
+    parse_cpuinfo,
+    parse_nv_tegra_release,
+    parse_nvpmodel,
+    parse_os_release,
+    parse_range_list,
+)
 from tests.support.probes_fakes import JTOP_CPUS, NV_TEGRA_RELEASE, NVPMODEL_Q, FakeRunner, Link, write_tree
 
 ARM_CPUINFO = "".join(
@@ -13,9 +20,10 @@ ARM_CPUINFO = "".join(
     f"CPU part\t: {part}\nCPU revision\t: 1\n\n"
     for n, part in enumerate(["0xd42"] * 6)
 )
-PI5_CPUINFO = "".join(
-    f"processor\t: {n}\nBogoMIPS\t: 108.00\nCPU implementer\t: 0x41\nCPU part\t: 0xd0b\n\n" for n in range(4)
-) + "Revision\t: d04170\nSerial\t\t: 8a4f2c1d9e3b7a60\nModel\t\t: Raspberry Pi 5 Model B Rev 1.0\n"
+PI5_CPUINFO = (
+    "".join(f"processor\t: {n}\nBogoMIPS\t: 108.00\nCPU implementer\t: 0x41\nCPU part\t: 0xd0b\n\n" for n in range(4))
+    + "Revision\t: d04170\nSerial\t\t: 8a4f2c1d9e3b7a60\nModel\t\t: Raspberry Pi 5 Model B Rev 1.0\n"
+)
 MEMINFO = "MemTotal:        7620000 kB\nMemFree:         1000000 kB\nSwapTotal:       3901440 kB\n"
 OS_RELEASE = 'PRETTY_NAME="Ubuntu 22.04.4 LTS"\nNAME="Ubuntu"\nVERSION_ID="22.04"\nID=ubuntu\n'
 DPKG_STATUS = (
@@ -44,9 +52,11 @@ def test_orin_nano_jetson_inventory(tmp_path):
         "sys/class/devfreq/17000000.ga10b": Link("../../devices/platform/17000000.ga10b/devfreq/17000000.ga10b"),
     }
     runner = FakeRunner({("nvpmodel", "-q"): NVPMODEL_Q})
-    inv = board_inventory(SysFS(write_tree(tmp_path, tree)), runner, runtime={"name": "ai-edge-litert",
-                                                                              "version": "2.3.0", "delegate": None,
-                                                                              "num_threads": 4})
+    inv = board_inventory(
+        SysFS(write_tree(tmp_path, tree)),
+        runner,
+        runtime={"name": "ai-edge-litert", "version": "2.3.0", "delegate": None, "num_threads": 4},
+    )
     assert inv["model"] == "NVIDIA Jetson Orin Nano Developer Kit" and inv["model_source"] == "device-tree"
     assert inv["compatible"] == ["nvidia,p3768-0000+p3767-0005", "nvidia,p3767-0005", "nvidia,tegra234"]
     assert inv["soc"] == "nvidia,tegra234"
@@ -59,8 +69,13 @@ def test_orin_nano_jetson_inventory(tmp_path):
         "power_mode_id": 0,
     }
     assert inv["cpu"] == {
-        "model": "Cortex-A78AE", "arch": "aarch64", "cores": 6, "cores_online": 4, "governor": "test_cpu",
-        "max_freq_mhz": 2035.2, "min_freq_mhz": 0.0,
+        "model": "Cortex-A78AE",
+        "arch": "aarch64",
+        "cores": 6,
+        "cores_online": 4,
+        "governor": "test_cpu",
+        "max_freq_mhz": 2035.2,
+        "min_freq_mhz": 0.0,
     }
     assert inv["memory_total_mb"] == pytest.approx(7441.4) and inv["swap_total_mb"] == 3810.0
     assert inv["os"] == {"name": "Ubuntu 22.04.4 LTS", "id": "ubuntu", "version_id": "22.04"}
@@ -102,7 +117,7 @@ def test_x86_dmi_inventory(tmp_path):
         "sys/class/dmi/id/product_name": "NUC11TNHi5",
         "sys/class/dmi/id/board_name": "NUC11TNBi5",
         "proc/cpuinfo": "processor\t: 0\nmodel name\t: 11th Gen Intel(R) Core(TM) i5-1135G7 @ 2.40GHz\n\n"
-                        "processor\t: 1\nmodel name\t: 11th Gen Intel(R) Core(TM) i5-1135G7 @ 2.40GHz\n",
+        "processor\t: 1\nmodel name\t: 11th Gen Intel(R) Core(TM) i5-1135G7 @ 2.40GHz\n",
     }
     inv = board_inventory(SysFS(write_tree(tmp_path, tree)), FakeRunner({}))
     assert inv["model"] == "NUC11TNHi5" and inv["model_source"] == "dmi"
@@ -132,26 +147,56 @@ def test_accelerators(tmp_path):
     }
     acc = board_inventory(SysFS(write_tree(tmp_path, tree)), FakeRunner({}))["accelerators"]
     assert acc == [
-        {"kind": "edgetpu-usb", "name": "Coral USB Accelerator (Edge TPU; firmware not loaded yet)",
-         "usb_id": "1a6e:089a", "path": "/sys/bus/usb/devices/1-1", "usb_speed_mbps": 480.0},
-        {"kind": "edgetpu-usb", "name": "Coral USB Accelerator (Edge TPU)", "usb_id": "18d1:9302",
-         "path": "/sys/bus/usb/devices/2-1", "usb_speed_mbps": 5000.0},
-        {"kind": "edgetpu-pcie", "name": "Coral Edge TPU (PCIe/M.2) apex_0", "path": "/sys/class/apex/apex_0",
-         "device_node": "/dev/apex_0"},
-        {"kind": "npu", "name": "VeriSilicon Vivante NPU/GPU (galcore; i.MX 8M Plus VX delegate)",
-         "path": "/dev/galcore"},
-        {"kind": "npu", "name": "NPU with devfreq clock control (Rockchip RKNPU)",
-         "path": "/sys/class/devfreq/fdab0000.npu"},
-        {"kind": "npu", "name": "Linux compute accelerator (accel subsystem)", "path": "/dev/accel/accel0",
-         "driver": "intel_vpu"},
+        {
+            "kind": "edgetpu-usb",
+            "name": "Coral USB Accelerator (Edge TPU; firmware not loaded yet)",
+            "usb_id": "1a6e:089a",
+            "path": "/sys/bus/usb/devices/1-1",
+            "usb_speed_mbps": 480.0,
+        },
+        {
+            "kind": "edgetpu-usb",
+            "name": "Coral USB Accelerator (Edge TPU)",
+            "usb_id": "18d1:9302",
+            "path": "/sys/bus/usb/devices/2-1",
+            "usb_speed_mbps": 5000.0,
+        },
+        {
+            "kind": "edgetpu-pcie",
+            "name": "Coral Edge TPU (PCIe/M.2) apex_0",
+            "path": "/sys/class/apex/apex_0",
+            "device_node": "/dev/apex_0",
+        },
+        {
+            "kind": "npu",
+            "name": "VeriSilicon Vivante NPU/GPU (galcore; i.MX 8M Plus VX delegate)",
+            "path": "/dev/galcore",
+        },
+        {
+            "kind": "npu",
+            "name": "NPU with devfreq clock control (Rockchip RKNPU)",
+            "path": "/sys/class/devfreq/fdab0000.npu",
+        },
+        {
+            "kind": "npu",
+            "name": "Linux compute accelerator (accel subsystem)",
+            "path": "/dev/accel/accel0",
+            "driver": "intel_vpu",
+        },
     ]
 
 
 def test_edge_tpu_pcie_without_driver(tmp_path):
     tree = {"sys/bus/pci/devices/0000:01:00.0/vendor": "0x1ac1", "sys/bus/pci/devices/0000:01:00.0/device": "0x089a"}
     acc = board_inventory(SysFS(write_tree(tmp_path, tree)), FakeRunner({}))["accelerators"]
-    assert acc == [{"kind": "edgetpu-pcie", "name": "Coral Edge TPU (PCIe/M.2), apex driver not loaded",
-                    "path": "/sys/bus/pci/devices/0000:01:00.0", "device_node": None}]
+    assert acc == [
+        {
+            "kind": "edgetpu-pcie",
+            "name": "Coral Edge TPU (PCIe/M.2), apex driver not loaded",
+            "path": "/sys/bus/pci/devices/0000:01:00.0",
+            "device_node": None,
+        }
+    ]
 
 
 def test_jetson_without_nvpmodel_says_so(tmp_path):
@@ -172,7 +217,9 @@ def test_parsers():
     with pytest.raises(ProbeError):
         parse_nv_tegra_release("garbage")
     assert parse_os_release(OS_RELEASE)["PRETTY_NAME"] == "Ubuntu 22.04.4 LTS"
-    big_little = "".join(f"processor : {i}\nCPU implementer : 0x41\nCPU part : {p}\n\n"
-                         for i, p in enumerate(["0xd05"] * 4 + ["0xd0b"] * 4))
+    big_little = "".join(
+        f"processor : {i}\nCPU implementer : 0x41\nCPU part : {p}\n\n"
+        for i, p in enumerate(["0xd05"] * 4 + ["0xd0b"] * 4)
+    )
     assert parse_cpuinfo(big_little)["model"] == "4x Cortex-A55 + 4x Cortex-A76"
     assert parse_cpuinfo("processor : 0\nCPU implementer : 0x4e\nCPU part : 0x004\n")["model"] == "Carmel"

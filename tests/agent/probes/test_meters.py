@@ -10,8 +10,17 @@ import pytest
 
 from edgebench.agent.errors import UserError
 from edgebench.agent.probes._fs import ProbeError, SysFS
-from edgebench.agent.probes.meters import UM_RECORD_BYTES, CommandMeter, SerialMeter, command_meter, parse_serial_spec, parse_um_record, parse_watts, serial_meter
-from edgebench.agent.probes.power import discover_power
+from edgebench.agent.probes.discover import discover_power
+from edgebench.agent.probes.meters import (
+    UM_RECORD_BYTES,
+    CommandMeter,
+    SerialMeter,
+    command_meter,
+    parse_serial_spec,
+    parse_um_record,
+    parse_watts,
+    serial_meter,
+)
 from tests.support.probes_fakes import FakeRunner, um_record
 
 

@@ -6,7 +6,21 @@ import pytest
 
 from edgebench.agent.errors import UserError
 from edgebench.agent.probes._fs import ProbeError, SysFS
-from edgebench.agent.probes.power import FLAG_CHANNELS_SUM, FLAG_CPU_PACKAGE_ONLY, FLAG_MODULE_RAILS_SUM, FLAG_PMIC_OUTPUT_SIDE, METHOD_COUNTER, METHOD_TRAPEZOID, CounterUnwrapper, HwmonPower, JetsonIna3221, Rapl, RpiPmic, Unavailable, discover_power, find_ina3221, hwmon_power, jetson_ina3221, parse_pmic_read_adc, parse_power_spec, pmic_rails_w, rapl, rpi_pmic
+from edgebench.agent.probes.discover import discover_power, parse_power_spec
+from edgebench.agent.probes.hwmon import HwmonPower, hwmon_power
+from edgebench.agent.probes.jetson import JetsonIna3221, find_ina3221, jetson_ina3221
+from edgebench.agent.probes.power import (
+    FLAG_CHANNELS_SUM,
+    FLAG_CPU_PACKAGE_ONLY,
+    FLAG_MODULE_RAILS_SUM,
+    FLAG_PMIC_OUTPUT_SIDE,
+    METHOD_COUNTER,
+    METHOD_TRAPEZOID,
+    CounterUnwrapper,
+    Unavailable,
+)
+from edgebench.agent.probes.rapl import Rapl, rapl
+from edgebench.agent.probes.rpi import RpiPmic, parse_pmic_read_adc, pmic_rails_w, rpi_pmic
 from tests.support.probes_fakes import (
     AGX_ORIN_INA,
     AGX_ORIN_W,
@@ -212,9 +226,12 @@ def test_rapl_wraparound_through_max_energy_range(tmp_path):
 
 
 def test_rapl_psys_is_the_total_when_present(tmp_path):
-    tree = {**RAPL, "sys/class/powercap/intel-rapl/intel-rapl:1/name": "psys",
-            "sys/class/powercap/intel-rapl/intel-rapl:1/energy_uj": "5000000",
-            "sys/class/powercap/intel-rapl/intel-rapl:1/max_energy_range_uj": "262143999938"}
+    tree = {
+        **RAPL,
+        "sys/class/powercap/intel-rapl/intel-rapl:1/name": "psys",
+        "sys/class/powercap/intel-rapl/intel-rapl:1/energy_uj": "5000000",
+        "sys/class/powercap/intel-rapl/intel-rapl:1/max_energy_range_uj": "262143999938",
+    }
     src = rapl(SysFS(write_tree(tmp_path, tree)))
     assert src.total_rail == "psys" and src.flags == ()
     assert src.read().energy_j == pytest.approx(5.0)
@@ -285,8 +302,14 @@ def test_auto_prefers_jetson_and_says_when_nothing(tmp_path):
 
 @pytest.mark.parametrize(
     "spec,expected",
-    [("auto", ("auto", "")), ("RAPL", ("rapl", "")), ("hwmon", ("hwmon", "")), ("hwmon:ina219", ("hwmon", "ina219")),
-     ("cmd:echo 3 W", ("cmd", "echo 3 W")), ("serial:/dev/rfcomm0:um24c", ("serial", "/dev/rfcomm0:um24c"))],
+    [
+        ("auto", ("auto", "")),
+        ("RAPL", ("rapl", "")),
+        ("hwmon", ("hwmon", "")),
+        ("hwmon:ina219", ("hwmon", "ina219")),
+        ("cmd:echo 3 W", ("cmd", "echo 3 W")),
+        ("serial:/dev/rfcomm0:um24c", ("serial", "/dev/rfcomm0:um24c")),
+    ],
 )
 def test_power_spec(spec, expected):
     assert parse_power_spec(spec) == expected

@@ -8,8 +8,17 @@ import threading
 import pytest
 
 from edgebench.agent.probes._fs import ProbeError, SysFS
-from edgebench.agent.probes.power import METHOD_COUNTER, PowerReading, PowerSource, Rapl, find_rapl
-from edgebench.agent.probes.sampler import Sample, Sampler, integrate_counter, integrate_power, power_points, summarize_power, window_slice
+from edgebench.agent.probes.power import METHOD_COUNTER, PowerReading, PowerSource
+from edgebench.agent.probes.rapl import Rapl, find_rapl
+from edgebench.agent.probes.sampler import (
+    Sample,
+    Sampler,
+    integrate_counter,
+    integrate_power,
+    power_points,
+    summarize_power,
+    window_slice,
+)
 from tests.support.probes_fakes import RAPL, RAPL_PKG, write_tree
 
 S = 1_000_000_000
@@ -230,7 +239,7 @@ def test_long_runs_are_decimated_not_unbounded():
         sampler.sample()
     samples = sampler.snapshot()
     assert len([s for s in samples if s.power is not None]) <= 100
-    assert sampler.decimations >= 2 and sampler.period_ns == (S // 10) * 2 ** sampler.decimations
+    assert sampler.decimations >= 2 and sampler.period_ns == (S // 10) * 2**sampler.decimations
     failed = [s for s in samples if s.power_error]
     assert len(failed) == 150  # failed readings are never dropped: gaps stay counted
     ts = [s.t_ns for s in samples]

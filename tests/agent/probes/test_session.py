@@ -6,10 +6,18 @@ import time
 
 import pytest
 
-from edgebench.agent.options import config as cfgmod
 from edgebench.agent.errors import UserError
+from edgebench.agent.options import config as cfgmod
 from edgebench.agent.probes._fs import SysFS
-from edgebench.agent.probes.session import ProbeOptions, ProbeSession, Telemetry, probe_options, soak_until_steady, telemetry_snapshot, wait_cool
+from edgebench.agent.probes.session import (
+    ProbeOptions,
+    ProbeSession,
+    Telemetry,
+    probe_options,
+    soak_until_steady,
+    telemetry_snapshot,
+    wait_cool,
+)
 from tests.support.probes_fakes import (
     JETSON_OC,
     JETSON_THERMAL,
@@ -50,8 +58,14 @@ def temps(values):
 def test_wait_cool_until_below():
     clock = FakeClock()
     out = wait_cool(temps([61.0, 55.0, 49.5]), 50.0, timeout_s=600, poll_s=2.0, clock=clock, sleep=clock.sleep)
-    assert out == {"target_c": 50.0, "start_c": 61.0, "end_c": 49.5, "zone": "cpu-thermal", "waited_s": 4.0,
-                   "reached": True}
+    assert out == {
+        "target_c": 50.0,
+        "start_c": 61.0,
+        "end_c": 49.5,
+        "zone": "cpu-thermal",
+        "waited_s": 4.0,
+        "reached": True,
+    }
 
 
 def test_wait_cool_gives_up_at_the_timeout():
@@ -91,14 +105,23 @@ def test_soak_stops_at_max_when_never_steady():
     def workload():
         clock.t += 0.25
 
-    out = soak_until_steady(workload, lambda: ("soc", 40.0 + clock.t), window_s=5.0, steady_c=0.5, max_s=20,
-                            poll_s=1.0, clock=clock)
+    out = soak_until_steady(
+        workload, lambda: ("soc", 40.0 + clock.t), window_s=5.0, steady_c=0.5, max_s=20, poll_s=1.0, clock=clock
+    )
     assert out["steady"] is False and out["soak_s"] == pytest.approx(20.0)
 
 
 def orin_tree(tmp_path):
-    return write_tree(tmp_path, {**ORIN_NX_INA, **JETSON_THERMAL, **JETSON_OC, **JTOP_CPUS,
-                                 "proc/device-tree/model": b"NVIDIA Jetson Orin NX Engineering Reference Developer Kit\x00"})
+    return write_tree(
+        tmp_path,
+        {
+            **ORIN_NX_INA,
+            **JETSON_THERMAL,
+            **JETSON_OC,
+            **JTOP_CPUS,
+            "proc/device-tree/model": b"NVIDIA Jetson Orin NX Engineering Reference Developer Kit\x00",
+        },
+    )
 
 
 def test_session_sections_on_a_fake_orin(tmp_path):
@@ -120,14 +143,22 @@ def test_session_sections_on_a_fake_orin(tmp_path):
     assert p["energy_per_inference_mj"]["gross"] == pytest.approx(p["energy_j"] / 20 * 1000, rel=1e-5)
     assert p["idle_w"] == pytest.approx(6.654464) and p["idle_s"] >= 0.2
     assert p["energy_per_inference_mj"]["net"] == pytest.approx(0.0, abs=1e-6)
-    assert p["rails_mean_w"] == {"VDD_IN": pytest.approx(6.654464), "VDD_CPU_GPU_CV": pytest.approx(0.48184),
-                                 "VDD_SOC": pytest.approx(1.44552)}
+    assert p["rails_mean_w"] == {
+        "VDD_IN": pytest.approx(6.654464),
+        "VDD_CPU_GPU_CV": pytest.approx(0.48184),
+        "VDD_SOC": pytest.approx(1.44552),
+    }
     assert p["gaps"] == 0 and p["samples"] >= 1
     t = sec["thermal"]
     assert t["max_c"] == 44.531 and t["max_zone"] == "gpu-thermal"
     assert t["zones"]["cv0-thermal"]["max_c"] is None and t["zones"]["cv0-thermal"]["gaps"] >= 2
-    assert t["zones"]["cpu-thermal"] == {"start_c": 44.125, "end_c": 44.125, "min_c": 44.125, "max_c": 44.125,
-                                         "gaps": 0}
+    assert t["zones"]["cpu-thermal"] == {
+        "start_c": 44.125,
+        "end_c": 44.125,
+        "min_c": 44.125,
+        "max_c": 44.125,
+        "gaps": 0,
+    }
     assert t["cpu_freq_mhz"]["cpu0"] == {"start": 200.0, "end": 200.0, "min": 200.0, "max": 200.0}
     assert t["cool"]["reached"] is True and t["cool"]["target_c"] == 60.0
     assert sec["throttling"]["throttled"] is False
@@ -224,11 +255,19 @@ def test_probe_options_from_config_and_flags():
 
 def test_config_probes_section(tmp_path):
     p = tmp_path / "agent.yaml"
-    p.write_text("probes:\n  sample_hz: 20\n  power: cmd:cat /run/watts\n  idle_baseline_s: 1\n"
-                 "  cool_below_c: 45\n  soak: true\n  soak_max_s: 120\n")
+    p.write_text(
+        "probes:\n  sample_hz: 20\n  power: cmd:cat /run/watts\n  idle_baseline_s: 1\n"
+        "  cool_below_c: 45\n  soak: true\n  soak_max_s: 120\n"
+    )
     cfg = cfgmod.load(str(p))
-    assert cfg["probes"] == {"sample_hz": 20.0, "power": "cmd:cat /run/watts", "idle_baseline_s": 1.0,
-                             "cool_below_c": 45.0, "soak": True, "soak_max_s": 120.0}
+    assert cfg["probes"] == {
+        "sample_hz": 20.0,
+        "power": "cmd:cat /run/watts",
+        "idle_baseline_s": 1.0,
+        "cool_below_c": 45.0,
+        "soak": True,
+        "soak_max_s": 120.0,
+    }
     p.write_text("probes:\n  sampel_hz: 20\n")
     with pytest.raises(UserError, match="did you mean probes.sample_hz"):
         cfgmod.load(str(p))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from edgebench.agent.probes._fs import ProbeError, SubprocessRunner, SysFS
-from edgebench.agent.probes.power import FLAG_MODULE_RAILS_SUM, Unavailable, discover_power
+from edgebench.agent.probes.discover import discover_power
+from edgebench.agent.probes.power import FLAG_MODULE_RAILS_SUM, Unavailable
 from edgebench.agent.probes.tegrastats import Tegrastats, parse_tegrastats, tegrastats_power
 from tests.support.probes_fakes import TEGRASTATS, write_script
 
@@ -19,9 +20,16 @@ def test_nano_jetpack4():
     assert p["time"] is None
     assert p["ram_mb"] == {"used": 330, "total": 3964, "lfb_blocks": 758, "lfb_block_mb": 4}
     assert p["swap_mb"] == {"used": 0, "total": 1982, "cached": 0}
-    assert p["cpu"] == [{"load_pct": 12, "freq_mhz": 102}, {"load_pct": 7, "freq_mhz": 102},
-                        {"load_pct": 3, "freq_mhz": 102}, {"load_pct": 5, "freq_mhz": 102}]
-    assert p["engines"] == {"EMC_FREQ": {"load_pct": 0, "freq_mhz": None}, "GR3D_FREQ": {"load_pct": 0, "freq_mhz": None}}
+    assert p["cpu"] == [
+        {"load_pct": 12, "freq_mhz": 102},
+        {"load_pct": 7, "freq_mhz": 102},
+        {"load_pct": 3, "freq_mhz": 102},
+        {"load_pct": 5, "freq_mhz": 102},
+    ]
+    assert p["engines"] == {
+        "EMC_FREQ": {"load_pct": 0, "freq_mhz": None},
+        "GR3D_FREQ": {"load_pct": 0, "freq_mhz": None},
+    }
     assert p["temps_c"] == {"PLL": 20.5, "CPU": 23.0, "PMIC": 100.0, "GPU": 22.5, "AO": 27.0, "thermal": 22.5}
     assert p["rails_mw"] == {
         "POM_5V_IN": {"cur": 933, "avg": 933, "values": [933, 933]},
@@ -47,8 +55,12 @@ def test_nano_jetpack4_sudo_with_iram_and_clocks():
 
 def test_nano_real_line_with_offline_core_and_swap_without_cache():
     p = parse_tegrastats(TEGRASTATS["nano_real"])
-    assert p["cpu"] == [{"load_pct": 12, "freq_mhz": 1479}, None, {"load_pct": 7, "freq_mhz": 1479},
-                        {"load_pct": 20, "freq_mhz": 1479}]
+    assert p["cpu"] == [
+        {"load_pct": 12, "freq_mhz": 1479},
+        None,
+        {"load_pct": 7, "freq_mhz": 1479},
+        {"load_pct": 20, "freq_mhz": 1479},
+    ]
     assert p["swap_mb"] == {"used": 0, "total": 1978}
     assert p["engines"]["GR3D_FREQ"] == {"load_pct": 45, "freq_mhz": [921]}
     assert p["engines"]["NVDEC"] == {"load_pct": None, "freq_mhz": [716]}
@@ -60,10 +72,24 @@ def test_nano_real_line_with_offline_core_and_swap_without_cache():
 def test_tx2_lines_total_is_vdd_in():
     p = parse_tegrastats(TEGRASTATS["tx2_jp4"])
     assert "MTS" not in p["engines"] and "fg" not in p["engines"]
-    assert p["temps_c"] == {"BCPU": 30, "MCPU": 30, "GPU": 28, "PLL": 30, "Tboard": 26, "Tdiode": 27,
-                            "PMIC": 100, "thermal": 29.2}
-    assert rails(TEGRASTATS["tx2_jp4"]) == {"VDD_IN": 1383, "VDD_CPU": 153, "VDD_GPU": 76, "VDD_SOC": 384,
-                                             "VDD_WIFI": 364, "VDD_DDR": 192}
+    assert p["temps_c"] == {
+        "BCPU": 30,
+        "MCPU": 30,
+        "GPU": 28,
+        "PLL": 30,
+        "Tboard": 26,
+        "Tdiode": 27,
+        "PMIC": 100,
+        "thermal": 29.2,
+    }
+    assert rails(TEGRASTATS["tx2_jp4"]) == {
+        "VDD_IN": 1383,
+        "VDD_CPU": 153,
+        "VDD_GPU": 76,
+        "VDD_SOC": 384,
+        "VDD_WIFI": 364,
+        "VDD_DDR": 192,
+    }
     assert tegrastats_power(p)[0] == pytest.approx(1.383)
     real = parse_tegrastats(TEGRASTATS["tx2_real"])
     assert real["swap_mb"] == {"used": 1626, "total": 12122, "cached": 181}
@@ -73,8 +99,14 @@ def test_tx2_lines_total_is_vdd_in():
 
 def test_agx_xavier_has_no_input_rail():
     p = parse_tegrastats(TEGRASTATS["agx_xavier_jp4"])
-    assert rails(TEGRASTATS["agx_xavier_jp4"]) == {"GPU": 1155, "CPU": 385, "SOC": 2502, "CV": 0, "VDDRQ": 192,
-                                                    "SYS5V": 2692}
+    assert rails(TEGRASTATS["agx_xavier_jp4"]) == {
+        "GPU": 1155,
+        "CPU": 385,
+        "SOC": 2502,
+        "CV": 0,
+        "VDDRQ": 192,
+        "SYS5V": 2692,
+    }
     assert p["temps_c"]["iwlwifi"] == 30 and p["temps_c"]["thermal"] == 27.45
     assert len(p["cpu"]) == 8
     total, _, rail = tegrastats_power(p)
@@ -84,10 +116,25 @@ def test_agx_xavier_has_no_input_rail():
 def test_agx_orin_jetpack5_offline_zones_and_nc_rails():
     p = parse_tegrastats(TEGRASTATS["agx_orin_jp5"])
     assert p["time"] == "01-03-2023 16:07:54"
-    assert p["temps_c"] == {"CV0": None, "CPU": 41.437, "Tboard": 29, "SOC2": 39.062, "Tdiode": 30.75,
-                            "SOC0": 39.031, "CV1": None, "GPU": None, "tj": 41.656, "SOC1": 38.937, "CV2": None}
-    assert rails(TEGRASTATS["agx_orin_jp5"]) == {"VDD_GPU_SOC": 2390, "VDD_CPU_CV": 796, "VIN_SYS_5V0": 3522,
-                                                  "VDDQ_VDD2_1V8AO": 301}
+    assert p["temps_c"] == {
+        "CV0": None,
+        "CPU": 41.437,
+        "Tboard": 29,
+        "SOC2": 39.062,
+        "Tdiode": 30.75,
+        "SOC0": 39.031,
+        "CV1": None,
+        "GPU": None,
+        "tj": 41.656,
+        "SOC1": 38.937,
+        "CV2": None,
+    }
+    assert rails(TEGRASTATS["agx_orin_jp5"]) == {
+        "VDD_GPU_SOC": 2390,
+        "VDD_CPU_CV": 796,
+        "VIN_SYS_5V0": 3522,
+        "VDDQ_VDD2_1V8AO": 301,
+    }
     assert p["nc_rails_mw"] == [[0, 0], [0, 0]]
     assert p["engines"]["GR3D2_FREQ"] == {"load_pct": 0, "freq_mhz": [0]}
     assert p["engines"]["NVJPG1"] == {"load_pct": None, "freq_mhz": [729]}
@@ -158,7 +205,9 @@ def test_temperatures_need_the_trailing_c():
 def test_a_running_tegrastats(tmp_path):
     """A fake tegrastats in a fake root prints a JetPack 6 line on its interval."""
     line = TEGRASTATS["orin_nano_jp6b"]
-    write_script(tmp_path, "tegrastats", f'echo "$@" > "{tmp_path}/args"\nwhile true; do echo "{line}"; sleep 0.05; done\n')
+    write_script(
+        tmp_path, "tegrastats", f'echo "$@" > "{tmp_path}/args"\nwhile true; do echo "{line}"; sleep 0.05; done\n'
+    )
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc" / "nv_tegra_release").write_text("# R36 (release), REVISION: 4.3\n")
     fs = SysFS(tmp_path)

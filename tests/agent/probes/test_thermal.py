@@ -5,8 +5,24 @@ from __future__ import annotations
 import pytest
 
 from edgebench.agent.probes._fs import ProbeError, SysFS
-from edgebench.agent.probes.thermal import ThermalProbe, ThermalReading, decode_throttled, parse_get_throttled, summarize_thermal, summarize_throttling
-from tests.support.probes_fakes import APEX, JETSON_OC, JETSON_THERMAL, JTOP_CPUS, PI_TREE, VCHI_FAILED, FakeRunner, write_tree
+from edgebench.agent.probes.thermal import (
+    ThermalProbe,
+    ThermalReading,
+    decode_throttled,
+    parse_get_throttled,
+    summarize_thermal,
+    summarize_throttling,
+)
+from tests.support.probes_fakes import (
+    APEX,
+    JETSON_OC,
+    JETSON_THERMAL,
+    JTOP_CPUS,
+    PI_TREE,
+    VCHI_FAILED,
+    FakeRunner,
+    write_tree,
+)
 
 S = 1_000_000_000  # ns per second
 
@@ -134,13 +150,21 @@ def test_throttling_pi_now_and_since_boot_with_when(tmp_path):
     out = summarize_throttling(series, probe, t0)
     assert out["throttled"] is True
     assert out["flags"] == ["under_voltage", "throttled", "soft_temp_limit"]
-    assert out["events"][0] == {"flag": "under_voltage", "at_s": 1.5,
-                                "detail": "get_throttled 0x50005: under voltage now"}
+    assert out["events"][0] == {
+        "flag": "under_voltage",
+        "at_s": 1.5,
+        "detail": "get_throttled 0x50005: under voltage now",
+    }
     assert out["events"][1]["at_s"] == 1.5
-    assert out["events"][2] == {"flag": "soft_temp_limit", "at_s": 3.0,
-                                "detail": "get_throttled 0xd0008: soft temp limit now"}
+    assert out["events"][2] == {
+        "flag": "soft_temp_limit",
+        "at_s": 3.0,
+        "detail": "get_throttled 0xd0008: soft temp limit now",
+    }
     assert out["rpi_get_throttled"] == {
-        "start_hex": "0x0", "end_hex": "0xd0008", "since_boot_at_start": [],
+        "start_hex": "0x0",
+        "end_hex": "0xd0008",
+        "since_boot_at_start": [],
         "since_boot_at_end": ["under_voltage", "throttled", "soft_temp_limit"],
     }
     th = summarize_thermal(series, probe, t0)
@@ -177,8 +201,11 @@ def test_throttling_jetson_oc_counters_and_clock_cap(tmp_path):
     ]
     out = summarize_throttling(series, probe, 0)
     assert out["flags"] == ["oc2_average_over_current", "cpu_freq_capped", "oc3_instantaneous_over_current"]
-    assert out["events"][0] == {"flag": "oc2_average_over_current", "at_s": 2.0,
-                                "detail": "soctherm oc2_event_cnt 15 -> 16"}
+    assert out["events"][0] == {
+        "flag": "oc2_average_over_current",
+        "at_s": 2.0,
+        "detail": "soctherm oc2_event_cnt 15 -> 16",
+    }
     assert out["events"][1]["detail"] == "cpu2 scaling_max_freq 2035.2 -> 1420.8 MHz"
     assert out["events"][2]["at_s"] == 3.0
     assert out["oc_event_delta"] == {"oc1": 0, "oc2": 2, "oc3": 2}
@@ -204,12 +231,33 @@ def test_throttling_performance_clock_drop_cooling_device_and_trip(tmp_path):
     probe = ThermalProbe(SysFS(write_tree(tmp_path, tree)))
     assert list(probe.cooling) == ["thermal-cpufreq-0#0"]  # the fan is not a clock limit
     series = [
-        (0, reading(cpu_khz={0: 1800000}, cpu_max_khz={0: 1800000}, temps_c={"soc-thermal": 50.0},
-                    cooling={"thermal-cpufreq-0#0": 0})),
-        (S, reading(cpu_khz={0: 1800000}, cpu_max_khz={0: 1800000}, temps_c={"soc-thermal": 85.5},
-                    cooling={"thermal-cpufreq-0#0": 0})),
-        (2 * S, reading(cpu_khz={0: 1200000}, cpu_max_khz={0: 1800000}, temps_c={"soc-thermal": 86.0},
-                        cooling={"thermal-cpufreq-0#0": 2})),
+        (
+            0,
+            reading(
+                cpu_khz={0: 1800000},
+                cpu_max_khz={0: 1800000},
+                temps_c={"soc-thermal": 50.0},
+                cooling={"thermal-cpufreq-0#0": 0},
+            ),
+        ),
+        (
+            S,
+            reading(
+                cpu_khz={0: 1800000},
+                cpu_max_khz={0: 1800000},
+                temps_c={"soc-thermal": 85.5},
+                cooling={"thermal-cpufreq-0#0": 0},
+            ),
+        ),
+        (
+            2 * S,
+            reading(
+                cpu_khz={0: 1200000},
+                cpu_max_khz={0: 1800000},
+                temps_c={"soc-thermal": 86.0},
+                cooling={"thermal-cpufreq-0#0": 2},
+            ),
+        ),
     ]
     out = summarize_throttling(series, probe, 0)
     assert out["flags"] == ["thermal_trip", "cpu_freq_drop", "cooling_device_active"]

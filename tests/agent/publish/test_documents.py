@@ -10,15 +10,22 @@ import signal
 import subprocess
 import sys
 
-
 from edgebench.agent.wire import protocol
 from edgebench.collector.aggregate import run_detail, scenario_rows, sweep_rows
 from edgebench.collector.broker.embedded import free_port
 from edgebench.collector.views.web import Dashboard, WebServer
-from tests.support.paths import ROOT, SHAPES_MODEL, run_cli, run_collector_cli
 from tests.support.documents import summary_of, sweep_doc
+from tests.support.paths import ROOT, SHAPES_MODEL, run_cli, run_collector_cli
 from tests.support.transport import (
-    RawClient, agent_env, message_rows, outbox_rows, spawn, start_collector, stop_collector, stop_process, wait_until,
+    RawClient,
+    agent_env,
+    message_rows,
+    outbox_rows,
+    spawn,
+    start_collector,
+    stop_collector,
+    stop_process,
+    wait_until,
     write_config,
 )
 
@@ -30,7 +37,9 @@ def q(col, sql, params=()):
 
 
 def summary_of_run(col, device: str, run_id: str):
-    rows = q(col, "SELECT summary FROM runs WHERE device_id = ? AND run_id = ? AND summary IS NOT NULL", (device, run_id))
+    rows = q(
+        col, "SELECT summary FROM runs WHERE device_id = ? AND run_id = ? AND summary IS NOT NULL", (device, run_id)
+    )
     return json.loads(rows[0][0]) if rows else None
 
 
@@ -46,12 +55,30 @@ def test_published_sweep_reaches_the_collector_and_its_page_draws_the_curves(mos
         docs = {}
         for name, model, batch in (("resizable", SHAPES_MODEL, "1,2,4"), ("fixed", FIXED_MODEL, "1,2")):
             out = tmp_path / f"{name}.json"
-            r = run_cli("sweep", "--model", str(model), "--batch", batch, "--instances", "1,2", "--duration", "0.3",
-                        "--mqtt", mosquitto.url, "--device-id", "sweep-dev", "--json", str(out), env=env)
+            r = run_cli(
+                "sweep",
+                "--model",
+                str(model),
+                "--batch",
+                batch,
+                "--instances",
+                "1,2",
+                "--duration",
+                "0.3",
+                "--mqtt",
+                mosquitto.url,
+                "--device-id",
+                "sweep-dev",
+                "--json",
+                str(out),
+                env=env,
+            )
             assert r.returncode == 0, r.stderr
             docs[name] = doc = json.loads(out.read_text())
             assert f"published sweep {doc['run_id']} as device sweep-dev" in r.stdout
-            wait_until(lambda: summary_of_run(col, "sweep-dev", doc["run_id"]), 30, f"the {name} sweep's summary")
+            wait_until(
+                lambda doc=doc: summary_of_run(col, "sweep-dev", doc["run_id"]), 30, f"the {name} sweep's summary"
+            )
         col.wait_idle()
         for doc in docs.values():
             assert summary_of_run(col, "sweep-dev", doc["run_id"]) == doc  # the whole document, every point
@@ -121,12 +148,23 @@ def test_published_scenarios_reach_the_collector_with_their_verdicts(mosquitto, 
             ("invalid", ["--scenario", "single-stream", "--latency-bound-ms", "0.0001", "--duration", "1"]),
         ):
             out = tmp_path / f"{name}.json"
-            r = run_cli("run", "--model", str(SHAPES_MODEL), *args, "--mqtt", mosquitto.url, "--device-id", "scen-dev",
-                        "--json", str(out), env=env)
+            r = run_cli(
+                "run",
+                "--model",
+                str(SHAPES_MODEL),
+                *args,
+                "--mqtt",
+                mosquitto.url,
+                "--device-id",
+                "scen-dev",
+                "--json",
+                str(out),
+                env=env,
+            )
             assert r.returncode == 0, r.stderr
             runs[name] = doc = json.loads(out.read_text())
             assert f"published scenario {doc['run_id']} as device scen-dev" in r.stdout
-            wait_until(lambda: summary_of_run(col, "scen-dev", doc["run_id"]), 30, f"the {name} scenario")
+            wait_until(lambda doc=doc: summary_of_run(col, "scen-dev", doc["run_id"]), 30, f"the {name} scenario")
         col.wait_idle()
         assert runs["valid"]["verdict"] == "VALID", runs["valid"]["reasons"]
         assert runs["invalid"]["verdict"] == "INVALID"
@@ -135,8 +173,11 @@ def test_published_scenarios_reach_the_collector_with_their_verdicts(mosquitto, 
         rows = {r["run_id"]: r for r in scenario_rows(col.store)}
         v, i = rows[runs["valid"]["run_id"]], rows[runs["invalid"]["run_id"]]
         assert (v["scenario"], v["verdict"], v["within_bound"], v["target_qps"]) == ("server", "VALID", True, 100.0)
-        assert v["headline"] == {"metric": "p99_latency_ms", "value": runs["valid"]["headline"]["p99_latency_ms"],
-                                 "unit": "ms"}
+        assert v["headline"] == {
+            "metric": "p99_latency_ms",
+            "value": runs["valid"]["headline"]["p99_latency_ms"],
+            "unit": "ms",
+        }
         assert (i["scenario"], i["verdict"]) == ("single-stream", "INVALID")
         assert any("bound missed" in reason for reason in i["reasons"])
         assert i["headline"]["value"] == runs["invalid"]["headline"]["value"]
@@ -168,8 +209,9 @@ def test_malformed_sweeps_are_quarantined_with_a_reason(mosquitto, tmp_path):
             raw.publish(protocol.run_topic("bad-sweeper", doc["run_id"], "summary"), summary_of(doc, seq=seq))
         wait_until(lambda: summary_of_run(col, "bad-sweeper", "good"), 30, "the good sweep")
         col.wait_idle()
-        rows = q(col, "SELECT topic, code, reason FROM quarantine WHERE topic LIKE 'edgebench/v1/bad-sweeper/%'"
-                      " ORDER BY id")
+        rows = q(
+            col, "SELECT topic, code, reason FROM quarantine WHERE topic LIKE 'edgebench/v1/bad-sweeper/%' ORDER BY id"
+        )
         assert [(t.split("/")[4], c) for t, c, _ in rows] == [("missing", "inconsistent"), ("negative", "invalid")]
         assert "the grid has 8 points but the document reports 7: every point must be reported" in rows[0][2]
         assert "throughput_items_per_s" in rows[1][2] and "-5.0 is less than the minimum of 0" in rows[1][2]
@@ -186,9 +228,30 @@ def test_dead_broker_keeps_the_sweep_and_exits_5_and_the_next_start_sends_it(mos
     work = tmp_path / "work"
     work.mkdir()
     r = subprocess.run(
-        [sys.executable, "-m", "edgebench.agent.cli", "sweep", "--model", str(SHAPES_MODEL), "--batch", "1,2", "--duration", "0.3",
-         "--mqtt", dead, "--device-id", "sweep-dead", "--mqtt-wait", "1", "-q"],
-        capture_output=True, text=True, timeout=180, cwd=work, env=env,
+        [
+            sys.executable,
+            "-m",
+            "edgebench.agent.cli",
+            "sweep",
+            "--model",
+            str(SHAPES_MODEL),
+            "--batch",
+            "1,2",
+            "--duration",
+            "0.3",
+            "--mqtt",
+            dead,
+            "--device-id",
+            "sweep-dead",
+            "--mqtt-wait",
+            "1",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=work,
+        env=env,
     )
     assert r.returncode == 5, r.stderr
     err = r.stderr.strip().splitlines()
@@ -204,8 +267,19 @@ def test_dead_broker_keeps_the_sweep_and_exits_5_and_the_next_start_sends_it(mos
 
     col = start_collector(mosquitto.url, tmp_path / "c.db", client_id=f"col-dead-{tmp_path.name}")
     try:
-        r = run_cli("run", "--model", str(SHAPES_MODEL), "--frames", "50", "--mqtt", mosquitto.url,
-                    "--device-id", "sweep-dead", "-q", env=env)
+        r = run_cli(
+            "run",
+            "--model",
+            str(SHAPES_MODEL),
+            "--frames",
+            "50",
+            "--mqtt",
+            mosquitto.url,
+            "--device-id",
+            "sweep-dead",
+            "-q",
+            env=env,
+        )
         assert r.returncode == 0, r.stderr
         wait_until(lambda: summary_of_run(col, "sweep-dead", doc["run_id"]), 30, "the queued sweep")
         col.wait_idle()
@@ -220,25 +294,62 @@ def test_dead_broker_keeps_the_sweep_and_exits_5_and_the_next_start_sends_it(mos
 def test_agent_service_runs_scenario_jobs_and_remote_scenario_commands(mosquitto, tmp_path):
     col = start_collector(mosquitto.url, tmp_path / "c.db", client_id=f"col-svc-{tmp_path.name}")
     cfg = write_config(
-        tmp_path / "agent.yaml", device_id="svc-scen", mqtt={"url": mosquitto.url, "reconnect_max_s": 1},
+        tmp_path / "agent.yaml",
+        device_id="svc-scen",
+        mqtt={"url": mosquitto.url, "reconnect_max_s": 1},
         telemetry={"interval_s": 5},
-        jobs=[{"name": "boot-scenario", "model": str(SHAPES_MODEL), "scenario": "single-stream", "frames": 40,
-               "min_queries": 10}],
+        jobs=[
+            {
+                "name": "boot-scenario",
+                "model": str(SHAPES_MODEL),
+                "scenario": "single-stream",
+                "frames": 40,
+                "min_queries": 10,
+            }
+        ],
     )
-    a = spawn(["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "a.log")
+    a = spawn(
+        ["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "a.log"
+    )
     try:
-        wait_until(lambda: q(col, "SELECT run_id FROM runs WHERE device_id = 'svc-scen' AND kind = 'scenario'"
-                                  " AND summary IS NOT NULL"), 90, "the boot scenario job's result")
+        wait_until(
+            lambda: q(
+                col,
+                "SELECT run_id FROM runs WHERE device_id = 'svc-scen' AND kind = 'scenario' AND summary IS NOT NULL",
+            ),
+            90,
+            "the boot scenario job's result",
+        )
         (row,) = scenario_rows(col.store, where={"device_id": "svc-scen"})
         assert row["scenario"] == "single-stream" and row["queries"] == 40 and row["verdict"] in ("VALID", "INVALID")
         r = run_collector_cli(
-            "cmd", "run", "--mqtt", mosquitto.url, "--device", "svc-scen", "--model", "shapes-int8",
-            "--set", "scenario=server", "--set", "target_qps=50", "--set", "latency_bound_ms=1000",
-            "--set", "duration_s=1", "--set", "min_queries=10", "--wait-done", "--timeout", "120",
+            "cmd",
+            "run",
+            "--mqtt",
+            mosquitto.url,
+            "--device",
+            "svc-scen",
+            "--model",
+            "shapes-int8",
+            "--set",
+            "scenario=server",
+            "--set",
+            "target_qps=50",
+            "--set",
+            "latency_bound_ms=1000",
+            "--set",
+            "duration_s=1",
+            "--set",
+            "min_queries=10",
+            "--wait-done",
+            "--timeout",
+            "120",
         )
         assert r.returncode == 0, r.stdout + r.stderr
         assert "svc-scen: done run" in r.stdout and "(server: VALID, p99_within_bound True ms)" in r.stdout
-        wait_until(lambda: len(scenario_rows(col.store, where={"device_id": "svc-scen"})) == 2, 30, "the remote scenario")
+        wait_until(
+            lambda: len(scenario_rows(col.store, where={"device_id": "svc-scen"})) == 2, 30, "the remote scenario"
+        )
         servers = [x for x in scenario_rows(col.store, where={"device_id": "svc-scen"}) if x["scenario"] == "server"]
         assert servers[0]["verdict"] == "VALID" and servers[0]["within_bound"] is True
     finally:
@@ -263,8 +374,14 @@ assert "matplotlib" not in sys.modules, "matplotlib was imported"
 assert not [k for k in sys.modules if k == "collector" or k.startswith("collector.")], "collector code was imported"
 print("light")
 """
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300,
-                       env=agent_env(tmp_path / "state"))
+    p = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        env=agent_env(tmp_path / "state"),
+    )
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "light"
 
@@ -272,14 +389,28 @@ print("light")
 def test_sigterm_ends_a_long_scenario_job_at_its_next_query(mosquitto, tmp_path):
     col = start_collector(mosquitto.url, tmp_path / "c.db", client_id=f"col-stop-{tmp_path.name}")
     cfg = write_config(
-        tmp_path / "agent.yaml", device_id="svc-stop", mqtt={"url": mosquitto.url, "reconnect_max_s": 1},
-        jobs=[{"name": "long", "model": str(SHAPES_MODEL), "scenario": "single-stream", "duration_s": 600,
-               "max_duration_s": 600}],
+        tmp_path / "agent.yaml",
+        device_id="svc-stop",
+        mqtt={"url": mosquitto.url, "reconnect_max_s": 1},
+        jobs=[
+            {
+                "name": "long",
+                "model": str(SHAPES_MODEL),
+                "scenario": "single-stream",
+                "duration_s": 600,
+                "max_duration_s": 600,
+            }
+        ],
     )
-    a = spawn(["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "a.log")
+    a = spawn(
+        ["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "a.log"
+    )
     try:
-        wait_until(lambda: q(col, "SELECT meta FROM runs WHERE device_id = 'svc-stop' AND kind = 'scenario'"), 60,
-                   "the long scenario's meta")
+        wait_until(
+            lambda: q(col, "SELECT meta FROM runs WHERE device_id = 'svc-stop' AND kind = 'scenario'"),
+            60,
+            "the long scenario's meta",
+        )
         rc = stop_process(a, signal.SIGTERM, timeout=60)  # long before its 600 s
     finally:
         if a.poll() is None:

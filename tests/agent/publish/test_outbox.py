@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from edgebench.agent.wire import protocol
 from edgebench.agent.publish.outbox import Outbox, OutboxBusy
 from edgebench.agent.publish.publisher import Publisher
+from edgebench.agent.wire import protocol
 
 DEV = "pi-test"
 
@@ -21,8 +21,12 @@ def frames_body(run_id: str, first: int, n: int) -> dict:
 
 def put_frames(ob: Outbox, run_id: str, first: int, n: int) -> int:
     return ob.put(
-        "frames", protocol.run_topic(DEV, run_id, "frames"), frames_body(run_id, first, n),
-        run_id=run_id, first_frame=first, frames=n,
+        "frames",
+        protocol.run_topic(DEV, run_id, "frames"),
+        frames_body(run_id, first, n),
+        run_id=run_id,
+        first_frame=first,
+        frames=n,
     )
 
 
@@ -30,8 +34,10 @@ def test_seq_is_stamped_strictly_increasing_and_survives_reopen(tmp_path):
     path = tmp_path / "ob.db"
     ob = Outbox(str(path))
     ob.session = 7
-    seqs = [ob.put("telemetry", protocol.telemetry_topic(DEV), {"schema": protocol.TELEMETRY_SCHEMA, "device_id": DEV})
-            for _ in range(5)]
+    seqs = [
+        ob.put("telemetry", protocol.telemetry_topic(DEV), {"schema": protocol.TELEMETRY_SCHEMA, "device_id": DEV})
+        for _ in range(5)
+    ]
     assert seqs == [1, 2, 3, 4, 5]
     rows = ob.claim(10)
     assert [json.loads(r.payload)["seq"] for r in rows] == seqs
@@ -57,13 +63,19 @@ def test_bound_drops_telemetry_then_oldest_frames_and_reports_exactly(tmp_path):
     run = "run-1"
     one = len(json.dumps(frames_body(run, 0, 100), separators=(",", ":")))
     ob = Outbox(str(tmp_path / "ob.db"), max_bytes=one * 10)  # room for ~10 batches
-    ob.put("meta", protocol.run_topic(DEV, run, "meta"), {"schema": protocol.RUN_META_SCHEMA, "run_id": run}, run_id=run)
+    ob.put(
+        "meta", protocol.run_topic(DEV, run, "meta"), {"schema": protocol.RUN_META_SCHEMA, "run_id": run}, run_id=run
+    )
     ob.put("telemetry", protocol.telemetry_topic(DEV), {"schema": protocol.TELEMETRY_SCHEMA})
     all_seqs = []
     for i in range(30):
         all_seqs.append(put_frames(ob, run, i * 100, 100))
-    ob.put("summary", protocol.run_topic(DEV, run, "summary"), {"schema": protocol.SUMMARY_SCHEMA, "run_id": run},
-           run_id=run)
+    ob.put(
+        "summary",
+        protocol.run_topic(DEV, run, "summary"),
+        {"schema": protocol.SUMMARY_SCHEMA, "run_id": run},
+        run_id=run,
+    )
     assert ob.queued_bytes <= ob.max_bytes
     left = ob.claim(100)
     kinds = [r.kind for r in left]
@@ -93,8 +105,12 @@ def test_summary_already_queued_learns_later_drops(tmp_path):
     ob = Outbox(str(tmp_path / "ob.db"), max_bytes=one * 6)
     for i in range(4):
         put_frames(ob, run, i * 100, 100)
-    ob.put("summary", protocol.run_topic(DEV, run, "summary"), {"schema": protocol.SUMMARY_SCHEMA, "run_id": run},
-           run_id=run)
+    ob.put(
+        "summary",
+        protocol.run_topic(DEV, run, "summary"),
+        {"schema": protocol.SUMMARY_SCHEMA, "run_id": run},
+        run_id=run,
+    )
     assert ob.run_drops(run)["frames"] == 0
     for i in range(4):  # a next run fills the outbox: run-2's oldest frames go
         put_frames(ob, "run-3", i * 100, 100)

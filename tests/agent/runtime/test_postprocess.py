@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from edgebench.agent.runtime.postprocess import Classifier, Detector, detection_roles, load_labels
 from edgebench.agent.runtime.interpreter import TensorInfo
+from edgebench.agent.runtime.postprocess import Classifier, Detector, detection_roles, load_labels
 
 
 def t(name, shape, dtype="float32", scale=0.0, zp=0, index=0):

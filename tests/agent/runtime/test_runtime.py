@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from edgebench.agent.runtime import interpreter as rtmod
 from edgebench.agent.errors import ModelError, UserError
+from edgebench.agent.runtime import interpreter as rtmod
 from tests.support.paths import SHAPES_MODEL, SHAPES_TESTSET, run_cli
 from tests.support.tflite_builder import add_model, with_metadata
 
@@ -18,7 +18,9 @@ def run_json(tmp_path, *args):
 
 
 def test_runtime_is_named_with_its_version(tmp_path):
-    res, p = run_json(tmp_path, "--model", str(SHAPES_MODEL), "--runtime", "ai-edge-litert", "--threads", "2", "--frames", "5")
+    res, p = run_json(
+        tmp_path, "--model", str(SHAPES_MODEL), "--runtime", "ai-edge-litert", "--threads", "2", "--frames", "5"
+    )
     assert res["runtime"]["name"] == "ai-edge-litert" and res["runtime"]["num_threads"] == 2
     assert res["runtime"]["version"] and res["runtime"]["version"] != "unknown"
     assert res["runtime"]["xnnpack"] is True and res["runtime"]["delegated_partitions"] >= 1
@@ -50,7 +52,14 @@ def test_a_library_that_is_not_a_delegate(tmp_path):
 
 def test_cpu_fallback_is_recorded(tmp_path):
     res, _ = run_json(
-        tmp_path, "--model", str(SHAPES_MODEL), "--delegate", "/nonexistent/libvx_delegate.so", "--cpu-fallback", "--frames", "5"
+        tmp_path,
+        "--model",
+        str(SHAPES_MODEL),
+        "--delegate",
+        "/nonexistent/libvx_delegate.so",
+        "--cpu-fallback",
+        "--frames",
+        "5",
     )
     fb = res["runtime"]["delegate_fallback"]
     assert fb["requested"] == "/nonexistent/libvx_delegate.so" and "cannot load delegate library" in fb["reason"]
@@ -77,7 +86,9 @@ def test_metadata_normalization_and_labels_are_used(tmp_path):
     model = tmp_path / "shapes_meta.tflite"
     labels = ["circle", "square", "triangle", "cross", "hstripes", "vstripes"]
     model.write_bytes(with_metadata(SHAPES_MODEL.read_bytes(), [0.0], [255.0], labels=labels))
-    res, _ = run_json(tmp_path, "--model", str(model), "--source", str(SHAPES_TESTSET / "square"), "--frames", "20", "--warmup", "0")
+    res, _ = run_json(
+        tmp_path, "--model", str(model), "--source", str(SHAPES_TESTSET / "square"), "--frames", "20", "--warmup", "0"
+    )
     assert res["preprocess"]["normalization"] == {"mean": [0.0] * 3, "std": [255.0] * 3, "source": "metadata"}
     assert {p["top_k"][0]["label"] for p in res["predictions"]} == {"square"}
 

@@ -23,9 +23,13 @@ def tflite_python() -> Path:
     if sys.version_info >= (3, 12):
         pytest.skip("tflite-runtime 2.14 (its last release) has wheels for Python 3.9 to 3.11 only")
     py = VENV / "bin" / "python"
-    ok = py.exists() and subprocess.run(
-        [str(py), "-c", "import tflite_runtime.interpreter, edgebench.agent"], capture_output=True, cwd="/"
-    ).returncode == 0
+    ok = (
+        py.exists()
+        and subprocess.run(
+            [str(py), "-c", "import tflite_runtime.interpreter, edgebench.agent"], capture_output=True, cwd="/"
+        ).returncode
+        == 0
+    )
     if not ok:
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
         p = subprocess.run(
@@ -38,8 +42,12 @@ def tflite_python() -> Path:
 
 def run_with(py: Path, *args, env=None):
     return subprocess.run(
-        [str(py), "-m", "edgebench.agent.cli", "run", *args], capture_output=True, text=True, cwd=ROOT,
-        env={**os.environ, **(env or {})}, timeout=300,
+        [str(py), "-m", "edgebench.agent.cli", "run", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=300,
     )
 
 
@@ -52,8 +60,21 @@ def top1_accuracy(res):
 def test_tflite_runtime_gives_the_same_answers(tflite_python, tmp_path):
     out = tmp_path / "r.json"
     p = run_with(
-        tflite_python, "--runtime", "tflite-runtime", "--model", str(SHAPES_MODEL), "--source", str(SHAPES_TESTSET),
-        "--labels", str(SHAPES_LABELS), "--frames", "120", "--warmup", "0", "--json", str(out),
+        tflite_python,
+        "--runtime",
+        "tflite-runtime",
+        "--model",
+        str(SHAPES_MODEL),
+        "--source",
+        str(SHAPES_TESTSET),
+        "--labels",
+        str(SHAPES_LABELS),
+        "--frames",
+        "120",
+        "--warmup",
+        "0",
+        "--json",
+        str(out),
     )
     assert p.returncode == 0, p.stderr
     res = json.loads(out.read_text())
@@ -69,7 +90,13 @@ def test_auto_falls_back_to_tflite_runtime_and_says_so(tflite_python, tmp_path):
     (shadow / "__init__.py").write_text("raise ImportError('no ai-edge-litert wheel for this board')\n")
     out = tmp_path / "r.json"
     p = run_with(
-        tflite_python, "--model", str(SHAPES_MODEL), "--frames", "10", "--json", str(out),
+        tflite_python,
+        "--model",
+        str(SHAPES_MODEL),
+        "--frames",
+        "10",
+        "--json",
+        str(out),
         env={"PYTHONPATH": str(shadow.parent)},
     )
     assert p.returncode == 0, p.stderr
@@ -81,9 +108,21 @@ def test_auto_falls_back_to_tflite_runtime_and_says_so(tflite_python, tmp_path):
 def test_tflite_runtime_on_the_uint8_reference_model(tflite_python, refdata, tmp_path):
     out = tmp_path / "r.json"
     p = run_with(
-        tflite_python, "--runtime", "tflite-runtime", "--model", str(refdata / "mobilenet_v2_1.0_224_quant.tflite"),
-        "--source", str(refdata / "grace_hopper.bmp"), "--labels", str(refdata / "imagenet_labels.txt"),
-        "--frames", "2", "--warmup", "1", "--json", str(out),
+        tflite_python,
+        "--runtime",
+        "tflite-runtime",
+        "--model",
+        str(refdata / "mobilenet_v2_1.0_224_quant.tflite"),
+        "--source",
+        str(refdata / "grace_hopper.bmp"),
+        "--labels",
+        str(refdata / "imagenet_labels.txt"),
+        "--frames",
+        "2",
+        "--warmup",
+        "1",
+        "--json",
+        str(out),
     )
     assert p.returncode == 0, p.stderr
     assert json.loads(out.read_text())["predictions"][0]["top_k"][0]["label"] == "military uniform"
@@ -92,7 +131,17 @@ def test_tflite_runtime_on_the_uint8_reference_model(tflite_python, refdata, tmp
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="tensorflow is not installed here")
 def test_tensorflow_lite_runtime(tmp_path):
     out = tmp_path / "r.json"
-    p = run_with(Path(sys.executable), "--runtime", "tensorflow", "--model", str(SHAPES_MODEL), "--frames", "5", "--json", str(out))
+    p = run_with(
+        Path(sys.executable),
+        "--runtime",
+        "tensorflow",
+        "--model",
+        str(SHAPES_MODEL),
+        "--frames",
+        "5",
+        "--json",
+        str(out),
+    )
     assert p.returncode == 0, p.stderr
     assert json.loads(out.read_text())["runtime"]["name"] == "tensorflow"
 
@@ -101,8 +150,19 @@ def test_a_runtime_that_is_not_installed_is_one_clear_line():
     if importlib.util.find_spec("tflite_runtime") is not None:
         pytest.skip("tflite-runtime is installed in this environment")
     p = subprocess.run(
-        [sys.executable, "-m", "edgebench.agent.cli", "run", "--runtime", "tflite-runtime", "--model", str(SHAPES_MODEL)],
-        capture_output=True, text=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "edgebench.agent.cli",
+            "run",
+            "--runtime",
+            "tflite-runtime",
+            "--model",
+            str(SHAPES_MODEL),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert p.returncode == 2
     assert len(p.stderr.strip().splitlines()) == 1 and "pip install tflite-runtime" in p.stderr

@@ -10,12 +10,12 @@ import time
 import pytest
 
 from edgebench.agent.wire import protocol
-from tests.support.paths import SHAPES_MODEL
+from tests.support.paths import SHAPES_MODEL, run_collector_cli
 from tests.support.transport import (
-    frame_numbers,
-    message_rows,
     RawClient,
     agent_env,
+    frame_numbers,
+    message_rows,
     secure_broker,
     spawn,
     start_collector,
@@ -25,8 +25,6 @@ from tests.support.transport import (
     wait_until,
     write_config,
 )
-
-from tests.support.paths import run_collector_cli
 
 
 def q(col, sql, params=()):
@@ -41,7 +39,9 @@ def device_state(col, dev):
 @pytest.fixture
 def fleet(tmp_path):
     broker, secrets = secure_broker(tmp_path, ["pi-a", "pi-b"])
-    col = start_collector(url_with(broker.url, "collector", secrets["collector"]), tmp_path / "c.db", client_id="col-svc")
+    col = start_collector(
+        url_with(broker.url, "collector", secrets["collector"]), tmp_path / "c.db", client_id="col-svc"
+    )
     yield broker, secrets, col
     stop_collector(col)
     broker.cleanup()
@@ -61,11 +61,18 @@ def agent_config(tmp_path, broker, secrets, dev, **extra):
 
 def test_service_announces_runs_jobs_sends_telemetry_and_stops_cleanly(tmp_path, fleet):
     broker, secrets, col = fleet
-    cfg = agent_config(tmp_path, broker, secrets, "pi-a",
-                       jobs=[{"name": "boot", "model": str(SHAPES_MODEL), "frames": 300, "source": "synthetic:64x64"}])
+    cfg = agent_config(
+        tmp_path,
+        broker,
+        secrets,
+        "pi-a",
+        jobs=[{"name": "boot", "model": str(SHAPES_MODEL), "frames": 300, "source": "synthetic:64x64"}],
+    )
     watcher = RawClient(broker.port, "collector", secrets["collector"])
     watcher.subscribe(protocol.telemetry_topic("pi-a"))
-    a = spawn(["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "a.log")
+    a = spawn(
+        ["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "a.log"
+    )
     try:
         wait_until(lambda: device_state(col, "pi-a")[0] == "online", 30, "pi-a online")
         wait_until(lambda: q(col, "SELECT frames FROM runs WHERE summary IS NOT NULL"), 60, "the boot job's run")
@@ -93,7 +100,9 @@ def test_service_announces_runs_jobs_sends_telemetry_and_stops_cleanly(tmp_path,
 def test_last_will_marks_a_killed_device_offline(tmp_path, fleet):
     broker, secrets, col = fleet
     cfg = agent_config(tmp_path, broker, secrets, "pi-b")
-    a = spawn(["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "b.log")
+    a = spawn(
+        ["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "b.log"
+    )
     try:
         wait_until(lambda: device_state(col, "pi-b")[0] == "online", 30, "pi-b online")
         session = device_state(col, "pi-b")[1]
@@ -103,7 +112,9 @@ def test_last_will_marks_a_killed_device_offline(tmp_path, fleet):
     wait_until(lambda: device_state(col, "pi-b")[0] == "offline", 30, "the will")
     assert device_state(col, "pi-b") == ("offline", session)  # the will carries the session it died in
     # the next start is a new session, online again; a stale will could not undo it
-    a = spawn(["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "b2.log")
+    a = spawn(
+        ["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "b2.log"
+    )
     try:
         wait_until(lambda: device_state(col, "pi-b")[0] == "online", 30, "pi-b online again")
         assert device_state(col, "pi-b")[1] > session
@@ -116,20 +127,39 @@ def test_remote_run_command_accepted_run_and_rejections(tmp_path, fleet):
     agents = []
     for dev in ("pi-a", "pi-b"):
         cfg = agent_config(tmp_path, broker, secrets, dev, telemetry={"interval_s": 30})
-        agents.append(spawn(["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / f"state-{dev}"),
-                            tmp_path / f"{dev}.log"))
+        agents.append(
+            spawn(
+                ["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)],
+                agent_env(tmp_path / f"state-{dev}"),
+                tmp_path / f"{dev}.log",
+            )
+        )
     pwf = tmp_path / "collector.pw"
     pwf.write_text(secrets["collector"])
     auth = ["--mqtt", broker.url, "--username", "collector", "--password-file", str(pwf)]
     try:
         for dev in ("pi-a", "pi-b"):
-            wait_until(lambda: device_state(col, dev)[0] == "online", 30, f"{dev} online")
-        r = run_collector_cli("cmd", "run", *auth, "--device", "pi-*", "--model", "shapes-int8", "--frames", "200",
-                              "--source", "synthetic:64x64", "--wait-done", "--timeout", "60")
+            wait_until(lambda dev=dev: device_state(col, dev)[0] == "online", 30, f"{dev} online")
+        r = run_collector_cli(
+            "cmd",
+            "run",
+            *auth,
+            "--device",
+            "pi-*",
+            "--model",
+            "shapes-int8",
+            "--frames",
+            "200",
+            "--source",
+            "synthetic:64x64",
+            "--wait-done",
+            "--timeout",
+            "60",
+        )
         assert r.returncode == 0, r.stdout + r.stderr
         lines = sorted(r.stdout.strip().splitlines())
-        assert len(lines) == 2 and all(" done run " in l and "(200 frames" in l for l in lines), lines
-        run_ids = {l.split(" run ")[1].split()[0] for l in lines}
+        assert len(lines) == 2 and all(" done run " in line and "(200 frames" in line for line in lines), lines
+        run_ids = {line.split(" run ")[1].split()[0] for line in lines}
         wait_until(lambda: len(q(col, "SELECT 1 FROM runs WHERE summary IS NOT NULL")) == 2, 30, "both runs stored")
         assert {r[0] for r in q(col, "SELECT run_id FROM runs")} == run_ids
         states = q(col, "SELECT device_id, state FROM command_acks ORDER BY device_id, seq")
@@ -147,9 +177,23 @@ def test_remote_run_command_accepted_run_and_rejections(tmp_path, fleet):
         r = run_collector_cli("cmd", "run", *auth, "--device", "nobody-*", "--model", "shapes-int8")
         assert r.returncode == 2 and "no device matches nobody-*" in r.stderr
         # a device's account cannot send commands (the ACL), not even to itself
-        r = run_collector_cli("cmd", "run", "--mqtt", broker.url, "--username", "pi-b", "--password-file",
-                              str(tmp_path / "pi-b.pw"), "--device", "pi-a", "--model", "shapes-int8", "--timeout", "3",
-                              "--include-offline")
+        r = run_collector_cli(
+            "cmd",
+            "run",
+            "--mqtt",
+            broker.url,
+            "--username",
+            "pi-b",
+            "--password-file",
+            str(tmp_path / "pi-b.pw"),
+            "--device",
+            "pi-a",
+            "--model",
+            "shapes-int8",
+            "--timeout",
+            "3",
+            "--include-offline",
+        )
         assert r.returncode == 5
         assert "refused the command to pi-a: Not authorized" in r.stderr
         assert "pi-a: accepted" not in r.stdout
@@ -161,8 +205,8 @@ def test_remote_run_command_accepted_run_and_rejections(tmp_path, fleet):
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the thread we kill
 def test_watchdog_restarts_a_dead_link_thread_and_callback_errors_are_counted(tmp_path, mosquitto):
     from edgebench.agent.publish.link import Link
-    from edgebench.agent.wire.transport import MqttSettings
     from edgebench.agent.publish.outbox import Outbox
+    from edgebench.agent.wire.transport import MqttSettings
 
     class Boom(BaseException):
         pass
@@ -201,9 +245,17 @@ def test_watchdog_restarts_a_dead_link_thread_and_callback_errors_are_counted(tm
 
 def test_sigterm_ends_a_long_job_early_and_delivers_what_was_measured(tmp_path, fleet):
     broker, secrets, col = fleet
-    cfg = agent_config(tmp_path, broker, secrets, "pi-a", telemetry={"interval_s": 30},
-                       jobs=[{"name": "long", "model": str(SHAPES_MODEL), "frames": 10_000_000, "source": "synthetic:64x64"}])
-    a = spawn(["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "a.log")
+    cfg = agent_config(
+        tmp_path,
+        broker,
+        secrets,
+        "pi-a",
+        telemetry={"interval_s": 30},
+        jobs=[{"name": "long", "model": str(SHAPES_MODEL), "frames": 10_000_000, "source": "synthetic:64x64"}],
+    )
+    a = spawn(
+        ["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "state"), tmp_path / "a.log"
+    )
     try:
         wait_until(lambda: len(frame_numbers(col)) >= 1000, 60, "frames of the long job")
     finally:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from edgebench.agent.sources.open import LiveSource, SyntheticSource, gst_frame_size, open_source
-from tests.support.paths import SHAPES_MODEL, run_cli
 from tests.support.mjpeg_server import MJPEGServer
+from tests.support.paths import SHAPES_MODEL, run_cli
 
 
 def run_json(tmp_path, *args, ok=True):
@@ -37,7 +37,9 @@ def test_mjpeg_http_stream(tmp_path):
     assert src["kind"] == "stream" and src["live"] is True and src["width"] == 160
     assert res["frames"] == 30
     assert src["frames_captured"] >= src["frames_delivered"] >= 32
-    assert src["frames_captured"] == src["frames_delivered"] + src["frames_dropped"] + (src["frames_captured"] - src["frames_delivered"] - src["frames_dropped"])
+    assert src["frames_captured"] == src["frames_delivered"] + src["frames_dropped"] + (
+        src["frames_captured"] - src["frames_delivered"] - src["frames_dropped"]
+    )
     assert "queue" in res["latency_ms"]  # live frames can wait
     assert res["pacing"] == "realtime"
 
@@ -53,7 +55,9 @@ def test_stream_that_ends_stops_cleanly(tmp_path):
 
 def test_stream_that_stalls_times_out_with_one_line(tmp_path):
     with MJPEGServer("stall", frames=10, fps=200) as cam:
-        _, p = run_json(tmp_path, "--source", cam.url, "--frames", "500", "--warmup", "0", "--stall-timeout", "1.5", ok=False)
+        _, p = run_json(
+            tmp_path, "--source", cam.url, "--frames", "500", "--warmup", "0", "--stall-timeout", "1.5", ok=False
+        )
     assert p.returncode == 4
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "stalled: no frame for 1.5 s" in lines[0], p.stderr
@@ -91,7 +95,19 @@ def test_video_played_in_real_time_is_paced(tmp_path):
 
 def test_fps_pacing_drops_frames_when_inference_is_slower(tmp_path):
     # a 2000 FPS full-HD camera feeding a pipeline that needs longer per frame
-    res, _ = run_json(tmp_path, "--source", "synthetic:1920x1080", "--fps", "2000", "--frames", "40", "--warmup", "0", "--resize", "letterbox")
+    res, _ = run_json(
+        tmp_path,
+        "--source",
+        "synthetic:1920x1080",
+        "--fps",
+        "2000",
+        "--frames",
+        "40",
+        "--warmup",
+        "0",
+        "--resize",
+        "letterbox",
+    )
     src = res["source"]
     assert src["frames_delivered"] == 40
     assert src["frames_dropped"] > 0
@@ -125,7 +141,9 @@ def test_too_short_a_run_is_flagged_invalid(tmp_path):
     assert "INVALID run" in p.stdout
 
 
-@pytest.mark.skipif(shutil.which("gst-launch-1.0") is None, reason="gst-launch-1.0 (gstreamer1.0-tools) is not installed")
+@pytest.mark.skipif(
+    shutil.which("gst-launch-1.0") is None, reason="gst-launch-1.0 (gstreamer1.0-tools) is not installed"
+)
 def test_gstreamer_pipeline(tmp_path):
     pipe = "gst:videotestsrc is-live=true num-buffers=40 ! video/x-raw,width=128,height=96"
     res, _ = run_json(tmp_path, "--source", pipe, "--frames", "30", "--warmup", "2")
@@ -133,7 +151,9 @@ def test_gstreamer_pipeline(tmp_path):
     assert res["frames"] == 30
 
 
-@pytest.mark.skipif(shutil.which("gst-launch-1.0") is None, reason="gst-launch-1.0 (gstreamer1.0-tools) is not installed")
+@pytest.mark.skipif(
+    shutil.which("gst-launch-1.0") is None, reason="gst-launch-1.0 (gstreamer1.0-tools) is not installed"
+)
 def test_broken_gstreamer_pipeline(tmp_path):
     _, p = run_json(tmp_path, "--source", "gst:nosuchelementsrc ! fakesink", ok=False)
     assert p.returncode == 4 and "GStreamer pipeline failed" in p.stderr and len(p.stderr.strip().splitlines()) == 1
@@ -141,7 +161,10 @@ def test_broken_gstreamer_pipeline(tmp_path):
 
 def test_gst_size_from_caps():
     assert gst_frame_size("libcamerasrc ! video/x-raw,width=1280,height=720,framerate=30/1") == (1280, 720)
-    assert gst_frame_size("nvarguscamerasrc ! video/x-raw(memory:NVMM),width=(int)1920,height=(int)1080") == (1920, 1080)
+    assert gst_frame_size("nvarguscamerasrc ! video/x-raw(memory:NVMM),width=(int)1920,height=(int)1080") == (
+        1920,
+        1080,
+    )
     assert gst_frame_size("v4l2src") == (640, 480)
 
 

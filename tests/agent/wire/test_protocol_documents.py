@@ -9,13 +9,13 @@ import json
 
 import pytest
 
-from edgebench.agent.wire import protocol
-from edgebench.agent.publish.documents import fit_document, summary_bytes
 from edgebench.agent.errors import PublishError
+from edgebench.agent.publish.documents import fit_document, summary_bytes
+from edgebench.agent.wire import protocol
 from edgebench.collector.ingest.validate import Rejected, Validator
-from tests.support.paths import SHAPES_MODEL
 from tests.support.documents import meta_of, scenario_doc, summary_of, sweep_doc
 from tests.support.fleet import result_doc, summary
+from tests.support.paths import SHAPES_MODEL
 
 V = Validator()
 
@@ -33,14 +33,28 @@ def test_the_agents_own_documents_pass():
 
     sw = sweep(SweepOptions(model=str(SHAPES_MODEL), batch=[1, 2], instances=[1, 2], frames=5, device_id="doc-dev"))
     assert check(summary_of(sw)).kind == "summary"
-    for scen, extra in (("single-stream", {}), ("multi-stream", {}), ("offline", {}),
-                        ("server", {"target_qps": 200.0, "latency_bound_ms": 100.0})):
-        doc = run_scenario_opts(RunOptions(model=str(SHAPES_MODEL), scenario=scen, frames=20, min_queries=1,
-                                           device_id="doc-dev", **extra))
+    for scen, extra in (
+        ("single-stream", {}),
+        ("multi-stream", {}),
+        ("offline", {}),
+        ("server", {"target_qps": 200.0, "latency_bound_ms": 100.0}),
+    ):
+        doc = run_scenario_opts(
+            RunOptions(model=str(SHAPES_MODEL), scenario=scen, frames=20, min_queries=1, device_id="doc-dev", **extra)
+        )
         assert check(summary_of(doc)).body["result"]["scenario"] == scen
         assert check(meta_of(doc)).kind == "meta"
-    search = run_scenario_opts(RunOptions(model=str(SHAPES_MODEL), find_max_qps=True, latency_bound_ms=50.0,
-                                          frames=20, min_queries=1, max_qps_steps=2, device_id="doc-dev"))
+    search = run_scenario_opts(
+        RunOptions(
+            model=str(SHAPES_MODEL),
+            find_max_qps=True,
+            latency_bound_ms=50.0,
+            frames=20,
+            min_queries=1,
+            max_qps_steps=2,
+            device_id="doc-dev",
+        )
+    )
     assert check(summary_of(search)).body["result"]["scenario"] == "find-max-qps"
 
 
@@ -65,6 +79,7 @@ def _set(path, value):
         for k in path[:-1]:
             obj = obj[k]
         obj[path[-1]] = value
+
     return edit
 
 
@@ -111,11 +126,18 @@ def test_a_sweep_too_large_for_one_message_is_published_without_its_histograms()
     the per-point histograms (and says so) to fit the 512 KiB limit; nothing else is cut."""
     doc = sweep_doc("big-dev", "big")
     proto = next(p for p in doc["points"] if p["status"] == "ok")
-    proto = {**proto, "latency_histogram_ms": {"edges_ms": [0.1 * (1.1 ** i) for i in range(41)], "counts": [7] * 40},
-             "cpu_scope": "x" * 300}
+    proto = {
+        **proto,
+        "latency_histogram_ms": {"edges_ms": [0.1 * (1.1**i) for i in range(41)], "counts": [7] * 40},
+        "cpu_scope": "x" * 300,
+    }
     batches, threads, instances = list(range(1, 33)), list(range(1, 5)), list(range(1, 5))
-    doc["points"] = [{**proto, "batch": b, "threads": t, "instances": i, "items": proto["batches"] * b}
-                     for b in batches for t in threads for i in instances]
+    doc["points"] = [
+        {**proto, "batch": b, "threads": t, "instances": i, "items": proto["batches"] * b}
+        for b in batches
+        for t in threads
+        for i in instances
+    ]
     doc["grid"] = {"batch": batches, "threads": threads, "instances": instances, "instance_mode": "threads"}
     doc["counts"] = {"ok": 512, "unsupported": 0, "failed": 0}
     assert summary_bytes("big-dev", doc) > protocol.MAX_PAYLOAD_BYTES

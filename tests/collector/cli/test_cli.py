@@ -4,19 +4,25 @@ PostgreSQL, clear one-line errors, and the demo."""
 from __future__ import annotations
 
 import csv
-import time
 import io
 import json
+import time
 
 import numpy as np
 import pytest
 
 from edgebench.agent.wire import protocol
-from tests.support.paths import run_collector_cli
 from tests.support.fleet import (
-    as_message, columns, frames, info, meta, result_doc, status, summary,
+    as_message,
+    columns,
+    frames,
+    info,
+    meta,
+    result_doc,
+    status,
+    summary,
 )
-
+from tests.support.paths import run_collector_cli
 
 
 @pytest.fixture
@@ -24,13 +30,17 @@ def mosquitto(private_mosquitto):
     """These tests count messages exactly: a broker of their own, not the session's."""
     return private_mosquitto
 
+
 def _fill(store):
     rng = np.random.default_rng(9)
     for d, dev in enumerate(("pi-a", "pi-b")):
         for k, run in enumerate(("r1", "r2")):
             seq = 10 * k + 1
-            msgs = [as_message(status(dev, 1, "online"), True), as_message(info(dev, 1, 100)),
-                    as_message(meta(dev, 1, seq, run))]
+            msgs = [
+                as_message(status(dev, 1, "online"), True),
+                as_message(info(dev, 1, 100)),
+                as_message(meta(dev, 1, seq, run)),
+            ]
             allc = {s: [] for s in protocol.STAGES}
             for b in range(3):
                 cols = columns(400, rng, 1 + d + 0.5 * k)
@@ -47,7 +57,10 @@ def test_report_devices_export_compare(store, tmp_path):
     r = run_collector_cli("report", "--db", db, "--format", "json")
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
-    assert [(x["device_id"], x["model"], x["frames"]) for x in rows] == [("pi-a", "m.tflite", 2400), ("pi-b", "m.tflite", 2400)]
+    assert [(x["device_id"], x["model"], x["frames"]) for x in rows] == [
+        ("pi-a", "m.tflite", 2400),
+        ("pi-b", "m.tflite", 2400),
+    ]
     for x in rows:
         assert x["fps"] > 0 and set(x["latency_ms"]["e2e"]) >= {"p50", "p90", "p99"}
     r = run_collector_cli("report", "--db", db, "--format", "csv", "--by", "device_id,run_id", "--device", "pi-b")
@@ -58,8 +71,10 @@ def test_report_devices_export_compare(store, tmp_path):
     assert r.returncode == 0 and "pi-a" in r.stdout and "e2e p99" in r.stdout
     r = run_collector_cli("devices", "--db", db, "--format", "json")
     devs = json.loads(r.stdout)
-    assert [(d["device_id"], d["state"], d["agent_version"]) for d in devs] == [("pi-a", "online", "0.1.0"),
-                                                                               ("pi-b", "online", "0.1.0")]
+    assert [(d["device_id"], d["state"], d["agent_version"]) for d in devs] == [
+        ("pi-a", "online", "0.1.0"),
+        ("pi-b", "online", "0.1.0"),
+    ]
     out = tmp_path / "frames.csv"
     r = run_collector_cli("export", "--db", db, "--out", str(out), "--device", "pi-a")
     assert r.returncode == 0, r.stderr
@@ -122,24 +137,46 @@ def test_serve_with_dashboard_stores_and_stops_cleanly(mosquitto, tmp_path):
     import sys
     import urllib.request
 
-    from edgebench.agent.wire.transport import Connection
+    from edgebench.collector.broker.connection import Connection
     from edgebench.collector.broker.embedded import free_port
     from tests.support.paths import ROOT
 
     db = str(tmp_path / "serve.db")
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edgebench.collector.cli", "serve", "--mqtt", mosquitto.url, "--db", db, "--client-id",
-         f"serve-{os.getpid()}", "--session-expiry", "0", "--web-port", str(port), "--share"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "edgebench.collector.cli",
+            "serve",
+            "--mqtt",
+            mosquitto.url,
+            "--db",
+            db,
+            "--client-id",
+            f"serve-{os.getpid()}",
+            "--session-expiry",
+            "0",
+            "--web-port",
+            str(port),
+            "--share",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert "shared subscriptions" in proc.stdout.readline()
         assert "dashboard on http://127.0.0.1:" in proc.stdout.readline()
         pub = Connection(mosquitto.url, client_id=f"serve-pub-{os.getpid()}", protocol="5").connect(10)
         rng = np.random.default_rng(1)
-        mids = [pub.publish(protocol.run_topic("srv-dev", "r", "frames"),
-                            frames("srv-dev", 1, i + 1, "r", i * 10, columns(10, rng))) for i in range(5)]
+        mids = [
+            pub.publish(
+                protocol.run_topic("srv-dev", "r", "frames"), frames("srv-dev", 1, i + 1, "r", i * 10, columns(10, rng))
+            )
+            for i in range(5)
+        ]
         mids.append(pub.publish(protocol.run_topic("srv-dev", "r", "frames"), b"not json"))
         assert not pub.wait_acked(mids, 30)
         pub.close()

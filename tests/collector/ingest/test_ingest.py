@@ -17,23 +17,29 @@ import numpy as np
 import pytest
 
 from edgebench.agent.wire import protocol
-from edgebench.agent.wire.transport import Connection
 from edgebench.collector.aggregate import device_rows, group_rows, quarantine_counts
+from edgebench.collector.broker.connection import Connection
 from edgebench.collector.broker.embedded import EmbeddedBroker, MosquittoBroker
 from edgebench.collector.ingest.collector import Collector
 from edgebench.collector.store import SQLiteStore
 from tests.support.fleet import (
-    columns, fresh_pg_store, frames, meta, result_doc, status, summary, topic_for,
+    columns,
+    frames,
+    fresh_pg_store,
+    meta,
+    result_doc,
+    status,
+    summary,
+    topic_for,
 )
-
 from tests.support.paths import ROOT
-
 
 
 @pytest.fixture
 def mosquitto(private_mosquitto):
     """These tests count messages exactly: a broker of their own, not the session's."""
     return private_mosquitto
+
 
 def publisher(url: str) -> Connection:
     return Connection(url, client_id=f"test-pub-{secrets.token_hex(3)}", protocol="5").connect(10)
@@ -50,8 +56,10 @@ def enc(body) -> bytes:
 
 def frame_stream(dev: str, run: str, count: int, session: int = 1, n: int = 20, seed: int = 0, seq0: int = 1):
     rng = np.random.default_rng(seed)
-    return [(protocol.run_topic(dev, run, "frames"), enc(frames(dev, session, seq0 + i, run, i * n, columns(n, rng))))
-            for i in range(count)]
+    return [
+        (protocol.run_topic(dev, run, "frames"), enc(frames(dev, session, seq0 + i, run, i * n, columns(n, rng))))
+        for i in range(count)
+    ]
 
 
 def make_collector(url, store, **kw) -> Collector:
@@ -78,12 +86,18 @@ def test_end_to_end_shared_subscriptions(mosquitto, tmp_path):
         res = result_doc(dev, "run-a", samples)
         send(pub, [(topic_for(body_meta), enc(body_meta))], retain=True)
         send(pub, stream + [(protocol.run_topic(dev, "run-a", "summary"), enc(summary(dev, 1, 12, res)))])
-        assert col.wait_for(lambda: store.query("SELECT COUNT(*) FROM runs WHERE summary IS NOT NULL")[0][0] == 1
-                            and store.counts()["frame_batches"] == 10, 60)
+        assert col.wait_for(
+            lambda: (
+                store.query("SELECT COUNT(*) FROM runs WHERE summary IS NOT NULL")[0][0] == 1
+                and store.counts()["frame_batches"] == 10
+            ),
+            60,
+        )
         (row,) = group_rows(store, where={"device_id": dev})
         assert row["frames"] == 200 and row["model"] == "m.tflite"
         assert row["latency_ms"]["e2e"]["p90"] == pytest.approx(
-            round(float(np.percentile(samples["e2e"], 90)), 4), abs=1e-4)
+            round(float(np.percentile(samples["e2e"], 90)), 4), abs=1e-4
+        )
         assert [d["state"] for d in device_rows(store)] == ["online"]
         # publish-to-stored delay is recorded for every stored message
         d = store.query("SELECT MAX(stored_at - ts) FROM messages")[0][0]
@@ -101,7 +115,7 @@ def _fuzz_stream(dev: str, rng: np.random.Generator):
     ft = protocol.run_topic(dev, "fz", "frames")
     good = frames(dev, 9, 1, "fz", 0, columns(5, rng))
     bad: list[tuple[str, bytes, str]] = []
-    for i in range(20):
+    for _i in range(20):
         bad.append((ft, b"\xff" + rng.bytes(int(rng.integers(8, 300))), "not_json"))
     bad.append((ft, enc(good).replace(b'"n": 5', b'"n": NaN'), "not_json"))
     bad.append((ft, b'{"schema": "edgebench.frames/1", "x": Infinity}', "not_json"))
@@ -120,8 +134,9 @@ def _fuzz_stream(dev: str, rng: np.random.Generator):
     huge["n"] = 3000
     huge["latency_ms"] = {s: [1.0] * 3000 for s in protocol.STAGES}
     bad.append((ft, enc(huge), "invalid"))
-    bad.append((ft, b'{"schema":"edgebench.frames/1","pad":"' + b"x" * (protocol.MAX_PAYLOAD_BYTES + 10) + b'"}',
-                "oversized"))
+    bad.append(
+        (ft, b'{"schema":"edgebench.frames/1","pad":"' + b"x" * (protocol.MAX_PAYLOAD_BYTES + 10) + b'"}', "oversized")
+    )
     bad.append((ft, enc(dict(good, schema="acme.frames/1")), "unknown_schema"))
     bad.append((ft, enc({k: v for k, v in good.items() if k != "schema"}), "unknown_schema"))
     bad.append((ft, enc(dict(good, schema="edgebench.frames/2")), "wrong_version"))
@@ -131,11 +146,22 @@ def _fuzz_stream(dev: str, rng: np.random.Generator):
     short = json.loads(json.dumps(good))
     short["latency_ms"]["capture"] = short["latency_ms"]["capture"][:3]
     bad.append((ft, enc(short), "inconsistent"))
-    bad.append((protocol.status_topic(dev), enc({"schema": protocol.STATUS_SCHEMA, "device_id": dev,
-                                                 "session": 1, "state": "exploded"}), "invalid"))
-    bad.append((protocol.telemetry_topic(dev), enc({"schema": protocol.TELEMETRY_SCHEMA, "device_id": dev,
-                                                    "session": 1, "seq": 1, "ts": float("nan")}).replace(b"NaN", b"NaN"),
-                "not_json"))
+    bad.append(
+        (
+            protocol.status_topic(dev),
+            enc({"schema": protocol.STATUS_SCHEMA, "device_id": dev, "session": 1, "state": "exploded"}),
+            "invalid",
+        )
+    )
+    bad.append(
+        (
+            protocol.telemetry_topic(dev),
+            enc(
+                {"schema": protocol.TELEMETRY_SCHEMA, "device_id": dev, "session": 1, "seq": 1, "ts": float("nan")}
+            ).replace(b"NaN", b"NaN"),
+            "not_json",
+        )
+    )
     return good, bad
 
 
@@ -200,7 +226,18 @@ def test_crash_before_storing_loses_nothing(tmp_path):
     db = str(tmp_path / "crash.db")
     SQLiteStore(db).close()
     cid = f"crash-{secrets.token_hex(3)}"
-    cmd = [sys.executable, "-m", "edgebench.collector.cli", "serve", "--mqtt", broker.url, "--db", db, "--client-id", cid]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgebench.collector.cli",
+        "serve",
+        "--mqtt",
+        broker.url,
+        "--db",
+        db,
+        "--client-id",
+        cid,
+    ]
     lock = sqlite3.connect(db, isolation_level=None)
     proc = None
     try:

@@ -9,10 +9,29 @@ import numpy as np
 import pytest
 
 from edgebench.agent.wire import protocol
-from edgebench.collector.aggregate import compare_runs, device_rows, group_rows, quarantine_counts, run_detail, run_list, run_samples, scenario_rows, sweep_overview, sweep_points, sweep_rows
+from edgebench.collector.aggregate import (
+    compare_runs,
+    device_rows,
+    group_rows,
+    quarantine_counts,
+    run_detail,
+    run_list,
+    run_samples,
+    scenario_rows,
+    sweep_overview,
+    sweep_points,
+    sweep_rows,
+)
 from tests.support.documents import meta_of, scenario_doc, summary_of, sweep_doc
 from tests.support.fleet import (
-    as_message, columns, frames, info, meta, result_doc, status, summary,
+    as_message,
+    columns,
+    frames,
+    info,
+    meta,
+    result_doc,
+    status,
+    summary,
 )
 
 
@@ -58,11 +77,25 @@ def test_percentiles_are_exact_over_the_group(store):
 
 
 def test_energy_and_throttling_when_present_absent_otherwise(store):
-    _run(store, "pi-5", 1, "hot", power={"mean_w": 5.1, "energy_j": 2.0, "source": "pmic",
-                                         "energy_per_inference_mj": {"gross": 4.0, "net": 1.5}},
-         throttling={"flags": {"under_voltage": False, "throttled": True}}, thermal={"max_c": 81.5})
-    _run(store, "pi-5", 1, "cool", seq0=20, n_batches=1, power={"energy_per_inference_mj": {"gross": 2.0, "net": 0.5}},
-         throttling={"flags": []})
+    _run(
+        store,
+        "pi-5",
+        1,
+        "hot",
+        power={"mean_w": 5.1, "energy_j": 2.0, "source": "pmic", "energy_per_inference_mj": {"gross": 4.0, "net": 1.5}},
+        throttling={"flags": {"under_voltage": False, "throttled": True}},
+        thermal={"max_c": 81.5},
+    )
+    _run(
+        store,
+        "pi-5",
+        1,
+        "cool",
+        seq0=20,
+        n_batches=1,
+        power={"energy_per_inference_mj": {"gross": 2.0, "net": 0.5}},
+        throttling={"flags": []},
+    )
     _run(store, "pi-5", 1, "nopower", seq0=40, n_batches=1)
     (row,) = group_rows(store, ("device_id",))
     # frame-weighted: (4.0*600 + 2.0*200) / 800, (1.5*600 + 0.5*200) / 800
@@ -184,13 +217,18 @@ def test_sweep_summary_is_stored_with_every_point_and_its_headline(store):
     assert (d["kind"], d["scenario"], d["frames"], d["fps"]) == ("sweep", None, None, None)
     best = doc["best"]["throughput"]
     assert (d["headline_metric"], d["headline_value"], d["headline_unit"]) == (
-        "best_throughput_items_per_s", best["throughput_items_per_s"], "items/s")
+        "best_throughput_items_per_s",
+        best["throughput_items_per_s"],
+        "items/s",
+    )
     assert d["summary"] == doc  # the whole document, as published
     pts = d["sweep"]
     assert [(p["batch"], p["threads"], p["status"]) for p in pts] == [
-        (p["batch"], p["threads"], p["status"]) for p in doc["points"]]
+        (p["batch"], p["threads"], p["status"]) for p in doc["points"]
+    ]
     assert [p["reason"] for p in pts if p["status"] == "unsupported"] == [
-        p["reason"] for p in doc["points"] if p["status"] == "unsupported"]
+        p["reason"] for p in doc["points"] if p["status"] == "unsupported"
+    ]
     (row,) = sweep_rows(store)
     assert row["counts"] == {"ok": 6, "unsupported": 2, "failed": 0} and row["invalid_points"] == 0
     assert row["best_throughput_items_per_s"] == best["throughput_items_per_s"]
@@ -200,8 +238,10 @@ def test_sweep_summary_is_stored_with_every_point_and_its_headline(store):
     ov = sweep_overview(doc)
     ok = [p for p in doc["points"] if p["status"] == "ok"]
     for f in ov["frontier"]:
-        assert not any(p["latency_ms"]["p99"] < f["p99_ms"] and p["throughput_items_per_s"] > f["throughput_items_per_s"]
-                       for p in ok)
+        assert not any(
+            p["latency_ms"]["p99"] < f["p99_ms"] and p["throughput_items_per_s"] > f["throughput_items_per_s"]
+            for p in ok
+        )
     assert group_rows(store) == []  # a sweep publishes no frames: not in the per-frame report
     assert sweep_points({"schema": protocol.RESULT_SCHEMA}) == [] and sweep_points(None) == []
 
@@ -294,7 +334,8 @@ def test_optional_queue_stage_counts_only_where_measured(store):
     want = round(float(np.percentile(live["queue"], 90, method="linear")), 4)
     assert row["latency_ms"]["queue"]["p90"] == pytest.approx(want, abs=1e-4)
     assert row["latency_ms"]["e2e"]["p50"] == pytest.approx(
-        round(float(np.percentile(plain["e2e"] + live["e2e"], 50)), 4), abs=1e-4)
+        round(float(np.percentile(plain["e2e"] + live["e2e"], 50)), 4), abs=1e-4
+    )
     assert "queue" in run_detail(store, "cam-q", "r")["latency_ms"]
     assert run_samples(store, "cam-q", "r", ["queue"])["queue"].size == 100
     # a group without any queue samples has no queue entry (not a row of made-up numbers)

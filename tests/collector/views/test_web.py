@@ -17,27 +17,43 @@ from edgebench.collector.store import SQLiteStore
 from edgebench.collector.views.web import Dashboard, WebServer
 from tests.support.browser import chromium_driver
 from tests.support.documents import meta_of, scenario_doc, summary_of, sweep_doc
-from tests.support.paths import ROOT
 from tests.support.fleet import as_message, columns, frames, info, meta, result_doc, status, summary
+from tests.support.paths import ROOT
 
 TOKEN = "s3cret-token"
+
+
 def _fill(store) -> None:
     rng = np.random.default_rng(3)
     for d, dev in enumerate(("pi-kitchen", "jetson-lab")):
-        msgs = [as_message(status(dev, 1, "online"), True), as_message(info(dev, 1, 1)), as_message(meta(dev, 1, 2, "r1"))]
+        msgs = [
+            as_message(status(dev, 1, "online"), True),
+            as_message(info(dev, 1, 1)),
+            as_message(meta(dev, 1, 2, "r1")),
+        ]
         allc = {s: [] for s in protocol.STAGES}
         for b in range(4):
             cols = columns(250, rng, 1 + d)
             for s in protocol.STAGES:
                 allc[s] += cols[s]
             msgs.append(as_message(frames(dev, 1, 3 + b, "r1", b * 250, cols)))
-        extra = {} if d == 0 else {"power": {"energy_per_inference_mj": {"gross": 3.0, "net": 1.0}},
-                                   "throttling": {"flags": {"soft_temp_limit": True}}}
+        extra = (
+            {}
+            if d == 0
+            else {
+                "power": {"energy_per_inference_mj": {"gross": 3.0, "net": 1.0}},
+                "throttling": {"flags": {"soft_temp_limit": True}},
+            }
+        )
         msgs.append(as_message(summary(dev, 1, 9, result_doc(dev, "r1", allc, **extra))))
         if d == 0:  # a sweep and a scenario result too (no frames)
             sw, sc = sweep_doc(dev, "sw1"), scenario_doc(dev, "sc1", "server", valid=False)
-            msgs += [as_message(meta_of(sw, seq=10)), as_message(summary_of(sw, seq=11)),
-                     as_message(meta_of(sc, seq=12)), as_message(summary_of(sc, seq=13))]
+            msgs += [
+                as_message(meta_of(sw, seq=10)),
+                as_message(summary_of(sw, seq=11)),
+                as_message(meta_of(sc, seq=12)),
+                as_message(summary_of(sc, seq=13)),
+            ]
         store.apply(msgs)
 
 
@@ -90,12 +106,17 @@ def test_metrics_are_valid_prometheus(site):
     assert sorted(s.value for s in counts) == [1000.0, 1000.0]
     inf = [s for s in hist.samples if s.name.endswith("_bucket") and s.labels["le"] == "+Inf"]
     assert all(s.value == 1000.0 for s in inf)
-    q = [s for s in fams["edgebench_latency_quantile_seconds"].samples
-         if s.labels["quantile"] == "0.99" and s.labels["stage"] == "e2e"]
+    q = [
+        s
+        for s in fams["edgebench_latency_quantile_seconds"].samples
+        if s.labels["quantile"] == "0.99" and s.labels["stage"] == "e2e"
+    ]
     assert len(q) == 2 and all(0 < s.value < 1 for s in q)
     e = fams["edgebench_energy_per_inference_joules"].samples
     assert {(s.labels["device_id"], s.labels["kind"]): s.value for s in e} == {
-        ("jetson-lab", "gross"): 0.003, ("jetson-lab", "net"): 0.001}
+        ("jetson-lab", "gross"): 0.003,
+        ("jetson-lab", "net"): 0.001,
+    }
 
 
 def test_browser_finds_fleet_table_and_charts(site, tmp_path):
@@ -133,7 +154,9 @@ def test_browser_finds_fleet_table_and_charts(site, tmp_path):
         # the latency distribution of another point
         rows[0].find_element(By.LINK_TEXT, "histogram").click()
         hist = drv.find_element(By.CSS_SELECTOR, 'svg.chart[data-chart="histogram"]')
-        assert "batch 1, threads 1, instances 1" in hist.text and len(hist.find_elements(By.CSS_SELECTOR, "rect.bar")) == 3
+        assert (
+            "batch 1, threads 1, instances 1" in hist.text and len(hist.find_elements(By.CSS_SELECTOR, "rect.bar")) == 3
+        )
         drv.save_screenshot(str(tmp_path / "sweep.png"))
         # a scenario's page: verdict, reasons, latency distribution
         drv.get(site.url + "run/pi-kitchen/sc1")
@@ -193,12 +216,20 @@ def test_names_from_devices_are_escaped(tmp_path):
     rng = np.random.default_rng(0)
     evil = "<script>alert(1)</script>.tflite"
     res = result_doc("evil-dev", "r1", model=evil)
-    store.apply([as_message(meta("evil-dev", 1, 1, "r1", model=evil)),
-                 as_message(frames("evil-dev", 1, 2, "r1", 0, columns(10, rng))),
-                 as_message(summary("evil-dev", 1, 3, res))])
+    store.apply(
+        [
+            as_message(meta("evil-dev", 1, 1, "r1", model=evil)),
+            as_message(frames("evil-dev", 1, 2, "r1", 0, columns(10, rng))),
+            as_message(summary("evil-dev", 1, 3, res)),
+        ]
+    )
     dash = Dashboard(store)
-    pages = [dash.handle("/", "")[2], dash.handle("/device/evil-dev", "")[2],
-             dash.handle("/run/evil-dev/r1", "")[2], dash.handle("/model/" + evil.replace("/", "%2F"), "")[2]]
+    pages = [
+        dash.handle("/", "")[2],
+        dash.handle("/device/evil-dev", "")[2],
+        dash.handle("/run/evil-dev/r1", "")[2],
+        dash.handle("/model/" + evil.replace("/", "%2F"), "")[2],
+    ]
     for body in pages:
         assert b"<script>" not in body and b"&lt;script&gt;" in body
     store.close()
