@@ -51,8 +51,13 @@ def test_the_checks_fail_on_a_tree_that_breaks_each_rule(tmp_path):
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert any(ln.startswith("import cycle:") and "ebcopy.agent.options.values" in ln for ln in lines), lines
-    assert "the collector imports the agent beyond its wire contract: ebcopy.collector.views.report -> ebcopy.agent.measure.run" in lines
-    assert any(ln.startswith("the measured loop (ebcopy.agent.measure.loop) reaches ebcopy.agent.publish") for ln in lines), lines
+    assert (
+        "the collector imports the agent beyond its wire contract: ebcopy.collector.views.report -> ebcopy.agent.measure.run"
+        in lines
+    )
+    assert any(
+        ln.startswith("the measured loop (ebcopy.agent.measure.loop) reaches ebcopy.agent.publish") for ln in lines
+    ), lines
 
 
 def test_nothing_imports_the_old_names():

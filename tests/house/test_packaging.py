@@ -92,12 +92,14 @@ def test_installed_beside_a_colliding_distribution_edgebench_still_runs(wheels, 
     ours = set(p.name for p in site.iterdir()) - before
     assert {n for n in ours if not n.endswith(".dist-info")} == {"edgebench"}, ours
     assert sorted(p.name for p in (site / "edgebench").iterdir() if p.name != "__pycache__") == [
-        "agent", "collector", "models"
+        "agent",
+        "collector",
+        "models",
     ]
     r = _run(*pip, wheels["collider"])  # after edgebench, as the report had it
     assert r.returncode == 0, r.stderr
-    check = textwrap.dedent(f"""
-        import agent, models, edgebench.models, edgebench.agent.runtime.registry as reg
+    check = textwrap.dedent("""
+        import agent, models, edgebench.models
         from edgebench.agent.cli import main
         assert agent.WHO == "collider agent" and models.WHO == "collider models"
         assert edgebench.models.path_of("shapes-int8").is_file(), "the bundled model"
