@@ -108,30 +108,41 @@ def read_model(path: str):
     return model, buf
 
 
-def inspect(path: str) -> dict[str, Any]:  # noqa: C901
-    """Everything `edgebench models info` shows, as a JSON-able dict."""
-    model, buf = read_model(path)
-    schema = _schema()
-    op_names = _enum_names(schema.BuiltinOperator)
-    type_names = {k: v.lower() for k, v in _enum_names(schema.TensorType).items()}
+class FlatModel:
+    """A parsed .tflite flatbuffer with the lookups every question about it needs:
+    operator names, tensor dtypes, which tensors are constants (weights)."""
 
-    def opname(code) -> str:
+    def __init__(self, path: str):
+        self.path = path
+        self.model, self.buf = read_model(path)
+        schema = _schema()
+        self._op_names = _enum_names(schema.BuiltinOperator)
+        self.type_names = {k: v.lower() for k, v in _enum_names(schema.TensorType).items()}
+        if not self.model.subgraphs:
+            raise ModelError(f"{path} has no subgraphs")
+        self.codes = [self._opname(c) for c in (self.model.operatorCodes or [])]
+        self.buffers = self.model.buffers or []
+        self.main = self.model.subgraphs[0]
+        self.tensors = self.main.tensors or []
+        self.ops = self.main.operators or []
+
+    def _opname(self, code) -> str:
         builtin = max(int(code.builtinCode or 0), int(code.deprecatedBuiltinCode or 0))
-        name = op_names.get(builtin, f"BUILTIN_{builtin}")
-        if name == "CUSTOM":
-            return _s(code.customCode) or "CUSTOM"
-        return name
+        name = self._op_names.get(builtin, f"BUILTIN_{builtin}")
+        return (_s(code.customCode) or "CUSTOM") if name == "CUSTOM" else name
 
-    codes = [opname(c) for c in (model.operatorCodes or [])]
-    if not model.subgraphs:
-        raise ModelError(f"{path} has no subgraphs")
-    buffers = model.buffers or []
+    def op_name(self, op) -> str:
+        return self.codes[op.opcodeIndex]
 
-    def is_const(t) -> bool:
-        b = buffers[t.buffer] if t.buffer is not None and 0 <= t.buffer < len(buffers) else None
+    def dtype(self, t) -> str:
+        return self.type_names.get(t.type, str(t.type))
+
+    def is_const(self, t) -> bool:
+        bufs = self.buffers
+        b = bufs[t.buffer] if t.buffer is not None and 0 <= t.buffer < len(bufs) else None
         return b is not None and ((b.data is not None and len(b.data) > 0) or bool(getattr(b, "size", 0)))
 
-    def tensor_doc(t) -> dict[str, Any]:
+    def tensor_doc(self, t) -> dict[str, Any]:
         q = t.quantization
         scales = _list(getattr(q, "scale", None)) if q is not None else []
         zps = _list(getattr(q, "zeroPoint", None)) if q is not None else []
@@ -139,7 +150,7 @@ def inspect(path: str) -> dict[str, Any]:  # noqa: C901
             "name": _s(t.name),
             "shape": _list(t.shape),
             "shape_signature": _list(t.shapeSignature) or _list(t.shape),
-            "dtype": type_names.get(t.type, str(t.type)),
+            "dtype": self.dtype(t),
         }
         if len(scales) == 1:
             doc["scale"] = float(scales[0])
@@ -148,95 +159,103 @@ def inspect(path: str) -> dict[str, Any]:  # noqa: C901
             doc["per_channel_scales"] = len(scales)
         return doc
 
-    main = model.subgraphs[0]
-    tensors = main.tensors or []
-    ops = main.operators or []
-    counts: Counter[str] = Counter()
-    for sg in model.subgraphs:
-        for op in sg.operators or []:
-            counts[codes[op.opcodeIndex]] += 1
+    def op_counts(self) -> Counter[str]:
+        """Operators by name over every subgraph."""
+        return Counter(self.codes[op.opcodeIndex] for sg in self.model.subgraphs for op in sg.operators or [])
 
-    # Weights and activations by dtype, to say what kind of quantization this is.
-    weight_bytes: Counter[str] = Counter()
-    act_types: Counter[str] = Counter()
-    for t in tensors:
-        dt = type_names.get(t.type, str(t.type))
-        if is_const(t):
-            b = buffers[t.buffer]
-            weight_bytes[dt] += len(b.data) if b.data is not None else int(getattr(b, "size", 0) or 0)
-        else:
-            act_types[dt] += 1
-    compiled_for_edgetpu = EDGETPU_CUSTOM_OP in counts
+    def dtype_census(self) -> tuple[Counter[str], Counter[str]]:
+        """(weight bytes by dtype, activation tensors by dtype) of the main subgraph."""
+        weight_bytes: Counter[str] = Counter()
+        act_types: Counter[str] = Counter()
+        for t in self.tensors:
+            if self.is_const(t):
+                b = self.buffers[t.buffer]
+                weight_bytes[self.dtype(t)] += len(b.data) if b.data is not None else int(getattr(b, "size", 0) or 0)
+            else:
+                act_types[self.dtype(t)] += 1
+        return weight_bytes, act_types
+
+    def min_runtime_version(self) -> str | None:
+        for m in self.model.metadata or []:
+            if _s(m.name) == "min_runtime_version" and 0 <= m.buffer < len(self.buffers):
+                data = self.buffers[m.buffer].data
+                if data is not None:
+                    return bytes(bytearray(data)).split(b"\0", 1)[0].decode("ascii", "replace")
+        return None
+
+
+def quantization_kind(weight_bytes: Counter[str], act_types: Counter[str], edgetpu_compiled: bool) -> str:
+    """What kind of quantization the weights and activations say this is, in words."""
     float_acts = act_types.get("float32", 0) + act_types.get("float16", 0)
-    if compiled_for_edgetpu:
-        kind = "compiled for the Edge TPU (needs the Edge TPU delegate)"
-    elif (
-        weight_bytes.get("float32", 0) == 0
-        and weight_bytes.get("float16", 0) == 0
-        and not float_acts
-        and (weight_bytes.get("int8") or weight_bytes.get("uint8"))
-    ):
-        kind = "full integer (8-bit weights and activations)"
-    elif weight_bytes.get("int8") and float_acts:
-        kind = "dynamic range (int8 weights, float activations)"
-    elif weight_bytes.get("float16"):
-        kind = "float16 weights"
-    elif weight_bytes.get("int16") or act_types.get("int16"):
-        kind = "16-bit activations"
-    else:
-        kind = "float32 (not quantized)"
+    if edgetpu_compiled:
+        return "compiled for the Edge TPU (needs the Edge TPU delegate)"
+    no_float_weights = weight_bytes.get("float32", 0) == 0 and weight_bytes.get("float16", 0) == 0
+    if no_float_weights and not float_acts and (weight_bytes.get("int8") or weight_bytes.get("uint8")):
+        return "full integer (8-bit weights and activations)"
+    if weight_bytes.get("int8") and float_acts:
+        return "dynamic range (int8 weights, float activations)"
+    if weight_bytes.get("float16"):
+        return "float16 weights"
+    if weight_bytes.get("int16") or act_types.get("int16"):
+        return "16-bit activations"
+    return "float32 (not quantized)"
 
-    # Edge TPU: an operator can be taken if it is listed and all its tensors are 8-bit
-    # (biases may be int32). The compiler maps ops in order and stops at the first it
-    # cannot take: everything after that runs on the CPU.
-    def edgetpu_ok(op) -> tuple[bool, str | None]:
-        name = codes[op.opcodeIndex]
-        if name not in EDGETPU_OPS:
-            return False, f"{name} is not an Edge TPU operation"
-        for i in list(_list(op.inputs)) + list(_list(op.outputs)):
-            if i < 0:
-                continue
-            t = tensors[i]
-            dt = type_names.get(t.type, str(t.type))
-            if dt in _EIGHT_BIT or (dt == "int32" and is_const(t)):
-                continue
-            return False, f"{name} has a {dt} tensor ({_s(t.name)}); the Edge TPU takes 8-bit quantized tensors only"
-        return True, None
 
-    per_op = [edgetpu_ok(op) for op in ops]
+def _edgetpu_ok(fm: FlatModel, op) -> tuple[bool, str | None]:
+    """Can the Edge TPU take this operator: listed, and all its tensors 8-bit (biases may be int32)?"""
+    name = fm.op_name(op)
+    if name not in EDGETPU_OPS:
+        return False, f"{name} is not an Edge TPU operation"
+    for i in list(_list(op.inputs)) + list(_list(op.outputs)):
+        if i < 0:
+            continue
+        t = fm.tensors[i]
+        dt = fm.dtype(t)
+        if dt in _EIGHT_BIT or (dt == "int32" and fm.is_const(t)):
+            continue
+        return False, f"{name} has a {dt} tensor ({_s(t.name)}); the Edge TPU takes 8-bit quantized tensors only"
+    return True, None
+
+
+def edgetpu_report(fm: FlatModel, compiled: bool) -> dict[str, Any]:
+    """Which operators the Edge TPU compiler could map. It maps ops in order and stops at
+    the first it cannot take: everything after that runs on the CPU."""
+    per_op = [_edgetpu_ok(fm, op) for op in fm.ops]
     first_bad = next((i for i, (ok, _) in enumerate(per_op) if not ok), None)
-    not_taken = Counter(codes[ops[i].opcodeIndex] for i, (ok, _) in enumerate(per_op) if not ok)
-    edgetpu: dict[str, Any] = {
+    not_taken = Counter(fm.op_name(fm.ops[i]) for i, (ok, _) in enumerate(per_op) if not ok)
+    return {
         "source": EDGETPU_SOURCE,
-        "compiled": compiled_for_edgetpu,
-        "ops": len(ops),
+        "compiled": compiled,
+        "ops": len(fm.ops),
         "ops_supported": sum(1 for ok, _ in per_op if ok),
-        "ops_before_first_unsupported": len(ops) if first_bad is None else first_bad,
+        "ops_before_first_unsupported": len(fm.ops) if first_bad is None else first_bad,
         "first_unsupported": None if first_bad is None else {"index": first_bad, "reason": per_op[first_bad][1]},
         "unsupported_by_op": dict(sorted(not_taken.items())),
     }
 
-    meta = [_s(m.name) for m in (model.metadata or [])]
-    min_runtime = None
-    for m in model.metadata or []:
-        if _s(m.name) == "min_runtime_version" and 0 <= m.buffer < len(buffers) and buffers[m.buffer].data is not None:
-            min_runtime = bytes(bytearray(buffers[m.buffer].data)).split(b"\0", 1)[0].decode("ascii", "replace")
+
+def inspect(path: str) -> dict[str, Any]:
+    """Everything `edgebench models info` shows, as a JSON-able dict."""
+    fm = FlatModel(path)
+    counts = fm.op_counts()
+    weight_bytes, act_types = fm.dtype_census()
+    compiled = EDGETPU_CUSTOM_OP in counts
     return {
         "path": os.path.abspath(path),
-        "size_bytes": len(buf),
-        "sha256": hashlib.sha256(buf).hexdigest(),
-        "schema_version": int(model.version or 0),
-        "description": _s(model.description),
-        "min_runtime_version": min_runtime,
-        "metadata": meta,
-        "subgraphs": len(model.subgraphs),
-        "inputs": [tensor_doc(tensors[i]) for i in _list(main.inputs)],
-        "outputs": [tensor_doc(tensors[i]) for i in _list(main.outputs)],
-        "quantization": kind,
+        "size_bytes": len(fm.buf),
+        "sha256": hashlib.sha256(fm.buf).hexdigest(),
+        "schema_version": int(fm.model.version or 0),
+        "description": _s(fm.model.description),
+        "min_runtime_version": fm.min_runtime_version(),
+        "metadata": [_s(m.name) for m in (fm.model.metadata or [])],
+        "subgraphs": len(fm.model.subgraphs),
+        "inputs": [fm.tensor_doc(fm.tensors[i]) for i in _list(fm.main.inputs)],
+        "outputs": [fm.tensor_doc(fm.tensors[i]) for i in _list(fm.main.outputs)],
+        "quantization": quantization_kind(weight_bytes, act_types, compiled),
         "weights_bytes_by_dtype": dict(sorted(weight_bytes.items())),
         "ops_total": sum(counts.values()),
         "ops_by_operator": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
-        "edgetpu": edgetpu,
+        "edgetpu": edgetpu_report(fm, compiled),
     }
 
 
