@@ -115,35 +115,47 @@ def _millic(fs: SysFS, path: str) -> float | None:
     return v / 1000.0
 
 
-def find_zones(fs: SysFS) -> tuple[list[Zone], list[str]]:  # noqa: C901
-    zones: list[Zone] = []
-    skipped: list[str] = []
+def _thermal_zone_dirs(fs: SysFS) -> list[tuple[str, str, str]]:
+    """(folder, type, index) of every thermal zone, each real zone once."""
     seen: set[str] = set()
     raw: list[tuple[str, str, str]] = []
     for pat in ("sys/class/thermal/thermal_zone*", "sys/devices/virtual/thermal/thermal_zone*"):
         for d in fs.glob(pat):
             real = fs.realpath(d)
-            if real in seen:
-                continue
-            seen.add(real)
-            typ = fs.try_read(f"{d}/type") or os.path.basename(d)
-            raw.append((d, typ, os.path.basename(d).replace("thermal_zone", "")))
+            if real not in seen:
+                seen.add(real)
+                typ = fs.try_read(f"{d}/type") or os.path.basename(d)
+                raw.append((d, typ, os.path.basename(d).replace("thermal_zone", "")))
+    return raw
+
+
+def _zone_trips(fs: SysFS, d: str) -> dict[str, float]:
+    trips: dict[str, float] = {}
+    for tt in fs.glob(f"{d}/trip_point_*_type"):
+        kind = fs.try_read(tt)
+        temp = _millic(fs, tt[: -len("_type")] + "_temp")
+        if kind in ("passive", "hot", "critical") and temp is not None and temp > 0:
+            trips[kind] = min(trips.get(kind, temp), temp)
+    return trips
+
+
+def _thermal_zones(fs: SysFS, raw: list[tuple[str, str, str]], skipped: list[str]) -> list[Zone]:
     counts: dict[str, int] = {}
     for _, typ, _ in raw:
         counts[typ] = counts.get(typ, 0) + 1
+    zones = []
     for d, typ, idx in raw:
         if "PMIC" in typ:
             skipped.append(f"{typ} (fixed placeholder temperature)")
             continue
-        trips: dict[str, float] = {}
-        for tt in fs.glob(f"{d}/trip_point_*_type"):
-            kind = fs.try_read(tt)
-            temp = _millic(fs, tt[: -len("_type")] + "_temp")
-            if kind in ("passive", "hot", "critical") and temp is not None and temp > 0:
-                trips[kind] = min(trips.get(kind, temp), temp)
         name = typ if counts[typ] == 1 else f"{typ}#{idx}"
-        zones.append(Zone(name, f"{d}/temp", "thermal_zone", trips))
-    zone_types = {_norm(t) for _, t, _ in raw}
+        zones.append(Zone(name, f"{d}/temp", "thermal_zone", _zone_trips(fs, d)))
+    return zones
+
+
+def _hwmon_zones(fs: SysFS, zone_types: set[str], skipped: list[str]) -> list[Zone]:
+    """hwmon temperature inputs, except sensors a thermal zone already reports."""
+    zones = []
     for hw in fs.glob("sys/class/hwmon/hwmon*"):
         hname = fs.try_read(f"{hw}/name") or os.path.basename(hw)
         inputs = fs.glob(f"{hw}/temp*_input")
@@ -164,6 +176,12 @@ def find_zones(fs: SysFS) -> tuple[list[Zone], list[str]]:  # noqa: C901
                 if t is not None and t > 0:
                     trips[kind] = t
             zones.append(Zone(name, p, "hwmon", trips))
+    return zones
+
+
+def _apex_zones(fs: SysFS) -> list[Zone]:
+    """Coral PCIe/M.2 Edge TPUs (the apex driver)."""
+    zones = []
     for d in fs.glob("sys/class/apex/apex_*"):
         if fs.exists(f"{d}/temp"):
             trips = {}
@@ -171,6 +189,17 @@ def find_zones(fs: SysFS) -> tuple[list[Zone], list[str]]:  # noqa: C901
             if t0 is not None:
                 trips["passive"] = t0  # first dynamic frequency scaling step
             zones.append(Zone(os.path.basename(d), f"{d}/temp", "apex", trips))
+    return zones
+
+
+def find_zones(fs: SysFS) -> tuple[list[Zone], list[str]]:
+    """Every temperature sensor worth watching (thermal zones, hwmon, Edge TPU), and what
+    was skipped and why."""
+    skipped: list[str] = []
+    raw = _thermal_zone_dirs(fs)
+    zones = _thermal_zones(fs, raw, skipped)
+    zones += _hwmon_zones(fs, {_norm(t) for _, t, _ in raw}, skipped)
+    zones += _apex_zones(fs)
     return zones, skipped
 
 
@@ -366,62 +395,82 @@ def summarize_thermal(series: Series, probe: ThermalProbe, t0: int) -> dict[str,
     return out
 
 
-def summarize_throttling(series: Series, probe: ThermalProbe, t0: int) -> dict[str, Any]:  # noqa: C901
+class _ThrottleEvents:
+    """The first time each throttle flag shows in a window of readings, against the
+    window's first reading (counters, clock caps and clocks are compared to it)."""
+
+    def __init__(self, probe: ThermalProbe, t0: int, readings: list[tuple[int, ThermalReading]]):
+        self.probe, self.t0 = probe, t0
+        self.events: dict[str, dict[str, Any]] = {}
+        start = readings[0][1]
+        self.base_thr = next((r.rpi_throttled for _, r in readings if r.rpi_throttled is not None), None)
+        self.perf = {c.cpu for c in probe.cpus if c.governor == "performance"}
+        self.start_cur, self.start_max, self.start_oc = (
+            dict(start.cpu_khz),
+            dict(start.cpu_max_khz),
+            dict(start.oc_counts),
+        )
+
+    def flag(self, name: str, t: int, detail: str) -> None:
+        if name not in self.events:
+            self.events[name] = {"flag": name, "at_s": round(max(0, t - self.t0) / 1e9, 3), "detail": detail}
+
+    def see(self, t: int, r: ThermalReading) -> None:
+        self._rpi(t, r)
+        self._counters_and_clocks(t, r)
+        for name, state in r.cooling.items():
+            if state:
+                mx = self.probe.cooling.get(name, (None, None))[1]
+                self.flag("cooling_device_active", t, f"{name} cur_state {state}" + (f"/{mx}" if mx else ""))
+        for z in self.probe.zones:
+            v = r.temps_c.get(z.name)
+            trip = z.trips_c.get("passive") or z.trips_c.get("hot")
+            if v is not None and trip is not None and v >= trip:
+                self.flag("thermal_trip", t, f"{z.name} {v:g} °C reached its trip point {trip:g} °C")
+
+    def _rpi(self, t: int, r: ThermalReading) -> None:
+        if r.rpi_throttled is not None:
+            d = decode_throttled(r.rpi_throttled)
+            for name in d["now"]:
+                self.flag(name, t, f"get_throttled {d['raw_hex']}: {name.replace('_', ' ')} now")
+            if self.base_thr is not None:
+                new = r.rpi_throttled & ~self.base_thr
+                for bit, name in THROTTLED_BITS.items():
+                    if new & (1 << (bit + SINCE_BOOT_SHIFT)):
+                        self.flag(name, t, f"get_throttled {d['raw_hex']}: {name.replace('_', ' ')} occurred")
+        if r.rpi_uv_alarm:
+            self.flag("under_voltage", t, "rpi_volt in0_lcrit_alarm = 1")
+
+    def _counters_and_clocks(self, t: int, r: ThermalReading) -> None:
+        for n, cnt in r.oc_counts.items():
+            s = self.start_oc.get(n)
+            if cnt is not None and s is not None and cnt > s:
+                self.flag(OC_NAMES.get(n, f"oc{n}_event"), t, f"soctherm oc{n}_event_cnt {s} -> {cnt}")
+        for cpu, mx in r.cpu_max_khz.items():
+            s = self.start_max.get(cpu)
+            if mx is not None and s is not None and mx < s:
+                self.flag("cpu_freq_capped", t, f"cpu{cpu} scaling_max_freq {s / 1000:g} -> {mx / 1000:g} MHz")
+        for cpu, cur in r.cpu_khz.items():
+            s = self.start_cur.get(cpu)
+            if cpu in self.perf and cur is not None and s and cur < CLOCK_DROP_RATIO * s:
+                self.flag("cpu_freq_drop", t, f"cpu{cpu} (performance governor) {s / 1000:g} -> {cur / 1000:g} MHz")
+
+    def ordered(self) -> list[dict[str, Any]]:
+        rank = lambda e: THROTTLE_FLAGS.index(e["flag"]) if e["flag"] in THROTTLE_FLAGS else 99
+        return sorted(self.events.values(), key=lambda e: (e["at_s"], rank(e)))
+
+
+def summarize_throttling(series: Series, probe: ThermalProbe, t0: int) -> dict[str, Any]:
     """What throttled during the window, and when (seconds from the window start)."""
-    events: dict[str, dict[str, Any]] = {}
-
-    def flag(name: str, t: int, detail: str) -> None:
-        if name not in events:
-            events[name] = {"flag": name, "at_s": round(max(0, t - t0) / 1e9, 3), "detail": detail}
-
     readings = [(t, r) for t, r in series if r is not None]
     out: dict[str, Any] = {"watched": probe.watched()}
     if not readings:
         out.update(throttled=False, flags=[], events=[], note="no throttling readings in the window")
         return out
-    start_t, start = readings[0]
-    base_thr = next((r.rpi_throttled for _, r in readings if r.rpi_throttled is not None), None)
-    perf = {c.cpu for c in probe.cpus if c.governor == "performance"}
-    start_cur = dict(start.cpu_khz)
-    start_max = dict(start.cpu_max_khz)
-    start_oc = dict(start.oc_counts)
+    ev = _ThrottleEvents(probe, t0, readings)
     for t, r in readings:
-        if r.rpi_throttled is not None:
-            d = decode_throttled(r.rpi_throttled)
-            for name in d["now"]:
-                flag(name, t, f"get_throttled {d['raw_hex']}: {name.replace('_', ' ')} now")
-            if base_thr is not None:
-                new = r.rpi_throttled & ~base_thr
-                for bit, name in THROTTLED_BITS.items():
-                    if new & (1 << (bit + SINCE_BOOT_SHIFT)):
-                        flag(name, t, f"get_throttled {d['raw_hex']}: {name.replace('_', ' ')} occurred")
-        if r.rpi_uv_alarm:
-            flag("under_voltage", t, "rpi_volt in0_lcrit_alarm = 1")
-        for n, cnt in r.oc_counts.items():
-            s = start_oc.get(n)
-            if cnt is not None and s is not None and cnt > s:
-                flag(OC_NAMES.get(n, f"oc{n}_event"), t, f"soctherm oc{n}_event_cnt {s} -> {cnt}")
-        for cpu, mx in r.cpu_max_khz.items():
-            s = start_max.get(cpu)
-            if mx is not None and s is not None and mx < s:
-                flag("cpu_freq_capped", t, f"cpu{cpu} scaling_max_freq {s / 1000:g} -> {mx / 1000:g} MHz")
-        for cpu, cur in r.cpu_khz.items():
-            s = start_cur.get(cpu)
-            if cpu in perf and cur is not None and s and cur < CLOCK_DROP_RATIO * s:
-                flag("cpu_freq_drop", t, f"cpu{cpu} (performance governor) {s / 1000:g} -> {cur / 1000:g} MHz")
-        for name, state in r.cooling.items():
-            if state:
-                mx = probe.cooling.get(name, (None, None))[1]
-                flag("cooling_device_active", t, f"{name} cur_state {state}" + (f"/{mx}" if mx else ""))
-        for z in probe.zones:
-            v = r.temps_c.get(z.name)
-            trip = z.trips_c.get("passive") or z.trips_c.get("hot")
-            if v is not None and trip is not None and v >= trip:
-                flag("thermal_trip", t, f"{z.name} {v:g} °C reached its trip point {trip:g} °C")
-    ordered = sorted(
-        events.values(),
-        key=lambda e: (e["at_s"], THROTTLE_FLAGS.index(e["flag"]) if e["flag"] in THROTTLE_FLAGS else 99),
-    )
+        ev.see(t, r)
+    ordered = ev.ordered()
     out.update(throttled=bool(ordered), flags=[e["flag"] for e in ordered], events=ordered)
     thr = [(t, r.rpi_throttled) for t, r in readings if r.rpi_throttled is not None]
     if thr:
@@ -433,7 +482,7 @@ def summarize_throttling(series: Series, probe: ThermalProbe, t0: int) -> dict[s
             "since_boot_at_end": last["since_boot"],
         }
     if probe.oc_files:
-        end = readings[-1][1]
+        end, start_oc = readings[-1][1], ev.start_oc
         out["oc_event_delta"] = {
             f"oc{n}": (end.oc_counts.get(n) - start_oc[n])  # type: ignore[operator]
             if end.oc_counts.get(n) is not None and start_oc.get(n) is not None
