@@ -55,19 +55,7 @@ def _freqs(text: str | None) -> list[int] | None:
     return [int(x) for x in text.strip("[]").split(",") if x]
 
 
-def parse_tegrastats(line: str) -> dict[str, Any]:  # noqa: C901
-    """One tegrastats line -> a dict of what it says (units in the key names).
-
-    ``rails_mw``: ``{rail: {"cur": mW, "avg": mW, "values": [every value printed]}}``;
-    ``temps_c``: ``{zone: °C or None when offline}``; ``cpu``: one entry per core,
-    ``{"load_pct", "freq_mhz"}`` or None for an offline core; ``engines``:
-    ``{name: {"load_pct", "freq_mhz": [..]} or "off"}``.
-    """
-    line = line.strip()
-    out: dict[str, Any] = {"time": None, "rails_mw": {}, "temps_c": {}, "cpu": [], "engines": {}}
-    m = DATE_RE.match(line)
-    if m:
-        out["time"] = m.group(1)
+def _memory(line: str, out: dict[str, Any]) -> None:
     m = RAM_RE.search(line)
     if m:
         f = _MB[m.group(3)]
@@ -81,27 +69,36 @@ def parse_tegrastats(line: str) -> dict[str, Any]:  # noqa: C901
         out["swap_mb"] = {"used": int(m.group(1)) * f, "total": int(m.group(2)) * f}
         if m.group(4):
             out["swap_mb"]["cached"] = int(m.group(4)) * _MB[m.group(5)]
+
+
+def _cpus(line: str, out: dict[str, Any]) -> str:
+    """``CPU [12%@1190,off,...]``: one entry per core; returns the line without it."""
     m = CPU_RE.search(line)
-    rest = line
-    if m:
-        for item in m.group(1).split(","):
-            item = item.strip()
-            if item == "off" or not item:
-                out["cpu"].append(None)
-                continue
-            load, _, freq = item.partition("@")
-            out["cpu"].append(
-                {"load_pct": int(load.rstrip("%")) if load else None, "freq_mhz": int(freq) if freq else None}
-            )
-        rest = line[: m.start()] + line[m.end() :]
+    if not m:
+        return line
+    for item in m.group(1).split(","):
+        item = item.strip()
+        if item == "off" or not item:
+            out["cpu"].append(None)
+            continue
+        load, _, freq = item.partition("@")
+        out["cpu"].append(
+            {"load_pct": int(load.rstrip("%")) if load else None, "freq_mhz": int(freq) if freq else None}
+        )
+    return line[: m.start()] + line[m.end() :]
+
+
+def _temps(rest: str, out: dict[str, Any]) -> str:
     for tm in TEMP_RE.finditer(rest):
         v = float(tm.group(2))
         out["temps_c"][tm.group(1)] = None if v == OFFLINE_C else v
         if tm.group(3) is not None:
             v2 = float(tm.group(3))
             out.setdefault("temps_second_c", {})[tm.group(1)] = None if v2 == OFFLINE_C else v2
-    rest = TEMP_RE.sub(" ", rest)
-    nc = 0
+    return TEMP_RE.sub(" ", rest)
+
+
+def _rails(rest: str, out: dict[str, Any]) -> str:
     for rm in RAIL_RE.finditer(rest):
         name = rm.group(1)
         if name in NOT_RAILS:
@@ -110,11 +107,13 @@ def parse_tegrastats(line: str) -> dict[str, Any]:  # noqa: C901
         if rm.group(6) is not None:
             values.append(_mw(rm.group(6), rm.group(7)))
         if name == "NC":  # unconnected channels (AGX Orin); kept apart, never summed
-            nc += 1
             out.setdefault("nc_rails_mw", []).append(values)
             continue
         out["rails_mw"][name] = {"cur": values[0], "avg": values[1], "values": values}
-    rest = RAIL_RE.sub(" ", rest)
+    return RAIL_RE.sub(" ", rest)
+
+
+def _engines(rest: str, out: dict[str, Any]) -> None:
     for em in ENGINE_RE.finditer(rest):
         name = em.group(1)
         if name in NOT_ENGINES:
@@ -127,6 +126,25 @@ def parse_tegrastats(line: str) -> dict[str, Any]:  # noqa: C901
             out["engines"][name] = {"load_pct": None, "freq_mhz": _freqs(em.group(5))}
         else:
             out["engines"][name] = {"load_pct": None, "freq_mhz": [int(em.group(2))]}
+
+
+def parse_tegrastats(line: str) -> dict[str, Any]:
+    """One tegrastats line -> a dict of what it says (units in the key names).
+
+    ``rails_mw``: ``{rail: {"cur": mW, "avg": mW, "values": [every value printed]}}``;
+    ``temps_c``: ``{zone: °C or None when offline}``; ``cpu``: one entry per core,
+    ``{"load_pct", "freq_mhz"}`` or None for an offline core; ``engines``:
+    ``{name: {"load_pct", "freq_mhz": [..]} or "off"}``. Fields are taken out of the
+    line in turn (CPU, temperatures, rails), so what is left holds only engines.
+    """
+    line = line.strip()
+    out: dict[str, Any] = {"time": None, "rails_mw": {}, "temps_c": {}, "cpu": [], "engines": {}}
+    m = DATE_RE.match(line)
+    if m:
+        out["time"] = m.group(1)
+    _memory(line, out)
+    rest = _rails(_temps(_cpus(line, out), out), out)
+    _engines(rest, out)
     return out
 
 
