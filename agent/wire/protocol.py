@@ -597,62 +597,74 @@ def _histogram_errors(h: Any, where: str) -> list[str]:
     return []
 
 
-def document_errors(doc: dict[str, Any]) -> list[str]:  # noqa: C901
+def _sweep_point_errors(p: dict[str, Any], g: dict[str, Any], where: str) -> list[str]:
+    errors = []
+    for k in ("batch", "threads", "instances"):
+        if p[k] not in g[k]:
+            errors.append(f"{where}: {k} {p[k]} is not in the grid's {k} {g[k]}")
+    if p["instance_mode"] != g["instance_mode"]:
+        errors.append(f"{where}: instance_mode {p['instance_mode']!r} but the grid's is {g['instance_mode']!r}")
+    if p["status"] == "ok":
+        items, batches = p.get("items"), p.get("batches")
+        if items is not None and batches is not None and items != batches * p["batch"]:
+            errors.append(f"{where}: items {items} is not batches {batches} x batch {p['batch']}")
+        if (p["verdict"] == "VALID") == bool(p["reasons"]):
+            errors.append(f"{where}: verdict {p['verdict']} with {len(p['reasons'])} reason(s)")
+    return errors + _histogram_errors(p.get("latency_histogram_ms"), f"{where}.latency_histogram_ms")
+
+
+def _sweep_errors(doc: dict[str, Any]) -> list[str]:
+    """Every grid point reported exactly once, within the grid, counts that add up."""
+    g = doc["grid"]
+    errors: list[str] = []
+    keys = set()
+    for i, p in enumerate(doc["points"]):
+        key = (p["batch"], p["threads"], p["instances"])
+        if key in keys:
+            errors.append(f"points[{i}]: batch {key[0]}, threads {key[1]}, instances {key[2]} reported twice")
+        keys.add(key)
+        errors += _sweep_point_errors(p, g, f"points[{i}]")
+    want = len(g["batch"]) * len(g["threads"]) * len(g["instances"])
+    if len(doc["points"]) != want:
+        errors.append(
+            f"the grid has {want} points but the document reports {len(doc['points'])}: every point must be reported"
+        )
+    for status in SWEEP_POINT_STATUSES:
+        n = sum(p["status"] == status for p in doc["points"])
+        if doc["counts"][status] != n:
+            errors.append(f"counts.{status} is {doc['counts'][status]} but {n} point(s) have status {status}")
+    return errors
+
+
+def _scenario_errors(doc: dict[str, Any]) -> list[str]:
+    """A verdict that agrees with its reasons, a headline of the scenario's kind."""
+    errors = []
+    if (doc["verdict"] == "VALID") == bool(doc["reasons"]):
+        errors.append(f"verdict {doc['verdict']} with {len(doc['reasons'])} reason(s)")
+    value = doc["headline"]["value"]
+    if doc["scenario"] == "find-max-qps":
+        if "steps" not in doc:
+            errors.append("a find-max-qps result has no steps")
+        if doc.get("max_qps") != value:
+            errors.append(f"max_qps {doc.get('max_qps')} differs from the headline value {value}")
+    elif doc["scenario"] == "server":
+        if not isinstance(value, bool):
+            errors.append("a server headline value says whether p99 is within the bound: true or false")
+    elif isinstance(value, bool):
+        errors.append(f"a {doc['scenario']} headline value is a number, not {value}")
+    return errors + _histogram_errors(doc.get("latency_histogram_ms"), "latency_histogram_ms")
+
+
+def document_errors(doc: dict[str, Any]) -> list[str]:
     """What a sweep or scenario document must satisfy beyond its JSON Schema (it already
     passed it): every grid point reported exactly once, counts that add up, a verdict that
     agrees with its reasons, histograms with one more edge than counts."""
-    errors: list[str] = []
     schema = doc.get("schema")
     if schema == SWEEP_SCHEMA:
-        g = doc["grid"]
-        keys = set()
-        for i, p in enumerate(doc["points"]):
-            where = f"points[{i}]"
-            key = (p["batch"], p["threads"], p["instances"])
-            if key in keys:
-                errors.append(f"{where}: batch {key[0]}, threads {key[1]}, instances {key[2]} reported twice")
-            keys.add(key)
-            for k in ("batch", "threads", "instances"):
-                if p[k] not in g[k]:
-                    errors.append(f"{where}: {k} {p[k]} is not in the grid's {k} {g[k]}")
-            if p["instance_mode"] != g["instance_mode"]:
-                errors.append(f"{where}: instance_mode {p['instance_mode']!r} but the grid's is {g['instance_mode']!r}")
-            if p["status"] == "ok":
-                if (
-                    p.get("items") is not None
-                    and p.get("batches") is not None
-                    and p["items"] != p["batches"] * p["batch"]
-                ):
-                    errors.append(f"{where}: items {p['items']} is not batches {p['batches']} x batch {p['batch']}")
-                if (p["verdict"] == "VALID") == bool(p["reasons"]):
-                    errors.append(f"{where}: verdict {p['verdict']} with {len(p['reasons'])} reason(s)")
-            errors += _histogram_errors(p.get("latency_histogram_ms"), f"{where}.latency_histogram_ms")
-        want = len(g["batch"]) * len(g["threads"]) * len(g["instances"])
-        if len(doc["points"]) != want:
-            errors.append(
-                f"the grid has {want} points but the document reports {len(doc['points'])}: every point must be reported"
-            )
-        for status in SWEEP_POINT_STATUSES:
-            n = sum(p["status"] == status for p in doc["points"])
-            if doc["counts"][status] != n:
-                errors.append(f"counts.{status} is {doc['counts'][status]} but {n} point(s) have status {status}")
-    elif schema == SCENARIO_SCHEMA:
-        if (doc["verdict"] == "VALID") == bool(doc["reasons"]):
-            errors.append(f"verdict {doc['verdict']} with {len(doc['reasons'])} reason(s)")
-        if doc["scenario"] == "find-max-qps":
-            if "steps" not in doc:
-                errors.append("a find-max-qps result has no steps")
-            if doc.get("max_qps") != doc["headline"]["value"]:
-                errors.append(
-                    f"max_qps {doc.get('max_qps')} differs from the headline value {doc['headline']['value']}"
-                )
-        elif doc["scenario"] == "server":
-            if not isinstance(doc["headline"]["value"], bool):
-                errors.append("a server headline value says whether p99 is within the bound: true or false")
-        elif isinstance(doc["headline"]["value"], bool):
-            errors.append(f"a {doc['scenario']} headline value is a number, not {doc['headline']['value']}")
-        errors += _histogram_errors(doc.get("latency_histogram_ms"), "latency_histogram_ms")
-    return errors
+        return _sweep_errors(doc)
+    if schema == SCENARIO_SCHEMA:
+        return _scenario_errors(doc)
+    return []
 
 
 def frames_message(
