@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgebench.agent.errors import SourceError, UserError
-from edgebench.agent.sources.open import IMAGE_EXTS, Frame, Source, _imread
+from edgebench.agent.sources.base import IMAGE_EXTS, Frame, Source, imread
 
 #: the floor applies to this metric
 FLOOR_METRIC = "top1"
@@ -118,7 +118,7 @@ class LabelledSource(Source):
     def read(self) -> Frame:
         rel, _label = self.lset.items[self._i % len(self.lset.items)]
         self._i += 1
-        return Frame(_imread(os.path.join(self.lset.root, rel)), rel)
+        return Frame(imread(os.path.join(self.lset.root, rel)), rel)
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -27,7 +27,7 @@ import numpy as np
 
 from edgebench.agent.errors import ModelError
 from edgebench.agent.runtime.interpreter import Runtime, _first_line
-from edgebench.agent.sources.open import Source
+from edgebench.agent.sources.base import Source
 from edgebench.agent.wire.stats import StreamingStats
 
 MAX_PREDICTIONS = 10_000

@@ -26,7 +26,9 @@ from edgebench.agent.runtime.postprocess import (
     load_labels,
     summarize_outputs,
 )
-from edgebench.agent.sources.open import Frame, LiveSource, Source, open_source
+from edgebench.agent.sources.base import Frame, Source
+from edgebench.agent.sources.live import LiveSource
+from edgebench.agent.sources.open import open_source
 
 log = logging.getLogger("edgebench.run")
 

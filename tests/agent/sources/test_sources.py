@@ -7,7 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edgebench.agent.sources.open import LiveSource, SyntheticSource, gst_frame_size, open_source
+from edgebench.agent.sources.base import SyntheticSource
+from edgebench.agent.sources.capture import gst_frame_size
+from edgebench.agent.sources.live import LiveSource
+from edgebench.agent.sources.open import open_source
 from tests.support.mjpeg_server import MJPEGServer
 from tests.support.paths import SHAPES_MODEL, run_cli
 
