@@ -6,9 +6,9 @@ preprocessed before the timed part (image models: frames from the source run
 through the model's Preprocessor; other models: seeded random tensors of the
 exact shapes and dtypes). Which of the two, and the preprocessor's normalization,
 resize and color order, are planned as for ``edgebench run``
-(edgebench.agent.measure.plan), so the same image gives the same input tensor. The timed unit, one *batch*, is: set every input
-tensor from a ready batch, ``interpreter.invoke()``, read the first output
-(``BATCH_SCOPE``).
+(edgebench.agent.measure.plan), so the same image gives the same input tensor.
+The timed unit, one *batch*, is: set every input tensor from a ready batch,
+``interpreter.invoke()``, read the first output (``BATCH_SCOPE``).
 
 A batch size the model cannot take (``resize_tensor_input`` refused, or
 ``allocate_tensors`` failing as XNNPACK does with "failed to prepare" on a
