@@ -1,4 +1,20 @@
-"""One benchmark run, from options to result: load, open, preprocess, measure, report."""
+"""One benchmark run, from options to result, as a sequence of named steps.
+
+:func:`run` is those steps in order:
+
+1. **plan** (:func:`_plan`): read the ``--labels`` file, load the runtime, and plan the
+   run (edgebench.agent.measure.plan: model facts, labels, image model or not, input
+   preparation, postprocess) -- the same plan the sweep and scenario workers make;
+2. **source** (:func:`_source_step`): the accuracy set when scoring, else the source
+   to open (frames through the plan's preprocessor, or seeded random tensors), and how
+   inputs reach the interpreter;
+3. **measure** (:func:`_measure_step`): the probes start (cool-down, soak and idle
+   baseline come before the source opens, as a live source would drop frames), the
+   source opens, the loop measures (edgebench.agent.measure.loop);
+4. **check** (:func:`_check_frames`): notes on a source that ended early or dropped
+   frames, and an error when no frame was measured;
+5. **result** (:func:`_result_step`): the ``edgebench.result/1`` document.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +24,17 @@ import resource
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any, Callable
-
-import numpy as np
 
 from edgebench.agent.errors import SourceError, UserError
 from edgebench.agent.measure.loop import FrameSink, LoopOptions, Measurement, Progress, measure
+from edgebench.agent.measure.plan import RunPlan, given_labels, plan_run, synthetic_samples
 from edgebench.agent.measure.result import build_result, default_device_id, new_run_id, utc_now
-from edgebench.agent.preprocess.image import Normalization, Preprocessor, image_layout, synthetic_input
 from edgebench.agent.runtime import interpreter as rtmod
-from edgebench.agent.runtime import registry, tflite_meta
-from edgebench.agent.runtime.postprocess import (
-    Classifier,
-    Detector,
-    detection_roles,
-    is_classifier,
-    load_labels,
-    summarize_outputs,
-)
+from edgebench.agent.runtime import registry
+from edgebench.agent.runtime.interpreter import Runtime, TensorInfo
+from edgebench.agent.runtime.postprocess import Detector, summarize_outputs
 from edgebench.agent.sources.base import Frame, Source
 from edgebench.agent.sources.live import LiveSource
 from edgebench.agent.sources.open import open_source
@@ -119,10 +128,9 @@ class TensorSource(Source):
 
     kind = "synthetic-tensors"
 
-    def __init__(self, inputs, pool: int = 4, seed: int = 0):
-        rng = np.random.default_rng(seed)
+    def __init__(self, inputs: list[TensorInfo], pool: int = 4, seed: int = 0):
         self.inputs = inputs
-        self._pool = [[synthetic_input(t, rng) for t in inputs] for _ in range(pool)]
+        self._pool = synthetic_samples(inputs, pool, seed)
         self._i = 0
 
     def read(self) -> Frame:
@@ -132,17 +140,6 @@ class TensorSource(Source):
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "uri": "synthetic", "inputs": [t.to_dict() for t in self.inputs]}
-
-
-def _normalization(opts: RunOptions, meta) -> Normalization | None:
-    if opts.normalization:
-        return Normalization(opts.normalization["mean"], opts.normalization["std"], "config")
-    if meta is not None and meta.inputs and meta.inputs[0].mean and meta.inputs[0].std:
-        mean, std = meta.inputs[0].mean, meta.inputs[0].std
-        return Normalization(
-            (mean * 3)[:3] if len(mean) == 1 else mean, (std * 3)[:3] if len(std) == 1 else std, "metadata"
-        )
-    return None
 
 
 def _process_usage() -> tuple[float, float]:
@@ -184,131 +181,165 @@ def variance_warnings(m: Measurement) -> list[str]:
     return out
 
 
-def run(  # noqa: C901
+@dataclass
+class _SourcePlan:
+    """What the source step decided: what to open, how many frames, how inputs reach the interpreter."""
+
+    open: Callable[[], Source]
+    frames: int | None
+    feed: Callable[[Any], None]
+    preprocess: Callable[[Any], Any]
+    scorer: Any = None  # accuracy.Scorer when the run scores a labelled set
+
+
+@dataclass
+class _Measured:
+    """What the measure step saw."""
+
+    m: Measurement
+    started: float
+    source: dict[str, Any]
+    live: bool
+    probes: Any  # the closed ProbeSession: its sections and notes go into the result
+    cpu_s: float
+    wall_s: float
+
+
+def run(
     opts: RunOptions,
     *,
     sink_factory: Callable[[dict[str, Any]], FrameSink] | None = None,
     progress: Callable[[Progress], None] | None = None,
 ) -> RunOutcome:
-    """Run one benchmark.
+    """Run one benchmark: plan, open the source, measure with the probes, build the result.
 
     ``sink_factory(run_info)`` is called once the run is set up (with device_id,
     run_id, model, runtime, source) and returns a sink for frame batches, so a
     publisher can stream the run while it is measured.
     """
+    _validate(opts)
+    ids = (opts.device_id or default_device_id(), opts.run_id or new_run_id())
+    rt, plan = _plan(opts)
+    notes = [*opts.notes, *plan.notes]
+    src = _source_step(opts, rt, plan, notes)
+    done = _measure_step(opts, rt, plan, src, ids, sink_factory, progress)
+    _check_frames(opts, done, notes)
+    return RunOutcome(result=_result_step(opts, rt, plan, src, done, ids, notes), measurement=done.m)
+
+
+def _validate(opts: RunOptions) -> None:
     opts.validate()
     if opts.scenario is not None or opts.find_max_qps:
         raise UserError(
             "these options ask for a scenario: run them with edgebench.agent.measure.scenario_run.run_scenario_opts"
         )
-    device_id = opts.device_id or default_device_id()
-    run_id = opts.run_id or new_run_id()
-    labels = load_labels(opts.labels) if opts.labels else None
+
+
+def _plan(opts: RunOptions) -> tuple[Runtime, RunPlan]:
+    """The --labels file (first: a wrong path fails before a slow model load), the runtime, the plan."""
+    given = given_labels(opts)
     delegate = (
         rtmod.DelegateSpec(opts.delegate, dict(opts.delegate_options), opts.cpu_fallback) if opts.delegate else None
     )
     rt = rtmod.load(opts.model, runtime=opts.runtime, num_threads=opts.threads, delegate=delegate, xnnpack=opts.xnnpack)
-    sha = rtmod.file_sha256(opts.model)
-    meta = tflite_meta.read(opts.model)
-    notes = list(opts.notes)
-    if labels is None and meta is not None:
-        labels = tflite_meta.embedded_labels(opts.model, meta)
-        if labels:
-            notes.append(f"labels read from the model's metadata ({len(labels)})")
-    known = registry.lookup(sha)  # a model the registry knows by its bytes
-    if known is not None:
-        if labels is None and registry.labels_file(known):
-            labels = load_labels(registry.labels_file(known))
-        if registry.latency_only(known):
-            notes.append(f"latency only: {known['name']} has untrained weights; its predictions mean nothing")
+    return rt, plan_run(opts, rt, given)
 
-    image_model = len(rt.inputs) == 1 and image_layout(rt.inputs[0]) is not None
-    if image_model:
-        norm = _normalization(opts, meta) or (registry.normalization(known) if known is not None else None)
-        pre = Preprocessor(rt.inputs[0], normalization=norm, resize=opts.resize, color=opts.color)
-        h, w = pre.height, pre.width
-        feed = rt.set_input
-        preprocess = pre
-        pre_desc = pre.describe()
-    else:
-        if opts.source != "synthetic":
-            raise UserError(
-                f"{opts.model} is not an image model (inputs {[t.shape for t in rt.inputs]}); "
-                "it runs on --source synthetic (random inputs of the right shape and dtype)"
-            )
-        inputs = rt.inputs
-        set_tensor, indices = rt.interpreter.set_tensor, tuple(t.index for t in inputs)
 
-        def feed(xs):
-            for i, x in zip(indices, xs):
-                set_tensor(i, x)
+def _feeders(rt: Runtime, plan: RunPlan) -> tuple[Callable[[Any], None], Callable[[Any], Any]]:
+    """(feed, preprocess): an image goes through the preprocessor into the one input; random
+    tensors go as they are, one into each input."""
+    if plan.image:
+        return rt.set_input, plan.inputs.preprocessor
+    set_tensor, indices = rt.interpreter.set_tensor, tuple(t.index for t in plan.inputs.tensors)
 
-        def preprocess(xs):
-            return xs
+    def feed(xs):
+        for i, x in zip(indices, xs):
+            set_tensor(i, x)
 
-        pre_desc = {"synthetic_inputs": [t.to_dict() for t in inputs]}
+    def preprocess(xs):
+        return xs
 
-    post = None
-    task = "other"
-    if is_classifier(rt.outputs):
-        post = Classifier(rt.outputs[0], labels=labels, k=opts.top_k)
-        task = "classification"
-    else:
-        roles = detection_roles(rt.outputs)
-        if roles is not None:
-            post = Detector(rt, roles, labels=labels, k=max(opts.top_k, 10))
-            task = "detection"
-        elif labels is not None:
-            notes.append("labels ignored: the model's output is neither a [1, N] classifier nor an SSD detection head")
+    return feed, preprocess
 
-    frames, labelled, scorer = opts.frames, None, None
+
+def _source_step(opts: RunOptions, rt: Runtime, plan: RunPlan, notes: list[str]) -> _SourcePlan:
+    """The labelled set when the run scores accuracy, else the options' source (image
+    models) or random tensors of the inputs' shapes (other models)."""
+    feed, preprocess = _feeders(rt, plan)
     if opts.accuracy or opts.accuracy_floor is not None:
         from edgebench.agent.measure.accuracy import prepare
 
-        labelled, scorer, frames = prepare(opts, post if image_model else None, notes)
-    if labelled is not None:
-        open_src = lambda: labelled  # noqa: E731
-    elif image_model:
-        open_src = lambda: open_source(  # noqa: E731
+        labelled, scorer, frames = prepare(opts, plan.post if plan.image else None, notes)
+        return _SourcePlan(lambda: labelled, frames, feed, preprocess, scorer)
+    if plan.image:
+        pre = plan.inputs.preprocessor
+        opener = partial(
+            open_source,
             opts.source,
-            default_size=(w, h),
+            default_size=(pre.width, pre.height),
             pacing=opts.pacing,
             fps=opts.fps,
             stall_timeout_s=opts.stall_timeout_s,
             reconnects=opts.reconnects,
         )
-    else:
-        open_src = lambda: TensorSource(rt.inputs)  # noqa: E731
-    from edgebench.agent.probes.session import ProbeSession  # power, thermal, system sampled around the measured frames
+        return _SourcePlan(opener, opts.frames, feed, preprocess)
+    return _SourcePlan(partial(TensorSource, plan.inputs.tensors), opts.frames, feed, preprocess)
 
-    # the probes' cool-down, soak and idle baseline come before the source opens (a live one would drop frames)
-    with ProbeSession(opts.probes, workload=rt.invoke) as probes, open_src() as src:
+
+def _run_info(opts: RunOptions, rt: Runtime, plan: RunPlan, ids: tuple[str, str], source: dict) -> dict[str, Any]:
+    """What a sink is told when the run starts."""
+    return {
+        "device_id": ids[0],
+        "run_id": ids[1],
+        "model": {
+            "path": os.path.abspath(opts.model),
+            "name": os.path.basename(opts.model),
+            "sha256": plan.facts.sha256,
+        },
+        "runtime": rt.describe(),
+        "source": source,
+    }
+
+
+def _measure_step(
+    opts: RunOptions,
+    rt: Runtime,
+    plan: RunPlan,
+    src: _SourcePlan,
+    ids: tuple[str, str],
+    sink_factory: Callable[[dict[str, Any]], FrameSink] | None,
+    progress: Callable[[Progress], None] | None,
+) -> _Measured:
+    """Probes around the measured frames: power, thermal, system. Their cool-down, soak and
+    idle baseline come before the source opens (a live one would drop frames)."""
+    from edgebench.agent.probes.session import ProbeSession
+
+    with ProbeSession(opts.probes, workload=rt.invoke) as probes, src.open() as source:
         started = utc_now()
         cpu0, wall0 = _process_usage()
-        source_desc = src.describe()
-        info = {
-            "device_id": device_id,
-            "run_id": run_id,
-            "model": {"path": os.path.abspath(opts.model), "name": os.path.basename(opts.model), "sha256": sha},
-            "runtime": rt.describe(),
-            "source": source_desc,
-        }
-        sink = sink_factory(info) if sink_factory else None
+        desc = source.describe()
+        sink = sink_factory(_run_info(opts, rt, plan, ids, desc)) if sink_factory else None
         loop = LoopOptions(
-            frames=frames,
+            frames=src.frames,
             duration_s=opts.duration_s,
             warmup=opts.warmup,
             warmup_s=opts.warmup_s,
             pipelined=opts.pipelined,
             sink=sink,
             progress=progress,
-            prediction_key="detections" if isinstance(post, Detector) else "top_k",
-            format_prediction=post.format if post is not None else None,
+            prediction_key="detections" if isinstance(plan.post, Detector) else "top_k",
+            format_prediction=plan.post.format if plan.post is not None else None,
         )
-        m = measure(rt, src, preprocess, post, loop, feed=feed)
-        if isinstance(src, LiveSource):
-            source_desc = {**source_desc, **src.counters()}
+        m = measure(rt, source, src.preprocess, plan.post, loop, feed=src.feed)
+        if isinstance(source, LiveSource):
+            desc = {**desc, **source.counters()}
     cpu1, wall1 = _process_usage()
+    return _Measured(m, started, desc, source.live, probes, cpu1 - cpu0, wall1 - wall0)
+
+
+def _check_frames(opts: RunOptions, done: _Measured, notes: list[str]) -> None:
+    """Notes on a source that ended early or dropped frames; no frame measured is an error."""
+    m = done.m
     if m.ended_early:
         asked = f"{opts.frames} asked" if opts.frames else f"{opts.duration_s:g} s asked"
         notes.append(f"source ended after {m.warmup_frames + m.frames} frames; {m.frames} measured ({asked})")
@@ -317,41 +348,56 @@ def run(  # noqa: C901
             f"no frames measured: the source {opts.source} ended during warmup "
             f"({m.warmup_frames} frames); lower --warmup or use a longer source"
         )
-    if source_desc.get("frames_dropped"):
+    if done.source.get("frames_dropped"):
         notes.append(
-            f"{source_desc['frames_dropped']} of {source_desc['frames_captured']} frames from the live source were "
+            f"{done.source['frames_dropped']} of {done.source['frames_captured']} frames from the live source were "
             "dropped because inference was slower than the source (only the newest frame is kept)"
         )
-    config = {k: v for k, v in asdict(opts).items() if k not in ("notes", "device_id", "run_id")}
-    process = {
-        "cpu_pct": round(100.0 * (cpu1 - cpu0) / (wall1 - wall0), 1) if wall1 > wall0 else None,
-        "cpu_s": round(cpu1 - cpu0, 3),
+
+
+def _process_section(done: _Measured) -> dict[str, Any]:
+    return {
+        "cpu_pct": round(100.0 * done.cpu_s / done.wall_s, 1) if done.wall_s > 0 else None,
+        "cpu_s": round(done.cpu_s, 3),
         "peak_rss_mb": round(_peak_rss_mb(), 1),
         "scope": "the whole agent process over the run, warmup included; 100 = one core busy",
     }
+
+
+def _result_step(
+    opts: RunOptions,
+    rt: Runtime,
+    plan: RunPlan,
+    src: _SourcePlan,
+    done: _Measured,
+    ids: tuple[str, str],
+    notes: list[str],
+) -> dict[str, Any]:
+    """The ``edgebench.result/1`` document (edgebench.agent.measure.result) with what this run adds."""
+    m = done.m
     result = build_result(
-        device_id=device_id,
-        run_id=run_id,
+        device_id=ids[0],
+        run_id=ids[1],
         rt=rt,
-        model_sha256=sha,
-        task=task,
-        source=source_desc,
-        preprocess=pre_desc,
+        model_sha256=plan.facts.sha256,
+        task=plan.task,
+        source=done.source,
+        preprocess=plan.inputs.describe(),
         m=m,
-        started_at=started,
-        config=config,
+        started_at=done.started,
+        config={k: v for k, v in asdict(opts).items() if k not in ("notes", "device_id", "run_id")},
         notes=notes,
         validity=validity(m, opts),
         warnings=variance_warnings(m),
-        process=process,
-        pacing="realtime" if (opts.fps or opts.pacing == "realtime" or src.live) else "fast",
+        process=_process_section(done),
+        pacing="realtime" if (opts.fps or opts.pacing == "realtime" or done.live) else "fast",
     )
-    if post is None and m.last_outputs is not None:
+    if plan.post is None and m.last_outputs is not None:
         result["outputs_summary"] = summarize_outputs(m.last_outputs, rt.outputs)
-    if known is not None:
-        result["model"]["registry"] = registry.describe(known)
-    if scorer is not None:
-        result["accuracy"] = scorer.score(m.predictions, opts.accuracy_floor)
-    result.update(probes.sections(m.start_ns, m.end_ns, m.frames, runtime=rt.describe()))
-    result["notes"].extend(probes.notes)
-    return RunOutcome(result=result, measurement=m)
+    if plan.facts.known is not None:
+        result["model"]["registry"] = registry.describe(plan.facts.known)
+    if src.scorer is not None:
+        result["accuracy"] = src.scorer.score(m.predictions, opts.accuracy_floor)
+    result.update(done.probes.sections(m.start_ns, m.end_ns, m.frames, runtime=rt.describe()))
+    result["notes"].extend(done.probes.notes)
+    return result

@@ -146,7 +146,7 @@ def run_scenario_opts(
     model = {
         "path": os.path.abspath(opts.model),
         "name": os.path.basename(opts.model),
-        "sha256": rtmod.file_sha256(opts.model),
+        "sha256": worker.facts.sha256,  # planned by the worker as it made the samples
         "size_bytes": os.path.getsize(opts.model),
         **{k: v for k, v in worker.describe_model().items() if k != "path"},
     }

@@ -521,7 +521,7 @@ def sweep(
     # the model must run at all (batch 1, first thread count) or the sweep is a user error
     base = BatchWorker(opts.worker_spec(1, opts.threads[0]))
     samples, source_desc = base.samples, base.samples_desc
-    sha = rtmod.file_sha256(opts.model)
+    sha = base.facts.sha256  # planned by the worker as it made the samples
     rt_desc = base.rt.describe()
     rt_desc.pop("num_threads", None)
     model = {

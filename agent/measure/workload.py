@@ -4,9 +4,11 @@ fed from a pool of samples prepared ahead of time.
 Like MLPerf LoadGen's query sample library, the samples are loaded and
 preprocessed before the timed part (image models: frames from the source run
 through the model's Preprocessor; other models: seeded random tensors of the
-exact shapes and dtypes). The timed unit, one *batch*, is: set every input
-tensor from a ready batch, ``interpreter.invoke()``, read the first output
-(``BATCH_SCOPE``).
+exact shapes and dtypes). Which of the two, and the preprocessor's normalization,
+resize and color order, are planned as for ``edgebench run``
+(edgebench.agent.measure.plan), so the same image gives the same input tensor.
+The timed unit, one *batch*, is: set every input tensor from a ready batch,
+``interpreter.invoke()``, read the first output (``BATCH_SCOPE``).
 
 A batch size the model cannot take (``resize_tensor_input`` refused, or
 ``allocate_tensors`` failing as XNNPACK does with "failed to prepare" on a
@@ -23,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from edgebench.agent.errors import ModelError, UserError
-from edgebench.agent.preprocess.image import Normalization, Preprocessor, image_layout, synthetic_input
+from edgebench.agent.errors import ModelError, SourceError, UserError
+from edgebench.agent.measure.plan import ModelFacts, plan_inputs, synthetic_samples
 from edgebench.agent.runtime import interpreter as rtmod
-from edgebench.agent.runtime.interpreter import Runtime, TensorInfo, _first_line, quiet_native_stderr
+from edgebench.agent.runtime.interpreter import Runtime, _first_line, quiet_native_stderr
 
 BATCH_SCOPE = (
     "one batch: set_tensor of every input from a ready batch (samples loaded and preprocessed "
@@ -40,7 +42,8 @@ class Unsupported(Exception):
 
 @dataclass
 class WorkerSpec:
-    """Everything needed to build a worker; plain data, so it crosses into a subprocess."""
+    """Everything needed to build a worker; plain data, so it crosses into a subprocess,
+    where the worker plans its inputs again from it (edgebench.agent.measure.plan)."""
 
     model: str
     batch: int = 1
@@ -66,51 +69,37 @@ def batch_signature(rt: Runtime) -> list[int | None]:
     return out
 
 
-def load_samples(rt: Runtime, spec: WorkerSpec) -> tuple[list[list[np.ndarray]], dict[str, Any]]:
-    """``spec.pool`` samples, each a list of arrays (one per input) with batch 1,
-    and a description of where they came from."""
-    inputs = rt.inputs
-    if len(inputs) == 1 and image_layout(inputs[0]) is not None:
-        from edgebench.agent.sources.open import open_source
+def load_samples(
+    rt: Runtime, spec: WorkerSpec, facts: ModelFacts | None = None
+) -> tuple[list[list[np.ndarray]], dict[str, Any]]:
+    """``spec.pool`` samples, each a list of arrays (one per input) with batch 1, and a
+    description of where they came from. The inputs are planned as ``edgebench run``
+    plans them (edgebench.agent.measure.plan); ``facts`` are read from ``spec.model``
+    when not given."""
+    plan = plan_inputs(spec, rt.inputs, facts or ModelFacts.read(spec.model), per_sample=True)
+    if plan.preprocessor is None:
+        samples = synthetic_samples(plan.tensors, spec.pool, spec.seed)
+        desc = {
+            "kind": "synthetic-tensors",
+            "uri": "synthetic",
+            "samples": len(samples),
+            "inputs": [t.to_dict() for t in plan.tensors],
+        }
+        return samples, desc
+    from edgebench.agent.sources.open import open_source
 
-        norm = (
-            Normalization(spec.normalization["mean"], spec.normalization["std"], "config")
-            if spec.normalization
-            else None
-        )
-        one = (
-            TensorInfo(**{**inputs[0].__dict__, "shape": [1, *inputs[0].shape[1:]]})
-            if len(inputs[0].shape) == 4
-            else inputs[0]
-        )
-        pre = Preprocessor(one, normalization=norm, resize=spec.resize, color=spec.color)
-        samples = []
-        with open_source(spec.source, default_size=(pre.width, pre.height)) as src:
-            desc = src.describe()
-            for _ in range(spec.pool):
-                fr = src.read()
-                if fr is None:
-                    break
-                samples.append([pre(fr.image)])
-        if not samples:
-            from edgebench.agent.errors import SourceError
-
-            raise SourceError(f"the source {spec.source} gave no frame to make samples from")
-        return samples, {**desc, "samples": len(samples), "preprocess": pre.describe()}
-    if spec.source != "synthetic":
-        raise UserError(
-            f"{spec.model} is not an image model (inputs {[t.shape for t in inputs]}); "
-            "it runs on --source synthetic (random inputs of the right shape and dtype)"
-        )
-    rng = np.random.default_rng(spec.seed)
-    ones = [TensorInfo(**{**t.__dict__, "shape": [1, *t.shape[1:]] if t.shape else []}) for t in inputs]
-    samples = [[synthetic_input(t, rng) for t in ones] for _ in range(spec.pool)]
-    return samples, {
-        "kind": "synthetic-tensors",
-        "uri": "synthetic",
-        "samples": len(samples),
-        "inputs": [t.to_dict() for t in ones],
-    }
+    pre = plan.preprocessor
+    samples = []
+    with open_source(spec.source, default_size=(pre.width, pre.height)) as src:
+        desc = src.describe()
+        for _ in range(spec.pool):
+            fr = src.read()
+            if fr is None:
+                break
+            samples.append([pre(fr.image)])
+    if not samples:
+        raise SourceError(f"the source {spec.source} gave no frame to make samples from")
+    return samples, {**desc, "samples": len(samples), "preprocess": pre.describe()}
 
 
 def make_batches(samples: list[list[np.ndarray]], batch: int) -> list[tuple[np.ndarray, ...]]:
@@ -150,8 +139,11 @@ class BatchWorker:
         if spec.batch != 1 or any(t.shape and t.shape[0] != 1 for t in self.rt.inputs):
             self._resize(spec.batch)
         self.samples_desc: dict[str, Any] | None = None
+        #: what the model file says about itself; read only when this worker makes its own samples
+        self.facts: ModelFacts | None = None
         if samples is None:
-            samples, self.samples_desc = load_samples(self.rt, spec)
+            self.facts = ModelFacts.read(spec.model)
+            samples, self.samples_desc = load_samples(self.rt, spec, self.facts)
         self.samples = samples
         self.batches = make_batches(samples, spec.batch)
         self._set = self.rt.interpreter.set_tensor
