@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from edgebench.agent.errors import SourceError, UserError
+from edgebench.agent.options.table import default
 
 # FFmpeg (inside OpenCV) logs stream hiccups straight to stderr; the agent reports
 # what matters itself (ends, stalls, reconnects), in one line. `-v` users can
@@ -293,7 +294,7 @@ class LiveSource(Source):
         inner: Source,
         *,
         fps: float | None = None,
-        stall_timeout_s: float = 10.0,
+        stall_timeout_s: float = default("run", "stall_timeout_s"),
         reconnects: int = 0,
     ):
         self.inner = inner
@@ -416,8 +417,8 @@ def open_source(  # noqa: C901
     default_size: tuple[int, int] | None = None,
     pacing: str = "fast",
     fps: float | None = None,
-    stall_timeout_s: float = 10.0,
-    reconnects: int = 3,
+    stall_timeout_s: float = default("run", "stall_timeout_s"),
+    reconnects: int = default("run", "reconnects"),
 ) -> Source:
     """Open a source from its command-line spelling; SourceError if we cannot.
 
