@@ -11,6 +11,9 @@
       password_file: /etc/edgebench/mqtt-password
     outbox:                   # results wait here until the broker acknowledges them
       max_mb: 256
+    sweep:                    # what `edgebench sweep` does; its flags override these
+      batch: 1..16
+      threads: [1, 2, 4]
     jobs:                     # what `edgebench agent` runs (same keys as `run`)
       - name: hourly
         model: ...

@@ -390,12 +390,3 @@ def telemetry_snapshot(root: "str | None" = None, power: str = "auto") -> dict[s
         if tel is None:
             tel = _default[key] = Telemetry(fs, power)
     return tel.snapshot()
-
-
-def probe_options(section: dict[str, Any] | None = None, **overrides: Any) -> ProbeOptions:
-    """ProbeOptions from the config's ``probes`` section, then command-line flags (None = not given)."""
-    values = dict(section or {})
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    opts = ProbeOptions(**values)
-    opts.validate()
-    return opts
