@@ -10,10 +10,10 @@ from typing import Any
 
 from edgebench.agent import __version__
 from edgebench.agent.cli.common import publish_settings, read_settings
+from edgebench.agent.cli.flags import add_flags, given
 from edgebench.agent.cli.sweep import add_sweep_parser, cmd_sweep, run_scenario_cmd
 from edgebench.agent.errors import PublishError, UserError
 from edgebench.agent.options.build import build_run_options, merge
-from edgebench.agent.options.flags import add_flags, given
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,10 +6,13 @@ argparse Namespace stops here."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edgebench.agent.options.flags import given
+from edgebench.agent.cli.flags import given
 from edgebench.agent.options.table import section_values
+
+if TYPE_CHECKING:
+    from edgebench.agent.publish.documents import PublishSettings
 
 
 def read_settings(args: argparse.Namespace, command: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -20,7 +23,7 @@ def read_settings(args: argparse.Namespace, command: str) -> tuple[dict[str, Any
     return cfg, given(args, command)
 
 
-def publish_settings(merged: dict[str, Any], args: argparse.Namespace, command: str) -> Any:
+def publish_settings(merged: dict[str, Any], args: argparse.Namespace, command: str) -> PublishSettings | None:
     """PublishSettings when there is a broker (``--mqtt`` or ``mqtt.url``), else None.
     A bad broker URL is a user error now, before, not after, the run."""
     mqtt = merged.get("mqtt") or {}

@@ -16,7 +16,7 @@ from edgebench.agent.errors import UserError
 
 
 def add_sweep_parser(sub: Any) -> None:
-    from edgebench.agent.options.flags import add_flags
+    from edgebench.agent.cli.flags import add_flags
 
     s = sub.add_parser("sweep", help="latency and throughput over a grid of batch sizes, threads and instances")
     add_flags(s, "sweep")

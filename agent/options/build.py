@@ -1,7 +1,7 @@
 """Options from their sources: the table's defaults <- the config file <- the command line.
 
 Both sources arrive in the config's shape: a validated config (agent/options/config.py)
-and the flags' values (agent/options/flags.py ``given()``, only the flags given), e.g.
+and the flags' values (agent/cli/flags.py ``given()``, only the flags given), e.g.
 ``{"run": {"frames": 4}, "probes": {"power": "none"}, "device_id": "pi-a"}``. ``merge()``
 lays the second over the first, key by key.
 

@@ -4,7 +4,7 @@ An :class:`Option` is one setting: its config section and key, its kind (type an
 agent/options/kinds.py), its default, its help, and, when the command line has it, its
 flag, metavar and the commands that take it. Everything else is derived from this table:
 
-* the argparse flags of ``edgebench run``, ``sweep`` and ``agent`` (agent/options/flags.py),
+* the argparse flags of ``edgebench run``, ``sweep`` and ``agent`` (agent/cli/flags.py),
   their help ending in ``(default X)`` rendered from the default here;
 * the YAML check of every config section (agent/options/config.py);
 * the options dataclasses ``RunOptions``, ``SweepOptions`` and ``ProbeOptions``, whose fields
@@ -64,11 +64,11 @@ SCENARIO_GROUP = "scenarios (after MLPerf LoadGen; see README 'Sweeps and scenar
 #: "append" collects a repeated flag's values
 ACTIONS = ("store", "true", "false", "append")
 
-#: defaults that are computed when the option is left unset (named here so that the help and
-#: the code that computes them say the same number)
 #: the default of an option that must be given (a model): a field without a default
 REQUIRED = MISSING
 
+#: defaults that are computed when the option is left unset (named here so that the help and
+#: the code that computes them say the same number)
 DEFAULT_FRAMES = 100  # run: when neither frames nor duration_s is given
 DEFAULT_SWEEP_DURATION_S = 2.0  # sweep: per point, when neither frames nor duration_s is given
 
@@ -99,6 +99,12 @@ class Option:
     #: hidden from --help (a flag for tools, not people)
     hidden: bool = False
 
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"{self.section}.{self.key}: action {self.action!r} is not one of {ACTIONS}")
+        if bool(self.flag) != bool(self.commands):
+            raise ValueError(f"{self.section}.{self.key}: a flag needs its commands, and commands a flag")
+
     @property
     def name(self) -> str:
         """How the config file spells it: ``run.frames``, ``device_id``, or the flag for a CLI one."""
@@ -122,9 +128,16 @@ _RUNTIMES = ("auto", "ai-edge-litert", "tflite-runtime", "tensorflow")
 _MQTT = {f.name: f.default for f in fields(MqttSettings) if f.default is not MISSING}
 
 
-def _also(options: tuple[Option, ...], section: str, command: str, *keys: str) -> tuple[Option, ...]:
-    """Options of another section that mean the same in ``section`` (its own key there)."""
-    return tuple(replace(o, section=section, commands=(command,) if o.flag else ()) for o in options if o.key in keys)
+def _also(options: tuple[Option, ...], section: str, command: str | None, *keys: str) -> tuple[Option, ...]:
+    """Options of another section that mean the same in ``section`` (its own key there), with
+    their flag on ``command`` (None: config only there)."""
+    return tuple(
+        replace(o, section=section, commands=(command,))
+        if command
+        else replace(o, section=section, flag=None, commands=())
+        for o in options
+        if o.key in keys
+    )
 
 
 _RUN: tuple[Option, ...] = (

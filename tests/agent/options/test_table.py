@@ -8,10 +8,10 @@ import pytest
 import yaml
 
 from edgebench.agent.cli import build_parser
+from edgebench.agent.cli.flags import given
 from edgebench.agent.errors import UserError
 from edgebench.agent.options import config as cfgmod
 from edgebench.agent.options.classes import ProbeOptions, RunOptions, SweepOptions
-from edgebench.agent.options.flags import given
 from edgebench.agent.options.kinds import Bool, Choice, DeviceId, Fraction, Grid, Number, StrMap, Text, Whole, _Bounded
 from edgebench.agent.options.table import (
     CLI,
