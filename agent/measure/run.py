@@ -23,7 +23,7 @@ import os
 import resource
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any, Callable
 
@@ -31,6 +31,7 @@ from edgebench.agent.errors import SourceError, UserError
 from edgebench.agent.measure.loop import FrameSink, LoopOptions, Measurement, Progress, measure
 from edgebench.agent.measure.plan import RunPlan, given_labels, plan_run, synthetic_samples
 from edgebench.agent.measure.result import build_result, default_device_id, new_run_id, utc_now
+from edgebench.agent.options.classes import RunOptions
 from edgebench.agent.runtime import interpreter as rtmod
 from edgebench.agent.runtime import registry
 from edgebench.agent.runtime.interpreter import Runtime, TensorInfo
@@ -40,81 +41,6 @@ from edgebench.agent.sources.live import LiveSource
 from edgebench.agent.sources.open import open_source
 
 log = logging.getLogger("edgebench.run")
-
-
-@dataclass
-class RunOptions:
-    model: str
-    source: str = "synthetic"
-    frames: int | None = None  # default 100 when no duration is given
-    duration_s: float | None = None
-    warmup: int = 5
-    warmup_s: float = 0.0
-    threads: int | None = None
-    runtime: str = "auto"
-    labels: str | None = None
-    top_k: int = 5
-    resize: str = "stretch"
-    color: str = "RGB"
-    normalization: dict[str, list[float]] | None = None
-    delegate: str | None = None
-    delegate_options: dict[str, str] = field(default_factory=dict)
-    cpu_fallback: bool = False
-    xnnpack: bool = True
-    pacing: str = "fast"
-    fps: float | None = None
-    pipelined: bool = False
-    stall_timeout_s: float = 10.0
-    reconnects: int = 3
-    min_frames: int = 50
-    min_duration_s: float = 1.0
-    accuracy: str | None = None
-    accuracy_floor: float | None = None
-    device_id: str | None = None
-    run_id: str | None = None
-    notes: list[str] = field(default_factory=list)
-    #: edgebench.agent.probes.session.ProbeOptions; None means the defaults (10 Hz, power auto)
-    probes: Any = None
-    # LoadGen-style scenarios (agent/measure/scenarios.py); None = the per-frame run above
-    scenario: str | None = None
-    target_qps: float | None = None
-    latency_bound_ms: float | None = None
-    samples_per_query: int = 8
-    min_queries: int = 64
-    max_duration_s: float | None = None
-    batch: int = 1
-    find_max_qps: bool = False
-    max_qps_steps: int = 10
-    seed: int = 0
-
-    def validate(self) -> None:
-        if self.scenario is not None or self.find_max_qps:
-            from edgebench.agent.measure.scenario_run import validate_scenario
-
-            validate_scenario(self)
-            return
-        if self.batch != 1:
-            raise UserError("--batch applies to --scenario runs (and `edgebench sweep`), not to the per-frame run")
-        if self.frames is None and self.duration_s is None:
-            self.frames = 100
-        if self.frames is not None and self.frames < 1:
-            raise UserError("--frames must be at least 1")
-        if self.duration_s is not None and self.duration_s <= 0:
-            raise UserError("--duration must be more than 0 seconds")
-        if self.warmup < 0 or self.warmup_s < 0:
-            raise UserError("--warmup and --warmup-s must be 0 or more")
-        if self.threads is not None and self.threads < 1:
-            raise UserError("--threads must be at least 1")
-        if not 1 <= self.top_k <= 100:
-            raise UserError("--top-k must be between 1 and 100")
-        if self.fps is not None and self.fps <= 0:
-            raise UserError("--fps must be more than 0")
-        if self.pacing not in ("fast", "realtime"):
-            raise UserError("--pacing must be fast or realtime")
-        if self.stall_timeout_s <= 0:
-            raise UserError("--stall-timeout must be more than 0 seconds")
-        if self.delegate_options and not self.delegate:
-            raise UserError("--delegate-option needs --delegate LIB")
 
 
 @dataclass

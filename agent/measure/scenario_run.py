@@ -29,36 +29,26 @@ from edgebench.agent.measure.scenarios import (
     server_at,
 )
 from edgebench.agent.measure.workload import BATCH_SCOPE, BatchWorker, Unsupported, WorkerSpec
+from edgebench.agent.options.table import default
 from edgebench.agent.runtime import interpreter as rtmod
 from edgebench.agent.wire import protocol
 
 #: RunOptions fields that mean nothing to a scenario run (its samples are prepared ahead)
-_NOT_FOR_SCENARIOS = {"pipelined": False, "fps": None, "pacing": "fast"}
+_NOT_FOR_SCENARIOS = {k: default("run", k) for k in ("pipelined", "fps", "pacing")}
 
 
 def validate_scenario(opts: Any) -> None:
-    """Check a RunOptions that asks for a scenario; one UserError line per problem."""
+    """Check a RunOptions that asks for a scenario, after its ranges (RunOptions.validate):
+    the combinations a scenario cannot take; one UserError line per problem."""
     if opts.find_max_qps:
         if opts.scenario not in (None, "server"):
             raise UserError("--find-max-qps searches server rates: use it with --scenario server (or alone)")
         opts.scenario = "server"
         if opts.latency_bound_ms is None:
             raise UserError("--find-max-qps needs --latency-bound-ms N (the p99 latency each rate must hold)")
-    if opts.scenario not in protocol.SCENARIOS:
-        raise UserError(f"unknown scenario {opts.scenario!r}: choose one of {', '.join(protocol.SCENARIOS)}")
-    for k, default in _NOT_FOR_SCENARIOS.items():
-        if getattr(opts, k) != default:
+    for k, unset in _NOT_FOR_SCENARIOS.items():
+        if getattr(opts, k) != unset:
             raise UserError(f"--{k} does not apply to --scenario (its samples are prepared before timing)")
-    if opts.frames is not None and opts.frames < 1:
-        raise UserError("--frames (the number of queries) must be at least 1")
-    if opts.warmup < 0:
-        raise UserError("--warmup must be 0 or more")
-    if opts.threads is not None and opts.threads < 1:
-        raise UserError("--threads must be at least 1")
-    if opts.batch < 1:
-        raise UserError("--batch must be at least 1")
-    if opts.delegate_options and not opts.delegate:
-        raise UserError("--delegate-option needs --delegate LIB")
     try:
         settings(opts).check()
     except ValueError as e:

@@ -31,16 +31,17 @@ import os
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
 import numpy as np
 
 from edgebench.agent import __version__
-from edgebench.agent.errors import ModelError, UserError
+from edgebench.agent.errors import ModelError
 from edgebench.agent.measure.result import default_device_id, new_run_id
 from edgebench.agent.measure.workload import BATCH_SCOPE, BatchWorker, Unsupported, WorkerSpec
+from edgebench.agent.options.classes import ProbeOptions, SweepOptions, check_ranges
 from edgebench.agent.runtime import interpreter as rtmod
 from edgebench.agent.wire import protocol
 from edgebench.agent.wire.stats import histogram_ms, summarize_ns
@@ -51,6 +52,9 @@ log = logging.getLogger("edgebench.sweep")
 #: at least ``energy_j`` and ``mean_w``, plus what the source is; or raises/returns
 #: None when it has no reading for that window.
 PowerWindow = Callable[[int, int], "dict[str, Any] | None"]
+
+
+PROBES = ProbeOptions()  # the defaults
 
 
 class ProbePower:
@@ -64,7 +68,7 @@ class ProbePower:
     to the window's edges.
     """
 
-    def __init__(self, spec: str = "auto", hz: float = 10.0, root: str | None = None):
+    def __init__(self, spec: str = PROBES.power, hz: float = PROBES.sample_hz, root: str | None = None):
         self.spec, self.hz, self.root = spec, hz, root
         self.source = None
         self.sampler = None
@@ -79,8 +83,7 @@ class ProbePower:
         from edgebench.agent.probes.discover import discover_power
         from edgebench.agent.probes.sampler import Sampler
 
-        if not 0 < self.hz <= 1000:
-            raise UserError(f"--sample-hz must be above 0 and at most 1000, got {self.hz:g}")
+        check_ranges(ProbeOptions(power=self.spec, sample_hz=self.hz), "probes")
         disc = discover_power(self.spec, as_fs(self.root), interval_s=1.0 / self.hz)
         if disc.source is None:
             self.reason = f"power not measured: {disc.reason}"
@@ -126,126 +129,27 @@ class ProbePower:
         return {k: p[k] for k in keep if k in p}
 
 
-MAX_POINTS = protocol.MAX_SWEEP_POINTS
-MAX_INSTANCES = 64
-MAX_BATCH = 65536
 NO_POWER_REASON = "no power source was given to the sweep (see agent/probes for the board's power sensors)"
 
 
-def parse_grid(text: str | list[int] | None, name: str, default: list[int], hi: int) -> list[int]:
-    """ "1,2,4", "1..64" (powers of two from 1 to 64) or a mix: whole numbers >= 1,
-    each once, kept in the order given. Every problem is one UserError line."""
-    if text is None:
-        return list(default)
-    if isinstance(text, list):
-        parts = [str(v) for v in text]
-    else:
-        parts = [p.strip() for p in str(text).split(",")]
-    if not parts or all(p == "" for p in parts):
-        raise UserError(f"--{name} is empty: give whole numbers >= 1, e.g. --{name} 1,2,4 or --{name} 1..64")
-    values: list[int] = []
-    for p in parts:
-        if p == "":
-            raise UserError(f"--{name} {text!r} has an empty entry: give whole numbers separated by commas")
-        if ".." in p:
-            a, _, b = p.partition("..")
-            lo, up = _whole(a, name, text), _whole(b, name, text)
-            if up < lo:
-                raise UserError(f"--{name} range {p!r} runs backwards: write LOW..HIGH, e.g. 1..64")
-            v = lo
-            while v <= up:
-                values.append(v)
-                v *= 2
-        else:
-            values.append(_whole(p, name, text))
-    for v in values:
-        if v > hi:
-            raise UserError(f"--{name} {v} is too large (at most {hi})")
-    dup = next((v for i, v in enumerate(values) if v in values[:i]), None)
-    if dup is not None:
-        raise UserError(f"--{name} lists {dup} more than once: give each value once")
-    return values
-
-
-def _whole(p: str, name: str, text: Any) -> int:
-    try:
-        v = int(p.strip())
-    except ValueError:
-        raise UserError(f"--{name} {text!r}: {p.strip()!r} is not a whole number") from None
-    if v < 1:
-        raise UserError(f"--{name} {text!r}: {v} must be at least 1")
-    return v
-
-
-@dataclass
-class SweepOptions:
-    model: str
-    batch: list[int] = field(default_factory=lambda: [1])
-    threads: list[int] = field(default_factory=lambda: [1])
-    instances: list[int] = field(default_factory=lambda: [1])
-    processes: bool = False
-    duration_s: float | None = None  # per point; default 2 s unless frames
-    frames: int | None = None  # batches measured per instance at each point
-    warmup: int = 3  # batches per instance before each point's window
-    source: str = "synthetic"
-    runtime: str = "auto"
-    xnnpack: bool = True
-    delegate: str | None = None
-    delegate_options: dict[str, str] = field(default_factory=dict)
-    cpu_fallback: bool = False
-    normalization: dict[str, list[float]] | None = None
-    resize: str = "stretch"
-    color: str = "RGB"
-    min_frames: int = 20  # batches per point for a VALID point
-    min_duration_s: float = 0.5
-    seed: int = 0
-    device_id: str | None = None
-    run_id: str | None = None
-
-    def validate(self) -> None:
-        for name, values, hi in (
-            ("batch", self.batch, MAX_BATCH),
-            ("threads", self.threads, 256),
-            ("instances", self.instances, MAX_INSTANCES),
-        ):
-            if not values:
-                raise UserError(f"--{name} is empty: give whole numbers >= 1, e.g. --{name} 1,2")
-            parse_grid(list(values), name, [1], hi)
-        n = len(self.batch) * len(self.threads) * len(self.instances)
-        if n > MAX_POINTS:
-            raise UserError(
-                f"the grid has {n} points; at most {MAX_POINTS}: use fewer batch sizes, thread counts or instances"
-            )
-        if self.frames is not None and self.duration_s is not None:
-            raise UserError("give --frames or --duration for a sweep, not both")
-        if self.frames is None and self.duration_s is None:
-            self.duration_s = 2.0
-        if self.frames is not None and self.frames < 1:
-            raise UserError("--frames must be at least 1")
-        if self.duration_s is not None and not self.duration_s > 0:
-            raise UserError("--duration must be more than 0 seconds")
-        if self.warmup < 0:
-            raise UserError("--warmup must be 0 or more")
-        if self.delegate_options and not self.delegate:
-            raise UserError("--delegate-option needs --delegate LIB")
-
-    def worker_spec(self, batch: int, threads: int) -> WorkerSpec:
-        delegate = (
-            rtmod.DelegateSpec(self.delegate, dict(self.delegate_options), self.cpu_fallback) if self.delegate else None
-        )
-        return WorkerSpec(
-            model=self.model,
-            batch=batch,
-            threads=threads,
-            runtime=self.runtime,
-            xnnpack=self.xnnpack,
-            delegate=delegate,
-            source=self.source,
-            seed=self.seed,
-            normalization=self.normalization,
-            resize=self.resize,
-            color=self.color,
-        )
+def worker_spec(opts: SweepOptions, batch: int, threads: int) -> WorkerSpec:
+    """One point's interpreter: the sweep's model, runtime, delegate and samples at this batch and thread count."""
+    delegate = (
+        rtmod.DelegateSpec(opts.delegate, dict(opts.delegate_options), opts.cpu_fallback) if opts.delegate else None
+    )
+    return WorkerSpec(
+        model=opts.model,
+        batch=batch,
+        threads=threads,
+        runtime=opts.runtime,
+        xnnpack=opts.xnnpack,
+        delegate=delegate,
+        source=opts.source,
+        seed=opts.seed,
+        normalization=opts.normalization,
+        resize=opts.resize,
+        color=opts.color,
+    )
 
 
 # --------------------------------------------------------------------------- one instance's loop
@@ -428,7 +332,7 @@ def run_point(
     """Measure one grid point; never raises for a point-level problem."""
     mode = "processes" if opts.processes else "threads"
     point: dict[str, Any] = {**_point_key(batch, threads, instances), "instance_mode": mode}
-    spec = opts.worker_spec(batch, threads)
+    spec = worker_spec(opts, batch, threads)
     try:
         if opts.processes:
             t0, results, cpu_s = _run_processes(opts, spec, instances)
@@ -519,7 +423,7 @@ def sweep(
     run_id = opts.run_id or new_run_id()
     started = datetime.now(timezone.utc)
     # the model must run at all (batch 1, first thread count) or the sweep is a user error
-    base = BatchWorker(opts.worker_spec(1, opts.threads[0]))
+    base = BatchWorker(worker_spec(opts, 1, opts.threads[0]))
     samples, source_desc = base.samples, base.samples_desc
     sha = base.facts.sha256  # planned by the worker as it made the samples
     rt_desc = base.rt.describe()

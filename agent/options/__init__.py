@@ -1,5 +1,4 @@
-"""Options: how a user's flags and config file become validated settings.
-
-``config`` reads and validates the YAML config (every section, one-line errors);
-``values`` parses bounded numbers and KEY=VALUE pairs from the command line.
-"""
+"""The agent's options: declared once (table.py), typed and ranged (kinds.py), read from the
+config file (config.py), turned into the options dataclasses (classes.py) and built from the
+config and the command line's values (build.py). The command line's side (argparse) is
+agent/cli/flags.py; nothing here sees an argparse Namespace."""

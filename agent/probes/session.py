@@ -21,10 +21,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Callable
 
-from edgebench.agent.errors import UserError
+from edgebench.agent.options.classes import ProbeOptions
 from edgebench.agent.probes._fs import ProbeError, Runner, SysFS, as_fs, default_runner
 from edgebench.agent.probes.discover import discover_power, parse_power_spec
 from edgebench.agent.probes.inventory import board_inventory
@@ -39,33 +38,6 @@ from edgebench.agent.probes.thermal import (
 )
 
 log = logging.getLogger("edgebench.probes")
-
-DEFAULT_IDLE_BASELINE_S = 2.0
-
-
-@dataclass
-class ProbeOptions:
-    enabled: bool = True
-    sample_hz: float = 10.0
-    power: str = "auto"
-    idle_baseline_s: float = DEFAULT_IDLE_BASELINE_S
-    cool_below_c: float | None = None
-    cool_timeout_s: float = 600.0
-    soak: bool = False
-    soak_max_s: float = 600.0
-    soak_window_s: float = 30.0
-    soak_steady_c: float = 0.5
-    #: None: $EDGEBENCH_SYSFS_ROOT, else "/"
-    root: str | None = None
-
-    def validate(self) -> None:
-        if not 0 < self.sample_hz <= 1000:
-            raise UserError(f"--sample-hz must be above 0 and at most 1000, got {self.sample_hz:g}")
-        if self.idle_baseline_s < 0:
-            raise UserError("--idle-baseline-s must be 0 or more")
-        if self.cool_timeout_s <= 0 or self.soak_max_s <= 0 or self.soak_window_s <= 0 or self.soak_steady_c <= 0:
-            raise UserError("probes.cool_timeout_s, soak_max_s, soak_window_s and soak_steady_c must be > 0")
-        parse_power_spec(self.power)
 
 
 def wait_cool(
@@ -418,12 +390,3 @@ def telemetry_snapshot(root: "str | None" = None, power: str = "auto") -> dict[s
         if tel is None:
             tel = _default[key] = Telemetry(fs, power)
     return tel.snapshot()
-
-
-def probe_options(section: dict[str, Any] | None = None, **overrides: Any) -> ProbeOptions:
-    """ProbeOptions from the config's ``probes`` section, then command-line flags (None = not given)."""
-    values = dict(section or {})
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    opts = ProbeOptions(**values)
-    opts.validate()
-    return opts

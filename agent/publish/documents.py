@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field
 from typing import Any
 
 from edgebench.agent.errors import PublishError, UserError
@@ -25,7 +26,6 @@ from edgebench.agent.wire import protocol
 
 #: How long a command waits for its first connection before running (as `edgebench run`).
 FIRST_CONNECT_WAIT_S = 5.0
-DEFAULT_DRAIN_WAIT_S = 15.0
 #: What the outbox adds to a summary after we measure it: session, seq, dropped, replayed.
 _ENVELOPE_SLACK = 256
 
@@ -124,40 +124,52 @@ class DocumentStream:
 
 
 # --------------------------------------------------------------------------- command line
-def open_publisher(args: Any, cfg: dict[str, Any], device_id: str) -> Publisher:
-    """The device's publisher for a command (``--mqtt``, the config's mqtt/outbox sections),
-    started, after waiting up to 5 s for its first connection."""
+@dataclass(frozen=True)
+class PublishSettings:
+    """What a command's publishing needs (``edgebench run``, ``sweep``), built by the command
+    line from its flags and config: nothing here reads argparse's Namespace."""
+
+    #: the config's ``mqtt`` section with ``--mqtt`` and ``--mqtt-protocol`` over it (``url`` is set)
+    mqtt: dict[str, Any]
+    #: after the run, how long to wait for the broker (``--mqtt-wait``, else ``outbox.drain_wait_s``)
+    wait_s: float
+    #: the config's ``outbox`` section
+    outbox: dict[str, Any] = field(default_factory=dict)
+    #: where the document is kept on disk (``--json``); None: a file in the working folder, when needed
+    keep: str | None = None
+    #: print nothing but errors (``-q``)
+    quiet: bool = False
+    #: log the link's every attempt (``-v``); else the final error line says what it saw, once
+    verbose: bool = False
+
+
+def open_publisher(settings: PublishSettings, device_id: str) -> Publisher:
+    """The device's publisher for a command, started, after waiting up to 5 s for its first connection."""
     import logging
 
-    if not getattr(args, "verbose", False):  # the final error line says what the link saw, once
+    if not settings.verbose:  # the final error line says what the link saw, once
         logging.getLogger("edgebench.link").setLevel(logging.ERROR)
-    pub = Publisher.from_config(
-        cfg, device_id, url=args.mqtt, protocol_version=getattr(args, "mqtt_protocol", None)
-    ).start()
+    pub = Publisher.from_config({"mqtt": settings.mqtt, "outbox": settings.outbox}, device_id).start()
     pub.link.wait_first_attempt(FIRST_CONNECT_WAIT_S)
     return pub
 
 
-def _keep(args: Any, doc: dict[str, Any], what: str) -> str:
+def keep_document(settings: PublishSettings, doc: dict[str, Any], what: str) -> str:
     """Where the document is on disk: --json, else a file written now in the working folder."""
     from edgebench.agent.measure.result import write_json
 
-    if getattr(args, "json", None):
-        return args.json
+    if settings.keep:
+        return settings.keep
     path = os.path.abspath(f"edgebench-{what}-{doc['run_id']}.json")
     write_json(path, doc)
     return path
 
 
-def finish_publishing(args: Any, cfg: dict[str, Any], pub: Publisher, doc: dict[str, Any], what: str) -> None:
-    """Wait for the outbox to drain (``--mqtt-wait``, else outbox.drain_wait_s, else 15 s), then
-    print where it went, or raise PublishError (exit 5) in one line: why, what stays queued
-    and where, that the next start sends it, where the document is kept."""
-    wait = (
-        args.mqtt_wait
-        if getattr(args, "mqtt_wait", None) is not None
-        else cfg.get("outbox", {}).get("drain_wait_s", DEFAULT_DRAIN_WAIT_S)
-    )
+def finish_publishing(settings: PublishSettings, pub: Publisher, doc: dict[str, Any], what: str) -> None:
+    """Wait for the outbox to drain (``settings.wait_s``), then print where it went, or raise
+    PublishError (exit 5) in one line: why, what stays queued and where, that the next start
+    sends it, where the document is kept."""
+    wait = settings.wait_s
     drained = pub.wait_drained(wait)
     stats = pub.outbox.stats()
     reason = pub.link.last_error
@@ -165,17 +177,17 @@ def finish_publishing(args: Any, cfg: dict[str, Any], pub: Publisher, doc: dict[
     pub.close()
     rejected = stats["rejected_messages"] - pub.rejected_at_start
     if rejected:
-        saved = _keep(args, doc, what)
+        saved = keep_document(settings, doc, what)
         raise PublishError(
             f"the broker at {where} refused {rejected} message(s) ({pub.link.last_rejection}): is the MQTT username "
             f"this device's id ({doc['device_id']})? They are set aside in the outbox {pub.outbox.path} (table "
             f"rejected); the {what} result is kept in {saved}"
         )
     if drained:
-        if not getattr(args, "quiet", False):
+        if not settings.quiet:
             print(f"published {what} {doc['run_id']} as device {doc['device_id']} to {where}")
         return
-    saved = _keep(args, doc, what)
+    saved = keep_document(settings, doc, what)
     why = reason or f"the broker at {where} did not acknowledge everything within {wait:g} s"
     raise PublishError(
         f"{why}; {stats['queued_messages']} message(s) remain queued in the outbox {pub.outbox.path}: the next "

@@ -25,14 +25,15 @@ import numpy as np
 
 from edgebench.agent import __version__
 from edgebench.agent.errors import UserError
+from edgebench.agent.options.table import default, section_values
 from edgebench.agent.publish.outbox import Outbox, default_path
 from edgebench.agent.wire import protocol
 from edgebench.agent.wire.transport import MqttSettings
 
 log = logging.getLogger("edgebench.publish")
 
-#: Outbox bound when the config says nothing (payload bytes).
-DEFAULT_OUTBOX_MB = 256.0
+#: Outbox bound when the config says nothing (MB of payload; the options table's outbox.max_mb).
+DEFAULT_OUTBOX_MB = default("outbox", "max_mb")
 
 
 class RunAborted(UserError):
@@ -52,7 +53,7 @@ class Publisher:
         *,
         outbox_path: str | None = None,
         max_mb: float = DEFAULT_OUTBOX_MB,
-        synchronous: str = "full",
+        synchronous: str = default("outbox", "synchronous"),
         inventory: dict[str, Any] | None = None,
         capabilities: tuple[str, ...] = ("run",),
         on_command: Callable[[str, bytes], None] | None = None,
@@ -97,14 +98,9 @@ class Publisher:
     ) -> "Publisher":
         """A publisher for the config's ``mqtt`` and ``outbox`` sections (flags override)."""
         settings = MqttSettings.from_config(cfg.get("mqtt"), url=url, protocol=protocol_version)
-        ob = cfg.get("outbox", {})
+        ob = section_values(cfg, "outbox")
         return cls(
-            settings,
-            device_id,
-            outbox_path=ob.get("path"),
-            max_mb=ob.get("max_mb", DEFAULT_OUTBOX_MB),
-            synchronous=ob.get("synchronous", "full"),
-            **kw,
+            settings, device_id, outbox_path=ob["path"], max_mb=ob["max_mb"], synchronous=ob["synchronous"], **kw
         )
 
     # -- lifecycle ------------------------------------------------------------------

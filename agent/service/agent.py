@@ -29,13 +29,13 @@ from typing import Any
 
 from edgebench.agent.errors import UserError
 from edgebench.agent.options import config as cfgmod
+from edgebench.agent.options.build import build_probe_options
+from edgebench.agent.options.table import section_values
 from edgebench.agent.publish.publisher import Publisher, RunAborted, RunStream
 from edgebench.agent.wire import protocol
 
 log = logging.getLogger("edgebench.agent")
 
-DEFAULT_TELEMETRY_S = 5.0
-DEFAULT_DRAIN_WAIT_S = 10.0
 #: Keys a remote job may not set (they belong to the agent's own schedule).
 REMOTE_FORBIDDEN = ("every_s",)
 
@@ -51,20 +51,13 @@ class Job:
     runs: int = field(default=0)
 
 
-def job_options(values: dict[str, Any], device_id: str, run_id: str | None = None, probes: Any = None):
-    """RunOptions for a validated job; a key this version cannot run is a UserError."""
-    from edgebench.agent.measure.run import RunOptions
+def job_options(
+    values: dict[str, Any], device_id: str, run_id: str | None = None, config: dict[str, Any] | None = None
+):
+    """RunOptions for a validated job (its probes from the config's ``probes`` section); UserError if wrong."""
+    from edgebench.agent.options.build import build_run_options
 
-    known = set(RunOptions.__dataclass_fields__)
-    run_keys = {k: v for k, v in values.items() if k not in ("name", "every_s")}
-    unsupported = sorted(set(run_keys) - known)
-    if unsupported:
-        raise UserError(f"{unsupported[0]} is not supported by this version of edgebench (agent {_version()})")
-    if "model" not in run_keys:
-        raise UserError("the job has no model")
-    opts = RunOptions(**run_keys, device_id=device_id, run_id=run_id, probes=probes)
-    opts.validate()
-    return opts
+    return build_run_options(config or {}, job=values, device_id=device_id, run_id=run_id)
 
 
 def _version() -> str:
@@ -106,23 +99,23 @@ class AgentService:
         self.jobs: list[Job] = []
         for i, j in enumerate(cfg.get("jobs", [])):
             self.jobs.append(Job(values=j, name=j.get("name", f"jobs[{i}]"), every_s=j.get("every_s")))
-        cmds = cfg.get("commands", {})
-        self.commands_enabled = cmds.get("enabled", True)
-        self.models_dir = cmds.get("models_dir")
-        self.telemetry_s = cfg.get("telemetry", {}).get("interval_s", DEFAULT_TELEMETRY_S)
-        self.drain_wait_s = cfg.get("outbox", {}).get("drain_wait_s", DEFAULT_DRAIN_WAIT_S)
+        cmds = section_values(cfg, "commands", "agent")
+        self.commands_enabled = cmds["enabled"]
+        self.models_dir = cmds["models_dir"]
+        self.telemetry_s = section_values(cfg, "telemetry", "agent")["interval_s"]
+        self.drain_wait_s = section_values(cfg, "outbox", "agent")["drain_wait_s"]
         self._cmd_in: queue.SimpleQueue = queue.SimpleQueue()
         self._remote: queue.Queue = queue.Queue()
         self._current: RunStream | None = None
         self._wake = threading.Event()
         self.pub: Publisher | None = None
-        self._probes()  # a bad probes section is a config error at start
-        # Validate every configured job now: a bad job is a config error at start.
+        # Validate every configured job now (and the probes section): a bad job is a config error at start.
+        build_probe_options(cfg)
         for job in self.jobs:
             try:
-                job_options(self._resolved(job.values, remote=False), device_id)
+                job_options(self._resolved(job.values, remote=False), device_id, config=cfg)
             except UserError as e:
-                raise UserError(f"job {job.name}: {e}") from None
+                raise UserError("\n".join(f"job {job.name}: {line}" for line in str(e).splitlines())) from None
 
     def _resolved(self, values: dict[str, Any], remote: bool) -> dict[str, Any]:
         v = dict(values)
@@ -197,9 +190,9 @@ class AgentService:
             from edgebench.agent.measure.result import new_run_id
 
             run_id = new_run_id()
-            job_options(values, self.device_id, run_id)
+            job_options(values, self.device_id, run_id, self.cfg)
         except UserError as e:
-            return reject(str(e))
+            return reject("; ".join(str(e).splitlines()))
         self._remote.put(Job(values=values, name=f"cmd {cmd_id}", cmd_id=cmd_id, run_id=run_id))
         self.pub.cmd_ack(
             cmd_id, "accepted", run_id=run_id, queued=self._remote.qsize() - 1 + (self._current is not None)
@@ -239,7 +232,7 @@ class AgentService:
         self._current = stream
         try:
             opts = job_options(
-                self._resolved(job.values, remote=job.cmd_id is not None), self.device_id, job.run_id, self._probes()
+                self._resolved(job.values, remote=job.cmd_id is not None), self.device_id, job.run_id, self.cfg
             )
             if job.cmd_id:
                 self.pub.cmd_ack(job.cmd_id, "started", run_id=opts.run_id)
@@ -296,17 +289,11 @@ class AgentService:
                 job.cmd_id, "done", run_id=doc["run_id"], scenario=doc["scenario"], verdict=doc["verdict"], headline=h
             )
 
-    def _probes(self) -> Any:
-        """The config's ``probes`` section for every job (power source, sampling, soak...)."""
-        from edgebench.agent.probes.session import probe_options
-
-        return probe_options(self.cfg.get("probes"))
-
     # -- telemetry ------------------------------------------------------------------------
     def _telemetry_loop(self) -> None:
         from edgebench.agent.service.telemetry import Telemetry
 
-        tel = Telemetry(power=self.cfg.get("probes", {}).get("power", "auto"))
+        tel = Telemetry(power=section_values(self.cfg, "probes", "agent")["power"])
         while True:
             try:
                 self.pub.telemetry(tel.snapshot())
@@ -371,17 +358,18 @@ def _pending(path: str) -> int:
         return -1
 
 
-def run_agent(args: Any) -> int:
+def run_agent(config_path: str, *, device_id: str | None = None, url: str | None = None, verbose: bool = False) -> int:
+    """``edgebench agent``: the config file, with ``--device-id`` and ``--mqtt`` over it."""
     from edgebench.agent.measure.result import default_device_id
 
-    cfg = cfgmod.load(args.config)
-    device_id = args.device_id or cfg.get("device_id") or default_device_id()
+    cfg = cfgmod.load(config_path)
+    device_id = device_id or cfg.get("device_id") or default_device_id()
     try:
         protocol.check_device_id(device_id)
     except ValueError as e:
         raise UserError(str(e)) from None
-    if not (args.mqtt or cfg.get("mqtt", {}).get("url")):
-        raise UserError(f"config {args.config}: no mqtt.url: the agent needs a broker (or give --mqtt URL)")
-    if not args.verbose:
+    if not (url or cfg.get("mqtt", {}).get("url")):
+        raise UserError(f"config {config_path}: no mqtt.url: the agent needs a broker (or give --mqtt URL)")
+    if not verbose:
         logging.getLogger("edgebench").setLevel(logging.INFO)
-    return AgentService(cfg, device_id, url=args.mqtt).run()
+    return AgentService(cfg, device_id, url=url).run()

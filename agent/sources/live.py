@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from edgebench.agent.errors import SourceError, UserError
+from edgebench.agent.options.table import default
 from edgebench.agent.sources.base import Frame, Source, clock
 from edgebench.agent.sources.capture import GstSource
 
@@ -30,7 +31,7 @@ class LiveSource(Source):
         inner: Source,
         *,
         fps: float | None = None,
-        stall_timeout_s: float = 10.0,
+        stall_timeout_s: float = default("run", "stall_timeout_s"),
         reconnects: int = 0,
     ):
         self.inner = inner

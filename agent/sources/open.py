@@ -28,6 +28,7 @@ import re
 from typing import Any
 
 from edgebench.agent.errors import SourceError, UserError
+from edgebench.agent.options.table import default
 from edgebench.agent.sources.base import IMAGE_EXTS, STREAM_SCHEMES, Source, SyntheticSource
 from edgebench.agent.sources.capture import CaptureSource, GstSource
 from edgebench.agent.sources.files import FolderSource, ImageSource
@@ -95,8 +96,8 @@ def open_source(
     default_size: tuple[int, int] | None = None,
     pacing: str = "fast",
     fps: float | None = None,
-    stall_timeout_s: float = 10.0,
-    reconnects: int = 3,
+    stall_timeout_s: float = default("run", "stall_timeout_s"),
+    reconnects: int = default("run", "reconnects"),
 ) -> Source:
     """Open a source from its command-line spelling; SourceError if we cannot.
 

@@ -32,7 +32,7 @@ def test_the_checks_fail_on_a_tree_that_breaks_each_rule(tmp_path):
     _copy_tree(tmp_path, root)
     pkg = tmp_path / root
     # a cycle hidden inside a function, as the old cli <-> sweep_cli one was
-    with open(pkg / "agent" / "options" / "values.py", "a") as f:
+    with open(pkg / "agent" / "options" / "kinds.py", "a") as f:
         f.write("\n\ndef _late():\n    from ebcopy.agent.cli import sweep  # noqa\n")
     # the collector reaching into the agent's measurement
     with open(pkg / "collector" / "views" / "report.py", "a") as f:
@@ -50,7 +50,7 @@ def test_the_checks_fail_on_a_tree_that_breaks_each_rule(tmp_path):
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
-    assert any(ln.startswith("import cycle:") and "ebcopy.agent.options.values" in ln for ln in lines), lines
+    assert any(ln.startswith("import cycle:") and "ebcopy.agent.options.kinds" in ln for ln in lines), lines
     assert (
         "the collector imports the agent beyond its wire contract: ebcopy.collector.views.report -> ebcopy.agent.measure.run"
         in lines

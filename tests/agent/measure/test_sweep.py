@@ -16,7 +16,8 @@ import fastjsonschema
 import pytest
 
 from edgebench.agent.errors import UserError
-from edgebench.agent.measure.sweep import SweepOptions, parse_grid, sweep, to_csv
+from edgebench.agent.measure.sweep import SweepOptions, sweep, to_csv
+from edgebench.agent.options.kinds import parse_grid
 from edgebench.agent.wire.protocol import SWEEP_JSON_SCHEMA, SWEEP_SCHEMA
 from tests.support.paths import ROOT, SHAPES_MODEL, SHAPES_TESTSET, run_cli
 from tests.support.tflite_builder import fc_model

@@ -8,12 +8,12 @@ import pytest
 
 from edgebench.agent.errors import UserError
 from edgebench.agent.options import config as cfgmod
+from edgebench.agent.options.build import build_probe_options
 from edgebench.agent.probes._fs import SysFS
 from edgebench.agent.probes.session import (
     ProbeOptions,
     ProbeSession,
     Telemetry,
-    probe_options,
     soak_until_steady,
     telemetry_snapshot,
     wait_cool,
@@ -245,12 +245,13 @@ def test_telemetry_snapshot_default_instance(tmp_path, monkeypatch):
 
 
 def test_probe_options_from_config_and_flags():
-    o = probe_options({"sample_hz": 5.0, "power": "none", "soak": True}, sample_hz=20.0, power=None)
+    cfg = {"probes": {"sample_hz": 5.0, "power": "none", "soak": True}}
+    o = build_probe_options(cfg, {"probes": {"sample_hz": 20.0}})
     assert (o.sample_hz, o.power, o.soak) == (20.0, "none", True)
     with pytest.raises(UserError, match="--sample-hz"):
-        probe_options({}, sample_hz=5000.0)
+        build_probe_options({}, {"probes": {"sample_hz": 5000.0}})
     with pytest.raises(UserError, match="unknown power source"):
-        probe_options({"power": "mains"})
+        build_probe_options({"probes": {"power": "mains"}})
 
 
 def test_config_probes_section(tmp_path):
