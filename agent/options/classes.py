@@ -68,7 +68,7 @@ def _validate_run(self: Any) -> None:
     if self.delegate_options and not self.delegate:
         raise UserError("--delegate-option needs --delegate LIB")
     if self.scenario is not None or self.find_max_qps:
-        from edgebench.agent.measure.scenario_run import validate_scenario
+        from edgebench.agent.options.scenario import validate_scenario  # numpy: only when a scenario is asked
 
         validate_scenario(self)
         return

@@ -22,7 +22,7 @@ import pytest
 from edgebench import models
 from edgebench.agent.measure.run import RunOptions, run
 from edgebench.agent.measure.scenario_run import run_scenario_opts
-from edgebench.agent.measure.sweep import SweepOptions, sweep
+from edgebench.agent.measure.sweep import SweepOptions, sweep, worker_spec
 from edgebench.agent.measure.workload import WorkerSpec, load_samples
 from edgebench.agent.probes.session import ProbeOptions
 from edgebench.agent.runtime import interpreter as rtmod
@@ -135,7 +135,7 @@ def _samples_in_a_child(spec: WorkerSpec):
 
 def test_a_sweep_instance_process_prepares_the_same_samples(metadata_model, image):
     """`sweep --processes`: the spec crosses into a fresh process, which plans again from it."""
-    spec = SweepOptions(model=metadata_model, source=image).worker_spec(1, 1)
+    spec = worker_spec(SweepOptions(model=metadata_model, source=image), 1, 1)
     here = _samples_in_a_child(spec)
     with mp.get_context("spawn").Pool(1) as pool:
         there = pool.apply(_samples_in_a_child, (spec,))

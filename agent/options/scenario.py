@@ -1,0 +1,50 @@
+"""What a scenario run's options mean to the scenario logic: the ``ScenarioSettings``
+they make, and the combinations a scenario cannot take (checked by RunOptions.validate
+after the ranges of the table)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgebench.agent.errors import UserError
+from edgebench.agent.measure.scenarios import ScenarioSettings
+from edgebench.agent.options.table import default
+
+#: RunOptions fields that mean nothing to a scenario run (its samples are prepared ahead)
+_NOT_FOR_SCENARIOS = {k: default("run", k) for k in ("pipelined", "fps", "pacing")}
+
+
+def validate_scenario(opts: Any) -> None:
+    """Check a RunOptions that asks for a scenario, after its ranges (RunOptions.validate):
+    the combinations a scenario cannot take; one UserError line per problem."""
+    if opts.find_max_qps:
+        if opts.scenario not in (None, "server"):
+            raise UserError("--find-max-qps searches server rates: use it with --scenario server (or alone)")
+        opts.scenario = "server"
+        if opts.latency_bound_ms is None:
+            raise UserError("--find-max-qps needs --latency-bound-ms N (the p99 latency each rate must hold)")
+    for k, unset in _NOT_FOR_SCENARIOS.items():
+        if getattr(opts, k) != unset:
+            raise UserError(f"--{k} does not apply to --scenario (its samples are prepared before timing)")
+    try:
+        settings(opts).check()
+    except ValueError as e:
+        if opts.find_max_qps and "--target-qps" in str(e):
+            return  # the search picks its own rates
+        raise UserError(str(e)) from None
+
+
+def settings(opts: Any) -> ScenarioSettings:
+    return ScenarioSettings(
+        scenario=opts.scenario,
+        duration_s=opts.duration_s if opts.duration_s is not None else 2.0,
+        min_duration_s=opts.min_duration_s,
+        min_queries=opts.min_queries,
+        max_duration_s=opts.max_duration_s,
+        queries=opts.frames,
+        samples_per_query=opts.samples_per_query,
+        target_qps=opts.target_qps,
+        latency_bound_ms=opts.latency_bound_ms,
+        seed=opts.seed,
+        batch=opts.batch,
+    )
