@@ -35,7 +35,6 @@ def _environment() -> Environment:
         finalize=_visible,
         trim_blocks=True,
         lstrip_blocks=True,
-        keep_trailing_newline=False,
     )
     env.filters["fmt"] = fmt
     env.tests["link"] = lambda c: isinstance(c, Link)
