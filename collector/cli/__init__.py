@@ -19,11 +19,11 @@ DEFAULT_DB = "edgebench.db"
 
 
 def open_store(db: str, must_exist: bool = False):
-    from edgebench.collector.store import is_postgres_url
+    from edgebench.collector.store import is_postgres_url, sqlite_path
     from edgebench.collector.store import open_store as _open
 
     if must_exist and not is_postgres_url(db):
-        path = db[len("sqlite:///") :] if db.startswith("sqlite:///") else db
+        path = sqlite_path(db)
         if "://" not in path and not os.path.exists(path):
             raise UserError(f"database not found: {db} (run `edgebench-collector serve --db {db}` first)")
     return _open(db)
@@ -267,6 +267,8 @@ def _window_args(p) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from edgebench.collector.broker.commands import add_parser as add_cmd_parser
+
     ap = argparse.ArgumentParser(
         prog="edgebench-collector", description="Collect, store and show a fleet's benchmarks."
     )
@@ -274,6 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("-v", "--verbose", action="store_true")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    commands = (_serve_parser, _report_parser, _devices_parser, _export_parser, _compare_parser, _web_parser)
+    for add in (*commands, _purge_parser, _demo_parser, add_cmd_parser):  # in the order --help lists them
+        add(sub)
+    return ap
+
+
+def _serve_parser(sub) -> None:
+    from edgebench.collector.broker.commands import add_broker_options
 
     s = sub.add_parser("serve", help="subscribe to the fleet and store what it publishes")
     s.add_argument("--mqtt", default="mqtt://127.0.0.1:1883", help="broker URL (default mqtt://127.0.0.1:1883)")
@@ -307,12 +317,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--web-port", type=int, help="also serve the dashboard and /metrics on this port")
     s.add_argument("--web-bind", default="127.0.0.1", help="address for --web-port (default 127.0.0.1)")
     s.add_argument("--token", help="dashboard token (or $EDGEBENCH_WEB_TOKEN)")
-    from edgebench.collector.broker.commands import add_broker_options
-    from edgebench.collector.broker.commands import add_parser as add_cmd_parser
-
     add_broker_options(s)
     s.set_defaults(func=cmd_serve)
 
+
+def _report_parser(sub) -> None:
     r = sub.add_parser(
         "report",
         help="frames, FPS, latency percentiles, energy, data quality per group;"
@@ -335,11 +344,15 @@ def build_parser() -> argparse.ArgumentParser:
     _window_args(r)
     r.set_defaults(func=cmd_report)
 
+
+def _devices_parser(sub) -> None:
     d = sub.add_parser("devices", help="every device: online/stopped/offline, last seen, agent version, data quality")
     _db_arg(d)
     d.add_argument("--format", choices=["table", "json", "csv"], default="table")
     d.set_defaults(func=cmd_devices)
 
+
+def _export_parser(sub) -> None:
     e = sub.add_parser("export", help="per-frame samples, runs or the fleet report as CSV or Parquet")
     _db_arg(e)
     e.add_argument("--what", choices=["frames", "runs", "fleet"], default="frames")
@@ -353,6 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     _window_args(e)
     e.set_defaults(func=cmd_export)
 
+
+def _compare_parser(sub) -> None:
     c = sub.add_parser(
         "compare", help="a model across boards, or a run against a baseline (is the change beyond noise?)"
     )
@@ -366,6 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--until")
     c.set_defaults(func=cmd_compare)
 
+
+def _web_parser(sub) -> None:
     w = sub.add_parser("web", help="the read-only dashboard and Prometheus /metrics")
     _db_arg(w)
     w.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -380,11 +397,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     w.set_defaults(func=cmd_web)
 
+
+def _purge_parser(sub) -> None:
     p = sub.add_parser("purge", help="apply retention now: delete raw frames older than N days (summaries kept)")
     _db_arg(p)
     p.add_argument("--older-than-days", type=float, required=True)
     p.set_defaults(func=cmd_purge)
 
+
+def _demo_parser(sub) -> None:
     dm = sub.add_parser("demo", help="the one-command tour: broker, collector, two devices, fleet report")
     dm.add_argument(
         "--broker",
@@ -396,8 +417,6 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--db", help="keep the demo's database here (default: a temporary file, removed)")
     dm.add_argument("--frames", type=int, default=300, help="frames each device measures (default 300)")
     dm.set_defaults(func=cmd_demo)
-    add_cmd_parser(sub)
-    return ap
 
 
 def main(argv: list[str] | None = None) -> int:

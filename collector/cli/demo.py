@@ -32,114 +32,130 @@ def _say(msg: str) -> None:
     print(f"demo: {msg}", flush=True)
 
 
+#: seconds a device's run may take, and the collector to receive both summaries
+DEVICE_TIMEOUT_S = 120
+SUMMARY_TIMEOUT_S = 30
+
+
 def run_demo(args) -> int:
     t_start = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="edgebench-demo-")
-    broker = None
-    collector = None
-    procs: list[subprocess.Popen] = []
+    started = _Started()
     try:
-        entry = models.entry(DEMO_MODEL)
-        model = str(models.MODELS_DIR / entry["file"])
-        labels = str(models.MODELS_DIR / entry["labels"])
-        testset = str(models.MODELS_DIR / entry["testset"])
-
-        proto = "auto"
-        if args.mqtt:
-            url = args.mqtt
-            _say(f"using the broker at {url}")
-        elif args.broker == "mosquitto":
-            broker = MosquittoBroker().start()
-            url = broker.url
-            _say(f"started mosquitto on {url}")
-        else:
-            broker = EmbeddedBroker().start()
-            url = broker.url
-            proto = "3.1.1"
-            _say(f"started the embedded broker (amqtt, MQTT 3.1.1) on {url}")
-
+        devices = _devices()
+        url, proto = _broker(args, started)
         db = args.db or os.path.join(tmp, "demo.db")
         store = open_store(db)
-        collector = Collector(
+        started.collector = Collector(
             url, store, client_id="edgebench-demo-collector", session_expiry_s=0, protocol_version=proto
         ).start()
         _say(f"collector subscribed, storing in {db}")
-
-        mobilenet = str(models.path_of(DEMO_LATENCY_MODEL))
-        devices = [
-            ("demo-pi-01", model, ["--source", testset, "--labels", labels]),
-            ("demo-jetson-02", mobilenet, ["--source", "synthetic:320x240", "--threads", "1"]),
-        ]
-        # Device state (session counters) lives as long as the database it feeds.
-        state = f"{args.db}.demo-state" if args.db else os.path.join(tmp, "state")
-        env = dict(os.environ, EDGEBENCH_STATE_DIR=state)
-        for dev, dev_model, extra in devices:
-            cmd = [
-                sys.executable,
-                "-m",
-                "edgebench.agent.cli",
-                "run",
-                "--model",
-                dev_model,
-                "--frames",
-                str(args.frames),
-                "--mqtt",
-                url,
-                "--mqtt-protocol",
-                proto,
-                "--device-id",
-                dev,
-                "--json",
-                os.path.join(tmp, f"{dev}.json"),
-                "-q",
-                *extra,
-            ]
-            procs.append(subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True))
-            _say(f"device {dev} running {os.path.basename(dev_model)} on {extra[1]} ({args.frames} frames)")
-        failed = []
-        for (dev, _, _), p in zip(devices, procs):
-            try:
-                _, err = p.communicate(timeout=120)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                _, err = p.communicate()
-            if p.returncode != 0:
-                failed.append(f"{dev}: {err.strip().splitlines()[-1] if err.strip() else f'exit {p.returncode}'}")
-        if failed:
-            raise UserError("a demo device failed: " + "; ".join(failed))
-
-        want = len(devices)
-        done = collector.wait_for(
-            lambda: store.query("SELECT COUNT(*) FROM runs WHERE summary IS NOT NULL")[0][0] >= want, 30
-        )
-        collector.wait_idle(10)
-        if not done:
-            raise UserError("the collector did not receive both devices' summaries within 30 s")
-        print()
-        print(devices_table(device_rows(store)))
-        print()
-        print(table(fleet_rows(store)))
-        print()
-        c = collector.counts
-        _say(
-            f"collector received {c['received']} messages, stored {c['stored']}, "
-            f"duplicates {c['duplicates']}, rejected {c['rejected']}"
-        )
+        _run_devices(args, devices, url, proto, tmp, started)
+        _wait_for_summaries(started.collector, store, len(devices))
+        _report(started.collector, store)
         if args.db:
             _say(f"database kept: edgebench-collector report --db {args.db}")
         _say(f"done in {time.monotonic() - t_start:.1f} s; everything started has been stopped")
         return 0
     finally:
-        for p in procs:
+        started.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class _Started:
+    """What the demo started, stopped in reverse order whatever happens."""
+
+    def __init__(self) -> None:
+        self.broker: EmbeddedBroker | MosquittoBroker | None = None
+        self.collector: Collector | None = None
+        self.procs: list[subprocess.Popen] = []
+
+    def stop(self) -> None:
+        for p in self.procs:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-        if collector is not None:
-            collector.stop()
-            collector.store.close()
-        if broker is not None:
-            if isinstance(broker, MosquittoBroker):
-                broker.cleanup()
+        if self.collector is not None:
+            self.collector.stop()
+            self.collector.store.close()
+        if self.broker is not None:
+            if isinstance(self.broker, MosquittoBroker):
+                self.broker.cleanup()
             else:
-                broker.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+                self.broker.stop()
+
+
+def _broker(args, started: _Started) -> tuple[str, str]:
+    """The broker's URL and the MQTT protocol to use: --mqtt, a private mosquitto, or the
+    embedded broker (MQTT 3.1.1 only)."""
+    if args.mqtt:
+        _say(f"using the broker at {args.mqtt}")
+        return args.mqtt, "auto"
+    if args.broker == "mosquitto":
+        started.broker = MosquittoBroker().start()
+        _say(f"started mosquitto on {started.broker.url}")
+        return started.broker.url, "auto"
+    started.broker = EmbeddedBroker().start()
+    _say(f"started the embedded broker (amqtt, MQTT 3.1.1) on {started.broker.url}")
+    return started.broker.url, "3.1.1"
+
+
+def _devices() -> list[tuple[str, str, list[str]]]:
+    """(device id, model path, extra arguments): the trained model on its labelled test
+    images, and a camera-sized synthetic stream on one thread with a heavier model."""
+    entry = models.entry(DEMO_MODEL)
+    model = str(models.MODELS_DIR / entry["file"])
+    labels = str(models.MODELS_DIR / entry["labels"])
+    testset = str(models.MODELS_DIR / entry["testset"])
+    mobilenet = str(models.path_of(DEMO_LATENCY_MODEL))
+    return [
+        ("demo-pi-01", model, ["--source", testset, "--labels", labels]),
+        ("demo-jetson-02", mobilenet, ["--source", "synthetic:320x240", "--threads", "1"]),
+    ]
+
+
+def _run_devices(args, devices, url: str, proto: str, tmp: str, started: _Started) -> None:
+    """Start one agent process per device, wait for them all; a failed one is a UserError."""
+    # Device state (session counters) lives as long as the database it feeds.
+    state = f"{args.db}.demo-state" if args.db else os.path.join(tmp, "state")
+    env = dict(os.environ, EDGEBENCH_STATE_DIR=state)
+    for dev, dev_model, extra in devices:
+        cmd = [sys.executable, "-m", "edgebench.agent.cli", "run", "--model", dev_model]
+        cmd += ["--frames", str(args.frames), "--mqtt", url, "--mqtt-protocol", proto, "--device-id", dev]
+        cmd += ["--json", os.path.join(tmp, f"{dev}.json"), "-q", *extra]
+        started.procs.append(subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True))
+        _say(f"device {dev} running {os.path.basename(dev_model)} on {extra[1]} ({args.frames} frames)")
+    failed = []
+    for (dev, _, _), p in zip(devices, started.procs):
+        try:
+            _, err = p.communicate(timeout=DEVICE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            _, err = p.communicate()
+        if p.returncode != 0:
+            failed.append(f"{dev}: {err.strip().splitlines()[-1] if err.strip() else f'exit {p.returncode}'}")
+    if failed:
+        raise UserError("a demo device failed: " + "; ".join(failed))
+
+
+def _wait_for_summaries(collector: Collector, store, want: int) -> None:
+    done = collector.wait_for(
+        lambda: store.query("SELECT COUNT(*) FROM runs WHERE summary IS NOT NULL")[0][0] >= want, SUMMARY_TIMEOUT_S
+    )
+    collector.wait_idle(10)
+    if not done:
+        raise UserError(f"the collector did not receive both devices' summaries within {SUMMARY_TIMEOUT_S} s")
+
+
+def _report(collector: Collector, store) -> None:
+    """The devices and the fleet report, as `edgebench-collector devices` and `report` print them."""
+    print()
+    print(devices_table(device_rows(store)))
+    print()
+    print(table(fleet_rows(store)))
+    print()
+    c = collector.counts
+    _say(
+        f"collector received {c['received']} messages, stored {c['stored']}, "
+        f"duplicates {c['duplicates']}, rejected {c['rejected']}"
+    )

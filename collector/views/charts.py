@@ -246,6 +246,43 @@ def _ok(x, y, log_x: bool, log_y: bool) -> bool:
     return x is not None and y is not None and (not log_x or x > 0) and (not log_y or y > 0)
 
 
+class _Area:
+    """Data coordinates to the plot area's pixels: [x0, x1] x [y0, y1] in transformed (log10
+    where ``log``) units."""
+
+    def __init__(self, x0: float, x1: float, y0: float, y1: float, log: bool):
+        self.x0, self.x1, self.y0, self.y1, self.log = x0, x1, y0, y1, log
+        self.pw, self.ph = W - ML - MR, H - MT - MB
+
+    def x(self, v: float) -> float:
+        return ML + self.pw * (_tf(v, self.log) - self.x0) / (self.x1 - self.x0)
+
+    def y(self, v: float) -> float:
+        return MT + self.ph - self.ph * (_tf(v, self.log) - self.y0) / (self.y1 - self.y0)
+
+    def axes(self, xlabel: str, ylabel: str, xticks: Sequence[float] | None = None) -> list[str]:
+        return _axes(
+            _tf, self.x0, self.x1, self.y0, self.y1, self.pw, self.ph, self.log, self.log, xlabel, ylabel, xticks
+        )
+
+
+def _widened(lo: float, hi: float) -> tuple[float, float]:
+    """A range that is not empty (one value: half a unit either side)."""
+    return (lo - 0.5, hi + 0.5) if hi == lo else (lo, hi)
+
+
+def _tall_frame(title: str, kind: str, legend_rows: list) -> list[str]:
+    """The chart's frame, taller by a line for each legend row past the first."""
+    h = H + 16 * (len(legend_rows) - 1)
+    out = _frame(title, kind).copy()
+    out[0] = out[0].replace(f'height="{H}" viewBox="0 0 {W} {H}"', f'height="{h}" viewBox="0 0 {W} {h}"')
+    return out
+
+
+def _path(area: _Area, pts: Sequence[tuple]) -> str:
+    return " ".join(f"{'M' if j == 0 else 'L'}{area.x(p[0]):.1f},{area.y(p[1]):.1f}" for j, p in enumerate(pts))
+
+
 def line_chart(
     title: str,
     series: dict[str, list[tuple]],
@@ -268,9 +305,7 @@ def line_chart(
     miss = [(x, why) for x, why in missing if x is not None and (not log or x > 0)]
     cidx = {name: (colors or {}).get(name, i) for i, name in enumerate(series)}
     rows = _legend_rows(list(series), [cidx[n] for n in series])
-    h = H + 16 * (len(rows) - 1)
-    out = _frame(title, kind).copy()
-    out[0] = out[0].replace(f'height="{H}" viewBox="0 0 {W} {H}"', f'height="{h}" viewBox="0 0 {W} {h}"')
+    out = _tall_frame(title, kind, rows)
     if not pts:
         out.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle">no point ran</text>')
         for _x, why in miss:
@@ -282,51 +317,41 @@ def line_chart(
         return "\n".join(out)
     xs = [_tf(x, log) for x, _ in pts] + [_tf(x, log) for x, _ in miss]
     ys = [_tf(y, log) for _, y in pts]
-    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-    if x1 == x0:
-        x0, x1 = x0 - 0.5, x1 + 0.5
-    if y1 == y0:
-        y0, y1 = y0 - 0.5, y1 + 0.5
+    x0, x1 = _widened(min(xs), max(xs))
+    y0, y1 = _widened(min(ys), max(ys))
     pad = (x1 - x0) * 0.03
-    x0, x1 = x0 - pad, x1 + pad
-    pw, ph = W - ML - MR, H - MT - MB
-
-    def P(x, y):
-        return ML + pw * (_tf(x, log) - x0) / (x1 - x0), MT + ph - ph * (_tf(y, log) - y0) / (y1 - y0)
-
-    out += _axes(_tf, x0, x1, y0, y1, pw, ph, log, log, xlabel, ylabel, xticks)
-    styles = {}
+    area = _Area(x0 - pad, x1 + pad, y0, y1, log)
+    out += area.axes(xlabel, ylabel, xticks)
+    styles = {name: ' stroke-dasharray="5 3"' if name in dashed else "" for name in series}
     for name, s in series.items():
-        c = PALETTE[cidx[name] % len(PALETTE)]
-        dash = ' stroke-dasharray="5 3"' if name in dashed else ""
-        styles[name] = dash
-        good = sorted((p for p in s if _ok(p[0], p[1], log, log)), key=lambda p: p[0])
-        if not good:
-            continue
-        path = " ".join(
-            f"{'M' if j == 0 else 'L'}{P(p[0], p[1])[0]:.1f},{P(p[0], p[1])[1]:.1f}" for j, p in enumerate(good)
-        )
-        out.append(f'<path class="series" d="{path}" fill="none" stroke="{c}" stroke-width="2"{dash}/>')
-        for p in good:
-            px, py = P(p[0], p[1])
-            note = p[2] if len(p) > 2 and p[2] else None
-            fill = "#fff" if note else c
-            tip = f"{name}: {p[0]:g}, {p[1]:.4g}" + (f" ({note})" if note else "")
-            out.append(
-                f'<circle class="{"point hollow" if note else "point"}" cx="{px:.1f}" cy="{py:.1f}" r="3.5"'
-                f' fill="{fill}" stroke="{c}" stroke-width="1.5"><title>{escape(tip)}</title></circle>'
-            )
+        out += _line_series(area, name, s, PALETTE[cidx[name] % len(PALETTE)], styles[name])
     for x, why in miss:
-        px = ML + pw * (_tf(x, log) - x0) / (x1 - x0)
-        py = MT + ph - 6
+        px, py = area.x(x), MT + area.ph - 6
         out.append(
             f'<path class="unsupported" d="M{px - 5:.1f},{py - 5:.1f} L{px + 5:.1f},{py + 5:.1f} M{px - 5:.1f},'
             f'{py + 5:.1f} L{px + 5:.1f},{py - 5:.1f}" stroke="#dc3912" stroke-width="2">'
             f"<title>{escape(why)}</title></path>"
         )
-    out += _legend_svg(rows, MT + ph + 50, styles)
+    out += _legend_svg(rows, MT + area.ph + 50, styles)
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _line_series(area: _Area, name: str, s: list[tuple], c: str, dash: str) -> list[str]:
+    """One series: its line through the points in x order, and each point (hollow with a note)."""
+    good = sorted((p for p in s if _ok(p[0], p[1], area.log, area.log)), key=lambda p: p[0])
+    if not good:
+        return []
+    out = [f'<path class="series" d="{_path(area, good)}" fill="none" stroke="{c}" stroke-width="2"{dash}/>']
+    for p in good:
+        note = p[2] if len(p) > 2 and p[2] else None
+        fill = "#fff" if note else c
+        tip = f"{name}: {p[0]:g}, {p[1]:.4g}" + (f" ({note})" if note else "")
+        out.append(
+            f'<circle class="{"point hollow" if note else "point"}" cx="{area.x(p[0]):.1f}" cy="{area.y(p[1]):.1f}" r="3.5"'
+            f' fill="{fill}" stroke="{c}" stroke-width="1.5"><title>{escape(tip)}</title></circle>'
+        )
+    return out
 
 
 def scatter_chart(
@@ -348,68 +373,71 @@ def scatter_chart(
     pts = [p for p in points if _ok(p["x"], p["y"], log, log)]
     names = list(groups) + ([line_name] if line_name and line else [])
     rows = _legend_rows(names)
-    h = H + 16 * (len(rows) - 1)
-    out = _frame(title, kind).copy()
-    out[0] = out[0].replace(f'height="{H}" viewBox="0 0 {W} {H}"', f'height="{h}" viewBox="0 0 {W} {h}"')
+    out = _tall_frame(title, kind, rows)
     if not pts:
         out.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle">no point ran</text></svg>')
         return "\n".join(out)
     xs = [_tf(p["x"], log) for p in pts]
     ys = [_tf(p["y"], log) for p in pts]
     for ref, axis in ((hline, ys), (vline, xs)):
-        if ref and ref[0] is not None and (not log or ref[0] > 0):
+        if _drawable(ref, log):
             axis.append(_tf(ref[0], log))
-    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-    if x1 == x0:
-        x0, x1 = x0 - 0.5, x1 + 0.5
-    if y1 == y0:
-        y0, y1 = y0 - 0.5, y1 + 0.5
+    x0, x1 = _widened(min(xs), max(xs))
+    y0, y1 = _widened(min(ys), max(ys))
     px_, py_ = (x1 - x0) * 0.05, (y1 - y0) * 0.08
-    x0, x1, y0, y1 = x0 - px_, x1 + px_, y0 - py_, y1 + py_
-    pw, ph = W - ML - MR, H - MT - MB
-
-    def P(x, y):
-        return ML + pw * (_tf(x, log) - x0) / (x1 - x0), MT + ph - ph * (_tf(y, log) - y0) / (y1 - y0)
-
-    out += _axes(_tf, x0, x1, y0, y1, pw, ph, log, log, xlabel, ylabel)
-    if hline and hline[0] is not None and (not log or hline[0] > 0):
-        y = P(1 if log else 0, hline[0])[1]
-        out.append(
-            f'<line class="bound" x1="{ML}" y1="{y:.1f}" x2="{ML + pw}" y2="{y:.1f}" stroke="#dc3912" stroke-dasharray="6 3"/>'
-        )
-        out.append(
-            f'<text x="{ML + pw - 4}" y="{y - 4:.1f}" text-anchor="end" font-size="10" fill="#dc3912">{escape(hline[1])}</text>'
-        )
-    if vline and vline[0] is not None and (not log or vline[0] > 0):
-        x = P(vline[0], 1 if log else 0)[0]
-        out.append(
-            f'<line class="rate" x1="{x:.1f}" y1="{MT}" x2="{x:.1f}" y2="{MT + ph}" stroke="#109618" stroke-dasharray="6 3"/>'
-        )
-        out.append(f'<text x="{x + 4:.1f}" y="{MT + 12}" font-size="10" fill="#109618">{escape(vline[1])}</text>')
+    area = _Area(x0 - px_, x1 + px_, y0 - py_, y1 + py_, log)
+    out += area.axes(xlabel, ylabel)
+    out += _reference_lines(area, hline, vline)
     good_line = [(x, y) for x, y in line if _ok(x, y, log, log)]
     if good_line:
-        path = " ".join(
-            f"{'M' if j == 0 else 'L'}{P(x, y)[0]:.1f},{P(x, y)[1]:.1f}" for j, (x, y) in enumerate(good_line)
-        )
-        li = len(groups)
         out.append(
-            f'<path class="frontier" d="{path}" fill="none" stroke="{PALETTE[li % len(PALETTE)]}"'
+            f'<path class="frontier" d="{_path(area, good_line)}" fill="none" stroke="{PALETTE[len(groups) % len(PALETTE)]}"'
             ' stroke-width="1.5" stroke-dasharray="2 3"/>'
         )
     for p in pts:
-        x, y = P(p["x"], p["y"])
-        gi = list(groups).index(p["group"]) if p.get("group") in groups else 0
-        c = PALETTE[gi % len(PALETTE)]
-        tip = f"{p.get('label') or ''}: {p['x']:.4g}, {p['y']:.4g}" + (f" ({p['note']})" if p.get("note") else "")
-        out.append(
-            f'<circle class="{"point hollow" if p.get("hollow") else "point"}" cx="{x:.1f}" cy="{y:.1f}" r="4"'
-            f' fill="{"#fff" if p.get("hollow") else c}" stroke="{c}" stroke-width="1.5"><title>{escape(tip)}</title></circle>'
-        )
-        if p.get("label"):
-            out.append(
-                f'<text class="point-label" x="{x + 5:.1f}" y="{y - 5:.1f}" font-size="9" fill="#555">{escape(p["label"])}</text>'
-            )
+        out += _scatter_point(area, p, groups)
     styles = {line_name: ' stroke-dasharray="2 3"'} if line_name else {}
-    out += _legend_svg(rows, MT + ph + 50, styles)
+    out += _legend_svg(rows, MT + area.ph + 50, styles)
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _drawable(ref: tuple[float, str] | None, log: bool) -> bool:
+    return bool(ref) and ref[0] is not None and (not log or ref[0] > 0)
+
+
+def _reference_lines(area: _Area, hline: tuple[float, str] | None, vline: tuple[float, str] | None) -> list[str]:
+    """A horizontal bound (red) and a vertical rate (green), each with its label."""
+    out = []
+    if _drawable(hline, area.log):
+        y = area.y(hline[0])
+        out.append(
+            f'<line class="bound" x1="{ML}" y1="{y:.1f}" x2="{ML + area.pw}" y2="{y:.1f}" stroke="#dc3912" stroke-dasharray="6 3"/>'
+        )
+        out.append(
+            f'<text x="{ML + area.pw - 4}" y="{y - 4:.1f}" text-anchor="end" font-size="10" fill="#dc3912">{escape(hline[1])}</text>'
+        )
+    if _drawable(vline, area.log):
+        x = area.x(vline[0])
+        out.append(
+            f'<line class="rate" x1="{x:.1f}" y1="{MT}" x2="{x:.1f}" y2="{MT + area.ph}" stroke="#109618" stroke-dasharray="6 3"/>'
+        )
+        out.append(f'<text x="{x + 4:.1f}" y="{MT + 12}" font-size="10" fill="#109618">{escape(vline[1])}</text>')
+    return out
+
+
+def _scatter_point(area: _Area, p: dict, groups: Sequence[str]) -> list[str]:
+    """A point in its group's color (hollow if so marked), its tooltip and its label."""
+    x, y = area.x(p["x"]), area.y(p["y"])
+    gi = list(groups).index(p["group"]) if p.get("group") in groups else 0
+    c = PALETTE[gi % len(PALETTE)]
+    tip = f"{p.get('label') or ''}: {p['x']:.4g}, {p['y']:.4g}" + (f" ({p['note']})" if p.get("note") else "")
+    out = [
+        f'<circle class="{"point hollow" if p.get("hollow") else "point"}" cx="{x:.1f}" cy="{y:.1f}" r="4"'
+        f' fill="{"#fff" if p.get("hollow") else c}" stroke="{c}" stroke-width="1.5"><title>{escape(tip)}</title></circle>'
+    ]
+    if p.get("label"):
+        out.append(
+            f'<text class="point-label" x="{x + 5:.1f}" y="{y - 5:.1f}" font-size="9" fill="#555">{escape(p["label"])}</text>'
+        )
+    return out

@@ -8,7 +8,7 @@ import sys
 from typing import Any, Iterator
 
 from edgebench.agent.errors import UserError
-from edgebench.collector.aggregate import _filters, flatten, group_rows
+from edgebench.collector.aggregate import filters, flatten, group_rows
 from edgebench.collector.store import ALL_STAGES
 
 FRAME_COLS = [
@@ -28,7 +28,7 @@ FRAME_COLS = [
 
 def frame_rows(store, since=None, until=None, where=None) -> Iterator[list[Any]]:
     """One row per stored frame (batches unpacked), ordered by device, run, frame."""
-    w, p = _filters(where, since, until, "COALESCE(b.ts, b.received_at)")
+    w, p = filters(where, since, until, "COALESCE(b.ts, b.received_at)")
     rows = store.frame_samples(
         w + " ORDER BY b.device_id, b.run_id, b.first_frame",
         tuple(p),
@@ -62,7 +62,7 @@ def frame_rows(store, since=None, until=None, where=None) -> Iterator[list[Any]]
 
 
 def run_rows(store, since=None, until=None, where=None) -> list[dict[str, Any]]:
-    w, p = _filters(where, since, until, "COALESCE(r.summary_at, r.first_seen)")
+    w, p = filters(where, since, until, "COALESCE(r.summary_at, r.first_seen)")
     cols = [
         "device_id",
         "run_id",

@@ -352,6 +352,7 @@ def test_bundle_holds_the_wheel_with_models_and_the_install_files(bundle, tmp_pa
     with zipfile.ZipFile(wheels[0]) as z:
         inside = z.namelist()
     assert "edgebench/models/shapes_int8.tflite" in inside and "edgebench/agent/cli/__init__.py" in inside
+    assert "edgebench/collector/views/templates/base.html" in inside  # the dashboard's templates (package data)
     # the bundled install script picks the wheel next to it
     root = tmp_path / "board"
     (root / "etc").mkdir(parents=True)

@@ -1,0 +1,202 @@
+"""The one schema both databases share: the DDL (column types filled in per dialect), its
+version, and the in-place migration from the version before.
+
+``SCHEMA_SQL`` is written once; ``{real} {big} {arr} {blob} {autoid}`` are the only
+differences between SQLite and PostgreSQL (a per-frame latency column is a float64 BLOB in
+SQLite, a ``double precision[]`` in PostgreSQL). A database made by another schema version
+is upgraded when a known migration exists (3 -> 4: sweeps and scenarios) and refused
+otherwise, with a one-line error that says what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from edgebench.agent.errors import UserError
+from edgebench.agent.wire.protocol import OPTIONAL_STAGES, STAGES
+from edgebench.collector.store.urls import redact
+
+log = logging.getLogger("edgebench.store")
+
+SCHEMA_VERSION = 4
+#: Every stage a frame batch can carry; the optional ones (queue: live sources and
+#: pipelined runs) are NULL in batches without them.
+ALL_STAGES = STAGES + OPTIONAL_STAGES
+FRAME_COLUMNS = [f"{s}_ms" for s in ALL_STAGES]
+
+# {real} {big} {arr} {blob} {autoid} are filled in per dialect.
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS schema_info (
+    key   TEXT PRIMARY KEY,
+    value TEXT
+);
+CREATE TABLE IF NOT EXISTS devices (
+    device_id     TEXT PRIMARY KEY,
+    state         TEXT,
+    session       {big},
+    state_at      {real},
+    agent_version TEXT,
+    inventory     TEXT,
+    telemetry     TEXT,
+    first_seen    {real},
+    last_seen     {real}
+);
+CREATE TABLE IF NOT EXISTS runs (
+    device_id       TEXT NOT NULL,
+    run_id          TEXT NOT NULL,
+    session         {big},
+    model_name      TEXT,
+    model_sha256    TEXT,
+    runtime         TEXT,
+    runtime_version TEXT,
+    delegate        TEXT,
+    num_threads     INTEGER,
+    source_kind     TEXT,
+    scenario        TEXT,
+    board           TEXT,
+    started_at      TEXT,
+    meta            TEXT,
+    frames          INTEGER,
+    duration_s      {real},
+    fps             {real},
+    power_mean_w    {real},
+    energy_mj_gross {real},
+    energy_mj_net   {real},
+    power_source    TEXT,
+    throttled       INTEGER,
+    temp_max_c      {real},
+    has_sweep       INTEGER NOT NULL DEFAULT 0,
+    kind            TEXT,
+    verdict         TEXT,
+    headline_metric TEXT,
+    headline_value  {real},
+    headline_unit   TEXT,
+    within_bound    INTEGER,
+    latency_bound_ms {real},
+    target_qps      {real},
+    summary         TEXT,
+    frames_stored   INTEGER NOT NULL DEFAULT 0,
+    duplicates      INTEGER NOT NULL DEFAULT 0,
+    replayed        INTEGER NOT NULL DEFAULT 0,
+    first_seen      {real},
+    summary_at      {real},
+    PRIMARY KEY (device_id, run_id)
+);
+CREATE TABLE IF NOT EXISTS frame_batches (
+    device_id      TEXT NOT NULL,
+    run_id         TEXT NOT NULL,
+    first_frame    INTEGER NOT NULL,
+    n              INTEGER NOT NULL,
+    session        {big} NOT NULL,
+    seq            {big} NOT NULL,
+    ts             {real},
+    received_at    {real} NOT NULL,
+    stored_at      {real} NOT NULL,
+    replayed       INTEGER NOT NULL DEFAULT 0,
+    capture_ms     {arr} NOT NULL,
+    preprocess_ms  {arr} NOT NULL,
+    inference_ms   {arr} NOT NULL,
+    postprocess_ms {arr} NOT NULL,
+    e2e_ms         {arr} NOT NULL,
+    queue_ms       {arr},
+    PRIMARY KEY (device_id, run_id, first_frame),
+    UNIQUE (device_id, session, seq)
+);
+CREATE INDEX IF NOT EXISTS frame_batches_ts ON frame_batches (ts);
+CREATE TABLE IF NOT EXISTS messages (
+    device_id   TEXT NOT NULL,
+    session     {big} NOT NULL,
+    seq         {big} NOT NULL,
+    kind        TEXT NOT NULL,
+    run_id      TEXT,
+    replayed    INTEGER NOT NULL DEFAULT 0,
+    ts          {real},
+    received_at {real} NOT NULL,
+    stored_at   {real} NOT NULL,
+    PRIMARY KEY (device_id, session, seq)
+);
+CREATE INDEX IF NOT EXISTS messages_received ON messages (received_at);
+CREATE TABLE IF NOT EXISTS sessions (
+    device_id  TEXT NOT NULL,
+    session    {big} NOT NULL,
+    first_seq  {big} NOT NULL,
+    last_seq   {big} NOT NULL,
+    received   {big} NOT NULL DEFAULT 0,
+    duplicates {big} NOT NULL DEFAULT 0,
+    replayed   {big} NOT NULL DEFAULT 0,
+    first_seen {real},
+    last_seen  {real},
+    PRIMARY KEY (device_id, session)
+);
+CREATE TABLE IF NOT EXISTS command_acks (
+    device_id   TEXT NOT NULL,
+    cmd_id      TEXT,
+    state       TEXT NOT NULL,
+    run_id      TEXT,
+    reason      TEXT,
+    session     {big} NOT NULL,
+    seq         {big} NOT NULL,
+    received_at {real} NOT NULL,
+    PRIMARY KEY (device_id, session, seq)
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id          {autoid},
+    received_at {real} NOT NULL,
+    topic       TEXT NOT NULL,
+    code        TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    payload     {blob}
+);
+CREATE INDEX IF NOT EXISTS quarantine_received ON quarantine (received_at);
+"""
+
+TABLES = ("devices", "runs", "frame_batches", "messages", "sessions", "command_acks", "quarantine")
+
+#: Columns added to ``runs`` by schema version 4 (sweeps and scenarios), added in place to a
+#: version-3 database when a collector opens it.
+RUNS_V4_COLUMNS = (
+    ("kind", "TEXT"),
+    ("verdict", "TEXT"),
+    ("headline_metric", "TEXT"),
+    ("headline_value", "{real}"),
+    ("headline_unit", "TEXT"),
+    ("within_bound", "INTEGER"),
+    ("latency_bound_ms", "{real}"),
+    ("target_qps", "{real}"),
+)
+
+
+def ddl(*, real: str, big: str, arr: str, blob: str, autoid: str) -> str:
+    """The schema's statements with one dialect's column types."""
+    return SCHEMA_SQL.format(real=real, big=big, arr=arr, blob=blob, autoid=autoid)
+
+
+def missing_v4_columns(have: set[str]) -> list[tuple[str, str]]:
+    """The version-4 ``runs`` columns a table with columns ``have`` lacks."""
+    return [col for col in RUNS_V4_COLUMNS if col[0] not in have]
+
+
+def migrate_3_to_4(store: Any, c: Any, missing: list[tuple[str, str]], real: str) -> None:
+    """Version 3 -> 4 (sweeps and scenarios): add the new ``runs`` columns; every run a
+    version-3 collector stored was a per-frame run. Runs inside the caller's transaction."""
+    for name, typ in missing:
+        c.execute(f"ALTER TABLE runs ADD COLUMN {name} {typ.format(real=real)}")
+    c.execute("UPDATE runs SET kind = 'run' WHERE kind IS NULL")
+    c.execute(store.sql("UPDATE schema_info SET value = ? WHERE key = 'version'"), (str(SCHEMA_VERSION),))
+    log.info(
+        "database %s upgraded from schema version 3 to %d (runs: %s)",
+        redact(store.url),
+        SCHEMA_VERSION,
+        ", ".join(n for n, _ in missing) or "columns already there",
+    )
+
+
+def check_version(store: Any) -> None:
+    """Refuse a database of another schema version (after any migration ran)."""
+    v = store.query("SELECT value FROM schema_info WHERE key = 'version'")
+    if v and v[0][0] != str(SCHEMA_VERSION):
+        raise UserError(
+            f"database {redact(store.url)} has schema version {v[0][0]}; this collector uses {SCHEMA_VERSION}:"
+            " use a new database (or export the old one first)"
+        )

@@ -1,0 +1,31 @@
+"""The fleet overview (``/``): devices and their state, per-frame runs per device and model
+with a latency chart, the newest scenario results and sweeps, and links to compare a model
+across boards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgebench.collector.aggregate import device_rows, group_rows, quarantine_counts, scenario_rows, sweep_rows
+from edgebench.collector.views.pages.cells import Link, model_href
+from edgebench.collector.views.pages.tables import devices_table, documents, fleet_table, latency_chart
+
+#: Scenario results and sweeps listed on the overview (the device pages list all).
+OVERVIEW_DOCUMENTS = 20
+
+
+def overview(store) -> tuple[str, dict[str, Any]]:
+    devs = device_rows(store)
+    rows = group_rows(store, ("device_id", "model"))
+    qc = quarantine_counts(store)
+    return "overview.html", {
+        "title": "Fleet",
+        "devices": len(devs),
+        "states": {s: sum(1 for d in devs if d["state"] == s) for s in ("online", "stopped", "offline")},
+        "quarantine": ", ".join(f"{k} {v}" for k, v in qc.items()) or "none",
+        "devices_table": devices_table(devs),
+        "fleet": fleet_table(rows, ("device_id", "model")),
+        "chart": latency_chart(rows, ("device_id", "model"), "Latency per device and model (ms)"),
+        **documents(scenario_rows(store), sweep_rows(store), limit=OVERVIEW_DOCUMENTS),
+        "models": [Link(model_href(m), m) for m in sorted({r["model"] for r in rows if r["model"]})],
+    }

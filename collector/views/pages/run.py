@@ -1,0 +1,148 @@
+"""A run's page (``/run/<device>/<run_id>``). A per-frame run: what ran, latency per stage
+over its stored frames, the histogram of one stage (``?stage=``) and a comparison with a
+chosen baseline run (``?baseline=DEVICE/RUN``, the shared method). A sweep or a scenario
+result is shown from its stored document (sweep.py, scenario.py); one whose result has
+not arrived yet shows what its meta announced."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from edgebench.agent.errors import UserError
+from edgebench.collector.aggregate import compare_runs, find_run, histogram, run_detail, run_samples
+from edgebench.collector.views import charts
+from edgebench.collector.views.pages.cells import Link, Mark, Table, facts, fmt, run_href
+from edgebench.collector.views.pages.scenario import scenario
+from edgebench.collector.views.pages.sweep import sweep
+from edgebench.collector.views.templating import svg
+
+HISTOGRAM_BINS = 40
+
+
+def run(store, device_id: str, run_id: str, q: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    try:
+        d = run_detail(store, device_id, run_id)
+    except UserError as e:
+        raise LookupError(str(e)) from None
+    if d["kind"] in ("sweep", "scenario"):
+        return document_run(d, q)
+    lat = d["latency_ms"]
+    stage = q.get("stage", "e2e")
+    if stage not in lat:
+        stage = "e2e"
+    samples = run_samples(store, device_id, run_id, [stage])[stage]
+    h = histogram(samples, HISTOGRAM_BINS)
+    base = q.get("baseline")
+    return "run.html", {
+        "title": f"Run {device_id}/{run_id}",
+        "info": facts("run-info", run_facts(d)),
+        "latency": Table(
+            "run-latency",
+            ["stage", "p50", "p90", "p99", "mean"],
+            [[s, *(fmt(lat[s][k]) for k in ("p50", "p90", "p99", "mean"))] for s in lat],
+        ),
+        "stages": [Link(f"{run_href(device_id, run_id)}?stage={s}", s) for s in lat],
+        "histogram": svg(
+            charts.histogram_svg(
+                f"{stage} latency, {samples.size} frames",
+                h["counts"],
+                h["edges"],
+                "ms",
+                {"p50": lat[stage]["p50"], "p99": lat[stage]["p99"]},
+            )
+        ),
+        **comparison(store, (device_id, run_id), base, stage),
+        "baseline": base or "",
+        "stage": stage,
+    }
+
+
+def run_facts(d: dict[str, Any]) -> list[tuple[str, Any]]:
+    """What a per-frame run ran on and what it came to."""
+    return [
+        ("model", d["model"]),
+        ("runtime", f"{d['runtime'] or '-'} {d['runtime_version'] or ''}"),
+        ("delegate", d["delegate"]),
+        ("threads", d["num_threads"]),
+        ("scenario", d["scenario"]),
+        ("board", d["board"]),
+        ("source", d["source_kind"]),
+        ("started", d["started_at"]),
+        ("frames (summary / stored)", f"{d['frames'] if d['frames'] is not None else '-'} / {d['frames_stored']}"),
+        ("FPS", None if d["fps"] is None else f"{d['fps']:.2f}"),
+        ("verdict", d["verdict"]),
+        ("power mean W", None if d["power_mean_w"] is None else f"{d['power_mean_w']:.3f}"),
+        (
+            "energy per inference mJ (gross / net)",
+            " / ".join("-" if x is None else f"{x:.3f}" for x in (d["energy_mj_gross"], d["energy_mj_net"])),
+        ),
+        ("throttled", {None: "no data", 0: "no", 1: "yes"}.get(d["throttled"], "-")),
+        ("max temperature °C", None if d["temp_max_c"] is None else f"{d['temp_max_c']:.1f}"),
+        ("duplicates dropped / replayed batches", f"{d['duplicates']} / {d['replayed']}"),
+    ]
+
+
+def comparison(store, run: tuple[str, str], base: str | None, stage: str) -> dict[str, Any]:
+    """The run against ``base`` (DEVICE/RUN_ID): ``compare`` (its table and criterion), or
+    ``compare_error`` when the baseline cannot be compared; neither without a baseline."""
+    out: dict[str, Any] = {"compare": None, "compare_error": None}
+    if not base:
+        return out
+    try:
+        c = compare_runs(store, run, find_run(store, base), stage=stage)
+    except UserError as e:
+        out["compare_error"] = str(e)
+        return out
+    out["compare"] = {
+        "baseline": c["baseline"],
+        "criterion": c["criterion"],
+        "table": Table(
+            "compare",
+            ["metric", "baseline", "this run", "change", "change %", "95% CI", "beyond noise"],
+            [_compare_row(m) for m in c["metrics"]],
+        ),
+    }
+    return out
+
+
+def _compare_row(m: dict[str, Any]) -> list[Any]:
+    ci = m.get("ci95")
+    return [
+        f"{m['metric']} ({m['unit']})",
+        fmt(m["baseline"]),
+        fmt(m["run"]),
+        fmt(m["change"], "+.3f"),
+        fmt(m["change_pct"], "+.1f"),
+        f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "-",
+        {True: Mark("yes", "yes"), False: "no", None: "unknown"}[m.get("beyond_noise")],
+    ]
+
+
+def document_run(d: dict[str, Any], q: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """A sweep's or a scenario's page: from its stored document (no frames are published for them)."""
+    doc = d["summary"]
+    what = "Sweep" if d["kind"] == "sweep" else "Scenario"
+    rt = (doc or {}).get("runtime") or {}
+    info = [
+        ("model", d["model"]),
+        ("runtime", f"{d['runtime'] or '-'} {d['runtime_version'] or ''}"),
+        ("delegate", d["delegate"]),
+        ("XNNPACK", rt.get("xnnpack")),
+        ("board", d["board"]),
+        ("source", d["source_kind"]),
+        ("started", d["started_at"]),
+    ]
+    page = {"title": f"{what} {d['device_id']}/{d['run_id']}"}
+    if doc is None:
+        cfg = (d.get("meta") or {}).get("config") or {}
+        return "pending.html", {
+            **page,
+            "info": facts("run-info", info),
+            "what": what.lower(),
+            "config": json.dumps(cfg, indent=2)[:5000],
+        }
+    if d["kind"] == "sweep":
+        return "sweep.html", {**page, "info": facts("run-info", info), **sweep(d, doc, q)}
+    info += [("threads", d["num_threads"]), ("batch", doc.get("batch"))]
+    return "scenario.html", {**page, "info": facts("run-info", info), **scenario(d, doc)}

@@ -1,0 +1,182 @@
+"""A sweep's page, from its stored edgebench.sweep/1 document: what it came to (grid, points
+by status, best throughput, lowest p99), latency and throughput against batch size (one
+series per threads x instances; points that did not run marked on the axis), the
+latency/throughput frontier across threads and instances, the latency distribution of one
+point (``?point=N``, else the best-throughput point) and a table of every point, unsupported
+and failed ones with their reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from markupsafe import Markup
+
+from edgebench.collector.aggregate import sweep_overview
+from edgebench.collector.views import charts
+from edgebench.collector.views.pages.cells import Link, Mark, Table, fmt, run_href
+from edgebench.collector.views.templating import svg
+
+_POINT_HEAD = ["#", "batch", "threads", "instances", "status", "items/s", "p50 ms", "p90 ms", "p99 ms"]
+_POINT_HEAD += ["per item p50 ms", "CPU %", "mJ/item", "power W", "reason", "distribution"]
+
+
+def series_name(p: dict[str, Any]) -> str:
+    return f"{p['threads']} thread{'s' if p['threads'] != 1 else ''}, {p['instances']} instance{'s' if p['instances'] != 1 else ''}"
+
+
+def invalid(p: dict[str, Any]) -> str | None:
+    """Why a point that ran is INVALID; None for a VALID one."""
+    return None if p.get("verdict") == "VALID" else "INVALID: " + "; ".join(p.get("reasons") or [])
+
+
+def sweep(d: dict[str, Any], doc: dict[str, Any], q: dict[str, str]) -> dict[str, Any]:
+    """The sweep section's data: summary, notes, charts and the points table."""
+    pts = d["sweep"]
+    ok = [p for p in pts if p["status"] == "ok"]
+    ov = sweep_overview(doc)
+    return {
+        "grid": doc["grid"],
+        "overview": ov,
+        "latency_scope": doc.get("latency_scope", ""),
+        "throughput_scope": doc.get("throughput_scope", ""),
+        "charts": _curves(pts, ok, ov),
+        **_chosen_point(ok, doc, q),
+        "points": points_table(pts, run_href(d["device_id"], d["run_id"])),
+        "notes": doc.get("notes", []),
+    }
+
+
+def _curves(pts: list[dict[str, Any]], ok: list[dict[str, Any]], ov: dict[str, Any]) -> list[Markup]:
+    """Latency and throughput vs batch size, and the latency/throughput frontier."""
+    lat: dict[str, list] = {}
+    thr: dict[str, list] = {}
+    dashed: list[str] = []
+    for p in sorted(ok, key=lambda p: (p["threads"], p["instances"], p["batch"])):
+        n = series_name(p)
+        lat.setdefault(f"p50, {n}", []).append((p["batch"], p["latency_ms"]["p50"], invalid(p)))
+        lat.setdefault(f"p99, {n}", []).append((p["batch"], p["latency_ms"]["p99"], invalid(p)))
+        thr.setdefault(n, []).append((p["batch"], p["throughput_items_per_s"], invalid(p)))
+        if f"p99, {n}" not in dashed:
+            dashed.append(f"p99, {n}")
+    missing = [
+        (
+            p["batch"],
+            f"batch {p['batch']}, threads {p['threads']}, instances {p['instances']}: {p['status']}: {p.get('reason', '')}",
+        )
+        for p in pts
+        if p["status"] != "ok"
+    ]
+    batches = sorted({p["batch"] for p in pts})
+    groups = sorted({series_name(p) for p in ok}, key=lambda n: [int(x.split()[0]) for x in n.split(", ")])
+    axis = "batch size (items per invoke)"
+    return [
+        svg(
+            charts.line_chart(
+                "Latency vs batch size (p50 solid, p99 dashed)",
+                lat,
+                axis,
+                "latency per batch (ms)",
+                dashed=dashed,
+                missing=missing,
+                kind="sweep-latency",
+                xticks=batches,
+                colors={n: groups.index(n.split(", ", 1)[1]) for n in lat},
+            )
+        ),
+        svg(
+            charts.line_chart(
+                "Throughput vs batch size",
+                thr,
+                axis,
+                "throughput (items/s)",
+                missing=missing,
+                kind="sweep-throughput",
+                xticks=batches,
+                colors={n: groups.index(n) for n in thr},
+            )
+        ),
+        _frontier_chart(ok, ov["frontier"], groups),
+    ]
+
+
+def _frontier_chart(ok: list[dict[str, Any]], front: list[dict[str, Any]], groups: list[str]) -> Markup:
+    scatter = [
+        {
+            "x": p["latency_ms"]["p99"],
+            "y": p["throughput_items_per_s"],
+            "group": series_name(p),
+            "label": f"b{p['batch']} t{p['threads']} i{p['instances']}",
+            "hollow": invalid(p) is not None,
+            "note": invalid(p),
+        }
+        for p in ok
+    ]
+    return svg(
+        charts.scatter_chart(
+            "Latency/throughput frontier across threads and instances (b = batch, t = threads, i = instances)",
+            scatter,
+            "p99 latency per batch (ms)",
+            "throughput (items/s)",
+            line=[(f["p99_ms"], f["throughput_items_per_s"]) for f in front],
+            line_name="frontier (no point is both faster and higher)",
+            groups=groups,
+            kind="sweep-frontier",
+        )
+    )
+
+
+def _chosen_point(ok: list[dict[str, Any]], doc: dict[str, Any], q: dict[str, str]) -> dict[str, Any]:
+    """The latency distribution of one point: ``?point=N``, else the best-throughput point.
+    ``point_histogram`` is None when no point that ran is chosen; ``point_without_histogram``
+    when the chosen point was published without one."""
+    bt = (doc.get("best") or {}).get("throughput") or {}
+    best = (bt.get("batch"), bt.get("threads"), bt.get("instances"))
+    default = next(
+        (p["index"] for p in ok if (p["batch"], p["threads"], p["instances"]) == best),
+        ok[0]["index"] if ok else None,
+    )
+    try:
+        sel = int(q.get("point", default if default is not None else -1))
+    except ValueError:
+        sel = default if default is not None else -1
+    chosen = next((p for p in ok if p["index"] == sel), None)
+    if chosen is None:
+        return {"point_histogram": None, "point_without_histogram": False}
+    hist = chosen.get("latency_histogram_ms") or {}
+    chart = charts.histogram_svg(
+        f"Latency per batch at batch {chosen['batch']}, threads {chosen['threads']}, instances "
+        f"{chosen['instances']} ({chosen.get('batches', '-')} batches)",
+        hist.get("counts") or [],
+        hist.get("edges_ms") or [],
+        "ms",
+        {"p50": chosen["latency_ms"]["p50"], "p99": chosen["latency_ms"]["p99"]},
+        log_x=True,
+        what="batches",
+        xlabel="latency per batch (ms)",
+    )
+    return {"point_histogram": svg(chart), "point_without_histogram": not hist}
+
+
+def points_table(pts: list[dict[str, Any]], href: str) -> Table:
+    """Every point of the grid: its figures, or why it did not run; a link to its distribution."""
+    rows = []
+    for p in pts:
+        pw = p.get("power") or {}
+        per = p.get("latency_per_item_ms") or {}
+        lat = p.get("latency_ms") or {}
+        status = p["status"] if p["status"] != "ok" else (p.get("verdict") or "ok")
+        rows.append(
+            [
+                *(str(p[k]) for k in ("index", "batch", "threads", "instances")),
+                Mark(status, status),
+                fmt(p.get("throughput_items_per_s"), ".1f"),
+                *(fmt(lat.get(k), ".4f") for k in ("p50", "p90", "p99")),
+                fmt(per.get("p50"), ".4f"),
+                fmt(p.get("cpu_pct"), ".1f"),
+                fmt(pw.get("energy_per_item_mj"), ".4f"),
+                fmt(pw.get("mean_w"), ".3f"),
+                p.get("reason") or "; ".join(p.get("reasons") or []) or "-",
+                Link(f"{href}?point={p['index']}", "histogram") if p["status"] == "ok" else "-",
+            ]
+        )
+    return Table("sweep", _POINT_HEAD, rows, left=0)
