@@ -22,6 +22,7 @@ from edgebench.agent.errors import ModelError, UserError
 from edgebench.agent.measure.result import default_device_id, new_run_id
 from edgebench.agent.measure.scenarios import (
     RealClock,
+    ScenarioSettings,
     SearchSettings,
     find_max_qps,
     run_scenario,
@@ -57,22 +58,8 @@ def _stoppable(serve: Callable[[int], Any], should_stop: Callable[[], bool]) -> 
     return service
 
 
-def run_scenario_opts(
-    opts: Any,
-    on_start: Callable[[dict[str, Any]], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> dict[str, Any]:
-    """Run the scenario (or the max-QPS search) that ``opts`` (a RunOptions) asks for.
-
-    ``on_start(info)`` is called once the model is loaded, before warmup, with the
-    document's head (``device_id``, ``run_id``, ``scenario``, ``model``, ``runtime``,
-    ``source``, ``config``): the publisher queues the run's meta from it.
-    ``should_stop()`` is asked before every query; True ends the run with ScenarioStopped."""
-    opts.validate()
-    s = settings(opts)
-    device_id = opts.device_id or default_device_id()
-    run_id = opts.run_id or new_run_id()
-    started = datetime.now(timezone.utc)
+def _worker(opts: Any) -> BatchWorker:
+    """The scenario's interpreter at ``--batch``, its samples prepared (the run plan)."""
     delegate = (
         rtmod.DelegateSpec(opts.delegate, dict(opts.delegate_options), opts.cpu_fallback) if opts.delegate else None
     )
@@ -90,38 +77,58 @@ def run_scenario_opts(
         color=opts.color,
     )
     try:
-        worker = BatchWorker(spec)
+        return BatchWorker(spec)
     except Unsupported as e:
         raise ModelError(f"--batch {opts.batch}: the model cannot take it: {e}; use --batch 1") from None
-    model = {
+
+
+def _model_doc(opts: Any, worker: BatchWorker) -> dict[str, Any]:
+    return {
         "path": os.path.abspath(opts.model),
         "name": os.path.basename(opts.model),
         "sha256": worker.facts.sha256,  # planned by the worker as it made the samples
         "size_bytes": os.path.getsize(opts.model),
         **{k: v for k, v in worker.describe_model().items() if k != "path"},
     }
-    config = {k: v for k, v in asdict(opts).items() if k not in ("notes", "device_id", "run_id")}
-    if on_start is not None:
-        on_start(
-            {
-                "device_id": device_id,
-                "run_id": run_id,
-                "scenario": "find-max-qps" if opts.find_max_qps else s.scenario,
-                "model": model,
-                "runtime": worker.rt.describe(),
-                "source": worker.samples_desc,
-                "config": config,
-            }
-        )
-    service = worker.service if should_stop is None else _stoppable(worker.service, should_stop)
-    notes = list(opts.notes)
+
+
+def _batch_notes(opts: Any, s: ScenarioSettings) -> list[str]:
+    notes = []
     if opts.batch > 1 and s.scenario in ("single-stream", "server"):
         notes.append(f"{s.scenario} queries hold one sample; each runs a whole batch of {opts.batch}")
     if s.scenario == "multi-stream" and s.samples_per_query % opts.batch:
         notes.append(
             f"{s.samples_per_query} samples per query in batches of {opts.batch}: the last batch is partly filled"
         )
-    warm = _warm(worker, max(opts.warmup, 10 if opts.find_max_qps else opts.warmup), opts.warmup_s)
+    return notes
+
+
+def _search_max_qps(opts: Any, s: ScenarioSettings, service: Callable, warm: np.ndarray, clock) -> dict[str, Any]:
+    """The max-QPS search, starting from --target-qps or from half the back-to-back rate
+    the warmup measured (its p99 is the floor no rate can beat)."""
+    tail = warm[len(warm) // 2 :] if warm.size >= 4 else warm
+    per_query_ms = float(np.median(tail)) / 1e6 if tail.size else None
+    floor = float(np.percentile(tail, 99)) / 1e6 if tail.size else None
+    start = opts.target_qps or (0.5 * 1000.0 / per_query_ms if per_query_ms else 1.0)
+    search = SearchSettings(
+        latency_bound_ms=opts.latency_bound_ms, start_qps=start, max_steps=opts.max_qps_steps, floor_latency_ms=floor
+    )
+    body = find_max_qps(server_at(service, replace(s, scenario="server"), clock), search)
+    body["search"]["start_from"] = (
+        "--target-qps" if opts.target_qps else "half the back-to-back rate measured in warmup"
+    )
+    body["search"]["warmup_service_ms"] = {
+        "p50": None if per_query_ms is None else round(per_query_ms, 4),
+        "p99": None if floor is None else round(floor, 4),
+    }
+    body["settings"] = s.to_dict()
+    return body
+
+
+def _measure(
+    opts: Any, s: ScenarioSettings, service: Callable, warm: np.ndarray
+) -> tuple[dict[str, Any], float | None]:
+    """The scenario (or search) with the board's power sampled around it; (body, CPU %)."""
     probes = opts.probes
     with contextlib.ExitStack() as stack:
         power = None
@@ -136,55 +143,66 @@ def run_scenario_opts(
                 )
             )
         cpu0, wall0 = time.process_time(), time.monotonic()
-        clock = RealClock()
         if opts.find_max_qps:
-            # a first guess from the warmup: half of one query at a time, back to back
-            tail = warm[len(warm) // 2 :] if warm.size >= 4 else warm
-            per_query_ms = float(np.median(tail)) / 1e6 if tail.size else None
-            floor = float(np.percentile(tail, 99)) / 1e6 if tail.size else None
-            start = opts.target_qps or (0.5 * 1000.0 / per_query_ms if per_query_ms else 1.0)
-            search = SearchSettings(
-                latency_bound_ms=opts.latency_bound_ms,
-                start_qps=start,
-                max_steps=opts.max_qps_steps,
-                floor_latency_ms=floor,
-            )
-            body = find_max_qps(server_at(service, replace(s, scenario="server"), clock), search)
-            body["search"]["start_from"] = (
-                "--target-qps" if opts.target_qps else "half the back-to-back rate measured in warmup"
-            )
-            body["search"]["warmup_service_ms"] = {
-                "p50": None if per_query_ms is None else round(per_query_ms, 4),
-                "p99": None if floor is None else round(floor, 4),
-            }
-            body["settings"] = s.to_dict()
+            body = _search_max_qps(opts, s, service, warm, RealClock())
         else:
-            body = run_scenario(service, s, clock)
+            body = run_scenario(service, s, RealClock())
         body["power"] = _power_section(body, power, opts)
     cpu1, wall1 = time.process_time(), time.monotonic()
-    notes += body.pop("notes", [])
-    doc: dict[str, Any] = {
-        "schema": protocol.SCENARIO_SCHEMA,
-        "device_id": device_id,
-        "run_id": run_id,
-        "agent_version": __version__,
-        "started_at": started.isoformat(timespec="milliseconds"),
-        "model": model,
+    return body, (round(100.0 * (cpu1 - cpu0) / (wall1 - wall0), 1) if wall1 > wall0 else None)
+
+
+def run_scenario_opts(
+    opts: Any,
+    on_start: Callable[[dict[str, Any]], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    """Run the scenario (or the max-QPS search) that ``opts`` (a RunOptions) asks for.
+
+    ``on_start(info)`` is called once the model is loaded, before warmup, with the
+    document's head (``device_id``, ``run_id``, ``scenario``, ``model``, ``runtime``,
+    ``source``, ``config``): the publisher queues the run's meta from it.
+    ``should_stop()`` is asked before every query; True ends the run with ScenarioStopped."""
+    opts.validate()
+    s = settings(opts)
+    started = datetime.now(timezone.utc)
+    worker = _worker(opts)
+    head = {
+        "device_id": opts.device_id or default_device_id(),
+        "run_id": opts.run_id or new_run_id(),
+        "model": _model_doc(opts, worker),
         "runtime": worker.rt.describe(),
         "source": worker.samples_desc,
+        "config": {k: v for k, v in asdict(opts).items() if k not in ("notes", "device_id", "run_id")},
+    }
+    if on_start is not None:
+        on_start({**head, "scenario": "find-max-qps" if opts.find_max_qps else s.scenario})
+    service = worker.service if should_stop is None else _stoppable(worker.service, should_stop)
+    notes = list(opts.notes) + _batch_notes(opts, s)
+    warm = _warm(worker, max(opts.warmup, 10 if opts.find_max_qps else opts.warmup), opts.warmup_s)
+    body, cpu_pct = _measure(opts, s, service, warm)
+    notes += body.pop("notes", [])
+    return {
+        "schema": protocol.SCENARIO_SCHEMA,
+        "device_id": head["device_id"],
+        "run_id": head["run_id"],
+        "agent_version": __version__,
+        "started_at": started.isoformat(timespec="milliseconds"),
+        "model": head["model"],
+        "runtime": head["runtime"],
+        "source": head["source"],
         "batch": opts.batch,
-        "config": config,
+        "config": head["config"],
         "warmup_batches": int(warm.size),
         "service_scope": f"a query of n samples runs ceil(n / {opts.batch}) batches; {BATCH_SCOPE}",
         "percentile_method": "linear",
         **body,
         "process": {
-            "cpu_pct": round(100.0 * (cpu1 - cpu0) / (wall1 - wall0), 1) if wall1 > wall0 else None,
+            "cpu_pct": cpu_pct,
             "scope": "the whole agent process over the scenario (warmup excluded); 100 = one core busy",
         },
         "notes": notes,
     }
-    return doc
 
 
 def _power_section(body: dict[str, Any], power: Any, opts: Any) -> dict[str, Any]:
