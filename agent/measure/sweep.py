@@ -404,65 +404,45 @@ def _power(power_window: PowerWindow | None, t0: int, t1: int, items: int) -> di
 
 
 # --------------------------------------------------------------------------- the sweep
-def sweep(
-    opts: SweepOptions,
-    *,
-    power_window: PowerWindow | None = None,
-    power_reason: str | None = None,
-    progress: Callable[[dict[str, Any], int, int], None] | None = None,
-    on_start: Callable[[dict[str, Any]], None] | None = None,
-) -> dict[str, Any]:
-    """Run every point of the grid; returns the ``edgebench.sweep/1`` document.
-
-    ``power_reason`` says why there is no ``power_window`` (recorded in each point).
-    ``on_start(info)`` is called once the model is loaded, before the first point, with
-    the document's head (``device_id``, ``run_id``, ``model``, ``runtime``, ``source``,
-    ``grid``, ``settings``): the publisher queues the run's meta from it."""
-    opts.validate()
-    device_id = opts.device_id or default_device_id()
-    run_id = opts.run_id or new_run_id()
-    started = datetime.now(timezone.utc)
-    # the model must run at all (batch 1, first thread count) or the sweep is a user error
+def _head(opts: SweepOptions) -> tuple[dict[str, Any], list]:
+    """The document's head (model, runtime, source, grid, settings) and the prepared samples.
+    The model must run at all (batch 1, the first thread count) or the sweep is a user error."""
     base = BatchWorker(worker_spec(opts, 1, opts.threads[0]))
-    samples, source_desc = base.samples, base.samples_desc
-    sha = base.facts.sha256  # planned by the worker as it made the samples
     rt_desc = base.rt.describe()
     rt_desc.pop("num_threads", None)
-    model = {
-        "path": os.path.abspath(opts.model),
-        "name": os.path.basename(opts.model),
-        "sha256": sha,
-        "size_bytes": os.path.getsize(opts.model),
-        **{k: v for k, v in base.describe_model().items() if k != "path"},
+    head = {
+        "device_id": opts.device_id or default_device_id(),
+        "run_id": opts.run_id or new_run_id(),
+        "model": {
+            "path": os.path.abspath(opts.model),
+            "name": os.path.basename(opts.model),
+            "sha256": base.facts.sha256,  # planned by the worker as it made the samples
+            "size_bytes": os.path.getsize(opts.model),
+            **{k: v for k, v in base.describe_model().items() if k != "path"},
+        },
+        "runtime": rt_desc,
+        "source": base.samples_desc,
+        "grid": {
+            "batch": list(opts.batch),
+            "threads": list(opts.threads),
+            "instances": list(opts.instances),
+            "instance_mode": "processes" if opts.processes else "threads",
+        },
+        "settings": {
+            "duration_s": opts.duration_s,
+            "frames": opts.frames,
+            "frames_unit": "batches per instance",
+            "warmup": opts.warmup,
+            "warmup_unit": "batches per instance, before each point",
+            "min_frames": opts.min_frames,
+            "min_duration_s": opts.min_duration_s,
+        },
     }
-    del base
-    grid_desc = {
-        "batch": list(opts.batch),
-        "threads": list(opts.threads),
-        "instances": list(opts.instances),
-        "instance_mode": "processes" if opts.processes else "threads",
-    }
-    settings = {
-        "duration_s": opts.duration_s,
-        "frames": opts.frames,
-        "frames_unit": "batches per instance",
-        "warmup": opts.warmup,
-        "warmup_unit": "batches per instance, before each point",
-        "min_frames": opts.min_frames,
-        "min_duration_s": opts.min_duration_s,
-    }
-    if on_start is not None:
-        on_start(
-            {
-                "device_id": device_id,
-                "run_id": run_id,
-                "model": model,
-                "runtime": rt_desc,
-                "source": source_desc,
-                "grid": grid_desc,
-                "settings": settings,
-            }
-        )
+    return head, base.samples
+
+
+def _run_grid(opts: SweepOptions, samples, power_window, power_reason, progress) -> tuple[list, dict[int, str]]:
+    """Every point in grid order; a batch size refused once is not loaded again."""
     points: list[dict[str, Any]] = []
     grid = [(b, t, i) for b in opts.batch for t in opts.threads for i in opts.instances]
     unsupported_batch: dict[int, str] = {}
@@ -485,6 +465,10 @@ def sweep(
         points.append(p)
         if progress is not None:
             progress(p, n + 1, len(grid))
+    return points, unsupported_batch
+
+
+def _sweep_notes(points: list[dict[str, Any]], unsupported_batch: dict[int, str]) -> list[str]:
     ok = [p for p in points if p["status"] == "ok"]
     notes = []
     if unsupported_batch:
@@ -497,24 +481,44 @@ def sweep(
     if ok and all(p.get("power") is None for p in ok):
         reason = ok[0].get("power_reason") or ""
         notes.append(reason if reason.startswith("power not measured") else f"power not measured: {reason}")
+    return notes
+
+
+def sweep(
+    opts: SweepOptions,
+    *,
+    power_window: PowerWindow | None = None,
+    power_reason: str | None = None,
+    progress: Callable[[dict[str, Any], int, int], None] | None = None,
+    on_start: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run every point of the grid; returns the ``edgebench.sweep/1`` document.
+
+    ``power_reason`` says why there is no ``power_window`` (recorded in each point).
+    ``on_start(info)`` is called once the model is loaded, before the first point, with
+    the document's head (``device_id``, ``run_id``, ``model``, ``runtime``, ``source``,
+    ``grid``, ``settings``): the publisher queues the run's meta from it."""
+    opts.validate()
+    started = datetime.now(timezone.utc)
+    head, samples = _head(opts)
+    if on_start is not None:
+        on_start(dict(head))
+    points, unsupported_batch = _run_grid(opts, samples, power_window, power_reason, progress)
+    ok = [p for p in points if p["status"] == "ok"]
     return {
         "schema": protocol.SWEEP_SCHEMA,
-        "device_id": device_id,
-        "run_id": run_id,
+        "device_id": head["device_id"],
+        "run_id": head["run_id"],
         "agent_version": __version__,
         "started_at": started.isoformat(timespec="milliseconds"),
-        "model": model,
-        "runtime": rt_desc,
-        "source": source_desc,
-        "grid": grid_desc,
-        "settings": settings,
+        **{k: head[k] for k in ("model", "runtime", "source", "grid", "settings")},
         "latency_scope": BATCH_SCOPE,
         "throughput_scope": "items (batch x batches) completed by all instances / the measured window (all instances ready -> last batch done)",
         "percentile_method": "linear",
         "points": points,
         "best": _best(ok),
         "counts": {s: sum(p["status"] == s for p in points) for s in ("ok", "unsupported", "failed")},
-        "notes": notes,
+        "notes": _sweep_notes(points, unsupported_batch),
     }
 
 
