@@ -14,6 +14,7 @@ from edgebench.agent.cli.flags import add_flags, given
 from edgebench.agent.cli.sweep import add_sweep_parser, cmd_sweep, run_scenario_cmd
 from edgebench.agent.errors import PublishError, UserError
 from edgebench.agent.options.build import build_run_options, merge
+from edgebench.agent.runtime.threads import describe as describe_threads
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,11 +52,11 @@ def _fmt(v: Any, width: int = 8) -> str:
 
 def print_summary(res: dict[str, Any], out=sys.stdout) -> None:
     rt = res["runtime"]
-    threads = rt["num_threads"] if rt["num_threads"] is not None else "default"
+    threads = describe_threads(rt.get("num_threads"), rt.get("num_threads_from"))
     src = res["source"]
     w = out.write
     w(
-        f"model {res['model']['name']} on {rt['name']} {rt['version']} (threads: {threads}), "
+        f"model {res['model']['name']} on {rt['name']} {rt['version']}, {threads}, "
         f"source {src.get('kind')} {src.get('uri', '')}\n"
     )
     fps = f"{res['fps']:.1f} FPS" if res["fps"] else "FPS n/a"

@@ -191,8 +191,11 @@ def _check_some_point_ran(doc: dict[str, Any], json_out: str | None) -> None:
 def print_sweep(doc: dict[str, Any], out=sys.stdout) -> None:
     w = out.write
     g = doc["grid"]
+    rt = doc["runtime"]
+    defaulted = " (the default: all cores)" if rt.get("num_threads_from") == "default" else ""
     w(
-        f"sweep of {doc['model']['name']} on {doc['runtime']['name']} {doc['runtime']['version']}, instances as {g['instance_mode']}\n"
+        f"sweep of {doc['model']['name']} on {rt['name']} {rt['version']}, threads {','.join(map(str, g['threads']))}"
+        f"{defaulted}, instances as {g['instance_mode']}\n"
     )
     w(
         f"{'batch':>6}{'threads':>8}{'inst':>5}{'items/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'ms/item':>9}{'CPU %':>7}  status\n"

@@ -31,6 +31,7 @@ from edgebench.agent.measure.scenarios import (
 from edgebench.agent.measure.workload import BATCH_SCOPE, BatchWorker, Unsupported, WorkerSpec
 from edgebench.agent.options.scenario import settings
 from edgebench.agent.runtime import interpreter as rtmod
+from edgebench.agent.runtime.threads import describe as describe_threads
 from edgebench.agent.wire import protocol
 
 
@@ -228,9 +229,9 @@ def _power_section(body: dict[str, Any], power: Any, opts: Any) -> dict[str, Any
 def print_scenario(doc: dict[str, Any], out) -> None:
     w = out.write
     rt = doc["runtime"]
-    threads = rt["num_threads"] if rt["num_threads"] is not None else "default"
+    threads = describe_threads(rt.get("num_threads"), rt.get("num_threads_from"))
     w(
-        f"model {doc['model']['name']} on {rt['name']} {rt['version']} (threads: {threads}, batch {doc['batch']}): {doc['scenario']}\n"
+        f"model {doc['model']['name']} on {rt['name']} {rt['version']}, {threads}, batch {doc['batch']}: {doc['scenario']}\n"
     )
     if doc["scenario"] == "find-max-qps":
         w(f"{'step':<5}{'phase':<9}{'target qps':>12}{'p99 ms':>10}{'done qps':>10}  verdict\n")

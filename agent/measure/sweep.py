@@ -409,7 +409,9 @@ def _head(opts: SweepOptions) -> tuple[dict[str, Any], list]:
     The model must run at all (batch 1, the first thread count) or the sweep is a user error."""
     base = BatchWorker(worker_spec(opts, 1, opts.threads[0]))
     rt_desc = base.rt.describe()
+    # each point records the threads it ran with (points[].threads)
     rt_desc.pop("num_threads", None)
+    rt_desc["num_threads_from"] = opts.threads_from
     head = {
         "device_id": opts.device_id or default_device_id(),
         "run_id": opts.run_id or new_run_id(),

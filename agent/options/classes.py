@@ -22,6 +22,7 @@ from typing import Any, Callable
 from edgebench.agent.errors import UserError
 from edgebench.agent.options.kinds import Bad
 from edgebench.agent.options.table import DEFAULT_FRAMES, DEFAULT_SWEEP_DURATION_S, REQUIRED, options
+from edgebench.agent.runtime.threads import DEFAULT, GIVEN, default_threads
 from edgebench.agent.wire import protocol
 
 #: the most points a sweep may have (the collector stores and draws each)
@@ -80,6 +81,9 @@ def _validate_run(self: Any) -> None:
 
 def _validate_sweep(self: Any) -> None:
     check_ranges(self, "sweep")
+    if self.threads is None:
+        self.threads = [default_threads()]
+        self.threads_from = DEFAULT
     n = len(self.batch) * len(self.threads) * len(self.instances)
     if n > MAX_POINTS:
         raise UserError(
@@ -118,7 +122,12 @@ RunOptions = options_class(
 SweepOptions = options_class(
     "SweepOptions",
     "sweep",
-    [("device_id", "str | None", field(default=None)), ("run_id", "str | None", field(default=None))],
+    [
+        ("device_id", "str | None", field(default=None)),
+        ("run_id", "str | None", field(default=None)),
+        #: whether the thread counts were given or are the default (runtime/threads.py)
+        ("threads_from", "str", field(default=GIVEN)),
+    ],
     _validate_sweep,
     "One sweep (``edgebench sweep``): the table's ``sweep`` section, plus the device and run ids.",
 )

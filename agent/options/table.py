@@ -48,6 +48,7 @@ from edgebench.agent.options.kinds import (
     Text,
     Whole,
 )
+from edgebench.agent.runtime import threads
 from edgebench.agent.wire import protocol
 from edgebench.agent.wire.transport import MqttSettings
 
@@ -185,10 +186,10 @@ _RUN: tuple[Option, ...] = (
         "run",
         "threads",
         Whole(1),
-        help="interpreter threads",
+        help="interpreter threads (the number used is recorded as runtime.num_threads)",
         flag="--threads",
         commands=("run",),
-        default_help="the runtime's",
+        default_help=threads.DEFAULT_HELP,
     ),
     Option(
         "run",
@@ -468,10 +469,10 @@ _SWEEP: tuple[Option, ...] = (
         "sweep",
         "threads",
         Grid(MAX_THREADS),
-        [1],
-        "interpreter thread counts, e.g. 1,2,4",
-        "--threads",
+        help="interpreter thread counts, e.g. 1,2,4",
+        flag="--threads",
         commands=("sweep",),
+        default_help=threads.DEFAULT_HELP,
     ),
     Option(
         "sweep",

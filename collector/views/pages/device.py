@@ -12,7 +12,7 @@ from edgebench.collector.views.pages.cells import Table
 from edgebench.collector.views.pages.tables import devices_table, documents, fleet_table, latency_chart, runs_table
 from edgebench.collector.views.report import iso
 
-_GROUP = ("model", "runtime", "delegate", "scenario")
+_GROUP = ("model", "runtime", "delegate", "threads", "scenario")
 #: Sessions listed, newest first.
 SESSIONS_SHOWN = 50
 

@@ -137,13 +137,14 @@ def runs_table(runs: list[dict[str, Any]]) -> Table:
 
 
 def scenarios_table(scen: list[dict[str, Any]], limit: int) -> Table:
-    head = ["run", "device", "model", "scenario", "verdict", "headline", "target qps", "done qps", "queries"]
-    head += ["reasons", "received"]
+    head = ["run", "device", "model", "threads", "scenario", "verdict", "headline", "target qps", "done qps"]
+    head += ["queries", "reasons", "received"]
     rows = [
         [
             Link(run_href(r["device_id"], r["run_id"]), r["run_id"]),
             r["device_id"],
             fmt(r["model"]),
+            fmt(r["num_threads"]),
             fmt(r["scenario"]),
             marked(r["verdict"]),
             headline_text(
@@ -161,7 +162,7 @@ def scenarios_table(scen: list[dict[str, Any]], limit: int) -> Table:
         ]
         for r in scen[:limit]
     ]
-    return Table("scenarios", head, rows, left=6)
+    return Table("scenarios", head, rows, left=7)
 
 
 def sweeps_table(sweeps: list[dict[str, Any]], limit: int) -> Table:

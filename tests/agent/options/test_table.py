@@ -161,7 +161,7 @@ def test_defaults_in_the_help_read_well():
     "cls, section, extra",
     [
         (RunOptions, "run", ["device_id", "run_id", "notes", "probes"]),
-        (SweepOptions, "sweep", ["device_id", "run_id"]),
+        (SweepOptions, "sweep", ["device_id", "run_id", "threads_from"]),
         (ProbeOptions, "probes", ["root"]),
     ],
 )

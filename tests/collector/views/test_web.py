@@ -233,3 +233,36 @@ def test_names_from_devices_are_escaped(tmp_path):
     for body in pages:
         assert b"<script>" not in body and b"&lt;script&gt;" in body
     store.close()
+
+
+def test_boards_are_compared_at_their_thread_counts(tmp_path):
+    """The model-across-boards page, the overview and the report keep runs at different
+    thread counts apart and show the count (issue 16, item 1)."""
+    from edgebench.collector.aggregate import group_rows
+    from edgebench.collector.views.report import table
+
+    store = SQLiteStore(str(tmp_path / "t.db"))
+    rng = np.random.default_rng(1)
+    seq = 0
+    for dev, run, n in (("pi-a", "r1", 1), ("pi-a", "r2", 4), ("jetson-b", "r3", 6)):
+        res = result_doc(dev, run, runtime="ai-edge-litert")
+        res["runtime"]["num_threads"] = n
+        seq += 3
+        store.apply(
+            [
+                as_message(meta(dev, 1, seq, run)),
+                as_message(frames(dev, 1, seq + 1, run, 0, columns(20, rng))),
+                as_message(summary(dev, 1, seq + 2, res)),
+            ]
+        )
+    dash = Dashboard(store)
+    page = dash.handle("/model/m.tflite", "")[2].decode()
+    head = page.split('id="comparison"', 1)[1].split("</thead>", 1)[0]
+    assert ">threads<" in head
+    body = page.split('id="comparison"', 1)[1].split("</table>", 1)[0]
+    assert body.count("<tr") - 1 == 3  # pi-a at 1 and at 4 threads are two rows, not one
+    rows = group_rows(store)
+    assert sorted((r["device_id"], r["threads"]) for r in rows) == [("jetson-b", 6), ("pi-a", 1), ("pi-a", 4)]
+    text = table(rows)
+    assert text.splitlines()[0].split()[:3] == ["device", "model", "threads"]
+    store.close()
