@@ -107,6 +107,32 @@ def variance_warnings(m: Measurement) -> list[str]:
     return out
 
 
+#: queueing dominates e2e when the median frame waits more than this share of its median e2e
+QUEUE_DOMINATES = 1 / 3
+
+
+def queue_warnings(m: Measurement) -> list[str]:
+    """A warning when frames spent a large share of their e2e waiting (the ``queue`` stage);
+    for a pipelined run, with what the wait bought: the FPS against one frame at a time
+    (estimated from the stages' means)."""
+    if "queue" not in m.stages or m.frames < 2:
+        return []
+    ms = {s: m.stats[s].summary_ms() for s in m.stages}
+    q, e2e = ms["queue"]["p50"], ms["e2e"]["p50"]
+    if not q or not e2e or q <= QUEUE_DOMINATES * e2e:
+        return []
+    share = f"frames waited {q:.4g} ms of their {e2e:.4g} ms e2e (p50, {100 * q / e2e:.0f} %) in the queue"
+    if m.mode != "pipelined":
+        return [f"{share}: inference is slower than the source delivers frames"]
+    alone = sum(ms[s]["mean"] or 0.0 for s in ("capture", "preprocess", "inference", "postprocess"))
+    gain = f" for {100 * (m.fps * alone / 1000 - 1):+.0f} % FPS over one frame at a time" if m.fps and alone else ""
+    return [
+        f"{share}{gain}: with --pipelined the next frame is ready before the interpreter is free and waits "
+        "for it, as a camera frame arriving while the interpreter is busy would; run without --pipelined "
+        "for one frame's latency alone"
+    ]
+
+
 @dataclass
 class _SourcePlan:
     """What the source step decided: what to open, how many frames, how inputs reach the interpreter."""
@@ -314,7 +340,7 @@ def _result_step(
         config={k: v for k, v in asdict(opts).items() if k not in ("notes", "device_id", "run_id")},
         notes=notes,
         validity=validity(m, opts),
-        warnings=variance_warnings(m),
+        warnings=variance_warnings(m) + queue_warnings(m),
         process=_process_section(done),
         pacing="realtime" if (opts.fps or opts.pacing == "realtime" or done.live) else "fast",
     )
