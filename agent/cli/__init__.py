@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from edgebench.agent import __version__
-from edgebench.agent.cli.common import publish_settings, read_settings
+from edgebench.agent.cli.common import publish_settings, read_settings, strict_check
 from edgebench.agent.cli.flags import add_flags, given
 from edgebench.agent.cli.sweep import add_sweep_parser, cmd_sweep, run_scenario_cmd
 from edgebench.agent.errors import PublishError, UserError
@@ -79,8 +79,10 @@ def print_summary(res: dict[str, Any], out=sys.stdout) -> None:
 
         w(summary_line(res["accuracy"]) + "\n")
     v = res.get("validity")
-    if v and v["verdict"] != "VALID":
-        w(f"INVALID run: {'; '.join(v['reasons'])}\n")
+    if v:
+        rules = f" by {v['rules']}" if v.get("rules") else ""
+        verdict = "valid" if v["verdict"] == "VALID" else f"INVALID ({'; '.join(v['reasons'])})"
+        w(f"verdict: {verdict}{rules}\n")
     for warning in res.get("warnings", []):
         w(f"warning: {warning}\n")
     from edgebench.agent.probes.info import run_summary_line
@@ -165,6 +167,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if res.get("board"):
             pub.update_inventory(res["board"])
         _finish_publishing(publish, pub, stream, res)
+    if args.strict:
+        strict_check(res)
     return 0
 
 

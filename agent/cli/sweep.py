@@ -12,6 +12,7 @@ import argparse
 import sys
 from typing import Any
 
+from edgebench.agent.cli.common import strict_check
 from edgebench.agent.errors import UserError
 
 
@@ -77,6 +78,8 @@ def run_scenario_cmd(args: argparse.Namespace, opts: Any, publish: Any = None) -
 
         abandon(pub)
         raise
+    if args.strict:
+        strict_check(doc)
     return 0
 
 
@@ -125,6 +128,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         abandon(pub)
         raise
     _check_some_point_ran(doc, args.json)
+    if args.strict:
+        strict_check(doc)
     return 0
 
 

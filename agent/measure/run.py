@@ -79,6 +79,13 @@ def _peak_rss_mb() -> float:
     return ru / 1024.0 if sys.platform != "darwin" else ru / (1024.0 * 1024.0)
 
 
+#: which rules the per-frame run's verdict applies
+RUN_RULES = (
+    "edgebench's check: at least {frames} frames over at least {seconds:g} s (--min-frames, --min-duration); "
+    "not an MLPerf verdict (--scenario single-stream --mlperf loadgen)"
+)
+
+
 def validity(m: Measurement, opts: RunOptions) -> dict[str, Any]:
     """A LoadGen-style verdict: enough frames and enough time to trust the tails."""
     reasons = []
@@ -91,6 +98,7 @@ def validity(m: Measurement, opts: RunOptions) -> dict[str, Any]:
         "reasons": reasons,
         "min_frames": opts.min_frames,
         "min_duration_s": opts.min_duration_s,
+        "rules": RUN_RULES.format(frames=opts.min_frames, seconds=opts.min_duration_s),
     }
 
 

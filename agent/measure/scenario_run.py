@@ -25,6 +25,7 @@ from edgebench.agent.measure.scenarios import (
     ScenarioSettings,
     SearchSettings,
     find_max_qps,
+    rules_text,
     run_scenario,
     server_at,
 )
@@ -123,6 +124,7 @@ def _search_max_qps(opts: Any, s: ScenarioSettings, service: Callable, warm: np.
         "p99": None if floor is None else round(floor, 4),
     }
     body["settings"] = s.to_dict()
+    body["rules"] = "each step: " + rules_text(replace(s, scenario="server"))
     return body
 
 
@@ -259,7 +261,7 @@ def print_scenario(doc: dict[str, Any], out) -> None:
                 f"{doc['queries']} queries in {doc['duration_s']:.3f} s ({doc['qps']} qps): {h['metric']} {h['value']} ms\n"
             )
         w(f"latency (ms)  mean {lat['mean']}  p50 {lat['p50']}  p90 {lat['p90']}  p99 {lat['p99']}  max {lat['max']}\n")
-    w(f"result: {doc['verdict']}\n")
+    w(f"result: {doc['verdict']}" + (f" by {doc['rules']}" if doc.get("rules") else "") + "\n")
     for r in doc["reasons"]:
         w(f"  reason: {r}\n")
     for warning in doc.get("warnings", []):

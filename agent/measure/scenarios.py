@@ -45,6 +45,39 @@ Service = Callable[[int], Any]
 HEADLINE_PERCENTILE = {"single-stream": 90.0, "multi-stream": 99.0, "server": 99.0}
 EARLY_STOPPING_CONFIDENCE = 0.99
 
+#: The run lengths a verdict is judged by (``ScenarioSettings.rules``). ``edgebench``: the
+#: options' own (--min-duration, --min-queries; by default 1 s and 64 queries, a quick check
+#: that is NOT an MLPerf verdict); ``--mlperf loadgen``: LoadGen's TestSettings defaults
+#: (min_duration_ms 10000, min_query_count 100); ``--mlperf submission``: mlperf.conf's for
+#: a submission (min_duration 600000 ms for every scenario; MultiStream min_query_count 662;
+#: Offline 24576 samples, ResNet-50's and most models').
+MLPERF_LENGTHS: dict[str, dict[str, Any]] = {
+    "loadgen": {
+        "min_duration_s": 10.0,
+        "min_queries": dict.fromkeys(SCENARIOS, 100),
+        "name": "MLPerf LoadGen's default run lengths (TestSettings)",
+    },
+    "submission": {
+        "min_duration_s": 600.0,
+        "min_queries": {"single-stream": 100, "multi-stream": 662, "offline": 24576, "server": 100},
+        "name": "MLPerf's run lengths for a submission (mlperf.conf)",
+    },
+}
+
+
+def rules_text(s: "ScenarioSettings") -> str:
+    """Which rules a scenario's verdict applies, in words, with the numbers."""
+    unit = "samples" if s.scenario == "offline" else "queries"
+    lengths = f"at least {s.min_duration_s:g} s and {s.min_queries} {unit}"
+    if s.latency_bound_ms is not None:
+        lengths += f", p{HEADLINE_PERCENTILE.get(s.scenario, 99.0):g} within {s.latency_bound_ms:g} ms"
+    if s.rules in MLPERF_LENGTHS:
+        return f"{MLPERF_LENGTHS[s.rules]['name']}: {lengths}"
+    return (
+        f"edgebench's run lengths: {lengths} (--min-duration, --min-queries); not an MLPerf verdict "
+        "(LoadGen's: 10 s and 100 queries, --mlperf loadgen; a submission's: 600 s, --mlperf submission)"
+    )
+
 
 class Clock(Protocol):
     def now_ns(self) -> int: ...
@@ -98,6 +131,8 @@ class ScenarioSettings:
     offline_samples: int | None = None
     batch: int = 1
     stop_when_bound_missed: bool = True
+    #: the run lengths the verdict applies: "edgebench", or a key of MLPERF_LENGTHS
+    rules: str = "edgebench"
 
     def check(self) -> None:
         """Raise ValueError with one line on a setting that cannot work."""
@@ -140,6 +175,7 @@ class ScenarioSettings:
             "min_queries": self.min_queries,
             "max_duration_s": self.cap_s,
             "queries": self.queries,
+            "rules": self.rules,
         }
         if self.scenario == "multi-stream":
             d["samples_per_query"] = self.samples_per_query
@@ -195,9 +231,11 @@ def _length_reasons(s: ScenarioSettings, duration_s: float, count: int, unit: st
     return reasons
 
 
-def _verdict(out: dict[str, Any], reasons: list[str]) -> dict[str, Any]:
+def _verdict(out: dict[str, Any], reasons: list[str], s: ScenarioSettings | None = None) -> dict[str, Any]:
     out["verdict"] = "INVALID" if reasons else "VALID"
     out["reasons"] = reasons
+    if s is not None:
+        out["rules"] = rules_text(s)
     return out
 
 
@@ -266,7 +304,7 @@ def run_stream(service: Service, s: ScenarioSettings, clock: Clock) -> dict[str,
             f"early stopping not met: {lat.size} queries; {out['early_stopping']['queries_needed']} needed to bound "
             f"p{pct:g} at {EARLY_STOPPING_CONFIDENCE:.0%} confidence (informative; not part of the verdict)"
         )
-    return _verdict(out, reasons)
+    return _verdict(out, reasons, s)
 
 
 def run_offline(service: Service, s: ScenarioSettings, clock: Clock, calibrate_s: float = 0.2) -> dict[str, Any]:
@@ -323,7 +361,7 @@ def run_offline(service: Service, s: ScenarioSettings, clock: Clock, calibrate_s
         reasons.append(f"stopped at the --max-duration cap of {s.cap_s:g} s with {left} of {n} samples not done")
     if notes:
         out["notes"] = notes
-    return _verdict(out, reasons)
+    return _verdict(out, reasons, s)
 
 
 def _offline_once(
@@ -415,7 +453,7 @@ def run_server(service: Service, s: ScenarioSettings, clock: Clock) -> dict[str,
     t_end = clock.now_ns()
     backlog = _backlog(run, t_end)
     out = _server_document(run, t_end, backlog)
-    return _verdict(out, _server_reasons(run, out, backlog))
+    return _verdict(out, _server_reasons(run, out, backlog), s)
 
 
 def _server_start(s: ScenarioSettings, clock: Clock) -> _ServerRun:

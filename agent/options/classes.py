@@ -75,6 +75,11 @@ def _validate_run(self: Any) -> None:
         return
     if self.batch != 1:
         raise UserError("--batch applies to --scenario runs (and `edgebench sweep`), not to the per-frame run")
+    if self.mlperf:
+        raise UserError(
+            "--mlperf judges a LoadGen scenario by MLPerf's run lengths: add --scenario single-stream (or another); "
+            "the per-frame run is not a LoadGen scenario"
+        )
     if self.frames is None and self.duration_s is None:
         self.frames = DEFAULT_FRAMES
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgebench.agent.errors import UserError
-from edgebench.agent.measure.scenarios import ScenarioSettings
+from edgebench.agent.measure.scenarios import MLPERF_LENGTHS, ScenarioSettings
 from edgebench.agent.options.table import default
 
 #: RunOptions fields that mean nothing to a scenario run (its samples are prepared ahead)
@@ -35,11 +35,21 @@ def validate_scenario(opts: Any) -> None:
 
 
 def settings(opts: Any) -> ScenarioSettings:
+    """The scenario's settings; ``--mlperf`` raises the run lengths to MLPerf's
+    (scenarios.MLPERF_LENGTHS) and names those rules in the verdict."""
+    duration = opts.duration_s if opts.duration_s is not None else 2.0
+    min_duration, min_queries = opts.min_duration_s, opts.min_queries
+    if opts.mlperf:
+        lengths = MLPERF_LENGTHS[opts.mlperf]
+        min_duration = max(min_duration, lengths["min_duration_s"])
+        min_queries = max(min_queries, lengths["min_queries"].get(opts.scenario or "server", 100))
+        duration = max(duration, min_duration)
     return ScenarioSettings(
         scenario=opts.scenario,
-        duration_s=opts.duration_s if opts.duration_s is not None else 2.0,
-        min_duration_s=opts.min_duration_s,
-        min_queries=opts.min_queries,
+        duration_s=duration,
+        min_duration_s=min_duration,
+        min_queries=min_queries,
+        rules=opts.mlperf or "edgebench",
         max_duration_s=opts.max_duration_s,
         queries=opts.frames,
         samples_per_query=opts.samples_per_query,
