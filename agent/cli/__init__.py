@@ -15,6 +15,7 @@ from edgebench.agent.cli.sweep import add_sweep_parser, cmd_sweep, run_scenario_
 from edgebench.agent.errors import PublishError, UserError
 from edgebench.agent.options.build import build_run_options, merge
 from edgebench.agent.runtime.threads import describe as describe_threads
+from edgebench.agent.wire.figures import people, text_table
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,8 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _fmt(v: Any, width: int = 8) -> str:
-    return f"{v:>{width}.3f}" if isinstance(v, (int, float)) else f"{'-':>{width}}"
+def latency_table(latency_ms: dict[str, dict[str, Any]]) -> str:
+    """The stages' latency for people (4 significant digits), columns as wide as their
+    widest figure, so they stay apart at 1,000 ms and more."""
+    keys = ("mean", "p50", "p90", "p99", "max")
+    rows = [[stage, *(people(st.get(k)) for k in keys)] for stage, st in latency_ms.items()]
+    return "\n".join(text_table(["latency (ms)", *keys], rows))
 
 
 def print_summary(res: dict[str, Any], out=sys.stdout) -> None:
@@ -64,9 +69,7 @@ def print_summary(res: dict[str, Any], out=sys.stdout) -> None:
         f"frames {res['frames']} (+{res['warmup_frames']} warmup) in {res['duration_s']:.3f} s: {fps}; "
         f"init {res['init_ms']:.1f} ms, first inference {res['first_inference_ms']:.2f} ms\n"
     )
-    w(f"{'latency (ms)':<13}{'mean':>8}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}\n")
-    for stage, st in res["latency_ms"].items():
-        w(f"{stage:<13}" + "".join(_fmt(st[k]) for k in ("mean", "p50", "p90", "p99", "max")) + "\n")
+    w(latency_table(res["latency_ms"]) + "\n")
     preds = res.get("predictions") or []
     for p in preds[:5]:
         top = p["top_k"][0]

@@ -520,6 +520,8 @@ def sweep(
         "points": points,
         "best": _best(ok),
         "counts": {s: sum(p["status"] == s for p in points) for s in ("ok", "unsupported", "failed")},
+        # one reason per batch size the model cannot take (its points repeat it, as the schema asks)
+        "unsupported_batches": {str(b): r for b, r in sorted(unsupported_batch.items())},
         "notes": _sweep_notes(points, unsupported_batch),
     }
 

@@ -14,6 +14,7 @@ import importlib
 import importlib.metadata
 import logging
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -126,10 +127,17 @@ def quiet_native_stderr():
                 log.debug("runtime said: %s", text)
 
 
+#: where TFLite's error reporter glued one message to the next without a separator
+#: ("...failed to reshape runtimeNode number 8 (TfLiteXNNPackDelegate) failed to prepare.")
+_GLUED = re.compile(r"(?<=[a-z])(?=Node number \d)")
+
+
 def _first_line(e: BaseException) -> str:
+    """The runtime's error on one line: its lines, and the messages its error reporter
+    glued together, each separated by "; "."""
     text = str(e).strip() or type(e).__name__
-    # TFLite error texts span lines; keep the informative part on one line.
-    return " ".join(line.strip() for line in text.splitlines() if line.strip())[:300]
+    parts = [p.strip().rstrip(".") for line in text.splitlines() for p in _GLUED.split(line) if p.strip()]
+    return "; ".join(parts)[:300]
 
 
 @dataclass
