@@ -303,16 +303,30 @@ def _check_frames(opts: RunOptions, done: _Measured, notes: list[str]) -> None:
     if m.ended_early:
         asked = f"{opts.frames} asked" if opts.frames else f"{opts.duration_s:g} s asked"
         notes.append(f"source ended after {m.warmup_frames + m.frames} frames; {m.frames} measured ({asked})")
+    if done.source.get("not_live"):
+        notes.append(done.source["not_live"])
     if m.frames == 0:
-        raise SourceError(
-            f"no frames measured: the source {opts.source} ended during warmup "
-            f"({m.warmup_frames} frames); lower --warmup or use a longer source"
-        )
+        raise SourceError(_ended_in_warmup(opts, m, done.source))
     if done.source.get("frames_dropped"):
         notes.append(
             f"{done.source['frames_dropped']} of {done.source['frames_captured']} frames from the live source were "
             "dropped because inference was slower than the source (only the newest frame is kept)"
         )
+
+
+def _ended_in_warmup(opts: RunOptions, m: Measurement, source: dict[str, Any]) -> str:
+    """Why no frame was measured, with what the newest-frame rule dropped, and what to do."""
+    text = f"no frames measured: the source {opts.source} ended during warmup, after {m.warmup_frames} frames"
+    dropped = source.get("frames_dropped")
+    if not dropped:
+        return text + "; lower --warmup or use a longer source"
+    text += (
+        f": {dropped} of its {source.get('frames_captured')} frames were dropped because inference was slower "
+        "than the source (only the newest frame is kept)"
+    )
+    if source.get("kind") == "gstreamer" and "is-live" not in str(source.get("uri")):
+        return text + "; if the pipeline's source is not live (a file, a test pattern), add is-live=true to it"
+    return text + "; lower the source's frame rate or --warmup, or use a longer source"
 
 
 def _process_section(done: _Measured) -> dict[str, Any]:

@@ -28,3 +28,29 @@ def test_a_sweep_gives_one_reason_per_unsupported_batch_size(tmp_path):
     assert text.count(reason) == 1, text
     assert text.count("unsupported (batch 2: see below)") == 2
     assert f"batch 2 unsupported: {reason}" in text
+
+
+MOBILENET = ROOT / "models" / "mobilenet_v2_0.35_224_int8_untrained.tflite"
+
+
+def test_a_non_live_gstreamer_pipeline_is_read_as_a_file(tmp_path):
+    """videotestsrc without is-live=true makes frames as fast as they are read: under the
+    newest-frame rule almost all of them were dropped and the run "ended during warmup"."""
+    out = tmp_path / "r.json"
+    pipeline = "gst:videotestsrc num-buffers=60 ! video/x-raw,width=320,height=240"
+    p = run_cli("run", "--model", str(MOBILENET), "--source", pipeline, "--frames", "50", "--json", str(out))
+    assert p.returncode == 0, p.stderr
+    res = json.loads(out.read_text())
+    assert res["frames"] == 50 and res["source"]["live"] is False
+    assert "frames_dropped" not in res["source"]
+    assert any("videotestsrc without is-live=true is not live" in n for n in res["notes"])
+
+
+def test_a_live_source_that_drops_everything_during_warmup_says_so():
+    pipeline = "gst:videotestsrc is-live=true num-buffers=40 ! video/x-raw,width=320,height=240,framerate=1000/1"
+    p = run_cli("run", "--model", str(MOBILENET), "--source", pipeline, "--warmup", "1000", "--no-probes")
+    assert p.returncode == 4, p.stderr
+    line = p.stderr.strip()
+    assert line.startswith("edgebench: error: no frames measured: the source gst:videotestsrc is-live=true")
+    assert "frames were dropped because inference was slower than the source" in line
+    assert "of its 40 frames" in line and len(line.splitlines()) == 1
