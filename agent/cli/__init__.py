@@ -55,7 +55,8 @@ def latency_table(latency_ms: dict[str, dict[str, Any]]) -> str:
     return "\n".join(text_table(["latency (ms)", *keys], rows))
 
 
-def print_summary(res: dict[str, Any], out=sys.stdout) -> None:
+def print_summary(res: dict[str, Any], out=sys.stdout, written: str | None = None) -> None:
+    """The run for people; ``written``: the result file the run was written to, if any."""
     rt = res["runtime"]
     threads = describe_threads(rt.get("num_threads"), rt.get("num_threads_from"))
     src = res["source"]
@@ -76,7 +77,8 @@ def print_summary(res: dict[str, Any], out=sys.stdout) -> None:
         name = top["label"] if top["label"] is not None else f"class {top['index']}"
         w(f"top-1 {p['source_name']}: {name} ({top['score']:.3f})\n")
     if len(preds) > 5:
-        w(f"... and {len(preds) - 5} more predictions in the result file\n")
+        where = f"in {written}" if written else "not shown (--json FILE writes them all)"
+        w(f"... and {len(preds) - 5} more predictions {where}\n")
     if res.get("accuracy"):
         from edgebench.agent.measure.accuracy import summary_line
 
@@ -197,7 +199,7 @@ def _report(res: dict[str, Any], json_out: str | None, quiet: bool) -> None:
     if json_out:
         write_json(json_out, res)
     if not quiet:
-        print_summary(res)
+        print_summary(res, written=json_out)
         if json_out:
             print(f"result written to {json_out}")
 

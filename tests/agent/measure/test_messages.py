@@ -6,7 +6,7 @@ import io
 import json
 
 from edgebench.agent.cli.sweep import print_sweep
-from tests.support.paths import ROOT, run_cli
+from tests.support.paths import ROOT, SHAPES_MODEL, run_cli
 
 FIXED_BATCH = ROOT / "models" / "shapes_int8_fixed_batch.tflite"
 
@@ -54,3 +54,28 @@ def test_a_live_source_that_drops_everything_during_warmup_says_so():
     assert line.startswith("edgebench: error: no frames measured: the source gst:videotestsrc is-live=true")
     assert "frames were dropped because inference was slower than the source" in line
     assert "of its 40 frames" in line and len(line.splitlines()) == 1
+
+
+def test_more_predictions_are_in_the_result_file_only_when_one_was_written(tmp_path):
+    folder = ROOT / "models" / "testsets" / "shapes"
+    p = run_cli("run", "--model", str(SHAPES_MODEL), "--source", str(folder), "--frames", "20", "--no-probes")
+    assert p.returncode == 0, p.stderr
+    assert "result file" not in p.stdout
+    assert "... and 15 more predictions not shown (--json FILE writes them all)" in p.stdout
+    out = tmp_path / "r.json"
+    p = run_cli(
+        "run", "--model", str(SHAPES_MODEL), "--source", str(folder), "--frames", "20", "--no-probes",
+        "--json", str(out),
+    )  # fmt: skip
+    assert f"... and 15 more predictions in {out}" in p.stdout
+    assert len(json.loads(out.read_text())["predictions"]) == 20
+
+
+def test_nothing_to_watch_is_not_no_throttling_seen():
+    from edgebench.agent.probes.info import run_summary_line
+
+    base = {"power": {"available": False}, "thermal": {"max_c": None}}
+    line = run_summary_line({**base, "throttling": {"watched": [], "throttled": False, "flags": [], "events": []}})
+    assert "no throttling source on this board" in line and "no throttling seen" not in line
+    watched = {"watched": ["cpu0 max frequency"], "throttled": False, "flags": [], "events": []}
+    assert "no throttling seen" in run_summary_line({**base, "throttling": watched})
