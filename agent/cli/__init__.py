@@ -14,6 +14,7 @@ from edgebench.agent.cli.flags import add_flags, given
 from edgebench.agent.cli.sweep import add_sweep_parser, cmd_sweep, run_scenario_cmd
 from edgebench.agent.errors import PublishError, UserError
 from edgebench.agent.options.build import build_run_options, merge
+from edgebench.agent.runtime.interpreter import fallback_text
 from edgebench.agent.runtime.threads import describe as describe_threads
 from edgebench.agent.wire.figures import people, text_table
 
@@ -62,7 +63,7 @@ def print_summary(res: dict[str, Any], out=sys.stdout, written: str | None = Non
     src = res["source"]
     w = out.write
     w(
-        f"model {res['model']['name']} on {rt['name']} {rt['version']}, {threads}, "
+        f"model {res['model']['name']} on {rt['name']} {rt['version']}{fallback_text(rt)}, {threads}, "
         f"source {src.get('kind')} {src.get('uri', '')}\n"
     )
     fps = f"{res['fps']:.1f} FPS" if res["fps"] else "FPS n/a"

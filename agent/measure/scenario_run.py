@@ -32,6 +32,7 @@ from edgebench.agent.measure.scenarios import (
 from edgebench.agent.measure.workload import BATCH_SCOPE, BatchWorker, Unsupported, WorkerSpec
 from edgebench.agent.options.scenario import settings
 from edgebench.agent.runtime import interpreter as rtmod
+from edgebench.agent.runtime.interpreter import fallback_text
 from edgebench.agent.runtime.threads import describe as describe_threads
 from edgebench.agent.wire import protocol
 from edgebench.agent.wire.figures import people, text_table
@@ -235,7 +236,8 @@ def print_scenario(doc: dict[str, Any], out) -> None:
     rt = doc["runtime"]
     threads = describe_threads(rt.get("num_threads"), rt.get("num_threads_from"))
     w(
-        f"model {doc['model']['name']} on {rt['name']} {rt['version']}, {threads}, batch {doc['batch']}: {doc['scenario']}\n"
+        f"model {doc['model']['name']} on {rt['name']} {rt['version']}{fallback_text(rt)}, {threads}, "
+        f"batch {doc['batch']}: {doc['scenario']}\n"
     )
     if doc["scenario"] == "find-max-qps":
         _print_search(doc, w)

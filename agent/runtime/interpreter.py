@@ -279,6 +279,15 @@ class Runtime:
         return self.interpreter.tensor(self.outputs[i].index)()
 
 
+def fallback_text(runtime: dict[str, Any]) -> str:
+    """For a summary's first line: `` ON THE CPU (--cpu-fallback: why the delegate did not
+    load)`` when the delegate fell back, else empty."""
+    fb = runtime.get("delegate_fallback")
+    if not fb:
+        return ""
+    return f" ON THE CPU (--cpu-fallback: {fb.get('reason')})"
+
+
 def load(
     model_path: str,
     runtime: str = "auto",

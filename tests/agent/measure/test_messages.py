@@ -79,3 +79,21 @@ def test_nothing_to_watch_is_not_no_throttling_seen():
     assert "no throttling source on this board" in line and "no throttling seen" not in line
     watched = {"watched": ["cpu0 max frequency"], "throttled": False, "flags": [], "events": []}
     assert "no throttling seen" in run_summary_line({**base, "throttling": watched})
+
+
+def test_a_cpu_fallback_is_in_the_summary_header_and_the_collectors_report(tmp_path):
+    out = tmp_path / "r.json"
+    p = run_cli(
+        "run", "--model", str(SHAPES_MODEL), "--delegate", "edgetpu", "--cpu-fallback", "--frames", "20",
+        "--no-probes", "--json", str(out),
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    first = p.stdout.splitlines()[0]
+    assert "ON THE CPU (--cpu-fallback: cannot load delegate library libedgetpu.so.1" in first, first
+    res = json.loads(out.read_text())
+    from edgebench.collector.store.fields import run_fields
+
+    assert run_fields(res)["delegate"] == "CPU fallback from libedgetpu.so.1"
+    # a delegate that did load is stored as its library, not as its {library, options} mapping
+    res["runtime"].update(delegate={"library": "libvx_delegate.so", "options": {}}, delegate_fallback=None)
+    assert run_fields(res)["delegate"] == "libvx_delegate.so"
