@@ -16,11 +16,25 @@ if TYPE_CHECKING:
 
 
 def read_settings(args: argparse.Namespace, command: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the --config file, checked; the flags given, checked), both in the config's shape."""
+    """(the --config file, checked; the flags given, checked), both in the config's shape.
+    The problems of both are reported together, every one on its own line."""
+    from edgebench.agent.errors import UserError
     from edgebench.agent.options import config as cfgmod
 
-    cfg = cfgmod.load(args.config) if args.config else {}
-    return cfg, given(args, command)
+    problems: list[str] = []
+    cfg: dict[str, Any] = {}
+    flags: dict[str, Any] = {}
+    try:
+        cfg = cfgmod.load(args.config) if args.config else {}
+    except UserError as e:
+        problems += str(e).splitlines()
+    try:
+        flags = given(args, command)
+    except UserError as e:
+        problems += str(e).splitlines()
+    if problems:
+        raise UserError("\n".join(problems))
+    return cfg, flags
 
 
 def publish_settings(merged: dict[str, Any], args: argparse.Namespace, command: str) -> PublishSettings | None:

@@ -135,30 +135,40 @@ class ScenarioSettings:
     rules: str = "edgebench"
 
     def check(self) -> None:
-        """Raise ValueError with one line on a setting that cannot work."""
+        """Raise ValueError naming every setting that cannot work, one line each."""
+        problems = self.problems()
+        if problems:
+            raise ValueError("\n".join(problems))
+
+    def problems(self) -> list[str]:
+        """Every setting that cannot work, one line each."""
         if self.scenario not in SCENARIOS:
-            raise ValueError(f"unknown scenario {self.scenario!r}: choose one of {', '.join(SCENARIOS)}")
-        if not self.duration_s > 0:
-            raise ValueError("--duration must be more than 0 seconds")
-        if self.min_queries < 0 or self.min_duration_s < 0:
-            raise ValueError("--min-queries and --min-duration must be 0 or more")
-        if self.queries is not None and self.queries < 1:
-            raise ValueError("the number of queries must be at least 1")
-        if self.samples_per_query < 1:
-            raise ValueError("--samples-per-query must be at least 1")
-        if self.batch < 1:
-            raise ValueError("--batch must be at least 1")
-        if self.latency_bound_ms is not None and not self.latency_bound_ms > 0:
-            raise ValueError("--latency-bound-ms must be more than 0")
-        if self.arrivals not in ("poisson", "uniform"):
-            raise ValueError("arrivals must be poisson or uniform")
-        if self.scenario == "server":
-            if self.target_qps is None or not self.target_qps > 0:
-                raise ValueError("the server scenario needs --target-qps N (queries per second, more than 0)")
-            if self.latency_bound_ms is None:
-                raise ValueError("the server scenario needs --latency-bound-ms N (the p99 latency the rate must hold)")
-        if self.max_duration_s is not None and self.max_duration_s < self.duration_s:
-            raise ValueError("--max-duration must be at least --duration")
+            return [f"unknown scenario {self.scenario!r}: choose one of {', '.join(SCENARIOS)}"]
+        rules = [
+            (not self.duration_s > 0, "--duration must be more than 0 seconds"),
+            (self.min_queries < 0 or self.min_duration_s < 0, "--min-queries and --min-duration must be 0 or more"),
+            (self.queries is not None and self.queries < 1, "the number of queries must be at least 1"),
+            (self.samples_per_query < 1, "--samples-per-query must be at least 1"),
+            (self.batch < 1, "--batch must be at least 1"),
+            (
+                self.latency_bound_ms is not None and not self.latency_bound_ms > 0,
+                "--latency-bound-ms must be more than 0",
+            ),
+            (self.arrivals not in ("poisson", "uniform"), "arrivals must be poisson or uniform"),
+            (
+                self.scenario == "server" and (self.target_qps is None or not self.target_qps > 0),
+                "the server scenario needs --target-qps N (queries per second, more than 0)",
+            ),
+            (
+                self.scenario == "server" and self.latency_bound_ms is None,
+                "the server scenario needs --latency-bound-ms N (the p99 latency the rate must hold)",
+            ),
+            (
+                self.max_duration_s is not None and self.max_duration_s < self.duration_s,
+                "--max-duration must be at least --duration",
+            ),
+        ]
+        return [text for bad, text in rules if bad]
 
     @property
     def cap_s(self) -> float:

@@ -65,22 +65,29 @@ def check_ranges(opts: Any, section: str) -> None:
 
 
 def _validate_run(self: Any) -> None:
+    """The ranges, then the combinations: every problem at once, a line each."""
     check_ranges(self, "run")
+    problems = []
     if self.delegate_options and not self.delegate:
-        raise UserError("--delegate-option needs --delegate LIB")
+        problems.append("--delegate-option needs --delegate LIB")
     if self.scenario is not None or self.find_max_qps:
         from edgebench.agent.options.scenario import validate_scenario  # numpy: only when a scenario is asked
 
-        validate_scenario(self)
-        return
-    if self.batch != 1:
-        raise UserError("--batch applies to --scenario runs (and `edgebench sweep`), not to the per-frame run")
-    if self.mlperf:
-        raise UserError(
-            "--mlperf judges a LoadGen scenario by MLPerf's run lengths: add --scenario single-stream (or another); "
-            "the per-frame run is not a LoadGen scenario"
-        )
-    if self.frames is None and self.duration_s is None:
+        try:
+            validate_scenario(self)
+        except UserError as e:
+            problems.extend(str(e).splitlines())
+    else:
+        if self.batch != 1:
+            problems.append("--batch applies to --scenario runs (and `edgebench sweep`), not to the per-frame run")
+        if self.mlperf:
+            problems.append(
+                "--mlperf judges a LoadGen scenario by MLPerf's run lengths: add --scenario single-stream (or "
+                "another); the per-frame run is not a LoadGen scenario"
+            )
+    if problems:
+        raise UserError("\n".join(problems))
+    if self.scenario is None and self.frames is None and self.duration_s is None:
         self.frames = DEFAULT_FRAMES
 
 

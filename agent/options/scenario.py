@@ -16,22 +16,25 @@ _NOT_FOR_SCENARIOS = {k: default("run", k) for k in ("pipelined", "fps", "pacing
 
 def validate_scenario(opts: Any) -> None:
     """Check a RunOptions that asks for a scenario, after its ranges (RunOptions.validate):
-    the combinations a scenario cannot take; one UserError line per problem."""
+    the combinations a scenario cannot take; every problem at once, one UserError line each."""
+    problems = []
     if opts.find_max_qps:
         if opts.scenario not in (None, "server"):
-            raise UserError("--find-max-qps searches server rates: use it with --scenario server (or alone)")
-        opts.scenario = "server"
+            problems.append("--find-max-qps searches server rates: use it with --scenario server (or alone)")
+        else:
+            opts.scenario = "server"
         if opts.latency_bound_ms is None:
-            raise UserError("--find-max-qps needs --latency-bound-ms N (the p99 latency each rate must hold)")
+            problems.append("--find-max-qps needs --latency-bound-ms N (the p99 latency each rate must hold)")
     for k, unset in _NOT_FOR_SCENARIOS.items():
         if getattr(opts, k) != unset:
-            raise UserError(f"--{k} does not apply to --scenario (its samples are prepared before timing)")
-    try:
-        settings(opts).check()
-    except ValueError as e:
-        if opts.find_max_qps and "--target-qps" in str(e):
-            return  # the search picks its own rates
-        raise UserError(str(e)) from None
+            problems.append(f"--{k} does not apply to --scenario (its samples are prepared before timing)")
+    if opts.scenario is not None:
+        for p in settings(opts).problems():
+            searching = opts.find_max_qps and ("--target-qps" in p or "--latency-bound-ms" in p)
+            if not searching:  # the search picks its own rates; its bound is checked above
+                problems.append(p)
+    if problems:
+        raise UserError("\n".join(problems))
 
 
 def settings(opts: Any) -> ScenarioSettings:
