@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from edgebench.agent import __version__
-from edgebench.agent.cli.common import publish_settings, read_settings, strict_check
+from edgebench.agent.cli.common import model_file, publish_settings, read_settings, strict_check
 from edgebench.agent.cli.flags import add_flags, given
 from edgebench.agent.cli.sweep import add_sweep_parser, cmd_sweep, run_scenario_cmd
 from edgebench.agent.errors import PublishError, UserError
@@ -143,6 +143,7 @@ class progress_printer:
 
 def cmd_run(args: argparse.Namespace) -> int:
     opts, merged = resolve_run(args)
+    opts.model = model_file(opts.model, args.quiet)
     publish = publish_settings(merged, args, "run")
     if opts.scenario is not None or opts.find_max_qps or args.plot:
         return run_scenario_cmd(args, opts, publish)

@@ -83,3 +83,13 @@ def strict_check(doc: dict[str, Any]) -> None:
     if problems:
         what = "sweep has points that are not ok and VALID" if "points" in doc else "result is INVALID"
         raise StrictError(f"--strict: the {what}: {'; '.join(problems)}")
+
+
+def model_file(spec: str, quiet: bool = False) -> str:
+    """The file of a model given as a path or a registry name, fetched when needed
+    (edgebench.agent.runtime.fetch); what the fetch does is said on stderr unless quiet."""
+    import sys
+
+    from edgebench.agent.runtime.fetch import resolve_model
+
+    return resolve_model(spec, out=(lambda s: None) if quiet else (lambda s: print(s, file=sys.stderr)))

@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Any
 
-from edgebench.agent.cli.common import strict_check
+from edgebench.agent.cli.common import model_file, strict_check
 from edgebench.agent.errors import UserError
 from edgebench.agent.wire.figures import people, text_table
 
@@ -112,6 +112,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     cfg, flags = read_settings(args, "sweep")
     opts = build_sweep_options(cfg, flags)
+    opts.model = model_file(opts.model, args.quiet)
     publish = publish_settings(merge(cfg, flags), args, "sweep")
     probes = build_probe_options(cfg, flags)
     _require_plot(args.plot)
