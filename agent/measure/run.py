@@ -37,7 +37,6 @@ from edgebench.agent.runtime import registry
 from edgebench.agent.runtime.interpreter import Runtime, TensorInfo
 from edgebench.agent.runtime.postprocess import Detector, summarize_outputs
 from edgebench.agent.sources.base import Frame, Source
-from edgebench.agent.sources.live import LiveSource
 from edgebench.agent.sources.open import open_source
 
 log = logging.getLogger("edgebench.run")
@@ -291,8 +290,7 @@ def _measure_step(
             format_prediction=plan.post.format if plan.post is not None else None,
         )
         m = measure(rt, source, src.preprocess, plan.post, loop, feed=src.feed)
-        if isinstance(source, LiveSource):
-            desc = {**desc, **source.counters()}
+        desc = {**desc, **source.counters()}
     cpu1, wall1 = _process_usage()
     return _Measured(m, started, desc, source.live, probes, cpu1 - cpu0, wall1 - wall0)
 
@@ -305,6 +303,11 @@ def _check_frames(opts: RunOptions, done: _Measured, notes: list[str]) -> None:
         notes.append(f"source ended after {m.warmup_frames + m.frames} frames; {m.frames} measured ({asked})")
     if done.source.get("not_live"):
         notes.append(done.source["not_live"])
+    if done.source.get("kind") == "folder" and done.source.get("passes", 0) > 1:
+        notes.append(
+            f"the folder's {done.source['images']} images were read {done.source['images_read']} times "
+            f"({done.source['passes']:g} passes, warmup included): a folder loops until --frames or --duration"
+        )
     if m.frames == 0:
         raise SourceError(_ended_in_warmup(opts, m, done.source))
     if done.source.get("frames_dropped"):

@@ -97,3 +97,17 @@ def test_a_cpu_fallback_is_in_the_summary_header_and_the_collectors_report(tmp_p
     # a delegate that did load is stored as its library, not as its {library, options} mapping
     res["runtime"].update(delegate={"library": "libvx_delegate.so", "options": {}}, delegate_fallback=None)
     assert run_fields(res)["delegate"] == "libvx_delegate.so"
+
+
+def test_the_summary_says_how_many_passes_a_folder_took(tmp_path):
+    out = tmp_path / "r.json"
+    folder = ROOT / "models" / "testsets" / "shapes"
+    p = run_cli("run", "--model", str(SHAPES_MODEL), "--source", str(folder), "--frames", "235", "--warmup", "5",
+                "--no-probes", "--json", str(out))  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    src = json.loads(out.read_text())["source"]
+    assert src["images"] == 120 and src["images_read"] == 240 and src["passes"] == 2.0
+    assert (
+        "note: the folder's 120 images were read 240 times (2 passes, warmup included): "
+        "a folder loops until --frames or --duration" in p.stdout
+    )
