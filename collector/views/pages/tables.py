@@ -108,6 +108,15 @@ def _received(r: dict[str, Any]) -> str:
     return iso(r["first_seen"]) + (" (in progress)" if r["kind"] != "run" else "")
 
 
+def _stored(r: dict[str, Any]) -> str:
+    """What the collector stores of a run: its frames, or for a sweep or a scenario (which
+    publish no frames, so "0" would read as data lost) its document."""
+    if r["kind"] == "run":
+        return fmt(r["frames_stored"])
+    what = {"sweep": "the sweep's points", "scenario": "the scenario result"}.get(r["kind"], "its document")
+    return what if r["summary_at"] else "its announcement (result pending)"
+
+
 def runs_table(runs: list[dict[str, Any]]) -> Table:
     head = ["run", "device", "kind", "model", "runtime", "delegate", "threads", "scenario", "verdict", "headline"]
     head += ["frames", "stored", "FPS", "mJ/inf", "throttled", "received"]
@@ -125,7 +134,7 @@ def runs_table(runs: list[dict[str, Any]]) -> Table:
                 None if r["within_bound"] is None else bool(r["within_bound"]),
             ),
             fmt(r["frames"]),
-            fmt(r["frames_stored"]),
+            _stored(r),
             fmt(r["fps"], ".1f"),
             fmt(r["energy_mj_gross"]),
             {None: "-", 0: "no", 1: "yes"}.get(r["throttled"], "-"),

@@ -266,3 +266,24 @@ def test_boards_are_compared_at_their_thread_counts(tmp_path):
     text = table(rows)
     assert text.splitlines()[0].split()[:3] == ["device", "model", "threads"]
     store.close()
+
+
+def test_sweeps_and_scenarios_show_what_is_stored_not_zero_frames(tmp_path):
+    """Issue 16, item 13: "stored 0" for a sweep or a scenario read as data lost."""
+    from edgebench.collector.aggregate import run_list
+    from edgebench.collector.views.pages.tables import runs_table
+
+    store = SQLiteStore(str(tmp_path / "d.db"))
+    _fill(store)
+    sw_pending = sweep_doc("pi-kitchen", "sw2")
+    store.apply([as_message(meta_of(sw_pending, seq=20))])
+    t = runs_table(run_list(store, device_id="pi-kitchen"))
+    col = t.head.index("stored")
+    stored = {str(row[0].text): row[col] for row in t.rows}
+    assert stored["sw1"] == "the sweep's points"
+    assert stored["sc1"] == "the scenario result"
+    assert stored["sw2"] == "its announcement (result pending)"
+    assert stored["r1"] == "1000"  # a per-frame run: its frames
+    page = Dashboard(store).handle("/device/pi-kitchen", "")[2].decode()
+    assert "the sweep&#39;s points" in page or "the sweep's points" in page
+    store.close()
