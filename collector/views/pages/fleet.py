@@ -32,7 +32,14 @@ def overview(store) -> tuple[str, dict[str, Any]]:
         "quarantine": ", ".join(f"{k} {v}" for k, v in qc.items()) or "none",
         "devices_table": devices_table(devs),
         "fleet": fleet_table(rows, DEFAULT_GROUP),
-        "chart": latency_chart(rows, DEFAULT_GROUP, "Latency per device, model and threads (ms)"),
+        "chart": latency_chart(
+            rows,
+            DEFAULT_GROUP,
+            "Latency per device, threads and model (ms)",
+            labels=[
+                f"{r['device_id']}, {r['threads'] if r['threads'] is not None else '?'} thr: {r['model']}" for r in rows
+            ],
+        ),
         **documents(scenario_rows(store), sweep_rows(store), limit=OVERVIEW_DOCUMENTS),
         "models": [Link(model_href(m), m) for m in sorted({r["model"] for r in rows if r["model"]})],
     }
