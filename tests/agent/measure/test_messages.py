@@ -111,3 +111,13 @@ def test_the_summary_says_how_many_passes_a_folder_took(tmp_path):
         "note: the folder's 120 images were read 240 times (2 passes, warmup included): "
         "a folder loops until --frames or --duration" in p.stdout
     )
+
+
+def test_edgebench_info_has_no_python_spellings():
+    from edgebench.agent.cli.info import render
+
+    text = render({"board": {"model": None, "model_from": None, "cpu": {}, "flags": []}, "sources": {"ffmpeg": True}})
+    assert "None" not in text and "True" not in text and "{}" not in text and "[]" not in text
+    assert "  model: unknown" in text and "  ffmpeg: yes" in text and "  cpu: none" in text
+    p = run_cli("info")
+    assert p.returncode == 0 and "None" not in p.stdout, p.stdout
