@@ -34,3 +34,9 @@ class PublishError(UserError):
     """The MQTT broker cannot be reached or refuses us."""
 
     exit_code = 5
+
+
+class StrictError(UserError):
+    """``--strict``: the result was written (and published) but is INVALID or missed its bound."""
+
+    exit_code = 8

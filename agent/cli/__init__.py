@@ -9,11 +9,14 @@ import sys
 from typing import Any
 
 from edgebench.agent import __version__
-from edgebench.agent.cli.common import publish_settings, read_settings
+from edgebench.agent.cli.common import model_file, publish_settings, read_settings, strict_check
 from edgebench.agent.cli.flags import add_flags, given
 from edgebench.agent.cli.sweep import add_sweep_parser, cmd_sweep, run_scenario_cmd
 from edgebench.agent.errors import PublishError, UserError
 from edgebench.agent.options.build import build_run_options, merge
+from edgebench.agent.runtime.interpreter import fallback_text
+from edgebench.agent.runtime.threads import describe as describe_threads
+from edgebench.agent.wire.figures import people, text_table
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,17 +48,22 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _fmt(v: Any, width: int = 8) -> str:
-    return f"{v:>{width}.3f}" if isinstance(v, (int, float)) else f"{'-':>{width}}"
+def latency_table(latency_ms: dict[str, dict[str, Any]]) -> str:
+    """The stages' latency for people (4 significant digits), columns as wide as their
+    widest figure, so they stay apart at 1,000 ms and more."""
+    keys = ("mean", "p50", "p90", "p99", "max")
+    rows = [[stage, *(people(st.get(k)) for k in keys)] for stage, st in latency_ms.items()]
+    return "\n".join(text_table(["latency (ms)", *keys], rows))
 
 
-def print_summary(res: dict[str, Any], out=sys.stdout) -> None:
+def print_summary(res: dict[str, Any], out=sys.stdout, written: str | None = None) -> None:
+    """The run for people; ``written``: the result file the run was written to, if any."""
     rt = res["runtime"]
-    threads = rt["num_threads"] if rt["num_threads"] is not None else "default"
+    threads = describe_threads(rt.get("num_threads"), rt.get("num_threads_from"))
     src = res["source"]
     w = out.write
     w(
-        f"model {res['model']['name']} on {rt['name']} {rt['version']} (threads: {threads}), "
+        f"model {res['model']['name']} on {rt['name']} {rt['version']}{fallback_text(rt)}, {threads}, "
         f"source {src.get('kind')} {src.get('uri', '')}\n"
     )
     fps = f"{res['fps']:.1f} FPS" if res["fps"] else "FPS n/a"
@@ -63,23 +71,24 @@ def print_summary(res: dict[str, Any], out=sys.stdout) -> None:
         f"frames {res['frames']} (+{res['warmup_frames']} warmup) in {res['duration_s']:.3f} s: {fps}; "
         f"init {res['init_ms']:.1f} ms, first inference {res['first_inference_ms']:.2f} ms\n"
     )
-    w(f"{'latency (ms)':<13}{'mean':>8}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}\n")
-    for stage, st in res["latency_ms"].items():
-        w(f"{stage:<13}" + "".join(_fmt(st[k]) for k in ("mean", "p50", "p90", "p99", "max")) + "\n")
+    w(latency_table(res["latency_ms"]) + "\n")
     preds = res.get("predictions") or []
     for p in preds[:5]:
         top = p["top_k"][0]
         name = top["label"] if top["label"] is not None else f"class {top['index']}"
         w(f"top-1 {p['source_name']}: {name} ({top['score']:.3f})\n")
     if len(preds) > 5:
-        w(f"... and {len(preds) - 5} more predictions in the result file\n")
+        where = f"in {written}" if written else "not shown (--json FILE writes them all)"
+        w(f"... and {len(preds) - 5} more predictions {where}\n")
     if res.get("accuracy"):
         from edgebench.agent.measure.accuracy import summary_line
 
         w(summary_line(res["accuracy"]) + "\n")
     v = res.get("validity")
-    if v and v["verdict"] != "VALID":
-        w(f"INVALID run: {'; '.join(v['reasons'])}\n")
+    if v:
+        rules = f" by {v['rules']}" if v.get("rules") else ""
+        verdict = "valid" if v["verdict"] == "VALID" else f"INVALID ({'; '.join(v['reasons'])})"
+        w(f"verdict: {verdict}{rules}\n")
     for warning in res.get("warnings", []):
         w(f"warning: {warning}\n")
     from edgebench.agent.probes.info import run_summary_line
@@ -134,6 +143,7 @@ class progress_printer:
 
 def cmd_run(args: argparse.Namespace) -> int:
     opts, merged = resolve_run(args)
+    opts.model = model_file(opts.model, args.quiet)
     publish = publish_settings(merged, args, "run")
     if opts.scenario is not None or opts.find_max_qps or args.plot:
         return run_scenario_cmd(args, opts, publish)
@@ -164,6 +174,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if res.get("board"):
             pub.update_inventory(res["board"])
         _finish_publishing(publish, pub, stream, res)
+    if args.strict:
+        strict_check(res)
     return 0
 
 
@@ -189,7 +201,7 @@ def _report(res: dict[str, Any], json_out: str | None, quiet: bool) -> None:
     if json_out:
         write_json(json_out, res)
     if not quiet:
-        print_summary(res)
+        print_summary(res, written=json_out)
         if json_out:
             print(f"result written to {json_out}")
 

@@ -16,11 +16,25 @@ if TYPE_CHECKING:
 
 
 def read_settings(args: argparse.Namespace, command: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the --config file, checked; the flags given, checked), both in the config's shape."""
+    """(the --config file, checked; the flags given, checked), both in the config's shape.
+    The problems of both are reported together, every one on its own line."""
+    from edgebench.agent.errors import UserError
     from edgebench.agent.options import config as cfgmod
 
-    cfg = cfgmod.load(args.config) if args.config else {}
-    return cfg, given(args, command)
+    problems: list[str] = []
+    cfg: dict[str, Any] = {}
+    flags: dict[str, Any] = {}
+    try:
+        cfg = cfgmod.load(args.config) if args.config else {}
+    except UserError as e:
+        problems += str(e).splitlines()
+    try:
+        flags = given(args, command)
+    except UserError as e:
+        problems += str(e).splitlines()
+    if problems:
+        raise UserError("\n".join(problems))
+    return cfg, flags
 
 
 def publish_settings(merged: dict[str, Any], args: argparse.Namespace, command: str) -> PublishSettings | None:
@@ -41,3 +55,41 @@ def publish_settings(merged: dict[str, Any], args: argparse.Namespace, command: 
         quiet=args.quiet,
         verbose=args.verbose,
     )
+
+
+def strict_problems(doc: dict[str, Any]) -> list[str]:
+    """What ``--strict`` fails on: an INVALID verdict (with its reasons), a missed latency
+    bound, a sweep point that did not run or is INVALID; [] when there is nothing."""
+    if "points" in doc:  # a sweep
+        return [
+            f"batch {p['batch']} threads {p['threads']} instances {p['instances']}: "
+            + (f"{p['status']}: {p.get('reason', '')}" if p["status"] != "ok" else "; ".join(p["reasons"]))
+            for p in doc["points"]
+            if p["status"] != "ok" or p.get("verdict") != "VALID"
+        ]
+    v = doc.get("validity") or doc  # a run's validity section, or a scenario document
+    problems = list(v.get("reasons") or []) if v.get("verdict") == "INVALID" else []
+    if doc.get("within_bound") is False and not any("bound" in r for r in problems):
+        problems.append(f"p99 not within the {doc.get('latency_bound_ms')} ms latency bound")
+    return problems
+
+
+def strict_check(doc: dict[str, Any]) -> None:
+    """``--strict``: after the result is written and published, exit 8 (StrictError) when
+    ``strict_problems`` finds any, on one line."""
+    from edgebench.agent.errors import StrictError
+
+    problems = strict_problems(doc)
+    if problems:
+        what = "sweep has points that are not ok and VALID" if "points" in doc else "result is INVALID"
+        raise StrictError(f"--strict: the {what}: {'; '.join(problems)}")
+
+
+def model_file(spec: str, quiet: bool = False) -> str:
+    """The file of a model given as a path or a registry name, fetched when needed
+    (edgebench.agent.runtime.fetch); what the fetch does is said on stderr unless quiet."""
+    import sys
+
+    from edgebench.agent.runtime.fetch import resolve_model
+
+    return resolve_model(spec, out=(lambda s: None) if quiet else (lambda s: print(s, file=sys.stderr)))

@@ -79,7 +79,20 @@ def collect() -> dict[str, Any]:
     return out
 
 
+def _word(v: Any) -> str:
+    """A value for people: no Python spellings (None, True, {}, [])."""
+    if v is None:
+        return "unknown"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (dict, list)) and not v:
+        return "none"
+    return str(v)
+
+
 def render(info: dict[str, Any]) -> str:
+    """``edgebench info`` as text: sections, indented keys, values in words (``--json`` keeps
+    them as they are: null, true, {})."""
     lines = []
 
     def walk(value: Any, indent: int) -> None:
@@ -90,13 +103,13 @@ def render(info: dict[str, Any]) -> str:
                     lines.append(f"{pad}{k}:")
                     walk(v, indent + 1)
                 else:
-                    lines.append(f"{pad}{k}: {v}")
+                    lines.append(f"{pad}{k}: {_word(v)}")
         elif isinstance(value, list):
             for item in value:
                 if isinstance(item, dict):
-                    lines.append(pad + ", ".join(f"{k}={v}" for k, v in item.items()))
+                    lines.append(pad + ", ".join(f"{k}={_word(v)}" for k, v in item.items()))
                 else:
-                    lines.append(f"{pad}- {item}")
+                    lines.append(f"{pad}- {_word(item)}")
 
     for name, section in info.items():
         lines.append(f"[{name}]")

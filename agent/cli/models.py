@@ -3,7 +3,7 @@
     edgebench models list                 # bundled and fetchable models
     edgebench models info FILE|NAME       # inputs, outputs, quantization, operators, Edge TPU
     edgebench models fetch NAME           # download a public model, check its sha256, cache it
-    edgebench models verify [NAME ...]    # every bundled (and cached) file against its sha256
+    edgebench models verify [NAME|FILE ...]  # bundled, cached or any model file against the sha256
 
 Fetched files go to $EDGEBENCH_CACHE_DIR, else ~/.cache/edgebench/models.
 """
@@ -11,7 +11,6 @@ Fetched files go to $EDGEBENCH_CACHE_DIR, else ~/.cache/edgebench/models.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -19,12 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edgebench.agent.errors import ModelError, UserError
-
-
-class FetchError(UserError):
-    """A public model could not be downloaded, or what came is not what the registry says."""
-
-    exit_code = 7
+from edgebench.agent.runtime.fetch import FetchError, fetch  # noqa: F401 - FetchError: its exit code is documented here
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +35,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--force", action="store_true", help="download again even when a good copy is cached")
     f.add_argument("--timeout", type=float, default=30.0, metavar="S", help="network timeout in seconds (default 30)")
     v = ms.add_parser("verify", help="check bundled and cached model files against their sha256")
-    v.add_argument("names", nargs="*", metavar="NAME", help="only these entries (default: all)")
+    v.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME|FILE",
+        help="only these entries, or model files anywhere, known by their sha256 (default: every entry)",
+    )
 
 
 def _models():
@@ -138,76 +137,6 @@ def cmd_info(args, out: Callable[[str], None]) -> int:
 
 
 # ------------------------------------------------------------------------ fetch
-def fetch(e: dict[str, Any], *, timeout: float = 30.0, force: bool = False, out: Callable[[str], None] = print) -> Path:
-    """Download a registry entry with a url into the cache, checking its sha256 as it comes."""
-    import socket
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
-    from edgebench.agent import __version__
-
-    m = _models()
-    name = e["name"]
-    dest = m.local_path(e)
-    if "file" in e:
-        if not dest.is_file() or _sha256(dest) != e["sha256"]:
-            raise ModelError(f"{name} is bundled but {dest} is missing or damaged; reinstall edgebench")
-        out(f"{name} is bundled with edgebench: {dest}")
-        return dest
-    if dest.is_file() and not force:
-        if _sha256(dest) == e["sha256"]:
-            out(f"{name} is already cached (sha256 ok): {dest}")
-            return dest
-        out(f"{name}: the cached copy does not match its sha256; downloading it again")
-    url = e["url"]
-    host = urllib.parse.urlsplit(url).hostname or url
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f"{dest.name}.part-{os.getpid()}")
-        f = open(tmp, "wb")
-    except OSError as err:
-        raise FetchError(
-            f"cannot write to the model cache {dest.parent}: {err.strerror or err}; set EDGEBENCH_CACHE_DIR"
-        ) from None
-    h = hashlib.sha256()
-    size = 0
-    ok = False
-    try:
-        with f:
-            req = urllib.request.Request(url, headers={"User-Agent": f"edgebench/{__version__}"})
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                while True:
-                    chunk = r.read(1 << 16)
-                    if not chunk:
-                        break
-                    f.write(chunk)
-                    h.update(chunk)
-                    size += len(chunk)
-        ok = True
-    except urllib.error.HTTPError as err:
-        raise FetchError(f"cannot fetch {name}: {url} answered HTTP {err.code} {err.reason}") from None
-    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as err:
-        reason = getattr(err, "reason", None) or err
-        raise FetchError(
-            f"cannot fetch {name}: {host} cannot be reached ({reason}); this machine is offline or cannot "
-            f"reach that host: fetch on a connected machine and copy the file to {dest}"
-        ) from None
-    finally:
-        if not ok:
-            tmp.unlink(missing_ok=True)
-    digest = h.hexdigest()
-    if digest != e["sha256"]:
-        tmp.unlink(missing_ok=True)
-        raise FetchError(
-            f"{name}: the download from {url} ({size} bytes) has sha256 {digest}, not the registry's "
-            f"{e['sha256']}; it was not kept"
-        )
-    os.replace(tmp, dest)
-    out(f"fetched {name}: {size} bytes, sha256 ok, to {dest}")
-    return dest
-
-
 def cmd_fetch(args, out: Callable[[str], None]) -> int:
     es = {e["name"]: e for e in _entries()}
     for name in args.names:
@@ -221,33 +150,59 @@ def cmd_fetch(args, out: Callable[[str], None]) -> int:
 
 # ----------------------------------------------------------------------- verify
 def cmd_verify(args, out: Callable[[str], None]) -> int:
-    m = _models()
-    es = [_entry(n) for n in args.names] if args.names else _entries()
+    """Check files against the registry's sha256: every bundled and cached entry, or the
+    entries named, or model FILES wherever they are (known by their bytes, as `models info`
+    knows them)."""
+    files = [n for n in args.names if os.path.isfile(n)]
+    es = [_entry(n) for n in args.names if n not in files] if args.names else _entries()
     bad: list[str] = []
-    counts = {"ok": 0, "not fetched": 0}
+    counts = {"ok": 0, "not cached": 0}
     w = max((len(e["name"]) for e in es), default=0)
     for e in es:
-        p = m.local_path(e)
-        name = e["name"].ljust(w)
-        if not p.is_file():
-            if "file" in e:
-                bad.append(f"{e['name']} (missing: {p})")
-                out(f"MISSING   {name}  {p}")
-            else:
-                counts["not fetched"] += 1
-                out(f"remote    {name}  not fetched")
-            continue
-        got = _sha256(p)
-        if got == e["sha256"]:
-            counts["ok"] += 1
-            out(f"ok        {name}  {p}")
-        else:
-            bad.append(f"{e['name']} ({p} has sha256 {got})")
-            out(f"MISMATCH  {name}  {p}  sha256 {got}, registry {e['sha256']}")
-    out(f"{counts['ok']} file(s) match their sha256, {counts['not fetched']} remote not fetched, {len(bad)} bad")
+        _verify_entry(e, w, counts, bad, out)
+    for f in files:
+        _verify_file(Path(f), counts, bad, out)
+    out(
+        f"{counts['ok']} file(s) match their sha256, {counts['not cached']} remote model(s) not in the cache "
+        f"(edgebench models fetch NAME), {len(bad)} bad"
+    )
     if bad:
         raise ModelError(f"{len(bad)} model file(s) do not match the registry: {'; '.join(bad)}")
     return 0
+
+
+def _verify_entry(e: dict[str, Any], w: int, counts: dict[str, int], bad: list[str], out) -> None:
+    p = _models().local_path(e)
+    name = e["name"].ljust(w)
+    if not p.is_file():
+        if "file" in e:
+            bad.append(f"{e['name']} (missing: {p})")
+            out(f"MISSING   {name}  {p}")
+        else:
+            counts["not cached"] += 1
+            out(f"remote    {name}  not in the cache {p.parent} (a copy elsewhere: models verify FILE)")
+        return
+    got = _sha256(p)
+    if got == e["sha256"]:
+        counts["ok"] += 1
+        out(f"ok        {name}  {p}")
+    else:
+        bad.append(f"{e['name']} ({p} has sha256 {got})")
+        out(f"MISMATCH  {name}  {p}  sha256 {got}, registry {e['sha256']}")
+
+
+def _verify_file(path: Path, counts: dict[str, int], bad: list[str], out) -> None:
+    """A file anywhere: ok when its bytes are a registry entry's (the entry named)."""
+    from edgebench.agent.runtime.registry import lookup
+
+    got = _sha256(path)
+    known = lookup(got)
+    if known is not None:
+        counts["ok"] += 1
+        out(f"ok        {known['name']}  {path} (known by its sha256)")
+        return
+    bad.append(f"{path} (sha256 {got} is no registry entry's)")
+    out(f"UNKNOWN   {path}  sha256 {got}: no registry entry has these bytes")
 
 
 def cmd_models(args: argparse.Namespace, out: Callable[[str], None] | None = None) -> int:

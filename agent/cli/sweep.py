@@ -12,7 +12,9 @@ import argparse
 import sys
 from typing import Any
 
+from edgebench.agent.cli.common import model_file, strict_check
 from edgebench.agent.errors import UserError
+from edgebench.agent.wire.figures import people, text_table
 
 
 def add_sweep_parser(sub: Any) -> None:
@@ -77,6 +79,8 @@ def run_scenario_cmd(args: argparse.Namespace, opts: Any, publish: Any = None) -
 
         abandon(pub)
         raise
+    if args.strict:
+        strict_check(doc)
     return 0
 
 
@@ -108,6 +112,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     cfg, flags = read_settings(args, "sweep")
     opts = build_sweep_options(cfg, flags)
+    opts.model = model_file(opts.model, args.quiet)
     publish = publish_settings(merge(cfg, flags), args, "sweep")
     probes = build_probe_options(cfg, flags)
     _require_plot(args.plot)
@@ -125,6 +130,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         abandon(pub)
         raise
     _check_some_point_ran(doc, args.json)
+    if args.strict:
+        strict_check(doc)
     return 0
 
 
@@ -147,8 +154,8 @@ def _progress(p: dict[str, Any], i: int, n: int) -> None:
     head = f"[{i}/{n}] batch {p['batch']} threads {p['threads']} instances {p['instances']}: "
     if p["status"] == "ok":
         print(
-            head + f"{p['throughput_items_per_s']:.1f} items/s, p50 {p['latency_ms']['p50']:.3f} ms, "
-            f"p99 {p['latency_ms']['p99']:.3f} ms per batch, CPU {p['cpu_pct']}%"
+            head + f"{people(p['throughput_items_per_s'])} items/s, p50 {people(p['latency_ms']['p50'])} ms, "
+            f"p99 {people(p['latency_ms']['p99'])} ms per batch, CPU {people(p['cpu_pct'])} %"
             + ("" if p["verdict"] == "VALID" else f" (INVALID: {'; '.join(p['reasons'])})"),
             file=sys.stderr,
         )
@@ -189,30 +196,42 @@ def _check_some_point_ran(doc: dict[str, Any], json_out: str | None) -> None:
 
 
 def print_sweep(doc: dict[str, Any], out=sys.stdout) -> None:
+    """The grid as a table for people (figures rounded; the JSON keeps them exact). A batch
+    size the model cannot take gets its reason once, under the table, not on every row."""
     w = out.write
     g = doc["grid"]
+    rt = doc["runtime"]
+    defaulted = " (the default: all cores)" if rt.get("num_threads_from") == "default" else ""
     w(
-        f"sweep of {doc['model']['name']} on {doc['runtime']['name']} {doc['runtime']['version']}, instances as {g['instance_mode']}\n"
+        f"sweep of {doc['model']['name']} on {rt['name']} {rt['version']}, threads {','.join(map(str, g['threads']))}"
+        f"{defaulted}, instances as {g['instance_mode']}\n"
     )
-    w(
-        f"{'batch':>6}{'threads':>8}{'inst':>5}{'items/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'ms/item':>9}{'CPU %':>7}  status\n"
-    )
+    rows, unsupported = [], {}
     for p in doc["points"]:
-        head = f"{p['batch']:>6}{p['threads']:>8}{p['instances']:>5}"
+        head = [str(p["batch"]), str(p["threads"]), str(p["instances"])]
         if p["status"] == "ok":
             lat = p["latency_ms"]
-            w(
-                head + f"{p['throughput_items_per_s']:>11.1f}{lat['p50']:>9.3f}{lat['p99']:>9.3f}"
-                f"{p['latency_per_item_ms']['p50']:>9.4f}{p['cpu_pct'] if p['cpu_pct'] is not None else '-':>7}  "
-                f"{'ok' if p['verdict'] == 'VALID' else 'INVALID: ' + '; '.join(p['reasons'])}\n"
-            )
+            status = "ok" if p["verdict"] == "VALID" else "INVALID: " + "; ".join(p["reasons"])
+            figures = [p["throughput_items_per_s"], lat["p50"], lat["p99"], p["latency_per_item_ms"]["p50"]]
+            rows.append([*head, *map(people, figures), people(p["cpu_pct"]), status])
+            continue
+        if p["status"] == "unsupported":
+            unsupported.setdefault(p["batch"], p["reason"])
+            status = f"unsupported (batch {p['batch']}: see below)"
         else:
-            w(head + f"{'-':>11}{'-':>9}{'-':>9}{'-':>9}{'-':>7}  {p['status']}: {p['reason']}\n")
+            status = f"{p['status']}: {p['reason']}"
+        rows.append([*head, "-", "-", "-", "-", "-", status])
+    head = ["batch", "threads", "inst", "items/s", "p50 ms", "p99 ms", "ms/item", "CPU %", "status"]
+    for line in text_table(head, rows, left={len(head) - 1}):
+        w(line + "\n")
+    for batch, reason in unsupported.items():
+        w(f"batch {batch} unsupported: {reason}\n")
     best = doc["best"]
     if best["throughput"]:
         b = best["throughput"]
         w(
-            f"best throughput: {b['throughput_items_per_s']:.1f} items/s at batch {b['batch']}, threads {b['threads']}, instances {b['instances']}\n"
+            f"best throughput: {people(b['throughput_items_per_s'])} items/s at batch {b['batch']}, "
+            f"threads {b['threads']}, instances {b['instances']}\n"
         )
     for note in doc["notes"]:
         w(f"note: {note}\n")

@@ -303,15 +303,24 @@ _END = object()
 
 
 def _pipelined(rt, source, preprocess, postprocess, opts, feed, rec) -> Measurement:
-    """Capture+preprocess in a producer thread; invoke+postprocess here."""
+    """Capture+preprocess in a producer thread; invoke+postprocess here.
+
+    The producer keeps at most ONE frame ready ahead of the interpreter (it starts the
+    next frame when the interpreter takes the ready one): a deeper queue would fill from
+    a file or synthetic source at once and every frame would wait for the frames ahead
+    of it, so ``queue`` and ``e2e`` would measure the queue's depth, not what a camera's
+    newest frame waits. ``queue_warnings`` (run.py) says when waiting still dominates."""
     run = _Run(opts, rec)
     clock = run.clock
-    q: queue.Queue = queue.Queue(maxsize=2)
+    q: queue.Queue = queue.Queue(maxsize=1)
+    ahead = threading.Semaphore(1)  # a token per frame the producer may have ready
     stop = threading.Event()
 
     def produce() -> None:
         try:
             while not stop.is_set():
+                if not ahead.acquire(timeout=0.1):
+                    continue
                 t0 = clock()
                 fr = source.read()
                 t1 = clock()
@@ -337,6 +346,7 @@ def _pipelined(rt, source, preprocess, postprocess, opts, feed, rec) -> Measurem
         while not run.done():
             item = q.get()
             t3 = clock()
+            ahead.release()  # the producer may start the next frame now
             if item is _END:
                 ended = True
                 break

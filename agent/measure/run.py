@@ -37,7 +37,6 @@ from edgebench.agent.runtime import registry
 from edgebench.agent.runtime.interpreter import Runtime, TensorInfo
 from edgebench.agent.runtime.postprocess import Detector, summarize_outputs
 from edgebench.agent.sources.base import Frame, Source
-from edgebench.agent.sources.live import LiveSource
 from edgebench.agent.sources.open import open_source
 
 log = logging.getLogger("edgebench.run")
@@ -79,6 +78,13 @@ def _peak_rss_mb() -> float:
     return ru / 1024.0 if sys.platform != "darwin" else ru / (1024.0 * 1024.0)
 
 
+#: which rules the per-frame run's verdict applies
+RUN_RULES = (
+    "edgebench's check: at least {frames} frames over at least {seconds:g} s (--min-frames, --min-duration); "
+    "not an MLPerf verdict (--scenario single-stream --mlperf loadgen)"
+)
+
+
 def validity(m: Measurement, opts: RunOptions) -> dict[str, Any]:
     """A LoadGen-style verdict: enough frames and enough time to trust the tails."""
     reasons = []
@@ -91,6 +97,7 @@ def validity(m: Measurement, opts: RunOptions) -> dict[str, Any]:
         "reasons": reasons,
         "min_frames": opts.min_frames,
         "min_duration_s": opts.min_duration_s,
+        "rules": RUN_RULES.format(frames=opts.min_frames, seconds=opts.min_duration_s),
     }
 
 
@@ -105,6 +112,32 @@ def variance_warnings(m: Measurement) -> list[str]:
                 "throttling or power saving on this machine? The figures may not reproduce"
             )
     return out
+
+
+#: queueing dominates e2e when the median frame waits more than this share of its median e2e
+QUEUE_DOMINATES = 1 / 3
+
+
+def queue_warnings(m: Measurement) -> list[str]:
+    """A warning when frames spent a large share of their e2e waiting (the ``queue`` stage);
+    for a pipelined run, with what the wait bought: the FPS against one frame at a time
+    (estimated from the stages' means)."""
+    if "queue" not in m.stages or m.frames < 2:
+        return []
+    ms = {s: m.stats[s].summary_ms() for s in m.stages}
+    q, e2e = ms["queue"]["p50"], ms["e2e"]["p50"]
+    if not q or not e2e or q <= QUEUE_DOMINATES * e2e:
+        return []
+    share = f"frames waited {q:.4g} ms of their {e2e:.4g} ms e2e (p50, {100 * q / e2e:.0f} %) in the queue"
+    if m.mode != "pipelined":
+        return [f"{share}: inference is slower than the source delivers frames"]
+    alone = sum(ms[s]["mean"] or 0.0 for s in ("capture", "preprocess", "inference", "postprocess"))
+    gain = f" for {100 * (m.fps * alone / 1000 - 1):+.0f} % FPS over one frame at a time" if m.fps and alone else ""
+    return [
+        f"{share}{gain}: with --pipelined the next frame is ready before the interpreter is free and waits "
+        "for it, as a camera frame arriving while the interpreter is busy would; run without --pipelined "
+        "for one frame's latency alone"
+    ]
 
 
 @dataclass
@@ -257,8 +290,7 @@ def _measure_step(
             format_prediction=plan.post.format if plan.post is not None else None,
         )
         m = measure(rt, source, src.preprocess, plan.post, loop, feed=src.feed)
-        if isinstance(source, LiveSource):
-            desc = {**desc, **source.counters()}
+        desc = {**desc, **source.counters()}
     cpu1, wall1 = _process_usage()
     return _Measured(m, started, desc, source.live, probes, cpu1 - cpu0, wall1 - wall0)
 
@@ -269,16 +301,35 @@ def _check_frames(opts: RunOptions, done: _Measured, notes: list[str]) -> None:
     if m.ended_early:
         asked = f"{opts.frames} asked" if opts.frames else f"{opts.duration_s:g} s asked"
         notes.append(f"source ended after {m.warmup_frames + m.frames} frames; {m.frames} measured ({asked})")
-    if m.frames == 0:
-        raise SourceError(
-            f"no frames measured: the source {opts.source} ended during warmup "
-            f"({m.warmup_frames} frames); lower --warmup or use a longer source"
+    if done.source.get("not_live"):
+        notes.append(done.source["not_live"])
+    if done.source.get("kind") == "folder" and done.source.get("passes", 0) > 1:
+        notes.append(
+            f"the folder's {done.source['images']} images were read {done.source['images_read']} times "
+            f"({done.source['passes']:g} passes, warmup included): a folder loops until --frames or --duration"
         )
+    if m.frames == 0:
+        raise SourceError(_ended_in_warmup(opts, m, done.source))
     if done.source.get("frames_dropped"):
         notes.append(
             f"{done.source['frames_dropped']} of {done.source['frames_captured']} frames from the live source were "
             "dropped because inference was slower than the source (only the newest frame is kept)"
         )
+
+
+def _ended_in_warmup(opts: RunOptions, m: Measurement, source: dict[str, Any]) -> str:
+    """Why no frame was measured, with what the newest-frame rule dropped, and what to do."""
+    text = f"no frames measured: the source {opts.source} ended during warmup, after {m.warmup_frames} frames"
+    dropped = source.get("frames_dropped")
+    if not dropped:
+        return text + "; lower --warmup or use a longer source"
+    text += (
+        f": {dropped} of its {source.get('frames_captured')} frames were dropped because inference was slower "
+        "than the source (only the newest frame is kept)"
+    )
+    if source.get("kind") == "gstreamer" and "is-live" not in str(source.get("uri")):
+        return text + "; if the pipeline's source is not live (a file, a test pattern), add is-live=true to it"
+    return text + "; lower the source's frame rate or --warmup, or use a longer source"
 
 
 def _process_section(done: _Measured) -> dict[str, Any]:
@@ -314,7 +365,7 @@ def _result_step(
         config={k: v for k, v in asdict(opts).items() if k not in ("notes", "device_id", "run_id")},
         notes=notes,
         validity=validity(m, opts),
-        warnings=variance_warnings(m),
+        warnings=variance_warnings(m) + queue_warnings(m),
         process=_process_section(done),
         pacing="realtime" if (opts.fps or opts.pacing == "realtime" or done.live) else "fast",
     )

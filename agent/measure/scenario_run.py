@@ -25,13 +25,17 @@ from edgebench.agent.measure.scenarios import (
     ScenarioSettings,
     SearchSettings,
     find_max_qps,
+    rules_text,
     run_scenario,
     server_at,
 )
 from edgebench.agent.measure.workload import BATCH_SCOPE, BatchWorker, Unsupported, WorkerSpec
 from edgebench.agent.options.scenario import settings
 from edgebench.agent.runtime import interpreter as rtmod
+from edgebench.agent.runtime.interpreter import fallback_text
+from edgebench.agent.runtime.threads import describe as describe_threads
 from edgebench.agent.wire import protocol
+from edgebench.agent.wire.figures import people, text_table
 
 
 def _warm(worker: BatchWorker, n: int, min_s: float) -> np.ndarray:
@@ -122,6 +126,7 @@ def _search_max_qps(opts: Any, s: ScenarioSettings, service: Callable, warm: np.
         "p99": None if floor is None else round(floor, 4),
     }
     body["settings"] = s.to_dict()
+    body["rules"] = "each step: " + rules_text(replace(s, scenario="server"))
     return body
 
 
@@ -226,42 +231,65 @@ def _power_section(body: dict[str, Any], power: Any, opts: Any) -> dict[str, Any
 
 
 def print_scenario(doc: dict[str, Any], out) -> None:
+    """The scenario's report for people: figures rounded (people()), the JSON keeps them exact."""
     w = out.write
     rt = doc["runtime"]
-    threads = rt["num_threads"] if rt["num_threads"] is not None else "default"
+    threads = describe_threads(rt.get("num_threads"), rt.get("num_threads_from"))
     w(
-        f"model {doc['model']['name']} on {rt['name']} {rt['version']} (threads: {threads}, batch {doc['batch']}): {doc['scenario']}\n"
+        f"model {doc['model']['name']} on {rt['name']} {rt['version']}{fallback_text(rt)}, {threads}, "
+        f"batch {doc['batch']}: {doc['scenario']}\n"
     )
     if doc["scenario"] == "find-max-qps":
-        w(f"{'step':<5}{'phase':<9}{'target qps':>12}{'p99 ms':>10}{'done qps':>10}  verdict\n")
-        for i, st in enumerate(doc["steps"], 1):
-            p99 = f"{st['p99_latency_ms']:.3f}" if st["p99_latency_ms"] is not None else "-"
-            done = f"{st['completed_qps']:.1f}" if st["completed_qps"] is not None else "-"
-            w(
-                f"{i:<5}{st['phase']:<9}{st['target_qps']:>12.3f}{p99:>10}{done:>10}  {'pass' if st['passed'] else 'fail'}\n"
-            )
-        if doc["max_qps"] is not None:
-            w(f"max QPS with p99 <= {doc['latency_bound_ms']:g} ms: {doc['max_qps']:g}\n")
+        _print_search(doc, w)
     else:
-        h = doc["headline"]
+        _print_headline(doc, w)
         lat = doc["latency_ms"]
-        if doc["scenario"] == "server":
+        w("latency (ms)  " + "  ".join(f"{k} {people(lat[k])}" for k in ("mean", "p50", "p90", "p99", "max")) + "\n")
+        if doc.get("waiting_ms"):
+            wt = doc["waiting_ms"]
             w(
-                f"{doc['queries']} queries at {doc['target_qps']:g} qps target ({doc['completed_qps']} completed/s) in "
-                f"{doc['duration_s']:.3f} s: p99 {h['p99_latency_ms']} ms, bound {doc['latency_bound_ms']:g} ms: "
-                f"{'within' if h['value'] else 'NOT within'}\n"
+                f"still waiting at the stop: {doc['queries_waiting']} queries (not in the latency above), waited "
+                f"{people(wt['p50'])} ms p50, {people(wt['max'])} ms max\n"
             )
-        elif doc["scenario"] == "offline":
-            w(f"{doc['samples']} samples in {doc['duration_s']:.3f} s: {h['value']} samples/s\n")
-        else:
-            w(
-                f"{doc['queries']} queries in {doc['duration_s']:.3f} s ({doc['qps']} qps): {h['metric']} {h['value']} ms\n"
-            )
-        w(f"latency (ms)  mean {lat['mean']}  p50 {lat['p50']}  p90 {lat['p90']}  p99 {lat['p99']}  max {lat['max']}\n")
-    w(f"result: {doc['verdict']}\n")
+    w(f"result: {doc['verdict']}" + (f" by {doc['rules']}" if doc.get("rules") else "") + "\n")
     for r in doc["reasons"]:
         w(f"  reason: {r}\n")
     for warning in doc.get("warnings", []):
         w(f"warning: {warning}\n")
     for note in doc.get("notes", []):
         w(f"note: {note}\n")
+
+
+def _print_search(doc: dict[str, Any], w: Callable[[str], Any]) -> None:
+    rows = [
+        [
+            str(i),
+            st["phase"],
+            people(st["target_qps"]),
+            people(st["p99_latency_ms"]),
+            people(st["completed_qps"]),
+            "pass" if st["passed"] else "fail",
+        ]
+        for i, st in enumerate(doc["steps"], 1)
+    ]
+    for line in text_table(["step", "phase", "target qps", "p99 ms", "done qps", "verdict"], rows, left=2):
+        w(line + "\n")
+    if doc["max_qps"] is not None:
+        w(f"max QPS with p99 <= {doc['latency_bound_ms']:g} ms: {people(doc['max_qps'])}\n")
+
+
+def _print_headline(doc: dict[str, Any], w: Callable[[str], Any]) -> None:
+    h = doc["headline"]
+    if doc["scenario"] == "server":
+        w(
+            f"{doc['queries']} queries at {doc['target_qps']:g} qps target ({people(doc['completed_qps'])} "
+            f"completed/s) in {people(doc['duration_s'])} s: p99 {people(h['p99_latency_ms'])} ms, bound "
+            f"{doc['latency_bound_ms']:g} ms: {'within' if h['value'] else 'NOT within'}\n"
+        )
+    elif doc["scenario"] == "offline":
+        w(f"{doc['samples']} samples in {people(doc['duration_s'])} s: {people(h['value'])} samples/s\n")
+    else:
+        w(
+            f"{doc['queries']} queries in {people(doc['duration_s'])} s ({people(doc['qps'])} qps): "
+            f"{h['metric']} {people(h['value'])} ms\n"
+        )

@@ -45,6 +45,39 @@ Service = Callable[[int], Any]
 HEADLINE_PERCENTILE = {"single-stream": 90.0, "multi-stream": 99.0, "server": 99.0}
 EARLY_STOPPING_CONFIDENCE = 0.99
 
+#: The run lengths a verdict is judged by (``ScenarioSettings.rules``). ``edgebench``: the
+#: options' own (--min-duration, --min-queries; by default 1 s and 64 queries, a quick check
+#: that is NOT an MLPerf verdict); ``--mlperf loadgen``: LoadGen's TestSettings defaults
+#: (min_duration_ms 10000, min_query_count 100); ``--mlperf submission``: mlperf.conf's for
+#: a submission (min_duration 600000 ms for every scenario; MultiStream min_query_count 662;
+#: Offline 24576 samples, ResNet-50's and most models').
+MLPERF_LENGTHS: dict[str, dict[str, Any]] = {
+    "loadgen": {
+        "min_duration_s": 10.0,
+        "min_queries": dict.fromkeys(SCENARIOS, 100),
+        "name": "MLPerf LoadGen's default run lengths (TestSettings)",
+    },
+    "submission": {
+        "min_duration_s": 600.0,
+        "min_queries": {"single-stream": 100, "multi-stream": 662, "offline": 24576, "server": 100},
+        "name": "MLPerf's run lengths for a submission (mlperf.conf)",
+    },
+}
+
+
+def rules_text(s: "ScenarioSettings") -> str:
+    """Which rules a scenario's verdict applies, in words, with the numbers."""
+    unit = "samples" if s.scenario == "offline" else "queries"
+    lengths = f"at least {s.min_duration_s:g} s and {s.min_queries} {unit}"
+    if s.latency_bound_ms is not None:
+        lengths += f", p{HEADLINE_PERCENTILE.get(s.scenario, 99.0):g} within {s.latency_bound_ms:g} ms"
+    if s.rules in MLPERF_LENGTHS:
+        return f"{MLPERF_LENGTHS[s.rules]['name']}: {lengths}"
+    return (
+        f"edgebench's run lengths: {lengths} (--min-duration, --min-queries); not an MLPerf verdict "
+        "(LoadGen's: 10 s and 100 queries, --mlperf loadgen; a submission's: 600 s, --mlperf submission)"
+    )
+
 
 class Clock(Protocol):
     def now_ns(self) -> int: ...
@@ -98,32 +131,44 @@ class ScenarioSettings:
     offline_samples: int | None = None
     batch: int = 1
     stop_when_bound_missed: bool = True
+    #: the run lengths the verdict applies: "edgebench", or a key of MLPERF_LENGTHS
+    rules: str = "edgebench"
 
     def check(self) -> None:
-        """Raise ValueError with one line on a setting that cannot work."""
+        """Raise ValueError naming every setting that cannot work, one line each."""
+        problems = self.problems()
+        if problems:
+            raise ValueError("\n".join(problems))
+
+    def problems(self) -> list[str]:
+        """Every setting that cannot work, one line each."""
         if self.scenario not in SCENARIOS:
-            raise ValueError(f"unknown scenario {self.scenario!r}: choose one of {', '.join(SCENARIOS)}")
-        if not self.duration_s > 0:
-            raise ValueError("--duration must be more than 0 seconds")
-        if self.min_queries < 0 or self.min_duration_s < 0:
-            raise ValueError("--min-queries and --min-duration must be 0 or more")
-        if self.queries is not None and self.queries < 1:
-            raise ValueError("the number of queries must be at least 1")
-        if self.samples_per_query < 1:
-            raise ValueError("--samples-per-query must be at least 1")
-        if self.batch < 1:
-            raise ValueError("--batch must be at least 1")
-        if self.latency_bound_ms is not None and not self.latency_bound_ms > 0:
-            raise ValueError("--latency-bound-ms must be more than 0")
-        if self.arrivals not in ("poisson", "uniform"):
-            raise ValueError("arrivals must be poisson or uniform")
-        if self.scenario == "server":
-            if self.target_qps is None or not self.target_qps > 0:
-                raise ValueError("the server scenario needs --target-qps N (queries per second, more than 0)")
-            if self.latency_bound_ms is None:
-                raise ValueError("the server scenario needs --latency-bound-ms N (the p99 latency the rate must hold)")
-        if self.max_duration_s is not None and self.max_duration_s < self.duration_s:
-            raise ValueError("--max-duration must be at least --duration")
+            return [f"unknown scenario {self.scenario!r}: choose one of {', '.join(SCENARIOS)}"]
+        rules = [
+            (not self.duration_s > 0, "--duration must be more than 0 seconds"),
+            (self.min_queries < 0 or self.min_duration_s < 0, "--min-queries and --min-duration must be 0 or more"),
+            (self.queries is not None and self.queries < 1, "the number of queries must be at least 1"),
+            (self.samples_per_query < 1, "--samples-per-query must be at least 1"),
+            (self.batch < 1, "--batch must be at least 1"),
+            (
+                self.latency_bound_ms is not None and not self.latency_bound_ms > 0,
+                "--latency-bound-ms must be more than 0",
+            ),
+            (self.arrivals not in ("poisson", "uniform"), "arrivals must be poisson or uniform"),
+            (
+                self.scenario == "server" and (self.target_qps is None or not self.target_qps > 0),
+                "the server scenario needs --target-qps N (queries per second, more than 0)",
+            ),
+            (
+                self.scenario == "server" and self.latency_bound_ms is None,
+                "the server scenario needs --latency-bound-ms N (the p99 latency the rate must hold)",
+            ),
+            (
+                self.max_duration_s is not None and self.max_duration_s < self.duration_s,
+                "--max-duration must be at least --duration",
+            ),
+        ]
+        return [text for bad, text in rules if bad]
 
     @property
     def cap_s(self) -> float:
@@ -140,6 +185,7 @@ class ScenarioSettings:
             "min_queries": self.min_queries,
             "max_duration_s": self.cap_s,
             "queries": self.queries,
+            "rules": self.rules,
         }
         if self.scenario == "multi-stream":
             d["samples_per_query"] = self.samples_per_query
@@ -195,9 +241,11 @@ def _length_reasons(s: ScenarioSettings, duration_s: float, count: int, unit: st
     return reasons
 
 
-def _verdict(out: dict[str, Any], reasons: list[str]) -> dict[str, Any]:
+def _verdict(out: dict[str, Any], reasons: list[str], s: ScenarioSettings | None = None) -> dict[str, Any]:
     out["verdict"] = "INVALID" if reasons else "VALID"
     out["reasons"] = reasons
+    if s is not None:
+        out["rules"] = rules_text(s)
     return out
 
 
@@ -266,7 +314,7 @@ def run_stream(service: Service, s: ScenarioSettings, clock: Clock) -> dict[str,
             f"early stopping not met: {lat.size} queries; {out['early_stopping']['queries_needed']} needed to bound "
             f"p{pct:g} at {EARLY_STOPPING_CONFIDENCE:.0%} confidence (informative; not part of the verdict)"
         )
-    return _verdict(out, reasons)
+    return _verdict(out, reasons, s)
 
 
 def run_offline(service: Service, s: ScenarioSettings, clock: Clock, calibrate_s: float = 0.2) -> dict[str, Any]:
@@ -295,7 +343,8 @@ def run_offline(service: Service, s: ScenarioSettings, clock: Clock, calibrate_s
         lat, done, dur, capped, window = _offline_once(service, s, clock, n)
         if not auto or capped or dur >= s.duration_s or attempt == 2:
             break
-        grown = max(n + 1, math.ceil(1.1 * n * s.duration_s / max(dur, 1e-9)))
+        # a margin larger than the first sizing's: the device just proved faster than the calibration
+        grown = max(n + 1, math.ceil(1.25 * n * s.duration_s / max(dur, 1e-9)))
         notes.append(f"{n} samples took {dur:.3f} s, under the {s.duration_s:g} s asked: run again with {grown}")
         n = grown
     left = n - done
@@ -323,7 +372,7 @@ def run_offline(service: Service, s: ScenarioSettings, clock: Clock, calibrate_s
         reasons.append(f"stopped at the --max-duration cap of {s.cap_s:g} s with {left} of {n} samples not done")
     if notes:
         out["notes"] = notes
-    return _verdict(out, reasons)
+    return _verdict(out, reasons, s)
 
 
 def _offline_once(
@@ -360,106 +409,188 @@ def arrival_schedule(s: ScenarioSettings) -> np.ndarray:
     return np.round(np.cumsum(gaps) * 1e9).astype(np.int64)
 
 
+@dataclass
+class _ServerRun:
+    """One server run as its steps go: the schedule, what was served, why it stopped."""
+
+    s: ScenarioSettings
+    clock: Clock
+    arrivals: np.ndarray  # scheduled arrival offsets, ns from t0
+    t0: int
+    bound_ns: int | None
+    #: this many queries over the bound put p99 over it whatever the rest do
+    certain_over: int
+    lat: np.ndarray
+    wait: np.ndarray
+    served: int = 0
+    over: int = 0
+    stop_reason: str | None = None
+
+    @property
+    def n(self) -> int:
+        return int(self.arrivals.size)
+
+
+@dataclass
+class _Backlog:
+    """The queries the run did not serve, when it stopped: those due (waiting, with their
+    waits so far) and those not yet due."""
+
+    due: int
+    waits_ns: np.ndarray
+    not_due: int
+
+    @property
+    def waiting(self) -> int:
+        return int(self.waits_ns.size)
+
+
 def run_server(service: Service, s: ScenarioSettings, clock: Clock) -> dict[str, Any]:
     """Poisson (or uniform) arrivals at ``target_qps``, one server, FIFO.
 
     Each query starts when it has arrived and the previous one is done; its
-    latency runs from its scheduled arrival. If the device falls so far behind
-    that enough queries are already over the bound for p99 to be over it
-    whatever the rest do, the bound is certainly missed and the run stops (``stop_when_bound_missed``);
-    queries still waiting then count with the wait they had so far (a lower
-    bound on their latency), so the figure is never flattered.
+    latency runs from its scheduled arrival to its completion, so it is never shorter
+    than its service time. If the device falls so far behind that enough queries are
+    already over the bound for p99 to be over it whatever the rest do (served ones over
+    it, plus waiting ones whose wait alone is over it), the bound is certainly missed and
+    the run stops (``stop_when_bound_missed``). The queries still waiting then have no
+    latency: they stay out of the latency distribution, are counted
+    (``queries_waiting``) and their waits so far reported apart (``waiting_ms``). A rate
+    failure counts only queries that were due when the run stopped.
     """
     s.check()
+    run = _server_start(s, clock)
+    _serve(service, run)
+    t_end = clock.now_ns()
+    backlog = _backlog(run, t_end)
+    out = _server_document(run, t_end, backlog)
+    return _verdict(out, _server_reasons(run, out, backlog), s)
+
+
+def _server_start(s: ScenarioSettings, clock: Clock) -> _ServerRun:
     arrivals = arrival_schedule(s)
     n = int(arrivals.size)
-    bound_ns = int(s.latency_bound_ms * 1e6) if s.latency_bound_ms else None
     pct = HEADLINE_PERCENTILE["server"]
-    # p99 (linear interpolation) is certainly over the bound once the sample at
-    # rank floor(0.99 * (n - 1)) is: that is, once this many queries are over it
-    certain_over = n - math.floor(pct / 100.0 * (n - 1))
-    cap = int(s.cap_s * 1e9)
-    lat = np.zeros(n, dtype=np.int64)
-    wait = np.zeros(n, dtype=np.int64)
-    t0 = clock.now_ns()
-    served = 0
-    over = 0
-    stop_reason = None
-    for i in range(n):
-        due = t0 + int(arrivals[i])
-        now = clock.now_ns()
-        if now < due:
-            clock.sleep_until(due)
-            now = clock.now_ns()
-        if now - t0 > cap:
-            stop_reason = f"stopped at the --max-duration cap of {s.cap_s:g} s"
-            break
-        if bound_ns is not None and s.stop_when_bound_missed:
-            # served over the bound, plus those waiting that are already over it
-            waiting_over = max(0, int(np.searchsorted(arrivals, now - t0 - bound_ns, side="right")) - i)
-            if over + waiting_over >= certain_over:
-                stop_reason = (
-                    f"stopped early: {over + waiting_over} of {n} queries already exceeded the "
-                    f"{s.latency_bound_ms:g} ms bound, so p{pct:g} cannot meet it"
-                )
-                break
-        service(1)
-        end = clock.now_ns()
-        lat[i] = end - due
-        wait[i] = now - due
-        if bound_ns is not None and lat[i] > bound_ns:
-            over += 1
-        served += 1
-    t_end = clock.now_ns()
-    # queries that had arrived but were not served: their latency is at least their wait so far
-    arrived = int(np.searchsorted(arrivals, t_end - t0, side="right"))
-    unserved = max(0, arrived - served)
-    not_arrived = n - max(arrived, served)
-    censored = (t_end - t0) - arrivals[served : served + unserved]
-    all_lat = np.concatenate([lat[:served], censored])
-    dur = (t_end - t0) / 1e9
-    span = arrivals[n - 1] / 1e9 if n else 0.0
-    p99 = _pct_ms(all_lat, pct)
-    within = (
-        p99 is not None and bound_ns is not None and p99 <= s.latency_bound_ms and unserved == 0 and not_arrived == 0
+    return _ServerRun(
+        s=s,
+        clock=clock,
+        arrivals=arrivals,
+        t0=clock.now_ns(),
+        bound_ns=int(s.latency_bound_ms * 1e6) if s.latency_bound_ms else None,
+        # p99 (linear interpolation) is certainly over the bound once the sample at
+        # rank floor(0.99 * (n - 1)) is: that is, once this many queries are over it
+        certain_over=n - math.floor(pct / 100.0 * (n - 1)),
+        lat=np.zeros(n, dtype=np.int64),
+        wait=np.zeros(n, dtype=np.int64),
     )
-    out: dict[str, Any] = {
+
+
+def _serve(service: Service, run: _ServerRun) -> None:
+    """Serve the queries in order, each once it is due, until done or a stop rule says stop."""
+    clock = run.clock
+    for i in range(run.n):
+        due = run.t0 + int(run.arrivals[i])
+        clock.sleep_until(due)
+        now = clock.now_ns()
+        run.stop_reason = _stop_reason(run, i, now)
+        if run.stop_reason:
+            return
+        service(1)
+        run.lat[i] = clock.now_ns() - due
+        run.wait[i] = now - due
+        if run.bound_ns is not None and run.lat[i] > run.bound_ns:
+            run.over += 1
+        run.served += 1
+
+
+def _stop_reason(run: _ServerRun, i: int, now: int) -> str | None:
+    """Why the run stops before query ``i`` (the cap, or the bound certainly missed), or None."""
+    s = run.s
+    if now - run.t0 > int(s.cap_s * 1e9):
+        return f"stopped at the --max-duration cap of {s.cap_s:g} s"
+    if run.bound_ns is None or not s.stop_when_bound_missed:
+        return None
+    # served over the bound, plus those waiting whose wait alone is already over it
+    waiting_over = max(0, int(np.searchsorted(run.arrivals, now - run.t0 - run.bound_ns, side="right")) - i)
+    if run.over + waiting_over < run.certain_over:
+        return None
+    return (
+        f"stopped early: {run.over + waiting_over} of {run.n} queries already exceeded the "
+        f"{s.latency_bound_ms:g} ms bound ({run.over} served, {waiting_over} still waiting), "
+        f"so p{HEADLINE_PERCENTILE['server']:g} cannot meet it"
+    )
+
+
+def _backlog(run: _ServerRun, t_end: int) -> _Backlog:
+    elapsed = t_end - run.t0
+    due = max(int(np.searchsorted(run.arrivals, elapsed, side="right")), run.served)
+    return _Backlog(due=due, waits_ns=elapsed - run.arrivals[run.served : due], not_due=run.n - due)
+
+
+def _server_document(run: _ServerRun, t_end: int, backlog: _Backlog) -> dict[str, Any]:
+    """The scenario document's server figures: latency over the served queries only."""
+    s, n, served = run.s, run.n, run.served
+    lat, wait = run.lat[:served], run.wait[:served]
+    dur = (t_end - run.t0) / 1e9
+    span = run.arrivals[n - 1] / 1e9 if n else 0.0
+    p99 = _pct_ms(lat, HEADLINE_PERCENTILE["server"])
+    complete = backlog.waiting == 0 and backlog.not_due == 0
+    within = bool(p99 is not None and run.bound_ns is not None and p99 <= s.latency_bound_ms and complete)
+    bound = run.bound_ns
+    return {
         "scenario": "server",
         "settings": s.to_dict(),
         "target_qps": s.target_qps,
-        "scheduled_qps": round(n / span, 3) if span > 0 else None,
-        "completed_qps": round(served / dur, 3) if dur > 0 else None,
+        "scheduled_qps": n / span if span > 0 else None,
+        "completed_qps": served / dur if dur > 0 else None,
         "queries_scheduled": n,
         "queries": served,
-        "queries_unserved": unserved,
-        "queries_not_arrived": not_arrived,
-        "duration_s": round(dur, 6),
+        "queries_waiting": backlog.waiting,
+        "queries_not_due": backlog.not_due,
+        "duration_s": dur,
         "latency_bound_ms": s.latency_bound_ms,
-        "overlatency_queries": int((all_lat > bound_ns).sum()) if bound_ns is not None else None,
-        "latency_ms": summarize_ns(all_lat),
-        "latency_histogram_ms": histogram_ms(all_lat / 1e6),
-        "queue_ms": summarize_ns(wait[:served]),
-        "service_ms": summarize_ns(lat[:served] - wait[:served]),
+        "overlatency_queries": int((lat > bound).sum()) if bound is not None else None,
+        "waiting_over_bound": int((backlog.waits_ns > bound).sum()) if bound is not None else None,
+        "latency_ms": summarize_ns(lat),
+        "latency_histogram_ms": histogram_ms(lat / 1e6),
+        "queue_ms": summarize_ns(wait),
+        "service_ms": summarize_ns(lat - wait),
+        **({"waiting_ms": summarize_ns(backlog.waits_ns)} if backlog.waiting else {}),
         "latency_scope": (
-            "per query: from its scheduled arrival (not from when it was issued) to its completion; "
+            "per served query: from its scheduled arrival (not from when it was issued) to its completion; "
             "queue_ms is the wait from arrival to start, service_ms the query itself"
-            + ("; queries not served when the run stopped count with their wait so far" if unserved else "")
+            + (
+                "; waiting_ms: the waits so far of the queries still waiting when the run stopped (not latencies: "
+                "they never completed, and are not in latency_ms)"
+                if backlog.waiting
+                else ""
+            )
         ),
-        "headline": {"metric": "p99_within_bound", "value": bool(within), "p99_latency_ms": p99, "unit": "ms"},
-        "within_bound": bool(within),
-        "_window_ns": (t0, t_end),
+        "headline": {"metric": "p99_within_bound", "value": within, "p99_latency_ms": p99, "unit": "ms"},
+        "within_bound": within,
+        "_window_ns": (run.t0, t_end),
     }
-    reasons = _length_reasons(s, dur, served)
-    if stop_reason:
-        reasons.append(stop_reason)
-    if unserved or not_arrived:
+
+
+def _server_reasons(run: _ServerRun, out: dict[str, Any], backlog: _Backlog) -> list[str]:
+    s = run.s
+    reasons = _length_reasons(s, out["duration_s"], run.served)
+    if run.stop_reason:
+        reasons.append(run.stop_reason)
+    if backlog.waiting:
+        longest = float(backlog.waits_ns.max()) / 1e6
         reasons.append(
-            f"the device could not hold {s.target_qps:g} qps: {unserved + not_arrived} of {n} scheduled queries "
-            f"were not served ({unserved} waiting, {not_arrived} not yet due when the run stopped)"
+            f"the device could not hold {s.target_qps:g} qps: {backlog.waiting} of the {backlog.due} queries due "
+            f"by the stop were still waiting (the longest for {longest:.4g} ms)"
         )
+    p99 = out["headline"]["p99_latency_ms"]
     if p99 is not None and s.latency_bound_ms is not None and p99 > s.latency_bound_ms:
-        reasons.append(f"bound missed: p99 latency {p99:.3f} ms exceeds the bound of {s.latency_bound_ms:g} ms")
-    return _verdict(out, reasons)
+        reasons.append(f"bound missed: p99 latency {p99:.4g} ms exceeds the bound of {s.latency_bound_ms:g} ms")
+    if backlog.not_due:
+        out.setdefault("notes", []).append(
+            f"{backlog.not_due} of {run.n} scheduled queries were not yet due when the run stopped (not a rate failure)"
+        )
+    return reasons
 
 
 def run_scenario(service: Service, s: ScenarioSettings, clock: Clock | None = None) -> dict[str, Any]:
@@ -486,23 +617,30 @@ class SearchSettings:
     steps_log: list[dict[str, Any]] = field(default_factory=list)
 
 
-def find_max_qps(run_at: Callable[[float], dict[str, Any]], ss: SearchSettings) -> dict[str, Any]:
-    """The highest server rate whose run is VALID (p99 within the bound), by
-    bracketing (doubling up or halving down from ``start_qps``) then binary
-    search until the bracket is within ``rel_tolerance``. Every step is a full
-    server run and is reported."""
-    if not ss.start_qps > 0:
-        raise ValueError("the starting rate must be more than 0 qps")
-    min_qps = ss.min_qps if ss.min_qps is not None else ss.start_qps / 64
-    steps: list[dict[str, Any]] = []
+@dataclass
+class _Search:
+    """A max-QPS search as its steps go: every server run, and the bracket [lo, hi]."""
 
-    def step(rate: float, phase: str) -> bool:
-        res = run_at(rate)
+    run_at: Callable[[float], dict[str, Any]]
+    ss: SearchSettings
+    min_qps: float
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    lo: float | None = None  # the highest rate that passed
+    hi: float | None = None  # the lowest rate that failed
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def more(self) -> bool:
+        return len(self.steps) < self.ss.max_steps
+
+    def step(self, rate: float, phase: str) -> bool:
+        """One full server run at ``rate``, recorded; whether it passed (VALID)."""
+        res = self.run_at(rate)
         passed = res["verdict"] == "VALID"
-        steps.append(
+        self.steps.append(
             {
                 "phase": phase,
-                "target_qps": round(rate, 4),
+                "target_qps": rate,
                 "passed": passed,
                 "verdict": res["verdict"],
                 "reasons": res["reasons"],
@@ -514,59 +652,85 @@ def find_max_qps(run_at: Callable[[float], dict[str, Any]], ss: SearchSettings) 
         )
         return passed
 
-    lo: float | None = None
-    hi: float | None = None
-    rate = ss.start_qps
-    notes: list[str] = []
-    while len(steps) < ss.max_steps:
-        if step(rate, "bracket"):
-            lo = rate
-            if hi is not None:
-                break
+
+def find_max_qps(run_at: Callable[[float], dict[str, Any]], ss: SearchSettings) -> dict[str, Any]:
+    """The highest server rate whose run is VALID (p99 within the bound), by
+    bracketing (doubling up or halving down from ``start_qps``) then binary
+    search until the bracket is within ``rel_tolerance``. Every step is a full
+    server run and is reported."""
+    if not ss.start_qps > 0:
+        raise ValueError("the starting rate must be more than 0 qps")
+    search = _Search(run_at, ss, ss.min_qps if ss.min_qps is not None else ss.start_qps / 64)
+    _bracket(search)
+    _bisect(search)
+    return _search_document(search)
+
+
+def _bracket(search: _Search) -> None:
+    """Double up from the start while rates pass, or halve down while they fail, until one
+    of each is found (or the floor latency or the lowest rate says no rate can pass)."""
+    ss, rate = search.ss, search.ss.start_qps
+    while search.more:
+        if search.step(rate, "bracket"):
+            search.lo = rate
+            if search.hi is not None:
+                return
             rate *= 2
+            continue
+        search.hi = rate
+        if search.lo is not None:
+            return
+        if ss.floor_latency_ms is not None and ss.floor_latency_ms > ss.latency_bound_ms:
+            search.notes.append(
+                f"one query alone takes {ss.floor_latency_ms:.4g} ms (p99 without queueing), more than the "
+                f"{ss.latency_bound_ms:g} ms bound: no rate can meet it"
+            )
+            return
+        rate /= 2
+        if rate < search.min_qps:
+            search.notes.append(f"gave up below {search.min_qps:.4g} qps")
+            return
+
+
+def _bisect(search: _Search) -> None:
+    """Halve the bracket until it is within the tolerance or the steps run out."""
+    while search.lo is not None and search.hi is not None and search.more:
+        if (search.hi - search.lo) / search.lo <= search.ss.rel_tolerance:
+            return
+        mid = (search.lo + search.hi) / 2
+        if search.step(mid, "bisect"):
+            search.lo = mid
         else:
-            hi = rate
-            if lo is not None:
-                break
-            if ss.floor_latency_ms is not None and ss.floor_latency_ms > ss.latency_bound_ms:
-                notes.append(
-                    f"one query alone takes {ss.floor_latency_ms:.3f} ms (p99 without queueing), more than the "
-                    f"{ss.latency_bound_ms:g} ms bound: no rate can meet it"
-                )
-                break
-            rate /= 2
-            if rate < min_qps:
-                notes.append(f"gave up below {min_qps:.4g} qps")
-                break
-    while lo is not None and hi is not None and len(steps) < ss.max_steps and (hi - lo) / lo > ss.rel_tolerance:
-        mid = (lo + hi) / 2
-        if step(mid, "bisect"):
-            lo = mid
-        else:
-            hi = mid
+            search.hi = mid
+
+
+def _search_document(search: _Search) -> dict[str, Any]:
+    ss, lo, hi, notes = search.ss, search.lo, search.hi, search.notes
     reasons = []
     if lo is None:
-        tried = ", ".join(f"{st['target_qps']:g}" for st in steps)
+        tried = ", ".join(f"{st['target_qps']:.4g}" for st in search.steps)
         reasons.append(
             f"no rate meets the bound: every rate tried ({tried} qps) "
             f"had p99 above {ss.latency_bound_ms:g} ms or could not be held"
         )
     elif hi is None:
-        notes.append(f"no failing rate found within {ss.max_steps} steps: the maximum is at least {lo:g} qps")
+        notes.append(f"no failing rate found within {ss.max_steps} steps: the maximum is at least {lo:.4g} qps")
     elif (hi - lo) / lo > ss.rel_tolerance:
-        notes.append(f"the search stopped after {ss.max_steps} steps with the maximum between {lo:g} and {hi:g} qps")
+        notes.append(
+            f"the search stopped after {ss.max_steps} steps with the maximum between {lo:.4g} and {hi:.4g} qps"
+        )
     out = {
         "scenario": "find-max-qps",
         "latency_bound_ms": ss.latency_bound_ms,
-        "max_qps": None if lo is None else round(lo, 4),
-        "bracket_qps": [None if lo is None else round(lo, 4), None if hi is None else round(hi, 4)],
-        "steps": steps,
-        "headline": {"metric": "max_qps", "value": None if lo is None else round(lo, 4), "unit": "queries/s"},
+        "max_qps": lo,
+        "bracket_qps": [lo, hi],
+        "steps": search.steps,
+        "headline": {"metric": "max_qps", "value": lo, "unit": "queries/s"},
         "search": {
             "start_qps": ss.start_qps,
             "max_steps": ss.max_steps,
             "rel_tolerance": ss.rel_tolerance,
-            "min_qps": min_qps,
+            "min_qps": search.min_qps,
         },
         "notes": notes,
     }

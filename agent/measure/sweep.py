@@ -409,7 +409,9 @@ def _head(opts: SweepOptions) -> tuple[dict[str, Any], list]:
     The model must run at all (batch 1, the first thread count) or the sweep is a user error."""
     base = BatchWorker(worker_spec(opts, 1, opts.threads[0]))
     rt_desc = base.rt.describe()
+    # each point records the threads it ran with (points[].threads)
     rt_desc.pop("num_threads", None)
+    rt_desc["num_threads_from"] = opts.threads_from
     head = {
         "device_id": opts.device_id or default_device_id(),
         "run_id": opts.run_id or new_run_id(),
@@ -518,6 +520,8 @@ def sweep(
         "points": points,
         "best": _best(ok),
         "counts": {s: sum(p["status"] == s for p in points) for s in ("ok", "unsupported", "failed")},
+        # one reason per batch size the model cannot take (its points repeat it, as the schema asks)
+        "unsupported_batches": {str(b): r for b, r in sorted(unsupported_batch.items())},
         "notes": _sweep_notes(points, unsupported_batch),
     }
 

@@ -22,6 +22,7 @@ from typing import Any, Callable
 from edgebench.agent.errors import UserError
 from edgebench.agent.options.kinds import Bad
 from edgebench.agent.options.table import DEFAULT_FRAMES, DEFAULT_SWEEP_DURATION_S, REQUIRED, options
+from edgebench.agent.runtime.threads import DEFAULT, GIVEN, default_threads
 from edgebench.agent.wire import protocol
 
 #: the most points a sweep may have (the collector stores and draws each)
@@ -64,22 +65,37 @@ def check_ranges(opts: Any, section: str) -> None:
 
 
 def _validate_run(self: Any) -> None:
+    """The ranges, then the combinations: every problem at once, a line each."""
     check_ranges(self, "run")
+    problems = []
     if self.delegate_options and not self.delegate:
-        raise UserError("--delegate-option needs --delegate LIB")
+        problems.append("--delegate-option needs --delegate LIB")
     if self.scenario is not None or self.find_max_qps:
         from edgebench.agent.options.scenario import validate_scenario  # numpy: only when a scenario is asked
 
-        validate_scenario(self)
-        return
-    if self.batch != 1:
-        raise UserError("--batch applies to --scenario runs (and `edgebench sweep`), not to the per-frame run")
-    if self.frames is None and self.duration_s is None:
+        try:
+            validate_scenario(self)
+        except UserError as e:
+            problems.extend(str(e).splitlines())
+    else:
+        if self.batch != 1:
+            problems.append("--batch applies to --scenario runs (and `edgebench sweep`), not to the per-frame run")
+        if self.mlperf:
+            problems.append(
+                "--mlperf judges a LoadGen scenario by MLPerf's run lengths: add --scenario single-stream (or "
+                "another); the per-frame run is not a LoadGen scenario"
+            )
+    if problems:
+        raise UserError("\n".join(problems))
+    if self.scenario is None and self.frames is None and self.duration_s is None:
         self.frames = DEFAULT_FRAMES
 
 
 def _validate_sweep(self: Any) -> None:
     check_ranges(self, "sweep")
+    if self.threads is None:
+        self.threads = [default_threads()]
+        self.threads_from = DEFAULT
     n = len(self.batch) * len(self.threads) * len(self.instances)
     if n > MAX_POINTS:
         raise UserError(
@@ -118,7 +134,12 @@ RunOptions = options_class(
 SweepOptions = options_class(
     "SweepOptions",
     "sweep",
-    [("device_id", "str | None", field(default=None)), ("run_id", "str | None", field(default=None))],
+    [
+        ("device_id", "str | None", field(default=None)),
+        ("run_id", "str | None", field(default=None)),
+        #: whether the thread counts were given or are the default (runtime/threads.py)
+        ("threads_from", "str", field(default=GIVEN)),
+    ],
     _validate_sweep,
     "One sweep (``edgebench sweep``): the table's ``sweep`` section, plus the device and run ids.",
 )

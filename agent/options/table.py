@@ -48,6 +48,7 @@ from edgebench.agent.options.kinds import (
     Text,
     Whole,
 )
+from edgebench.agent.runtime import threads
 from edgebench.agent.wire import protocol
 from edgebench.agent.wire.transport import MqttSettings
 
@@ -185,10 +186,10 @@ _RUN: tuple[Option, ...] = (
         "run",
         "threads",
         Whole(1),
-        help="interpreter threads",
+        help="interpreter threads (the number used is recorded as runtime.num_threads)",
         flag="--threads",
         commands=("run",),
-        default_help="the runtime's",
+        default_help=threads.DEFAULT_HELP,
     ),
     Option(
         "run",
@@ -442,6 +443,19 @@ _RUN: tuple[Option, ...] = (
     ),
     Option(
         "run",
+        "mlperf",
+        Choice("loadgen", "submission"),
+        help="judge the scenario by MLPerf's run lengths: loadgen (LoadGen's defaults: at least 10 s and "
+        "100 queries) or submission (mlperf.conf: 600 s; multi-stream 662 queries, offline 24576 samples); "
+        "--duration, --min-duration and --min-queries are raised to them",
+        flag="--mlperf",
+        metavar="LENGTHS",
+        commands=("run",),
+        group=SCENARIO_GROUP,
+        default_help="edgebench's: --min-duration and --min-queries, not an MLPerf verdict",
+    ),
+    Option(
+        "run",
         "seed",
         Whole(0),
         0,
@@ -468,10 +482,10 @@ _SWEEP: tuple[Option, ...] = (
         "sweep",
         "threads",
         Grid(MAX_THREADS),
-        [1],
-        "interpreter thread counts, e.g. 1,2,4",
-        "--threads",
+        help="interpreter thread counts, e.g. 1,2,4",
+        flag="--threads",
         commands=("sweep",),
+        default_help=threads.DEFAULT_HELP,
     ),
     Option(
         "sweep",
@@ -732,6 +746,17 @@ _CLI: tuple[Option, ...] = (
         flag="--plot",
         metavar="DIR",
         commands=("run", "sweep"),
+    ),
+    Option(
+        CLI,
+        "strict",
+        Bool(),
+        False,
+        "exit 8 when the result is INVALID or missed its latency bound (a sweep: any point not ok and VALID), "
+        "after writing and publishing it: for CI gates",
+        "--strict",
+        commands=("run", "sweep"),
+        action="true",
     ),
     Option(CLI, "run_id", Text(), help="the run's id (for tools)", flag="--run-id", commands=("run",), hidden=True),
     Option(

@@ -152,7 +152,9 @@ def run_summary_line(res: dict[str, Any]) -> str | None:
         parts.append(f"max {t['max_c']:g} °C ({t['max_zone']})")
     th = res.get("throttling") or {}
     if "throttled" in th:
-        if th["throttled"]:
+        if not th.get("watched") and not th["throttled"]:
+            parts.append("no throttling source on this board")
+        elif th["throttled"]:
             parts.append("THROTTLED: " + ", ".join(f"{e['flag']} at {e['at_s']:g} s" for e in th["events"]))
         else:
             parts.append("no throttling seen")

@@ -14,12 +14,14 @@ import importlib
 import importlib.metadata
 import logging
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from edgebench.agent.errors import ModelError, UserError
+from edgebench.agent.runtime.threads import resolve as resolve_threads
 
 log = logging.getLogger("edgebench.runtime")
 
@@ -125,10 +127,17 @@ def quiet_native_stderr():
                 log.debug("runtime said: %s", text)
 
 
+#: where TFLite's error reporter glued one message to the next without a separator
+#: ("...failed to reshape runtimeNode number 8 (TfLiteXNNPackDelegate) failed to prepare.")
+_GLUED = re.compile(r"(?<=[a-z])(?=Node number \d)")
+
+
 def _first_line(e: BaseException) -> str:
+    """The runtime's error on one line: its lines, and the messages its error reporter
+    glued together, each separated by "; "."""
     text = str(e).strip() or type(e).__name__
-    # TFLite error texts span lines; keep the informative part on one line.
-    return " ".join(line.strip() for line in text.splitlines() if line.strip())[:300]
+    parts = [p.strip().rstrip(".") for line in text.splitlines() for p in _GLUED.split(line) if p.strip()]
+    return "; ".join(parts)[:300]
 
 
 @dataclass
@@ -222,7 +231,7 @@ class Runtime:
     model_path: str
     name: str
     version: str
-    num_threads: int | None
+    num_threads: int
     interpreter: Any
     load_ms: float
     allocate_ms: float
@@ -231,6 +240,8 @@ class Runtime:
     delegate_fallback: dict[str, str] | None = None
     xnnpack: bool = True
     delegated_partitions: int | None = None
+    #: threads.GIVEN (the caller asked for num_threads) or threads.DEFAULT
+    num_threads_from: str = "given"
     inputs: list[TensorInfo] = field(default_factory=list)
     outputs: list[TensorInfo] = field(default_factory=list)
 
@@ -244,6 +255,7 @@ class Runtime:
             "version": self.version,
             "delegate": self.delegate,
             "num_threads": self.num_threads,
+            "num_threads_from": self.num_threads_from,
             "xnnpack": self.xnnpack,
             "delegated_partitions": self.delegated_partitions,
         }
@@ -267,6 +279,15 @@ class Runtime:
         return self.interpreter.tensor(self.outputs[i].index)()
 
 
+def fallback_text(runtime: dict[str, Any]) -> str:
+    """For a summary's first line: `` ON THE CPU (--cpu-fallback: why the delegate did not
+    load)`` when the delegate fell back, else empty."""
+    fb = runtime.get("delegate_fallback")
+    if not fb:
+        return ""
+    return f" ON THE CPU (--cpu-fallback: {fb.get('reason')})"
+
+
 def load(
     model_path: str,
     runtime: str = "auto",
@@ -277,13 +298,14 @@ def load(
     """Load and allocate ``model_path``; raise ModelError with one clear line if we cannot.
 
     Times are kept apart: delegate load, interpreter construction (model load)
-    and ``allocate_tensors`` (where delegates prepare their graph).
+    and ``allocate_tensors`` (where delegates prepare their graph). The thread count is
+    always given to the runtime, the default decided by edgebench.agent.runtime.threads,
+    and recorded.
     """
     read_model_file(model_path, head_only=True)
     rt_name, mod, version = import_runtime(runtime)
-    kwargs: dict[str, Any] = {"model_path": model_path}
-    if num_threads is not None:
-        kwargs["num_threads"] = num_threads
+    threads, threads_from = resolve_threads(num_threads)
+    kwargs: dict[str, Any] = {"model_path": model_path, "num_threads": threads}
     if not xnnpack:
         kwargs["experimental_op_resolver_type"] = mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     delegate_info = delegate_ms = fallback = None
@@ -321,7 +343,8 @@ def load(
         model_path=model_path,
         name=rt_name,
         version=version,
-        num_threads=num_threads,
+        num_threads=threads,
+        num_threads_from=threads_from,
         interpreter=interp,
         load_ms=(t1 - t0) / 1e6,
         allocate_ms=(t2 - t1) / 1e6,

@@ -66,17 +66,18 @@ def _version() -> str:
     return __version__
 
 
-def resolve_model(name: str, models_dir: str | None) -> str:
-    """A remote job's model: a bundled model's registry name, or a .tflite file on
-    this device (relative to ``commands.models_dir``, and inside it when set)."""
-    try:
-        import edgebench.models as bundled
+def resolve_model(name: str, models_dir: str | None, fetch_missing: bool = True, remote: bool = True) -> str:
+    """A job's model: a registry name (bundled, cached, or fetched now when
+    ``fetch_missing``; edgebench.agent.runtime.fetch), or a .tflite file on this device
+    (relative to ``commands.models_dir``, and inside it when set; a remote job's must end
+    in .tflite)."""
+    from edgebench.agent.runtime.fetch import is_model_name
+    from edgebench.agent.runtime.fetch import resolve_model as registry_model
 
-        p = bundled.path_of(name)
-        if p.is_file():
-            return str(p)
-    except (ImportError, KeyError, OSError, ValueError):
-        pass
+    if name and is_model_name(name) and not (models_dir and (Path(models_dir) / name).is_file()):
+        if not fetch_missing:
+            return name
+        return registry_model(name, out=log.info)
     path = Path(name)
     if models_dir:
         base = Path(models_dir).resolve()
@@ -84,8 +85,8 @@ def resolve_model(name: str, models_dir: str | None) -> str:
         if base != path and base not in path.parents:
             raise UserError(f"model {name!r} is outside this device's commands.models_dir ({base})")
     if not path.is_file():
-        raise UserError(f"model not found on this device: {name}")
-    if path.suffix.lower() != ".tflite":
+        raise UserError(f"model not found on this device: {name} (nor is it a model's name in the registry)")
+    if remote and path.suffix.lower() != ".tflite":
         raise UserError(f"model {name!r} is not a .tflite file")
     return str(path)
 
@@ -113,14 +114,16 @@ class AgentService:
         build_probe_options(cfg)
         for job in self.jobs:
             try:
-                job_options(self._resolved(job.values, remote=False), device_id, config=cfg)
+                job_options(self._resolved(job.values, remote=False, fetch=False), device_id, config=cfg)
             except UserError as e:
                 raise UserError("\n".join(f"job {job.name}: {line}" for line in str(e).splitlines())) from None
 
-    def _resolved(self, values: dict[str, Any], remote: bool) -> dict[str, Any]:
+    def _resolved(self, values: dict[str, Any], remote: bool, fetch: bool = True) -> dict[str, Any]:
+        """A job's values with its model (and a remote job's labels) found on this device;
+        ``fetch=False`` when only checking (at start): a registry name is fetched when the job runs."""
         v = dict(values)
         if remote:
-            v["model"] = resolve_model(str(v.get("model", "")), self.models_dir)
+            v["model"] = resolve_model(str(v.get("model", "")), self.models_dir, fetch_missing=fetch)
             if v.get("labels"):
                 lp = Path(v["labels"])
                 if self.models_dir and not lp.is_absolute():
@@ -128,8 +131,8 @@ class AgentService:
                 if not lp.is_file():
                     raise UserError(f"labels file not found on this device: {v['labels']}")
                 v["labels"] = str(lp)
-        elif not os.path.isfile(v.get("model", "")):
-            raise UserError(f"model not found: {v.get('model')}")
+        else:  # a configured job: a file, or a registry name (fetched when the job runs)
+            v["model"] = resolve_model(str(v.get("model", "")), None, fetch_missing=fetch, remote=False)
         return v
 
     # -- commands (link thread hands over; the command thread decides) -------------
@@ -186,7 +189,7 @@ class AgentService:
                 if k in job:
                     raise UserError(f"job.{k} cannot be set remotely")
             values = cfgmod.validate_job(job, "job.")
-            values = self._resolved(values, remote=True)
+            values = self._resolved(values, remote=True, fetch=False)  # fetched when it runs
             from edgebench.agent.measure.result import new_run_id
 
             run_id = new_run_id()

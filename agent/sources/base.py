@@ -46,6 +46,10 @@ class Source(abc.ABC):
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind}
 
+    def counters(self) -> dict[str, Any]:
+        """What the source counted while it was read (added to the result's source section)."""
+        return {}
+
     def close(self) -> None:  # noqa: B027 - most sources hold nothing to release
         """Release what the source holds (files, devices, threads)."""
 

@@ -84,6 +84,24 @@ def gst_frame_size(pipeline: str, default: tuple[int, int] = (640, 480)) -> tupl
     return (int(w[-1]), int(h[-1])) if w and h else default
 
 
+#: GStreamer sources that make frames as fast as they are read unless told ``is-live=true``
+NON_LIVE_GST = ("videotestsrc", "filesrc", "multifilesrc")
+
+
+def gst_not_live(pipeline: str) -> str | None:
+    """Why a pipeline is not live (its source produces frames as fast as they are pulled,
+    so the newest-frame rule would drop nearly all of them), or None for a live one."""
+    first = pipeline.split("!", 1)[0].split()
+    if not first or first[0] not in NON_LIVE_GST:
+        return None
+    if any(p.replace(" ", "").lower() in ("is-live=true", "is-live=1") for p in first[1:]):
+        return None
+    return (
+        f"{first[0]} without is-live=true is not live: it makes frames as fast as they are read, so it is "
+        "read as a file, every frame measured (add is-live=true to pace it as a camera)"
+    )
+
+
 class GstSource(Source):
     """A GStreamer pipeline run by gst-launch-1.0, raw BGR frames read from its stdout.
 
@@ -94,7 +112,9 @@ class GstSource(Source):
 
     kind = "gstreamer"
 
-    def __init__(self, pipeline: str):
+    def __init__(self, pipeline: str, not_live: str | None = None):
+        #: why this pipeline is read as a file (gst_not_live), or None for a live one
+        self.not_live = not_live
         exe = shutil.which("gst-launch-1.0")
         if exe is None:
             raise SourceError(
@@ -135,7 +155,10 @@ class GstSource(Source):
         return Frame(img, f"gstreamer#{self._i - 1}")
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "uri": self.pipeline, "width": self.width, "height": self.height}
+        d = {"kind": self.kind, "uri": self.pipeline, "width": self.width, "height": self.height}
+        if self.not_live:
+            d.update(live=False, not_live=self.not_live)
+        return d
 
     def close(self) -> None:
         if self.proc.poll() is None:

@@ -52,3 +52,7 @@ class FolderSource(Source):
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "uri": self.path, "images": len(self.files)}
+
+    def counters(self) -> dict[str, Any]:
+        """Images read, and passes over the folder (a folder loops until the run ends)."""
+        return {"images_read": self._i, "passes": round(self._i / len(self.files), 2)}

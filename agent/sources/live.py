@@ -120,9 +120,10 @@ class LiveSource(Source):
             d["paced_fps"] = self.fps
         return d
 
-    def counters(self) -> dict[str, int]:
+    def counters(self) -> dict[str, Any]:
         with self._cv:
             return {
+                **self.inner.counters(),
                 "frames_captured": self.captured,
                 "frames_delivered": self.delivered,
                 "frames_dropped": self.dropped,

@@ -8,7 +8,9 @@
   decoded frame by frame, cycling), a video file (decoded until it ends);
 * a camera: ``camera:0``, ``camera:/dev/video2`` or ``/dev/video0`` (V4L2);
 * a GStreamer pipeline: ``gst:libcamerasrc ! video/x-raw,width=640,height=480``
-  (or any string containing `` ! ``), e.g. nvarguscamerasrc on Jetson;
+  (or any string containing `` ! ``), e.g. nvarguscamerasrc on Jetson; a pipeline whose
+  source is not live (``videotestsrc``, ``filesrc`` without ``is-live=true``) is read as
+  a file, every frame measured (``gst_not_live``);
 * a network stream: ``rtsp://...``, ``http://...`` (MJPEG or anything FFmpeg reads).
 
 Pacing: pulled sources (files, synthetic) run as fast as possible by default;
@@ -30,7 +32,7 @@ from typing import Any
 from edgebench.agent.errors import SourceError, UserError
 from edgebench.agent.options.table import default
 from edgebench.agent.sources.base import IMAGE_EXTS, STREAM_SCHEMES, Source, SyntheticSource
-from edgebench.agent.sources.capture import CaptureSource, GstSource
+from edgebench.agent.sources.capture import CaptureSource, GstSource, gst_not_live
 from edgebench.agent.sources.files import FolderSource, ImageSource
 from edgebench.agent.sources.live import LiveSource
 
@@ -111,10 +113,14 @@ def open_source(
     cam = _camera_target(spec)
     if cam is not None:
         return _camera(*cam, stall_timeout_s)
-    if spec.startswith("gst:") or " ! " in spec:
-        return LiveSource(GstSource(spec[4:] if spec.startswith("gst:") else spec), stall_timeout_s=stall_timeout_s)
     synthetic = spec == "synthetic" or spec.startswith("synthetic:")
-    src = _synthetic(spec, default_size) if synthetic else _file(spec)
+    if spec.startswith("gst:") or " ! " in spec:
+        pipeline = spec[4:] if spec.startswith("gst:") else spec
+        if gst_not_live(pipeline) is None:
+            return LiveSource(GstSource(pipeline), stall_timeout_s=stall_timeout_s)
+        src: Source = GstSource(pipeline, not_live=gst_not_live(pipeline))  # pulled, as a file
+    else:
+        src = _synthetic(spec, default_size) if synthetic else _file(spec)
     if pacing == "fast" and fps is None:
         return src
     rate = fps or (30.0 if synthetic else getattr(src, "fps", None))

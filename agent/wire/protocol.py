@@ -379,6 +379,9 @@ SCENARIO_JSON_SCHEMA: dict[str, Any] = {
         "latency_ms": _LATENCY_STATS,
         "queue_ms": _LATENCY_STATS,
         "service_ms": _LATENCY_STATS,
+        "waiting_ms": _LATENCY_STATS,
+        "queries_waiting": _COUNT,
+        "queries_not_due": _COUNT,
         "latency_histogram_ms": _HISTOGRAM,
         "steps": {
             "type": "array",

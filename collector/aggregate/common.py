@@ -20,11 +20,13 @@ GROUP_COLUMNS = {
     "model": "r.model_name",
     "runtime": "r.runtime",
     "delegate": "r.delegate",
+    # the interpreter threads the runs used (runtime.num_threads): boards compare only at equal counts
+    "threads": "r.num_threads",
     "scenario": "r.scenario",
     "board": "r.board",
     "run_id": "r.run_id",
 }
-DEFAULT_GROUP = ("device_id", "model")
+DEFAULT_GROUP = ("device_id", "model", "threads")
 #: A per-frame run (what the frame-based report covers); runs stored before sweeps and
 #: scenarios were published have kind NULL only while their meta has not arrived.
 PER_FRAME_RUN = "COALESCE(r.kind, 'run') = 'run'"

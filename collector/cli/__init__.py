@@ -196,7 +196,7 @@ def cmd_compare(args) -> int:
         else:
             print(as_json(c) if args.format == "json" else compare_table(c))
     elif args.model:
-        by = ("model", "device_id", "board", "runtime", "delegate")
+        by = ("model", "device_id", "board", "runtime", "delegate", "threads")
         rows = group_rows(
             store, by, where={"model": args.model}, since=parse_time(args.since), until=parse_time(args.until)
         )
@@ -338,8 +338,9 @@ def _report_parser(sub) -> None:
     r.add_argument("--format", choices=["table", "json", "csv"], default="table")
     r.add_argument(
         "--by",
-        default="device_id,model",
-        help="group by some of device_id,model,runtime,delegate,scenario,board,run_id (default device_id,model)",
+        default="device_id,model,threads",
+        help="group by some of device_id,model,runtime,delegate,threads,scenario,board,run_id"
+        " (default device_id,model,threads: boards compare at equal thread counts)",
     )
     _window_args(r)
     r.set_defaults(func=cmd_report)

@@ -30,6 +30,21 @@ def _section(doc: dict[str, Any], name: str) -> dict[str, Any]:
     return v if isinstance(v, dict) else {}
 
 
+def delegate_text(runtime: dict[str, Any]) -> str | None:
+    """The ``runs.delegate`` column: the delegate library that ran (a result's ``delegate`` is
+    ``{"library", "options"}``), or, when ``--cpu-fallback`` fell back to the CPU, that it did
+    (so such runs are never mistaken for the delegate's, nor for plain CPU runs)."""
+    d = runtime.get("delegate")
+    if isinstance(d, dict):
+        return _text(d.get("library"), 256)
+    if d:
+        return _text(d, 256)
+    fb = runtime.get("delegate_fallback")
+    if isinstance(fb, dict):
+        return _text(f"CPU fallback from {fb.get('requested') or 'the delegate'}", 256)
+    return None
+
+
 def run_fields(result: dict[str, Any]) -> dict[str, Any]:
     """The columns a summary (an ``edgebench.result/1`` document) fills in ``runs``.
 
@@ -45,7 +60,7 @@ def run_fields(result: dict[str, Any]) -> dict[str, Any]:
         "model_sha256": model.get("sha256"),
         "runtime": runtime.get("name"),
         "runtime_version": runtime.get("version"),
-        "delegate": runtime.get("delegate"),
+        "delegate": delegate_text(runtime),
         "num_threads": runtime.get("num_threads") if isinstance(runtime.get("num_threads"), int) else None,
         "source_kind": source.get("kind") if isinstance(source, dict) else (str(source) if source else None),
     }

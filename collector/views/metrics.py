@@ -3,7 +3,8 @@
 Per device: state, last seen, seq gaps, duplicates, replayed. Per device and model, over
 the frames measured in the last ``window_s`` seconds (device clock): frames, FPS, latency quantiles
 (gauges) and a latency histogram per stage (seconds, Prometheus' base unit), energy per
-inference (joules), throttled runs. Collector counters when the collector runs in the same
+inference (joules), throttled runs; values computed here (ms to s, mJ to J) lose their float
+noise (agent/wire/figures.py ``clean``). Collector counters when the collector runs in the same
 process, else the quarantine counts from the database.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from edgebench.agent.wire.figures import clean
 from edgebench.collector.aggregate import device_rows, group_rows, quarantine_counts
 
 #: Histogram bucket upper bounds, seconds (0.1 ms .. 5 s).
@@ -91,15 +93,15 @@ def group_families(rows: list[dict[str, Any]], window_s: float) -> list:
         key = [r["device_id"], r["model"] or ""]
         frames.add_metric(key, r["frames"])
         if r["fps"] is not None:
-            fps.add_metric(key, r["fps"])
+            fps.add_metric(key, clean(r["fps"]))
         for st, stats in r["latency_ms"].items():
             for k in ("p50", "p90", "p99"):
                 if stats[k] is not None:
-                    q.add_metric([*key, st, f"0.{k[1:]}"], stats[k] / 1000.0)
+                    q.add_metric([*key, st, f"0.{k[1:]}"], clean(stats[k] / 1000.0))
         e = r.get("energy_per_inference_mj") or {}
         for kind in ("gross", "net"):
             if e.get(kind) is not None:
-                energy.add_metric([*key, kind], e[kind] / 1000.0)
+                energy.add_metric([*key, kind], clean(e[kind] / 1000.0))
         if r["throttled_runs"] is not None:
             thr.add_metric(key, r["throttled_runs"])
     return [frames, fps, q, energy, thr]
@@ -125,7 +127,7 @@ def latency_histogram(store, since: float, window_s: float):
             a = np.concatenate([p[i] for p in parts]) / 1000.0
             cum = np.searchsorted(np.sort(a), edges, side="right")
             buckets = [(repr(float(b)), float(c)) for b, c in zip(BUCKETS_S, cum)] + [("+Inf", float(a.size))]
-            hist.add_metric([dev, model, st], buckets, float(a.sum()))
+            hist.add_metric([dev, model, st], buckets, clean(float(a.sum())))
     return hist
 
 

@@ -8,7 +8,7 @@ import json
 import time
 from typing import Any, Sequence
 
-from edgebench.collector.aggregate import flatten
+from edgebench.collector.aggregate import DEFAULT_GROUP, flatten
 
 
 def _f(v: Any, spec: str = ".2f") -> str:
@@ -26,7 +26,7 @@ def render(head: Sequence[str], body: list[Sequence[str]], left: set[int]) -> li
     return [line(head), line(["-" * w for w in widths])] + [line(b) for b in body]
 
 
-def table(rows: list[dict[str, Any]], by: Sequence[str] = ("device_id", "model")) -> str:
+def table(rows: list[dict[str, Any]], by: Sequence[str] = DEFAULT_GROUP) -> str:
     if not rows:
         return "no results stored yet"
     names = {"device_id": "device"}
@@ -113,6 +113,7 @@ def scenario_table(rows: list[dict[str, Any]]) -> str:
     head = [
         "device",
         "model",
+        "threads",
         "scenario",
         "batch",
         "verdict",
@@ -131,6 +132,7 @@ def scenario_table(rows: list[dict[str, Any]]) -> str:
             [
                 r["device_id"],
                 r["model"] or "-",
+                "-" if r["num_threads"] is None else str(r["num_threads"]),
                 r["scenario"] or "-",
                 "-" if r["batch"] is None else str(r["batch"]),
                 r["verdict"] or "-",
@@ -143,7 +145,7 @@ def scenario_table(rows: list[dict[str, Any]]) -> str:
                 "; ".join(r["reasons"]) or "-",
             ]
         )
-    out = render(head, body, {0, 1, 2, 4, 5, 10, 11})
+    out = render(head, body, {0, 1, 3, 5, 6, 11, 12})
     out.append(
         "headline as the agent computed it over every query (single-stream p90, multi-stream p99 query latency;"
         " offline samples/s; server p99 from each query's scheduled arrival against its bound; find-max-qps the"

@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from edgebench.agent.errors import UserError
-from edgebench.collector.aggregate import device_rows, group_rows, run_detail
+from edgebench.collector.aggregate import DEFAULT_GROUP, device_rows, group_rows, run_detail
 from edgebench.collector.views.pages.device import device as device_page
 from edgebench.collector.views.pages.fleet import overview as overview_page
 from edgebench.collector.views.pages.model import model as model_page
@@ -103,7 +103,7 @@ class Dashboard:
 
     def api(self, parts: list[str], q: dict[str, str]) -> Any:
         if parts == ["fleet"]:
-            by = tuple(q.get("by", "device_id,model").split(","))
+            by = tuple(q["by"].split(",")) if q.get("by") else DEFAULT_GROUP
             return group_rows(self.store, by)
         if parts == ["devices"]:
             return device_rows(self.store)

@@ -306,3 +306,54 @@ def test_a_broken_extra_registry_is_one_line(tmp_path):
     reg.write_text("models:\n  - name: x\n    url: http://127.0.0.1/x\n")
     p = run_cli("models", "list", env={"EDGEBENCH_REGISTRY": str(reg)})
     assert p.returncode == 2 and "no valid sha256" in p.stderr and p.stderr.count("\n") == 1
+
+
+# ------------------------------------------------------------- registry names everywhere
+def test_every_command_takes_a_registry_name(tmp_path):
+    """Issue 16, item 11: `run --model shapes-int8` said "model file not found"."""
+    out = tmp_path / "r.json"
+    p = run_cli("run", "--model", "shapes-int8", "--frames", "5", "--no-probes", "--json", str(out), "-q")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(out.read_text())["model"]["name"] == "shapes_int8.tflite"
+    p = run_cli(
+        "run", "--model", "shapes-int8", "--scenario", "single-stream", "--frames", "5", "--min-queries", "0",
+        "--no-probes", "-q",
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    p = run_cli("sweep", "--model", "shapes-int8", "--frames", "3", "--power", "none", "-q")
+    assert p.returncode == 0, p.stderr
+    p = run_cli("run", "--model", "shapes-int9", "--frames", "5")
+    assert p.returncode == 3 and "did you mean shapes-int8?" in p.stderr
+
+
+def test_a_jobs_registry_name_is_taken_and_checked_at_start():
+    from edgebench.agent.errors import UserError
+    from edgebench.agent.service.agent import AgentService, resolve_model
+
+    AgentService({"jobs": [{"name": "hourly", "model": "shapes-int8", "frames": 5}]}, "dev-a")
+    with pytest.raises(UserError, match="job hourly: model not found"):
+        AgentService({"jobs": [{"name": "hourly", "model": "no-such-model", "frames": 5}]}, "dev-a")
+    assert resolve_model("shapes-int8", None).endswith("models/shapes_int8.tflite")
+
+
+def test_run_fetches_a_registry_model_that_is_not_here_yet(test_registry):
+    env, cache, good = test_registry
+    p = run_cli(
+        "run", "--model", "t-good", "--source", str(ROOT / "models" / "testsets" / "shapes" / "cross" / "000.png"),
+        "--frames", "3", "--no-probes", env=env,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert "t-good is not on this machine yet: fetching it" in p.stderr
+    assert sha256(cache / "remote_shapes.tflite") == good and (cache / "remote_labels.txt").is_file()
+
+
+def test_verify_agrees_with_info_on_a_file_known_by_its_sha256(test_registry, tmp_path):
+    env, _cache, _good = test_registry
+    copy = tmp_path / "elsewhere.tflite"
+    shutil.copy(ROOT / "models" / "shapes_uint8.tflite", copy)
+    info = run_cli("models", "info", str(copy), env=env)
+    assert "registry: shapes-uint8" in info.stdout, info.stdout
+    v = run_cli("models", "verify", str(copy), "t-good", env=env)
+    assert v.returncode == 0, v.stdout + v.stderr
+    assert f"ok        shapes-uint8  {copy} (known by its sha256)" in v.stdout
+    assert "not fetched" not in v.stdout and "t-good" in v.stdout and "not in the cache" in v.stdout

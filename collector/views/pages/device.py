@@ -12,7 +12,7 @@ from edgebench.collector.views.pages.cells import Table
 from edgebench.collector.views.pages.tables import devices_table, documents, fleet_table, latency_chart, runs_table
 from edgebench.collector.views.report import iso
 
-_GROUP = ("model", "runtime", "delegate", "scenario")
+_GROUP = ("model", "runtime", "delegate", "threads", "scenario")
 #: Sessions listed, newest first.
 SESSIONS_SHOWN = 50
 
@@ -27,7 +27,19 @@ def device(store, device_id: str) -> tuple[str, dict[str, Any]]:
         "title": f"Device {device_id}",
         "devices_table": devices_table(devs),
         "fleet": fleet_table(rows, _GROUP),
-        "chart": latency_chart(rows, ("model", "delegate"), f"Latency on {device_id} (ms)"),
+        "chart": latency_chart(
+            rows,
+            (),
+            f"Latency on {device_id} (ms)",
+            labels=[
+                ", ".join(
+                    str(x)
+                    for x in (f"{r['threads'] if r['threads'] is not None else '?'} thr", r["delegate"], r["model"])
+                    if x
+                )
+                for r in rows
+            ],
+        ),
         **documents(scenario_rows(store, where=mine), sweep_rows(store, where=mine)),
         "runs": runs_table(run_list(store, device_id=device_id)),
         "sessions": sessions_table(store, device_id),

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgebench.collector.aggregate import device_rows, group_rows, quarantine_counts, scenario_rows, sweep_rows
+from edgebench.collector.aggregate import (
+    DEFAULT_GROUP,
+    device_rows,
+    group_rows,
+    quarantine_counts,
+    scenario_rows,
+    sweep_rows,
+)
 from edgebench.collector.views.pages.cells import Link, model_href
 from edgebench.collector.views.pages.tables import devices_table, documents, fleet_table, latency_chart
 
@@ -16,7 +23,7 @@ OVERVIEW_DOCUMENTS = 20
 
 def overview(store) -> tuple[str, dict[str, Any]]:
     devs = device_rows(store)
-    rows = group_rows(store, ("device_id", "model"))
+    rows = group_rows(store, DEFAULT_GROUP)
     qc = quarantine_counts(store)
     return "overview.html", {
         "title": "Fleet",
@@ -24,8 +31,15 @@ def overview(store) -> tuple[str, dict[str, Any]]:
         "states": {s: sum(1 for d in devs if d["state"] == s) for s in ("online", "stopped", "offline")},
         "quarantine": ", ".join(f"{k} {v}" for k, v in qc.items()) or "none",
         "devices_table": devices_table(devs),
-        "fleet": fleet_table(rows, ("device_id", "model")),
-        "chart": latency_chart(rows, ("device_id", "model"), "Latency per device and model (ms)"),
+        "fleet": fleet_table(rows, DEFAULT_GROUP),
+        "chart": latency_chart(
+            rows,
+            DEFAULT_GROUP,
+            "Latency per device, threads and model (ms)",
+            labels=[
+                f"{r['device_id']}, {r['threads'] if r['threads'] is not None else '?'} thr: {r['model']}" for r in rows
+            ],
+        ),
         **documents(scenario_rows(store), sweep_rows(store), limit=OVERVIEW_DOCUMENTS),
         "models": [Link(model_href(m), m) for m in sorted({r["model"] for r in rows if r["model"]})],
     }

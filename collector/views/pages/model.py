@@ -10,7 +10,16 @@ from edgebench.collector.views import charts
 from edgebench.collector.views.pages.tables import fleet_table, latency_chart, runs_table
 from edgebench.collector.views.templating import svg
 
-_GROUP = ("device_id", "board", "runtime", "delegate")
+#: a board's rows are split by thread count: boards compare at equal threads, and say so
+_GROUP = ("device_id", "board", "runtime", "delegate", "threads")
+
+
+def _bar_label(r: dict[str, Any]) -> str:
+    """``pi-a, 4 thr``, with the delegate when there is one (``CPU fallback`` for a fallback)."""
+    threads = "threads ?" if r.get("threads") is None else f"{r['threads']} thr"
+    d = r.get("delegate")
+    d = "CPU fallback" if d and d.startswith("CPU fallback") else d
+    return ", ".join(x for x in (r["device_id"], threads, d) if x)
 
 
 def model(store, name: str) -> tuple[str, dict[str, Any]]:
@@ -21,11 +30,13 @@ def model(store, name: str) -> tuple[str, dict[str, Any]]:
         "title": f"Model {name}",
         "model": name,
         "comparison": fleet_table(rows, _GROUP, tid="comparison"),
-        "latency_chart": latency_chart(rows, ("device_id", "delegate"), f"{name}: latency per board (ms)"),
+        "latency_chart": latency_chart(
+            rows, (), f"{name}: latency per board (ms)", labels=[_bar_label(r) for r in rows]
+        ),
         "throughput_chart": svg(
             charts.bar_chart(
                 f"{name}: throughput per board",
-                [r["device_id"] for r in rows],
+                [_bar_label(r) for r in rows],
                 {"FPS": [r["fps"] for r in rows]},
                 "frames/s",
             )

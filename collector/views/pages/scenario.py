@@ -23,9 +23,13 @@ FACT_FIELDS = (
     "samples_per_s",
     "queries",
     "samples",
+    "queries_waiting",
+    "queries_not_due",
+    "overlatency_queries",
+    "waiting_over_bound",
+    # documents of earlier agents (their waiting queries were counted into the latency)
     "queries_unserved",
     "queries_not_arrived",
-    "overlatency_queries",
     "duration_s",
     "latency_bound_ms",
     "max_qps",
@@ -37,7 +41,11 @@ _STAT_KEYS = ("mean", "p50", "p90", "p99", "p999", "max")
 def scenario(d: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
     """The scenario section's data."""
     within = None if d["within_bound"] is None else bool(d["within_bound"])
-    blocks = [(name, doc[name]) for name in ("latency_ms", "queue_ms", "service_ms") if isinstance(doc.get(name), dict)]
+    blocks = [
+        (name, doc[name])
+        for name in ("latency_ms", "queue_ms", "service_ms", "waiting_ms")
+        if isinstance(doc.get(name), dict)
+    ]
     steps = doc.get("steps") if isinstance(doc.get("steps"), list) else None
     return {
         "scenario": doc["scenario"],

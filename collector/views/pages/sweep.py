@@ -157,9 +157,19 @@ def _chosen_point(ok: list[dict[str, Any]], doc: dict[str, Any], q: dict[str, st
     return {"point_histogram": svg(chart), "point_without_histogram": not hist}
 
 
+def _why(p: dict[str, Any], told: set[int]) -> str:
+    """A point's reason; an unsupported batch size's once, its other points pointing to it."""
+    if p["status"] == "unsupported":
+        if p["batch"] in told:
+            return f"batch {p['batch']} unsupported: the reason is on its first row"
+        told.add(p["batch"])
+    return p.get("reason") or "; ".join(p.get("reasons") or []) or "-"
+
+
 def points_table(pts: list[dict[str, Any]], href: str) -> Table:
     """Every point of the grid: its figures, or why it did not run; a link to its distribution."""
     rows = []
+    told: set[int] = set()  # batch sizes whose unsupported reason a row above gives
     for p in pts:
         pw = p.get("power") or {}
         per = p.get("latency_per_item_ms") or {}
@@ -175,7 +185,7 @@ def points_table(pts: list[dict[str, Any]], href: str) -> Table:
                 fmt(p.get("cpu_pct"), ".1f"),
                 fmt(pw.get("energy_per_item_mj"), ".4f"),
                 fmt(pw.get("mean_w"), ".3f"),
-                p.get("reason") or "; ".join(p.get("reasons") or []) or "-",
+                _why(p, told),
                 Link(f"{href}?point={p['index']}", "histogram") if p["status"] == "ok" else "-",
             ]
         )

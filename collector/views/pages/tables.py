@@ -85,8 +85,11 @@ def fleet_table(rows: list[dict[str, Any]], by: tuple[str, ...], tid: str = "fle
     return Table(tid, head, out, left=len(by))
 
 
-def latency_chart(rows: list[dict[str, Any]], label_keys: tuple[str, ...], title: str) -> Markup:
-    labels = [" / ".join(str(r.get(k) or "-") for k in label_keys) for r in rows]
+def latency_chart(
+    rows: list[dict[str, Any]], label_keys: tuple[str, ...], title: str, labels: list[str] | None = None
+) -> Markup:
+    """e2e p50/p99 and inference p50 per row; a bar's label is its ``label_keys`` joined, or ``labels``."""
+    labels = labels or [" / ".join(str(r.get(k) or "-") for k in label_keys) for r in rows]
     return svg(
         charts.bar_chart(
             title,
@@ -108,6 +111,15 @@ def _received(r: dict[str, Any]) -> str:
     return iso(r["first_seen"]) + (" (in progress)" if r["kind"] != "run" else "")
 
 
+def _stored(r: dict[str, Any]) -> str:
+    """What the collector stores of a run: its frames, or for a sweep or a scenario (which
+    publish no frames, so "0" would read as data lost) its document."""
+    if r["kind"] == "run":
+        return fmt(r["frames_stored"])
+    what = {"sweep": "the sweep's points", "scenario": "the scenario result"}.get(r["kind"], "its document")
+    return what if r["summary_at"] else "its announcement (result pending)"
+
+
 def runs_table(runs: list[dict[str, Any]]) -> Table:
     head = ["run", "device", "kind", "model", "runtime", "delegate", "threads", "scenario", "verdict", "headline"]
     head += ["frames", "stored", "FPS", "mJ/inf", "throttled", "received"]
@@ -125,7 +137,7 @@ def runs_table(runs: list[dict[str, Any]]) -> Table:
                 None if r["within_bound"] is None else bool(r["within_bound"]),
             ),
             fmt(r["frames"]),
-            fmt(r["frames_stored"]),
+            _stored(r),
             fmt(r["fps"], ".1f"),
             fmt(r["energy_mj_gross"]),
             {None: "-", 0: "no", 1: "yes"}.get(r["throttled"], "-"),
@@ -137,13 +149,14 @@ def runs_table(runs: list[dict[str, Any]]) -> Table:
 
 
 def scenarios_table(scen: list[dict[str, Any]], limit: int) -> Table:
-    head = ["run", "device", "model", "scenario", "verdict", "headline", "target qps", "done qps", "queries"]
-    head += ["reasons", "received"]
+    head = ["run", "device", "model", "threads", "scenario", "verdict", "headline", "target qps", "done qps"]
+    head += ["queries", "reasons", "received"]
     rows = [
         [
             Link(run_href(r["device_id"], r["run_id"]), r["run_id"]),
             r["device_id"],
             fmt(r["model"]),
+            fmt(r["num_threads"]),
             fmt(r["scenario"]),
             marked(r["verdict"]),
             headline_text(
@@ -161,7 +174,7 @@ def scenarios_table(scen: list[dict[str, Any]], limit: int) -> Table:
         ]
         for r in scen[:limit]
     ]
-    return Table("scenarios", head, rows, left=6)
+    return Table("scenarios", head, rows, left=7)
 
 
 def sweeps_table(sweeps: list[dict[str, Any]], limit: int) -> Table:

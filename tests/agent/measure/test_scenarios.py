@@ -67,7 +67,7 @@ def test_server_poisson_latencies_match_the_lindley_recursion_exactly():
     arrivals = arrival_schedule(s)
     lat, wait = lindley(arrivals, 6 * MS)
     assert res["queries"] == len(arrivals) == 360
-    assert res["queries_unserved"] == 0
+    assert res["queries_waiting"] == 0
     assert wait.max() > 6 * MS  # the test has real queueing in it
     for k in ("mean", "p50", "p90", "p99", "max"):
         fn = {"mean": np.mean, "max": np.max}.get(k, lambda a, q=k: np.percentile(a, float(q[1:])))
@@ -120,8 +120,8 @@ def test_server_that_cannot_hold_the_rate_is_invalid_with_the_reasons_and_stops_
     text = " ".join(res["reasons"])
     assert "stopped early" in text and "could not hold 1000 qps" in text and "bound missed" in text
     assert res["queries"] < 200  # it did not grind through the whole backlog
-    assert res["queries_unserved"] > 0
-    # unserved queries count with (at least) their wait so far: the p99 is over the bound
+    assert res["queries_waiting"] > 0
+    # the served queries' p99 is over the bound; the waiting ones are counted apart
     assert res["headline"]["p99_latency_ms"] > 20.0
     assert res["within_bound"] is False
 
@@ -132,7 +132,7 @@ def test_server_cap_stops_a_run_that_never_ends():
     res = run_server(FakeService(clock, 4 * MS), s, clock)
     assert res["duration_s"] <= 3.0 + 0.005
     assert any("--max-duration cap" in r for r in res["reasons"])
-    assert res["queries_unserved"] + res["queries_not_arrived"] > 0
+    assert res["queries_waiting"] + res["queries_not_due"] > 0
 
 
 def test_server_schedule_is_seeded_poisson():
@@ -279,3 +279,52 @@ def test_offline_query_is_sized_again_when_the_calibration_was_slow():
     assert res["verdict"] == "VALID", res["reasons"]
     assert res["duration_s"] >= 1.0 and res["samples"] == res["samples_requested"]
     assert any("run again" in n for n in res["notes"])
+
+
+def test_server_early_stop_keeps_waiting_queries_out_of_the_latency_distribution():
+    """Issue 16, item 2: known service times on the virtual clock. Uniform arrivals every
+    10 ms at 100 qps, a bound of 40 ms; the first 20 queries take 2 ms, then every query
+    takes 15.4 ms, so the queue grows by 5.4 ms a query until the bound is certainly
+    missed and the run stops with queries still waiting."""
+    clock = VirtualClock()
+    fast, slow = 2 * MS, int(15.4 * MS)
+    times = iter([fast] * 20 + [slow] * 10_000)
+
+    def svc(n):
+        clock.advance(next(times))
+
+    s = server_settings(target_qps=100.0, arrivals="uniform", latency_bound_ms=40.0, queries=200, min_queries=0)
+    res = run_server(svc, s, clock)
+    assert res["verdict"] == "INVALID"
+    served = res["queries"]
+    assert 20 < served < 200
+    # no query finishes faster than its own service time: latency >= service, min 2 ms
+    assert res["latency_ms"]["min"] >= res["service_ms"]["min"] == 2.0
+    assert res["service_ms"]["max"] == pytest.approx(15.4)
+    # latencies match the Lindley recursion over the served queries exactly
+    arrivals = arrival_schedule(s)
+    exact, _ = lindley_var(arrivals[:served], [fast] * 20 + [slow] * (served - 20))
+    assert res["latency_ms"]["max"] == pytest.approx(exact.max() / MS, abs=1e-4)
+    assert res["latency_ms"]["mean"] == pytest.approx(exact.mean() / MS, abs=1e-4)
+    # the waiting queries are counted, with their waits apart; the early stop counted them too
+    waiting = res["queries_waiting"]
+    assert waiting > 0 and res["waiting_ms"]["max"] > 0
+    assert res["queries"] + waiting + res["queries_not_due"] == 200
+    stop = next(r for r in res["reasons"] if r.startswith("stopped early"))
+    assert "still waiting" in stop
+    # a rate failure counts only the queries that were due, never those not yet due
+    rate = next(r for r in res["reasons"] if "could not hold" in r)
+    assert f"{waiting} of the {served + waiting} queries due by the stop were still waiting" in rate
+    assert "not yet due" not in rate and res["queries_not_due"] > 0
+    assert any("not yet due" in n for n in res["notes"])
+
+
+def lindley_var(arrivals_ns, service_ns):
+    """lindley() with a service time per query."""
+    finish, lat, wait = -1, [], []
+    for a, sv in zip(arrivals_ns, service_ns):
+        start = max(int(a), finish)
+        finish = start + int(sv)
+        lat.append(finish - a)
+        wait.append(start - a)
+    return np.array(lat), np.array(wait)

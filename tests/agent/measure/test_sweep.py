@@ -59,7 +59,7 @@ def test_throughput_per_item_rises_with_batch_size(fc_memory_bound):
     best_tput: dict[int, float] = {}
     best_item: dict[int, float] = {}
     for _attempt in range(3):
-        doc = sweep(SweepOptions(model=str(fc_memory_bound), batch=[1, 2, 4], duration_s=0.6, warmup=5))
+        doc = sweep(SweepOptions(model=str(fc_memory_bound), batch=[1, 2, 4], threads=[1], duration_s=0.6, warmup=5))
         for b, p in _by_batch(doc).items():
             assert p["status"] == "ok", p
             best_tput[b] = max(best_tput.get(b, 0.0), p["throughput_items_per_s"])

@@ -125,3 +125,26 @@ def test_a_job_with_several_bad_keys_names_each():
         "job.resize: expected one of stretch, crop, letterbox, got 'squash'",
         "unknown key job.evry_s (did you mean job.every_s?)",
     ]
+
+
+def test_config_and_flag_problems_and_every_combination_are_reported_together(tmp_path):
+    """Issue 16, item 10: the config check already reported every bad key at once (the test
+    above); a bad flag beside a bad config, and a scenario's bad combinations, stopped at the
+    first one."""
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text("run:\n  framez: 3\n")
+    p = run_cli("run", "--model", str(SHAPES_MODEL), "--config", str(cfg), "--frames", "0")
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines() == [
+        f"edgebench: error: config {cfg}: unknown key run.framez (did you mean run.frames?)",
+        "edgebench: error: --frames must be at least 1, got 0",
+    ]
+    cfg.write_text("run:\n  scenario: server\n  pipelined: true\n  fps: 10\n")
+    p = run_cli("run", "--model", str(SHAPES_MODEL), "--config", str(cfg))
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines() == [
+        "edgebench: error: --pipelined does not apply to --scenario (its samples are prepared before timing)",
+        "edgebench: error: --fps does not apply to --scenario (its samples are prepared before timing)",
+        "edgebench: error: the server scenario needs --target-qps N (queries per second, more than 0)",
+        "edgebench: error: the server scenario needs --latency-bound-ms N (the p99 latency the rate must hold)",
+    ]

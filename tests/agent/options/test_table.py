@@ -28,8 +28,8 @@ from edgebench.agent.options.table import (
 COMMANDS = ("run", "sweep")
 #: flags that belong to one invocation, not to a device's settings: no config key, by nature
 CLI_ONLY = {
-    "run": {"--config", "--json", "--plot", "--run-id", "--quiet"},
-    "sweep": {"--config", "--json", "--csv", "--plot", "--quiet"},
+    "run": {"--config", "--json", "--plot", "--run-id", "--quiet", "--strict"},
+    "sweep": {"--config", "--json", "--csv", "--plot", "--quiet", "--strict"},
 }
 #: the keys of a command's own sections that no flag sets: a mapping has no good spelling as a
 #: flag, the probes' cool/soak tuning is for a config file, and the sweep's preprocessing and
@@ -161,7 +161,7 @@ def test_defaults_in_the_help_read_well():
     "cls, section, extra",
     [
         (RunOptions, "run", ["device_id", "run_id", "notes", "probes"]),
-        (SweepOptions, "sweep", ["device_id", "run_id"]),
+        (SweepOptions, "sweep", ["device_id", "run_id", "threads_from"]),
         (ProbeOptions, "probes", ["root"]),
     ],
 )

@@ -169,7 +169,10 @@ def test_remote_run_command_accepted_run_and_rejections(tmp_path, fleet):
         # jobs the device cannot run are rejected with the reason
         r = run_collector_cli("cmd", "run", *auth, "--device", "pi-a", "--model", "no-such-model.tflite")
         assert r.returncode == 1
-        assert r.stdout.strip() == "pi-a: rejected: model not found on this device: no-such-model.tflite"
+        assert (
+            r.stdout.strip()
+            == "pi-a: rejected: model not found on this device: no-such-model.tflite (nor is it a model's name in the registry)"
+        )
         r = run_collector_cli("cmd", "run", *auth, "--device", "pi-a", "--model", "shapes-int8", "--set", "frames=ten")
         assert r.returncode == 1 and "pi-a: rejected: job.frames: expected a whole number >= 1, got 'ten'" in r.stdout
         r = run_collector_cli("cmd", "run", *auth, "--device", "pi-a", "--model", "shapes-int8", "--set", "bogus=1")

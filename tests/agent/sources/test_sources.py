@@ -141,7 +141,7 @@ def test_too_short_a_run_is_flagged_invalid(tmp_path):
     res, p = run_json(tmp_path, "--frames", "10")
     v = res["validity"]
     assert v["verdict"] == "INVALID" and any("only 10 frames" in r for r in v["reasons"])
-    assert "INVALID run" in p.stdout
+    assert "verdict: INVALID (only 10 frames" in p.stdout
 
 
 @pytest.mark.skipif(

@@ -1,5 +1,6 @@
 """The README's first command ends in `edgebench-collector demo`: it must work and clean up."""
 
+import os
 import socket
 import time
 
@@ -35,10 +36,13 @@ def test_demo_prints_the_fleet_report_and_leaves_nothing_running(broker):
     rows = {d[0]: d for d in demo_lines if d[1].endswith(".tflite")}
     assert rows["demo-pi-01"][1] == "shapes_int8.tflite", out
     assert rows["demo-jetson-02"][1] == "mobilenet_v2_0.35_160_int8_untrained.tflite", out
+    # the threads each ran with: the jetson is asked for one, the pi runs the default (all cores)
+    assert rows["demo-jetson-02"][2] == "1", out
+    assert rows["demo-pi-01"][2] == str(len(os.sched_getaffinity(0))), out
     for cells in rows.values():
-        assert cells[3] == "300"  # frames
-        assert float(cells[4]) > 0  # FPS measured
-        assert 0 < float(cells[5]) <= float(cells[7])  # inference p50 <= p99
+        assert cells[4] == "300"  # frames
+        assert float(cells[5]) > 0  # FPS measured
+        assert 0 < float(cells[6]) <= float(cells[8])  # inference p50 <= p99
     assert "everything started has been stopped" in out
     assert elapsed < 60
     # the broker's port is closed and no process the demo started is alive

@@ -150,7 +150,9 @@ def test_browser_finds_fleet_table_and_charts(site, tmp_path):
         assert front.find_element(By.CSS_SELECTOR, "text.xlabel").text == "p99 latency per batch (ms)"
         assert len(front.find_elements(By.CSS_SELECTOR, "path.frontier")) == 1
         rows = drv.find_elements(By.CSS_SELECTOR, "#sweep tbody tr")
-        assert len(rows) == 8 and sum("unsupported" in r.text and "hard-codes batch 1" in r.text for r in rows) == 2
+        # batch 8 is unsupported at both thread counts: its reason once, the other row pointing to it
+        assert len(rows) == 8 and sum("unsupported" in r.text and "hard-codes batch 1" in r.text for r in rows) == 1
+        assert sum("batch 8 unsupported: the reason is on its first row" in r.text for r in rows) == 1
         # the latency distribution of another point
         rows[0].find_element(By.LINK_TEXT, "histogram").click()
         hist = drv.find_element(By.CSS_SELECTOR, 'svg.chart[data-chart="histogram"]')
@@ -232,4 +234,58 @@ def test_names_from_devices_are_escaped(tmp_path):
     ]
     for body in pages:
         assert b"<script>" not in body and b"&lt;script&gt;" in body
+    store.close()
+
+
+def test_boards_are_compared_at_their_thread_counts(tmp_path):
+    """The model-across-boards page, the overview and the report keep runs at different
+    thread counts apart and show the count (issue 16, item 1)."""
+    from edgebench.collector.aggregate import group_rows
+    from edgebench.collector.views.report import table
+
+    store = SQLiteStore(str(tmp_path / "t.db"))
+    rng = np.random.default_rng(1)
+    seq = 0
+    for dev, run, n in (("pi-a", "r1", 1), ("pi-a", "r2", 4), ("jetson-b", "r3", 6)):
+        res = result_doc(dev, run, runtime="ai-edge-litert")
+        res["runtime"]["num_threads"] = n
+        seq += 3
+        store.apply(
+            [
+                as_message(meta(dev, 1, seq, run)),
+                as_message(frames(dev, 1, seq + 1, run, 0, columns(20, rng))),
+                as_message(summary(dev, 1, seq + 2, res)),
+            ]
+        )
+    dash = Dashboard(store)
+    page = dash.handle("/model/m.tflite", "")[2].decode()
+    head = page.split('id="comparison"', 1)[1].split("</thead>", 1)[0]
+    assert ">threads<" in head
+    body = page.split('id="comparison"', 1)[1].split("</table>", 1)[0]
+    assert body.count("<tr") - 1 == 3  # pi-a at 1 and at 4 threads are two rows, not one
+    rows = group_rows(store)
+    assert sorted((r["device_id"], r["threads"]) for r in rows) == [("jetson-b", 6), ("pi-a", 1), ("pi-a", 4)]
+    text = table(rows)
+    assert text.splitlines()[0].split()[:3] == ["device", "model", "threads"]
+    store.close()
+
+
+def test_sweeps_and_scenarios_show_what_is_stored_not_zero_frames(tmp_path):
+    """Issue 16, item 13: "stored 0" for a sweep or a scenario read as data lost."""
+    from edgebench.collector.aggregate import run_list
+    from edgebench.collector.views.pages.tables import runs_table
+
+    store = SQLiteStore(str(tmp_path / "d.db"))
+    _fill(store)
+    sw_pending = sweep_doc("pi-kitchen", "sw2")
+    store.apply([as_message(meta_of(sw_pending, seq=20))])
+    t = runs_table(run_list(store, device_id="pi-kitchen"))
+    col = t.head.index("stored")
+    stored = {str(row[0].text): row[col] for row in t.rows}
+    assert stored["sw1"] == "the sweep's points"
+    assert stored["sc1"] == "the scenario result"
+    assert stored["sw2"] == "its announcement (result pending)"
+    assert stored["r1"] == "1000"  # a per-frame run: its frames
+    page = Dashboard(store).handle("/device/pi-kitchen", "")[2].decode()
+    assert "the sweep&#39;s points" in page or "the sweep's points" in page
     store.close()
