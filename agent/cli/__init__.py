@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     from edgebench.agent.cli.models import add_parser as add_models_parser
 
     add_models_parser(sub)
+    from edgebench.agent.cli.local import add_parsers as add_local_parsers
+
+    add_local_parsers(sub)
 
     a = sub.add_parser(
         "agent",
@@ -145,8 +148,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     opts, merged = resolve_run(args)
     opts.model = model_file(opts.model, args.quiet)
     publish = publish_settings(merged, args, "run")
-    if opts.scenario is not None or opts.find_max_qps or args.plot:
+    if opts.scenario is not None or opts.find_max_qps:
         return run_scenario_cmd(args, opts, publish)
+    _check_outputs(args)
     pub = stream = None
     if publish is not None:
         from edgebench.agent.measure.result import default_device_id
@@ -157,8 +161,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         # An accuracy run may be refused by its floor: hold it back until it passes.
         held = bool(opts.accuracy or opts.accuracy_floor is not None)
         stream = pub.stream(config=_run_config(opts), hold=held)
-    res = _measure(opts, pub, stream, quiet=args.quiet)
-    _report(res, args.json, args.quiet)
+    outcome = _measure(opts, pub, stream, quiet=args.quiet, keep=bool(args.csv or args.plot))
+    res = outcome.result
+    written = _local_outputs(args, outcome)
+    _report(res, args.json, args.quiet, written)
     if res.get("accuracy"):
         from edgebench.agent.measure.accuracy import check_floor
 
@@ -179,13 +185,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _measure(opts: Any, pub: Any, stream: Any, quiet: bool) -> dict[str, Any]:
-    """The run, with live progress unless quiet; on failure what was queued leaves now, or with the next start."""
+def _measure(opts: Any, pub: Any, stream: Any, quiet: bool, keep: bool = False) -> Any:
+    """The run (a RunOutcome; ``keep``: with every frame's samples, for --csv and --plot), with
+    live progress unless quiet; on failure what was queued leaves now, or with the next start."""
     from edgebench.agent.measure.run import run
 
     progress = None if quiet else progress_printer()
     try:
-        return run(opts, sink_factory=None if stream is None else stream.sink_factory, progress=progress).result
+        return run(
+            opts, sink_factory=None if stream is None else stream.sink_factory, progress=progress, keep_samples=keep
+        )
     except BaseException:
         if pub is not None:
             pub.close(drain_s=2.0)
@@ -195,15 +204,60 @@ def _measure(opts: Any, pub: Any, stream: Any, quiet: bool) -> dict[str, Any]:
             progress.close()
 
 
-def _report(res: dict[str, Any], json_out: str | None, quiet: bool) -> None:
+def _check_outputs(args: argparse.Namespace) -> None:
+    """--plot's matplotlib and a writable --csv and --plot folder, before, not after, the run."""
+    from edgebench.agent.cli.sweep import require_plot
+
+    require_plot(args.plot)
+    for what, folder in (
+        ("CSV", os.path.dirname(os.path.abspath(args.csv)) if args.csv else None),
+        ("plot", args.plot),
+    ):
+        if folder:
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as e:
+                raise UserError(f"cannot create the {what} folder {folder}: {e.strerror or e}") from None
+            if not os.access(folder, os.W_OK):
+                raise UserError(f"cannot write the {what} into {folder}: permission denied")
+
+
+def _local_outputs(args: argparse.Namespace, outcome: Any) -> dict[str, Any]:
+    """--csv (every frame and stage) and --plot (the run's PNGs): what was written where."""
+    res, m = outcome.result, outcome.measurement
+    stages = tuple(res["latency_ms"])
+    out: dict[str, Any] = {"csv": None, "plots": []}
+    if args.csv:
+        from edgebench.agent.report.samples import write_samples_csv
+
+        write_samples_csv(args.csv, m.kept, m.start_ns, stages)
+        out["csv"] = args.csv
+    if args.plot:
+        from edgebench.agent.report.plots import plot_run
+        from edgebench.agent.report.samples import from_kept
+
+        out["plots"] = plot_run(res, from_kept(m.kept, m.start_ns, stages), outcome.timeline, args.plot)
+    return out
+
+
+def _report(res: dict[str, Any], json_out: str | None, quiet: bool, written: dict[str, Any] | None = None) -> None:
+    """--json (naming the --csv beside it, so `edgebench compare` finds the frames), the summary."""
     from edgebench.agent.measure.result import write_json
 
+    written = written or {"csv": None, "plots": []}
     if json_out:
-        write_json(json_out, res)
+        doc = res
+        if written["csv"]:
+            rel = os.path.relpath(os.path.abspath(written["csv"]), os.path.dirname(os.path.abspath(json_out)))
+            doc = {**res, "samples_csv": rel}
+        write_json(json_out, doc)
     if not quiet:
         print_summary(res, written=json_out)
-        if json_out:
-            print(f"result written to {json_out}")
+        for what, path in (("result", json_out), ("per-frame CSV", written["csv"])):
+            if path:
+                print(f"{what} written to {path}")
+        for path in written["plots"]:
+            print(f"plot written to {path}")
 
 
 def _run_config(opts) -> dict[str, Any]:
@@ -286,6 +340,12 @@ def main(argv: list[str] | None = None) -> int:
             from edgebench.agent.cli.models import cmd_models
 
             return cmd_models(args)
+        if args.command in ("report", "compare", "schema"):
+            from edgebench.agent.cli import local
+
+            if args.command == "report":
+                return local.cmd_report(args, print_summary)
+            return {"compare": local.cmd_compare, "schema": local.cmd_schema}[args.command](args)
         return {"run": cmd_run, "info": cmd_info, "sweep": cmd_sweep, "agent": cmd_agent}[args.command](args)
     except UserError as e:  # one line per problem (a config file may have several)
         for line in str(e).splitlines() or [""]:

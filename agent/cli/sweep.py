@@ -24,7 +24,7 @@ def add_sweep_parser(sub: Any) -> None:
     add_flags(s, "sweep")
 
 
-def _require_plot(plot: str | None) -> None:
+def require_plot(plot: str | None) -> None:
     """--plot needs matplotlib: say so before, not after, the measurement."""
     if plot:
         from edgebench.agent.report.plots import require_matplotlib
@@ -59,10 +59,13 @@ def run_scenario_cmd(args: argparse.Namespace, opts: Any, publish: Any = None) -
     from edgebench.agent.measure.scenario_run import run_scenario_opts
     from edgebench.agent.wire import protocol
 
-    if opts.scenario is None and not opts.find_max_qps:
-        raise UserError("--plot draws scenario curves: use it with --scenario (or with `edgebench sweep`)")
+    if getattr(args, "csv", None):
+        raise UserError(
+            "--csv writes every frame of a plain run; a scenario's figures are in its --json document "
+            "(leave out --csv, or run without --scenario)"
+        )
     opts.validate()
-    _require_plot(args.plot)
+    require_plot(args.plot)
     pub, stream = _open(publish, opts, protocol.SCENARIO_SCHEMA)
     try:
         if not args.quiet:
@@ -115,7 +118,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     opts.model = model_file(opts.model, args.quiet)
     publish = publish_settings(merge(cfg, flags), args, "sweep")
     probes = build_probe_options(cfg, flags)
-    _require_plot(args.plot)
+    require_plot(args.plot)
     pub, stream = _open(publish, opts, protocol.SWEEP_SCHEMA)
     try:
         doc = _run_sweep(opts, probes, stream, quiet=args.quiet)

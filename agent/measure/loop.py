@@ -67,6 +67,9 @@ class LoopOptions:
     prediction_key: str = "top_k"
     #: turns a kept per-frame decode into its reported form, after the run
     format_prediction: Callable[[Any], Any] | None = None
+    #: keep every frame's stage samples and end time (``--csv``/``--plot`` of a run): one list
+    #: append of a flushed batch's arrays, never a per-frame cost beyond the end-time append
+    keep_samples: bool = False
 
 
 @dataclass
@@ -85,6 +88,9 @@ class Measurement:
     #: the measured window on the perf_counter_ns clock (what power is integrated over)
     start_ns: int = 0
     end_ns: int = 0
+    #: with ``keep_samples``: every measured frame's stage samples (int64 ns, keyed by stage,
+    #: "queue" only where frames wait) and ``end`` (its postprocess end, perf_counter_ns), in order
+    kept: dict[str, np.ndarray] | None = None
 
     @property
     def frames(self) -> int:
@@ -112,6 +118,8 @@ class _Recorder:
         self.opts = opts
         self.queued = queued
         self.cols: list[list[int]] = [[] for _ in COLUMNS]
+        self.ends: list[int] = []
+        self.kept: list[dict[str, np.ndarray]] | None = [] if opts.keep_samples else None
         self.stats = {c: StreamingStats(opts.exact_cap) for c in COLUMNS}
         self.n = 0
         self.flushed = 0
@@ -126,6 +134,8 @@ class _Recorder:
         c[3].append(inf)
         c[4].append(post)
         c[5].append(e2e)
+        if self.kept is not None:  # --csv/--plot only: a frame's end time costs nothing otherwise
+            self.ends.append(now)
         self.n += 1
         if self.n - self.flushed >= self.opts.sink_every or now - self.last_flush >= self.opts.sink_interval_s * 1e9:
             self.flush(now)
@@ -140,7 +150,10 @@ class _Recorder:
         if self.opts.sink is not None:
             out = {k: v for k, v in arrays.items() if k != "queue" or self.queued}
             self.opts.sink(self.flushed, out)
+        if self.kept is not None:
+            self.kept.append({**arrays, "end": np.asarray(self.ends, dtype=np.int64)})
         self.cols = [[] for _ in COLUMNS]
+        self.ends = []
         self.flushed = self.n
         self.last_flush = now
 
@@ -243,6 +256,10 @@ class _Run:
 
     def result(self, rec: _Recorder, mode: str, ended: bool, queued: bool) -> Measurement:
         rec.flush(self.clock())
+        kept = None
+        if rec.kept is not None:
+            keys = [c for c in COLUMNS if c != "queue" or queued] + ["end"]
+            kept = {k: np.concatenate([b[k] for b in rec.kept]) if rec.kept else np.zeros(0, np.int64) for k in keys}
         return Measurement(
             stats=rec.stats,
             warmup_frames=self.warm,
@@ -257,6 +274,7 @@ class _Run:
             last_outputs=None,
             start_ns=self.start,
             end_ns=self.end,
+            kept=kept,
         )
 
 

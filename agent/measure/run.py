@@ -46,6 +46,9 @@ log = logging.getLogger("edgebench.run")
 class RunOutcome:
     result: dict[str, Any]
     measurement: Measurement
+    #: the board over the measured window (edgebench.agent.probes.timeline), when the run was
+    #: asked to keep its samples and the probes ran; for local pictures, not in the result
+    timeline: dict[str, Any] | None = None
 
 
 class TensorSource(Source):
@@ -169,21 +172,29 @@ def run(
     *,
     sink_factory: Callable[[dict[str, Any]], FrameSink] | None = None,
     progress: Callable[[Progress], None] | None = None,
+    keep_samples: bool = False,
 ) -> RunOutcome:
     """Run one benchmark: plan, open the source, measure with the probes, build the result.
 
     ``sink_factory(run_info)`` is called once the run is set up (with device_id,
     run_id, model, runtime, source) and returns a sink for frame batches, so a
-    publisher can stream the run while it is measured.
+    publisher can stream the run while it is measured. ``keep_samples`` keeps every
+    frame's samples and end time (``measurement.kept``) and the board's timeline, for
+    ``--csv`` and ``--plot``.
     """
     _validate(opts)
     ids = (opts.device_id or default_device_id(), opts.run_id or new_run_id())
     rt, plan = _plan(opts)
     notes = [*opts.notes, *plan.notes]
     src = _source_step(opts, rt, plan, notes)
-    done = _measure_step(opts, rt, plan, src, ids, sink_factory, progress)
+    done = _measure_step(opts, rt, plan, src, ids, sink_factory, progress, keep_samples)
     _check_frames(opts, done, notes)
-    return RunOutcome(result=_result_step(opts, rt, plan, src, done, ids, notes), measurement=done.m)
+    m = done.m
+    return RunOutcome(
+        result=_result_step(opts, rt, plan, src, done, ids, notes),
+        measurement=m,
+        timeline=done.probes.timeline(m.start_ns, m.end_ns) if keep_samples else None,
+    )
 
 
 def _validate(opts: RunOptions) -> None:
@@ -268,6 +279,7 @@ def _measure_step(
     ids: tuple[str, str],
     sink_factory: Callable[[dict[str, Any]], FrameSink] | None,
     progress: Callable[[Progress], None] | None,
+    keep_samples: bool = False,
 ) -> _Measured:
     """Probes around the measured frames: power, thermal, system. Their cool-down, soak and
     idle baseline come before the source opens (a live one would drop frames)."""
@@ -288,6 +300,7 @@ def _measure_step(
             progress=progress,
             prediction_key="detections" if isinstance(plan.post, Detector) else "top_k",
             format_prediction=plan.post.format if plan.post is not None else None,
+            keep_samples=keep_samples,
         )
         m = measure(rt, source, src.preprocess, plan.post, loop, feed=src.feed)
         desc = {**desc, **source.counters()}

@@ -266,6 +266,15 @@ class ProbeSession:
         out["system"] = system
         return out
 
+    def timeline(self, start_ns: int, end_ns: int) -> dict[str, Any] | None:
+        """The board over the window [start_ns, end_ns] (edgebench.agent.probes.timeline);
+        None when the probes did not run."""
+        if self.sampler is None:
+            return None
+        from edgebench.agent.probes.timeline import timeline
+
+        return timeline(self.sampler.snapshot(), start_ns, end_ns, self.power.method if self.power else None)
+
     def sensors(self) -> dict[str, Any]:
         return {
             "power": self.power.name if self.power else None,

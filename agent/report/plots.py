@@ -1,38 +1,46 @@
-"""PNG curves of a sweep or a scenario result (``--plot DIR``).
+"""The pictures of results: PNGs for ``--plot DIR`` and the charts of ``edgebench report``.
 
-matplotlib comes from the ``plot`` extra and is imported only inside these
-functions, when a user asks for plots: importing this module, or anything
-else under agent/, never loads it. Every axis is named with its unit, and the
-labels are also written into each PNG's text chunks (``x_label``, ``y_label``)
-so a reader can check them without looking at the picture.
+* a sweep: latency and throughput against batch size (log-log), the latency/throughput
+  frontier across threads and instances, and the latency distribution (CDF) of its points;
+* a scenario: its latency distribution with the headline percentile and the bound, or for
+  a max-QPS search the p99 at each offered load with the bound and the rate found;
+* a plain run: agent/report/runplots.py.
+
+One chart style with the dashboard (edgebench.agent.wire.chartstyle, applied to matplotlib
+in agent/report/mpl.py): 1-2-5 log ticks in plain numbers, at most 8 series per chart (a
+big sweep shows its best, worst and chosen configurations and points, and says so), labels
+that do not collide, green for what passes and red for a bound or a failure, a unit on
+every axis. The labels are also written into each PNG's text chunks (``x_label``,
+``y_label``) so a reader can check them without looking at the picture.
+
+matplotlib comes from the ``plot`` extra and is imported only inside these functions,
+when a user asks for pictures: importing this module never loads it.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from edgebench.agent.errors import UserError
+from edgebench.agent.report import mpl
+from edgebench.agent.report.mpl import labels_of, require_matplotlib
+from edgebench.agent.report.runplots import histogram_figures, run_figures
+from edgebench.agent.wire import chartstyle as cs
 from edgebench.agent.wire.stats import pareto_frontier
 
 SWEEP_FIGURES = ("latency_vs_batch", "throughput_vs_batch", "frontier", "latency_distribution")
-
-
-def require_matplotlib() -> None:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise UserError("--plot needs matplotlib: pip install 'edgebench[plot]' (or leave out --plot)") from None
-
-
-def _pyplot():
-    require_matplotlib()
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+__all__ = [
+    "SWEEP_FIGURES",
+    "histogram_figures",
+    "labels_of",
+    "plot_run",
+    "plot_scenario",
+    "plot_sweep",
+    "require_matplotlib",
+    "run_figures",
+    "scenario_figures",
+    "sweep_figures",
+]
+BATCH_AXIS = "batch size (items per invoke)"
 
 
 def _series_label(threads: int, instances: int) -> str:
@@ -53,103 +61,163 @@ def _cdf(hist: dict[str, list]) -> tuple[list[float], list[float]]:
     return xs, ys
 
 
-def _note(ax, lines: list[str]) -> None:
-    if lines:
-        ax.text(0.01, 0.01, "\n".join(lines), transform=ax.transAxes, fontsize=7, va="bottom", ha="left", color="0.35")
+# ----------------------------------------------------------------------------------- sweeps
+class _Sweep:
+    """What every sweep figure needs: the points that ran, by configuration, the best one,
+    the title and the note on points that did not run."""
 
+    def __init__(self, doc: dict[str, Any]):
+        self.doc = doc
+        self.ok = [p for p in doc["points"] if p["status"] == "ok"]
+        self.configs: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        for p in sorted(self.ok, key=lambda p: (p["threads"], p["instances"], p["batch"])):
+            self.configs.setdefault((p["threads"], p["instances"]), []).append(p)
+        bt = (doc.get("best") or {}).get("throughput") or {}
+        self.best = next(
+            (
+                p
+                for p in self.ok
+                if (p["batch"], p["threads"], p["instances"])
+                == tuple(bt.get(k) for k in ("batch", "threads", "instances"))
+            ),
+            None,
+        )
+        rt = doc["runtime"]
+        self.title = f"{doc['model']['name']} on {rt['name']} {rt['version']} ({doc['device_id']})"
+        self.skipped = []
+        for status in ("unsupported", "failed"):
+            batches = sorted({p["batch"] for p in doc["points"] if p["status"] == status})
+            if batches:
+                n = sum(p["status"] == status for p in doc["points"])
+                self.skipped.append(f"not shown: {n} {status} point(s), batch {', '.join(map(str, batches))}")
 
-def sweep_figures(doc: dict[str, Any]) -> list[tuple[str, Any]]:
-    """The sweep's figures as (name, matplotlib Figure), not yet saved."""
-    plt = _pyplot()
-    points = doc["points"]
-    ok = [p for p in points if p["status"] == "ok"]
-    skipped_note = []
-    for status in ("unsupported", "failed"):
-        batches = sorted({p["batch"] for p in points if p["status"] == status})
+    def chosen_config(self) -> tuple[int, int] | None:
+        return (self.best["threads"], self.best["instances"]) if self.best else None
+
+    def pick_configs(self, limit: int, score) -> tuple[list[tuple[int, int]], list[str]]:
+        keys = list(self.configs)
+        chosen = self.chosen_config()
+        kept, why = cs.pick(keys, lambda k: score(self.configs[k]), chosen if chosen in keys else None, limit)
+        return kept, self.skipped + ([f"configurations: {why}"] if why else [])
+
+    def batch_ticks(self, ax) -> None:
+        from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+        batches = sorted({p["batch"] for p in self.ok})
         if batches:
-            n = sum(p["status"] == status for p in points)
-            skipped_note.append(f"not shown: {n} {status} point(s), batch {', '.join(map(str, batches))}")
-    title = f"{doc['model']['name']} on {doc['runtime']['name']} {doc['runtime']['version']} ({doc['device_id']})"
-    series: dict[tuple[int, int], list[dict[str, Any]]] = {}
-    for p in ok:
-        series.setdefault((p["threads"], p["instances"]), []).append(p)
-    for v in series.values():
-        v.sort(key=lambda p: p["batch"])
-    figs = []
+            ax.xaxis.set_major_locator(FixedLocator(batches))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: cs.tick_label(v)))
+            ax.xaxis.set_minor_locator(NullLocator())
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for (t, i), ps in sorted(series.items()):
+
+def _median_p99(ps: list[dict[str, Any]]) -> float:
+    vals = sorted(p["latency_ms"]["p99"] for p in ps)
+    return vals[len(vals) // 2]
+
+
+def _latency_vs_batch(plt, s: _Sweep):
+    from matplotlib.lines import Line2D
+
+    fig, ax = mpl.subplots(plt)
+    kept, notes = s.pick_configs(cs.MAX_SERIES // 2, _median_p99)  # two lines per configuration
+    for i, key in enumerate(kept):
+        ps = s.configs[key]
         b = [p["batch"] for p in ps]
-        (line,) = ax.plot(b, [p["latency_ms"]["p50"] for p in ps], marker="o", label=f"p50, {_series_label(t, i)}")
-        ax.plot(
-            b,
-            [p["latency_ms"]["p99"] for p in ps],
-            marker="^",
-            ls="--",
-            color=line.get_color(),
-            label=f"p99, {_series_label(t, i)}",
-        )
+        c = cs.series_color(i)
+        ax.plot(b, [p["latency_ms"]["p50"] for p in ps], marker="o", color=c, label=_series_label(*key))
+        ax.plot(b, [p["latency_ms"]["p99"] for p in ps], marker="^", ls="--", color=c)
+    handles, labels = ax.get_legend_handles_labels()
+    handles += [Line2D([], [], color=cs.MUTED, marker="o"), Line2D([], [], color=cs.MUTED, marker="^", ls="--")]
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set_xlabel("batch size (items per invoke)")
+    ax.set_xlabel(BATCH_AXIS)
     ax.set_ylabel("latency per batch (ms)")
-    ax.set_title(f"Latency vs batch size\n{title}", fontsize=9)
-    _batch_ticks(ax, ok)
-    _finish(ax, ok, skipped_note)
-    figs.append(("latency_vs_batch", fig))
+    fig.suptitle(f"Latency vs batch size (p50 solid, p99 dashed)\n{s.title}")
+    s.batch_ticks(ax)
+    mpl.ticks(ax, x=False)
+    mpl.legend(ax, handles, [*labels, "p50", "p99"])
+    mpl.note(ax, notes)
+    return fig
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for (t, i), ps in sorted(series.items()):
+
+def _throughput_vs_batch(plt, s: _Sweep):
+    fig, ax = mpl.subplots(plt)
+    kept, notes = s.pick_configs(cs.MAX_SERIES, lambda ps: -max(p["throughput_items_per_s"] or 0 for p in ps))
+    for i, key in enumerate(kept):
+        ps = s.configs[key]
         ax.plot(
-            [p["batch"] for p in ps], [p["throughput_items_per_s"] for p in ps], marker="o", label=_series_label(t, i)
+            [p["batch"] for p in ps],
+            [p["throughput_items_per_s"] for p in ps],
+            marker="o",
+            color=cs.series_color(i),
+            label=_series_label(*key),
         )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set_xlabel("batch size (items per invoke)")
+    ax.set_xlabel(BATCH_AXIS)
     ax.set_ylabel("throughput (items/s)")
-    ax.set_title(f"Throughput vs batch size\n{title}", fontsize=9)
-    _batch_ticks(ax, ok)
-    _finish(ax, ok, skipped_note)
-    figs.append(("throughput_vs_batch", fig))
+    fig.suptitle(f"Throughput vs batch size\n{s.title}")
+    s.batch_ticks(ax)
+    mpl.finish(ax, not s.ok, notes, x_ticks=False)
+    return fig
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    markers = "osD^v<>ph*"
-    inst_values = sorted({p["instances"] for p in ok})
-    thr_values = sorted({p["threads"] for p in ok})
-    cmap = plt.get_cmap("viridis")
-    for p in ok:
-        color = cmap(thr_values.index(p["threads"]) / max(1, len(thr_values) - 1) * 0.85)
-        m = markers[inst_values.index(p["instances"]) % len(markers)]
-        ax.scatter(p["latency_ms"]["p99"], p["throughput_items_per_s"], color=color, marker=m, s=40, zorder=3)
+
+def _label_points(ax, pts: list[tuple[float, float, str]]) -> None:
+    """Text labels beside points, moved apart vertically so no two overlap (chartstyle.spread
+    in display pixels), each joined to its point by a thin line when it had to move."""
+    if not pts:
+        return
+    ax.figure.canvas.draw()
+    trans = ax.transData
+    disp = [trans.transform((x, y)) for x, y, _ in pts]
+    gap = cs.TICK_PX * 1.5
+    ys = cs.spread([d[1] for d in disp], gap)
+    for (x, y, text), d, ny in zip(pts, disp, ys):
+        moved = abs(ny - d[1]) > 1
         ax.annotate(
-            f"b{p['batch']} t{p['threads']} i{p['instances']}",
-            (p["latency_ms"]["p99"], p["throughput_items_per_s"]),
-            fontsize=7,
-            xytext=(3, 3),
+            text,
+            (x, y),
+            xytext=(6, (ny - d[1]) * 72 / ax.figure.dpi),
             textcoords="offset points",
+            fontsize=cs.TICK_PX - 2,
+            va="center",
+            color="#333333",
+            arrowprops={"arrowstyle": "-", "color": "#aaaaaa", "lw": 0.6} if moved else None,
         )
-    front = pareto_frontier(ok)
+
+
+def _frontier(plt, s: _Sweep):
+    fig, ax = mpl.subplots(plt)
+    thr_values = sorted({p["threads"] for p in s.ok})
+    inst_values = sorted({p["instances"] for p in s.ok})
+    markers = "osD^v<>ph*"
+    for p in s.ok:
+        ax.scatter(
+            p["latency_ms"]["p99"],
+            p["throughput_items_per_s"],
+            color=cs.series_color(thr_values.index(p["threads"])),
+            marker=markers[inst_values.index(p["instances"]) % len(markers)],
+            s=36,
+            zorder=3,
+        )
+    front = pareto_frontier(s.ok)
     if front:
         ax.plot(
             [p["latency_ms"]["p99"] for p in front],
             [p["throughput_items_per_s"] for p in front],
-            color="0.4",
+            color=cs.BETTER,
             ls=":",
             label="frontier (no point is both faster and higher)",
         )
-    for t in thr_values:
+    for t in thr_values[: cs.MAX_SERIES]:
         ax.scatter(
-            [],
-            [],
-            color=cmap(thr_values.index(t) / max(1, len(thr_values) - 1) * 0.85),
-            marker="s",
-            label=f"{t} thread{'s' if t != 1 else ''}",
+            [], [], color=cs.series_color(thr_values.index(t)), marker="s", label=f"{t} thread{'s' if t != 1 else ''}"
         )
-    for i in inst_values:
+    for i in inst_values[: cs.MAX_SERIES]:
         ax.scatter(
             [],
             [],
-            color="0.5",
+            color=cs.MUTED,
             marker=markers[inst_values.index(i) % len(markers)],
             label=f"{i} instance{'s' if i != 1 else ''}",
         )
@@ -157,131 +225,135 @@ def sweep_figures(doc: dict[str, Any]) -> list[tuple[str, Any]]:
     ax.set_yscale("log")
     ax.set_xlabel("p99 latency per batch (ms)")
     ax.set_ylabel("throughput (items/s)")
-    ax.set_title(f"Latency/throughput frontier (b = batch, t = threads, i = instances)\n{title}", fontsize=9)
-    _finish(ax, ok, skipped_note)
-    figs.append(("frontier", fig))
+    fig.suptitle(f"Latency/throughput frontier (labels: frontier points, b batch t threads i instances)\n{s.title}")
+    mpl.finish(ax, not s.ok, s.skipped)
+    _label_points(
+        ax,
+        [
+            (p["latency_ms"]["p99"], p["throughput_items_per_s"], f"b{p['batch']} t{p['threads']} i{p['instances']}")
+            for p in front
+        ],
+    )
+    return fig
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for p in ok:
-        xs, ys = _cdf(p.get("latency_histogram_ms") or {})
-        if xs:
-            ax.step(xs, ys, where="post", label=f"batch {p['batch']}, {_series_label(p['threads'], p['instances'])}")
+
+def _distribution(plt, s: _Sweep):
+    fig, ax = mpl.subplots(plt)
+    with_hist = [p for p in s.ok if _cdf(p.get("latency_histogram_ms") or {})[0]]
+    chosen = s.best if s.best in with_hist else None
+    kept, why = cs.pick(with_hist, lambda p: p["latency_ms"]["p99"], chosen)
+    for i, p in enumerate(kept):
+        xs, ys = _cdf(p["latency_histogram_ms"])
+        best = " (best throughput)" if p is s.best else ""
+        ax.step(
+            xs,
+            ys,
+            where="post",
+            color=cs.series_color(i),
+            label=f"batch {p['batch']}, {_series_label(p['threads'], p['instances'])}{best}",
+        )
     ax.set_xscale("log")
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("latency per batch (ms)")
     ax.set_ylabel("fraction of batches (cumulative)")
-    ax.set_title(f"Latency distribution per point (CDF)\n{title}", fontsize=9)
-    _finish(ax, ok, skipped_note)
-    figs.append(("latency_distribution", fig))
-    return figs
+    fig.suptitle(f"Latency distribution per point (CDF)\n{s.title}")
+    mpl.finish(ax, not kept, s.skipped + ([f"points: {why} (by p99)"] if why else []))
+    return fig
 
 
-def _batch_ticks(ax, ok: list[dict[str, Any]]) -> None:
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
-
-    batches = sorted({p["batch"] for p in ok})
-    if batches:
-        ax.set_xticks(batches)
-        ax.xaxis.set_major_formatter(ScalarFormatter())
-        ax.xaxis.set_minor_formatter(NullFormatter())
-
-
-def _finish(ax, ok: list, note: list[str]) -> None:
-    if not ok:
-        ax.text(0.5, 0.5, "no point of the grid ran", transform=ax.transAxes, ha="center", va="center")
-    ax.grid(True, which="both", alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, loc="best")
-    _note(ax, note)
-    ax.figure.tight_layout()
+def sweep_figures(doc: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The sweep's figures as (name, matplotlib Figure), not yet saved."""
+    plt = mpl.pyplot()
+    s = _Sweep(doc)
+    return [
+        ("latency_vs_batch", _latency_vs_batch(plt, s)),
+        ("throughput_vs_batch", _throughput_vs_batch(plt, s)),
+        ("frontier", _frontier(plt, s)),
+        ("latency_distribution", _distribution(plt, s)),
+    ]
 
 
-def scenario_figures(doc: dict[str, Any]) -> list[tuple[str, Any]]:
-    plt = _pyplot()
-    title = f"{doc['model']['name']} on {doc['runtime']['name']} {doc['runtime']['version']} ({doc['device_id']})"
-    figs = []
-    if doc["scenario"] == "find-max-qps":
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        steps = [st for st in doc["steps"] if st["p99_latency_ms"] is not None]
-        srt = sorted(steps, key=lambda st: st["target_qps"])
-        ax.plot([st["target_qps"] for st in srt], [st["p99_latency_ms"] for st in srt], color="0.6", ls=":")
-        for label, passed, m, c in (("pass", True, "o", "tab:green"), ("fail", False, "x", "tab:red")):
-            sel = [st for st in steps if st["passed"] == passed]
-            if sel:
-                ax.scatter(
-                    [st["target_qps"] for st in sel],
-                    [st["p99_latency_ms"] for st in sel],
-                    marker=m,
-                    color=c,
-                    label=label,
-                    zorder=3,
-                )
-        ax.axhline(doc["latency_bound_ms"], color="tab:red", ls="--", label=f"bound {doc['latency_bound_ms']:g} ms")
-        if doc["max_qps"] is not None:
-            ax.axvline(doc["max_qps"], color="tab:green", ls="--", label=f"max {doc['max_qps']:g} qps")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("offered load (queries/s, Poisson)")
-        ax.set_ylabel("p99 latency from scheduled arrival (ms)")
-        ax.set_title(f"Server latency vs load: max-QPS search ({doc['verdict']})\n{title}", fontsize=9)
-        _finish(ax, steps, [] if doc["max_qps"] is not None else ["no rate meets the bound"])
-        figs.append(("max_qps_search", fig))
-        return figs
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+# ------------------------------------------------------------------------------- scenarios
+def _title_of(doc: dict[str, Any]) -> str:
+    return f"{doc['model']['name']} on {doc['runtime']['name']} {doc['runtime']['version']} ({doc['device_id']})"
+
+
+def _max_qps_search(plt, doc: dict[str, Any]):
+    fig, ax = mpl.subplots(plt)
+    steps = sorted((st for st in doc["steps"] if st["p99_latency_ms"] is not None), key=lambda st: st["target_qps"])
+    ax.plot([st["target_qps"] for st in steps], [st["p99_latency_ms"] for st in steps], color=cs.MUTED, ls=":")
+    for label, passed, m, c in (("within the bound", True, "o", cs.BETTER), ("over the bound", False, "x", cs.WORSE)):
+        sel = [st for st in steps if st["passed"] == passed]
+        if sel:
+            ax.scatter(
+                [st["target_qps"] for st in sel],
+                [st["p99_latency_ms"] for st in sel],
+                marker=m,
+                color=c,
+                label=label,
+                zorder=3,
+            )
+    bound = doc["latency_bound_ms"]
+    ax.axhline(bound, color=cs.WORSE, ls="--", lw=1, label=f"bound {cs.tick_label(bound)} ms")
+    if doc["max_qps"] is not None:
+        ax.axvline(
+            doc["max_qps"],
+            color=cs.BETTER,
+            ls="--",
+            lw=1,
+            label=f"max {cs.tick_label(round(doc['max_qps'], 3))} queries/s",
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("offered load (queries/s, Poisson)")
+    ax.set_ylabel("p99 latency from scheduled arrival (ms)")
+    fig.suptitle(f"Server latency vs load: max-QPS search ({doc['verdict']})\n{_title_of(doc)}")
+    mpl.finish(ax, not steps, [] if doc["max_qps"] is not None else ["no rate meets the bound"])
+    return fig
+
+
+def _scenario_cdf(plt, doc: dict[str, Any]):
+    fig, ax = mpl.subplots(plt)
     xs, ys = _cdf(doc.get("latency_histogram_ms") or {})
+    unit, units = ("batch", "batches") if doc["scenario"] == "offline" else ("query", "queries")
     if xs:
-        ax.step(xs, ys, where="post", label="queries")
+        ax.step(xs, ys, where="post", color=cs.PALETTE[0], label=units)
     h = doc["headline"]
     if doc["scenario"] in ("single-stream", "multi-stream", "server"):
         pct = 0.9 if doc["scenario"] == "single-stream" else 0.99
         value = h.get("p99_latency_ms") if doc["scenario"] == "server" else h["value"]
-        ax.axhline(pct, color="0.5", ls=":", lw=0.8)
+        ax.axhline(pct, color=cs.GRID, lw=0.8)
         if value is not None:
-            ax.axvline(value, color="tab:blue", ls=":", label=f"p{pct * 100:g} {value:.3f} ms")
+            ax.axvline(value, color=cs.PALETTE[0], ls=":", label=f"p{pct * 100:g} {cs.tick_label(round(value, 4))} ms")
     bound = doc.get("latency_bound_ms") or (doc.get("settings") or {}).get("latency_bound_ms")
     if bound:
-        ax.axvline(bound, color="tab:red", ls="--", label=f"bound {bound:g} ms")
+        ax.axvline(bound, color=cs.WORSE, ls="--", label=f"bound {cs.tick_label(bound)} ms")
     ax.set_xscale("log")
     ax.set_ylim(0, 1.02)
-    unit, units = ("batch", "batches") if doc["scenario"] == "offline" else ("query", "queries")
     ax.set_xlabel(f"latency per {unit} (ms)")
     ax.set_ylabel(f"fraction of {units} (cumulative)")
-    ax.set_title(f"{doc['scenario']} latency distribution (CDF), {doc['verdict']}\n{title}", fontsize=9)
-    _finish(ax, [1] if xs else [], [])
-    figs.append((f"{doc['scenario']}_latency_cdf", fig))
-    return figs
+    fig.suptitle(f"{doc['scenario']} latency distribution (CDF), {doc['verdict']}\n{_title_of(doc)}")
+    mpl.finish(ax, not xs, [])
+    return fig
 
 
-def _save(figs: list[tuple[str, Any]], out_dir: str, prefix: str) -> list[str]:
-    import matplotlib.pyplot as plt
-
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot create the plot folder {out_dir}: {e.strerror}") from None
-    paths = []
-    for name, fig in figs:
-        ax = fig.axes[0]
-        path = os.path.join(out_dir, f"{prefix}{name}.png")
-        fig.savefig(
-            path,
-            dpi=110,
-            metadata={
-                "Title": ax.get_title().splitlines()[0],
-                "x_label": ax.get_xlabel(),
-                "y_label": ax.get_ylabel(),
-                "Software": "edgebench",
-            },
-        )
-        plt.close(fig)
-        paths.append(path)
-    return paths
+def scenario_figures(doc: dict[str, Any]) -> list[tuple[str, Any]]:
+    plt = mpl.pyplot()
+    if doc["scenario"] == "find-max-qps":
+        return [("max_qps_search", _max_qps_search(plt, doc))]
+    return [(f"{doc['scenario']}_latency_cdf", _scenario_cdf(plt, doc))]
 
 
+# ----------------------------------------------------------------------------------- files
 def plot_sweep(doc: dict[str, Any], out_dir: str) -> list[str]:
     """Write the sweep's PNGs into ``out_dir``; returns their paths."""
-    return _save(sweep_figures(doc), out_dir, "sweep_")
+    return mpl.save(sweep_figures(doc), out_dir, "sweep_")
 
 
 def plot_scenario(doc: dict[str, Any], out_dir: str) -> list[str]:
-    return _save(scenario_figures(doc), out_dir, "")
+    return mpl.save(scenario_figures(doc), out_dir, "")
+
+
+def plot_run(res: dict[str, Any], samples: dict[str, Any], timeline: dict[str, Any] | None, out_dir: str) -> list[str]:
+    """Write a plain run's PNGs into ``out_dir`` (prefix ``run_``); returns their paths."""
+    return mpl.save(run_figures(res, samples, timeline), out_dir, "run_")

@@ -215,6 +215,9 @@ RESULT_JSON_SCHEMA: dict[str, Any] = {
             "properties": {s: _STAT_BLOCK for s in STAGES + OPTIONAL_STAGES},
         },
         "predictions": {"type": "array"},
+        # a local file only: where `edgebench run --json R.json --csv R.csv` wrote the per-frame
+        # CSV, relative to the document (what `edgebench compare` judges noise from)
+        "samples_csv": {"type": "string", "maxLength": 4096},
         # accuracy mode (--accuracy): fractions of `images`, and whether top-1 fell below the floor
         "accuracy": {
             "type": "object",

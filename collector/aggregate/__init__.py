@@ -5,6 +5,7 @@
   devices     every device's state, last seen, agent, board, data quality; quarantine counts
   runs        the run list, one run's detail, its per-frame samples, histograms
   documents   sweeps and scenario results, from their stored documents
+  telemetry   each device's readings over time, and every device's newest
   comparison  a run against a baseline (the shared method in edgebench.agent.wire.compare)
   common      grouping columns, filters and time windows, per-stage statistics
   flat        flat rows for CSV and Parquet
@@ -32,6 +33,7 @@ from edgebench.collector.aggregate.documents import scenario_rows, sweep_overvie
 from edgebench.collector.aggregate.flat import flatten
 from edgebench.collector.aggregate.fleet import fleet_rows, group_rows
 from edgebench.collector.aggregate.runs import find_run, histogram, run_detail, run_list, run_samples
+from edgebench.collector.aggregate.telemetry import latest_telemetry, telemetry_series
 
 __all__ = [
     "DEFAULT_GROUP",
@@ -48,6 +50,7 @@ __all__ = [
     "fleet_rows",
     "group_rows",
     "histogram",
+    "latest_telemetry",
     "quarantine_counts",
     "run_detail",
     "run_list",
@@ -56,4 +59,5 @@ __all__ = [
     "sweep_overview",
     "sweep_points",
     "sweep_rows",
+    "telemetry_series",
 ]

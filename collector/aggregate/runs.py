@@ -24,7 +24,8 @@ def _columns(*names: str) -> list[tuple[str, str]]:
 
 
 _LIST_COLUMNS = _columns(
-    "device_id", "run_id", "model", "runtime", "delegate", "num_threads", "scenario", "frames", "frames_stored",
+    "device_id", "run_id", "model", "runtime", "runtime_version", "delegate", "num_threads", "scenario", "frames",
+    "frames_stored",
     "fps", "energy_mj_gross", "throttled", "has_sweep", "summary_at", "first_seen", "started_at", "source_kind",
     "kind", "verdict", "headline_metric", "headline_value", "headline_unit", "within_bound",
 )  # fmt: skip

@@ -222,7 +222,7 @@ def cmd_web(args) -> int:
             " read the fleet's results (set --token or EDGEBENCH_WEB_TOKEN)",
             file=sys.stderr,
         )
-    web = WebServer(Dashboard(store, token=token, metrics_window_s=args.metrics_window), args.bind, args.port).start()
+    web = WebServer(Dashboard(store, token=token), args.bind, args.port).start()
     print(f"dashboard on {web.url} (metrics at {web.url}metrics; Ctrl-C to stop)", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -389,13 +389,6 @@ def _web_parser(sub) -> None:
     w.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     w.add_argument("--port", type=int, default=8080)
     w.add_argument("--token", help="require this token (or $EDGEBENCH_WEB_TOKEN)")
-    w.add_argument(
-        "--metrics-window",
-        type=float,
-        default=3600.0,
-        metavar="S",
-        help="/metrics covers frames received in the last S seconds (default 3600)",
-    )
     w.set_defaults(func=cmd_web)
 
 
@@ -417,6 +410,12 @@ def _demo_parser(sub) -> None:
     dm.add_argument("--mqtt", help="use this running broker instead of starting one")
     dm.add_argument("--db", help="keep the demo's database here (default: a temporary file, removed)")
     dm.add_argument("--frames", type=int, default=300, help="frames each device measures (default 300)")
+    dm.add_argument(
+        "--web", action="store_true", help="then keep the dashboard open on the demo's database until Ctrl-C"
+    )
+    dm.add_argument(
+        "--port", type=int, default=8080, help="the dashboard's port with --web (default 8080; 0: any free)"
+    )
     dm.set_defaults(func=cmd_demo)
 
 

@@ -55,11 +55,43 @@ def run_demo(args) -> int:
         _report(started.collector, store)
         if args.db:
             _say(f"database kept: edgebench-collector report --db {args.db}")
+        if getattr(args, "web", False):
+            _serve_dashboard(store, args.port)
+        else:
+            _say(f"the dashboard of this fleet: {_dashboard_command(args.db)}")
         _say(f"done in {time.monotonic() - t_start:.1f} s; everything started has been stopped")
         return 0
     finally:
         started.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _dashboard_command(db: str | None) -> str:
+    """The one command that opens the dashboard on the demo's data."""
+    if db:
+        return f"edgebench-collector web --db {db}   (then open http://127.0.0.1:8080/)"
+    return "edgebench-collector demo --web   (or keep the data with --db FILE, then: edgebench-collector web --db FILE)"
+
+
+def _serve_dashboard(store, port: int) -> None:
+    """The dashboard on the demo's database until Ctrl-C (or SIGTERM)."""
+    import signal
+    import threading
+
+    from edgebench.collector.views.web import Dashboard, WebServer
+
+    web = WebServer(Dashboard(store), "127.0.0.1", port).start()
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    _say(f"dashboard: {web.url}  (Ctrl-C stops it and the demo)")
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        web.stop()
 
 
 class _Started:

@@ -11,7 +11,7 @@ In order, each a function of its own:
 4. count per session and run what arrived (counters.Tally), touch the devices heard from
    and open the runs first seen;
 5. write each message's own rows (rows.py), then the frame, replay, duplicate and session
-   counters.
+   counters, and the stored frames into each run's latency histogram.
 
 The counts returned: stored, duplicates, retained_again (a retained message delivered again
 on resubscribe), seq_reused.
@@ -38,6 +38,7 @@ def apply_batch(store, cur, messages: list[Message]) -> dict[str, int]:
     _write_rows(store, cur, batch.plain, fresh, now)
     counts["stored"] = len(batch.plain) + len(fresh)
     counters.count_frames(store, cur, fresh)
+    counters.count_latency(store, cur, fresh)
     tally.write(store, cur, now)
     return counts
 

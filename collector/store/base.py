@@ -140,8 +140,9 @@ class Store:
             quarantine_rows.keep(self, cur, items)
 
     def purge(self, older_than: float) -> dict[str, int]:
-        """Retention: delete raw frame batches, dedup keys and quarantined messages received
-        before ``older_than`` (epoch seconds). Runs, summaries, devices and session counters stay."""
+        """Retention: delete raw frame batches, dedup keys, quarantined messages and telemetry
+        readings from before ``older_than`` (epoch seconds). Runs, summaries, devices and session
+        counters stay."""
         out = {}
         with self.transaction() as cur:
             # by when the frames were measured (the indexed device clock), else when received
@@ -153,6 +154,8 @@ class Store:
             for table in ("messages", "quarantine"):
                 cur.execute(self.sql(f"DELETE FROM {table} WHERE received_at < ?"), (older_than,))
                 out[table] = cur.rowcount
+            cur.execute(self.sql("DELETE FROM telemetry WHERE ts < ?"), (older_than,))
+            out["telemetry"] = cur.rowcount
         return out
 
     # -- reading -------------------------------------------------------------------

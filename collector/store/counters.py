@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+import numpy as np
+
 from edgebench.collector.ingest.validate import Message
+from edgebench.collector.store.schema import BUCKET_COLUMNS, LATENCY_BUCKET_STAGES, LATENCY_BUCKETS_S
 
 
 class Tally:
@@ -127,3 +130,31 @@ def count_frames(store, cur, fresh: list[Message]) -> None:
             ),
             (nf, nr, dev, run_id),
         )
+
+
+_EDGES_MS = np.asarray(LATENCY_BUCKETS_S) * 1000.0
+
+
+def count_latency(store, cur, fresh: list[Message]) -> None:
+    """Add the stored frames' latencies to each run's histogram (``latency_buckets``): per
+    stage, how many fell at or under each bound and above the last, their sum and count.
+    Added with ``col = col + ?``, so concurrent collectors never lose a count."""
+    values: dict[tuple, list[float]] = defaultdict(list)
+    for m in fresh:  # one numpy pass per run and stage of the batch, not per message
+        if m.kind == "frames":
+            for stage in LATENCY_BUCKET_STAGES:
+                values[(m.device_id, m.run_id, stage)].extend(m.body["latency_ms"][stage])
+    per = {}
+    for key, vals in values.items():
+        v = np.asarray(vals, dtype=np.float64)
+        counts = np.bincount(np.searchsorted(_EDGES_MS, v, side="left"), minlength=len(BUCKET_COLUMNS))
+        per[key] = (counts, float(v.sum()), int(v.size))
+    cols = ", ".join(BUCKET_COLUMNS)
+    adds = ", ".join(f"{c} = latency_buckets.{c} + excluded.{c}" for c in [*BUCKET_COLUMNS, "sum_ms", "n"])
+    marks = ",".join("?" * (len(BUCKET_COLUMNS) + 5))
+    sql = store.sql(
+        f"INSERT INTO latency_buckets(device_id, run_id, stage, {cols}, sum_ms, n) VALUES ({marks})"
+        f" ON CONFLICT(device_id, run_id, stage) DO UPDATE SET {adds}"
+    )
+    for (dev, run_id, stage), (counts, total, n) in sorted(per.items()):
+        cur.execute(sql, (dev, run_id, stage, *(int(c) for c in counts), total, n))

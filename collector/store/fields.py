@@ -31,14 +31,15 @@ def _section(doc: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def delegate_text(runtime: dict[str, Any]) -> str | None:
-    """The ``runs.delegate`` column: the delegate library that ran (a result's ``delegate`` is
-    ``{"library", "options"}``), or, when ``--cpu-fallback`` fell back to the CPU, that it did
-    (so such runs are never mistaken for the delegate's, nor for plain CPU runs)."""
+    """The ``runs.delegate`` column: the delegate that ran, as one short name (a result's
+    ``delegate`` is ``{"library", "options"}``, older agents sent a string: the library's
+    file name), or, when ``--cpu-fallback`` fell back to the CPU, that it did (so such runs
+    are never mistaken for the delegate's, nor for plain CPU runs)."""
     d = runtime.get("delegate")
     if isinstance(d, dict):
-        return _text(d.get("library"), 256)
+        d = d.get("name") or d.get("library")
     if d:
-        return _text(d, 256)
+        return _text(str(d).rsplit("/", 1)[-1], 128)
     fb = runtime.get("delegate_fallback")
     if isinstance(fb, dict):
         return _text(f"CPU fallback from {fb.get('requested') or 'the delegate'}", 256)
@@ -203,3 +204,25 @@ def _scenario_fields(doc: dict[str, Any]) -> dict[str, Any]:
         "power_mean_w": num(power.get("mean_w")),
         "power_source": _text(power.get("source"), 64),
     }
+
+
+def telemetry_fields(b: dict[str, Any]) -> tuple:
+    """(cpu_pct, mem_used_pct, max_temp_c, power_w, cpu_mhz, throttled) of a telemetry message:
+    the hottest temperature (the probes' ``max_temp_c``, else the highest of ``temps_c``), the
+    mean CPU clock over the cores, and throttled 1/0 when the board says (``throttling.now``),
+    else None. A reading the device did not have is None, never 0."""
+    temps = [v for v in (_section(b, "temps_c")).values() if num(v) is not None]
+    hottest = num(b.get("max_temp_c"))
+    if hottest is None and temps:
+        hottest = float(max(temps))
+    clocks = [float(v) for v in _section(b, "cpu_freq_mhz").values() if num(v) is not None]
+    thr = b.get("throttling")
+    now = thr.get("now") if isinstance(thr, dict) else None
+    return (
+        num(b.get("cpu_pct")),
+        num(b.get("mem_used_pct")),
+        hottest,
+        num(b.get("power_w")),
+        round(sum(clocks) / len(clocks), 1) if clocks else None,
+        None if not isinstance(now, list) else int(bool(now)),
+    )

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from edgebench.agent.wire.protocol import RESULT_SCHEMA
 from edgebench.collector.ingest.validate import Message
-from edgebench.collector.store.fields import KIND_OF_SCHEMA, num, run_fields, summary_fields
+from edgebench.collector.store.fields import KIND_OF_SCHEMA, num, run_fields, summary_fields, telemetry_fields
 from edgebench.collector.store.schema import ALL_STAGES, FRAME_COLUMNS
 
 #: ``frame_batches`` columns in the order frame_row gives them.
@@ -58,9 +58,18 @@ def write_info(store, cur, m: Message, now: float | None = None) -> None:
 
 
 def write_telemetry(store, cur, m: Message, now: float | None = None) -> None:
+    """The device's last telemetry (as sent), and one row of its readings over time."""
     cur.execute(
         store.sql("UPDATE devices SET telemetry = ? WHERE device_id = ?"),
         (json.dumps(m.body)[:65536], m.device_id),
+    )
+    b = m.body
+    cur.execute(
+        store.sql(
+            "INSERT INTO telemetry(device_id, session, seq, ts, cpu_pct, mem_used_pct, max_temp_c, power_w, cpu_mhz,"
+            " throttled) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(device_id, session, seq) DO NOTHING"
+        ),
+        (m.device_id, b["session"], b["seq"], b["ts"], *telemetry_fields(b)),
     )
 
 

@@ -149,9 +149,47 @@ CREATE TABLE IF NOT EXISTS quarantine (
     payload     {blob}
 );
 CREATE INDEX IF NOT EXISTS quarantine_received ON quarantine (received_at);
+CREATE TABLE IF NOT EXISTS telemetry (
+    device_id   TEXT NOT NULL,
+    session     {big} NOT NULL,
+    seq         {big} NOT NULL,
+    ts          {real} NOT NULL,
+    cpu_pct     {real},
+    mem_used_pct {real},
+    max_temp_c  {real},
+    power_w     {real},
+    cpu_mhz     {real},
+    throttled   INTEGER,
+    PRIMARY KEY (device_id, session, seq)
+);
+CREATE INDEX IF NOT EXISTS telemetry_device_ts ON telemetry (device_id, ts);
+CREATE TABLE IF NOT EXISTS latency_buckets (
+    device_id TEXT NOT NULL,
+    run_id    TEXT NOT NULL,
+    stage     TEXT NOT NULL,
+    {buckets},
+    sum_ms    {real} NOT NULL DEFAULT 0,
+    n         {big} NOT NULL DEFAULT 0,
+    PRIMARY KEY (device_id, run_id, stage)
+);
 """
 
-TABLES = ("devices", "runs", "frame_batches", "messages", "sessions", "command_acks", "quarantine")
+TABLES = (
+    "devices",
+    "runs",
+    "frame_batches",
+    "messages",
+    "sessions",
+    "command_acks",
+    "quarantine",
+    "telemetry",
+    "latency_buckets",
+)
+#: ``telemetry`` (each device's readings over time, for its page and /metrics) and
+#: ``latency_buckets`` (the cumulative latency histogram /metrics serves) are tables a
+#: version-4 database gains when a collector opens it (CREATE TABLE IF NOT EXISTS): nothing
+#: in the other tables changes, so the schema version stays 4 and an older collector that
+#: opens the database simply does not read them.
 
 #: Columns added to ``runs`` by schema version 4 (sweeps and scenarios), added in place to a
 #: version-3 database when a collector opens it.
@@ -167,9 +205,20 @@ RUNS_V4_COLUMNS = (
 )
 
 
+#: Latency histogram bucket upper bounds, seconds (0.1 ms .. 5 s), and the stages counted:
+#: ``latency_buckets`` holds, per run and stage, how many stored frames fell in each bucket
+#: (``b0``.. one column per bound, then ``binf`` above the last), added to as frame batches
+#: are stored. Only ever added to (retention deletes frames, not these counts), so /metrics
+#: serves a histogram that only goes up.
+LATENCY_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+LATENCY_BUCKET_STAGES = ("inference", "e2e")
+BUCKET_COLUMNS = [f"b{i}" for i in range(len(LATENCY_BUCKETS_S))] + ["binf"]
+
+
 def ddl(*, real: str, big: str, arr: str, blob: str, autoid: str) -> str:
     """The schema's statements with one dialect's column types."""
-    return SCHEMA_SQL.format(real=real, big=big, arr=arr, blob=blob, autoid=autoid)
+    buckets = ",\n    ".join(f"{c} {big} NOT NULL DEFAULT 0" for c in BUCKET_COLUMNS)
+    return SCHEMA_SQL.format(real=real, big=big, arr=arr, blob=blob, autoid=autoid, buckets=buckets)
 
 
 def missing_v4_columns(have: set[str]) -> list[tuple[str, str]]:

@@ -9,6 +9,7 @@ template is the inline SVG of charts.py, which escapes its own text and is passe
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -24,7 +25,16 @@ _CONTROLS = {c: 0xFFFD for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x
 
 def _visible(v: Any) -> Any:
     """What ``{{ v }}`` prints: text with its control characters as U+FFFD."""
+    if isinstance(v, Markup):
+        return v
     return v.translate(_CONTROLS) if isinstance(v, str) else v
+
+
+def _breakable(v: Any) -> Markup:
+    """Text (escaped) that may wrap after ``_ / . -`` (``<wbr>``): a long model name or run id
+    wraps at its parts instead of widening a table past the page."""
+    text = str(Markup.escape(_visible(str(v))))
+    return Markup(re.sub(r"([_/.-])", r"\1<wbr>", text))
 
 
 def _environment() -> Environment:
@@ -37,6 +47,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["fmt"] = fmt
+    env.filters["breakable"] = _breakable
     env.tests["link"] = lambda c: isinstance(c, Link)
     env.tests["mark"] = lambda c: isinstance(c, Mark)
     return env

@@ -50,19 +50,18 @@ TOKEN_COOKIE = "edgebench_token"
 
 
 class Dashboard:
-    def __init__(self, store, *, token: str | None = None, metrics_window_s: float = 3600.0, ingest=None):
+    def __init__(self, store, *, token: str | None = None, ingest=None):
         self.store = store
         self.token = token
         self.ingest = ingest
-        self.metrics_window_s = metrics_window_s
         self._metrics = None
 
     # -- pages -------------------------------------------------------------------
     def overview(self, q: dict[str, str]) -> bytes:
         return render(*overview_page(self.store))
 
-    def device(self, device_id: str) -> bytes:
-        return render(*device_page(self.store, device_id))
+    def device(self, device_id: str, q: dict[str, str] | None = None) -> bytes:
+        return render(*device_page(self.store, device_id, q))
 
     def model(self, model: str) -> bytes:
         return render(*model_page(self.store, model))
@@ -74,7 +73,7 @@ class Dashboard:
         if self._metrics is None:
             from edgebench.collector.views.metrics import MetricsEndpoint
 
-            self._metrics = MetricsEndpoint(self.store, self.metrics_window_s, self.ingest)
+            self._metrics = MetricsEndpoint(self.store, self.ingest)
         return self._metrics.render()
 
     # -- routing -------------------------------------------------------------------
@@ -92,7 +91,7 @@ class Dashboard:
         if head == "healthz":
             return 200, "text/plain", b"ok\n"
         if head == "device" and n == 2:
-            return 200, HTML, self.device(parts[1])
+            return 200, HTML, self.device(parts[1], q)
         if head == "model" and n == 2:
             return 200, HTML, self.model(parts[1])
         if head == "run" and n == 3:

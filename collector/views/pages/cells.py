@@ -64,4 +64,4 @@ def model_href(m: str) -> str:
 
 def facts(tid: str, items: list[tuple[str, Any]]) -> Table:
     """A two-column table of named facts (run info, a scenario's figures)."""
-    return Table(tid, ["", ""], [[k, fmt(v)] for k, v in items], left=1)
+    return Table(tid, ["", ""], [[k, fmt(v)] for k, v in items], left=2)

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from edgebench.collector.aggregate import (
-    DEFAULT_GROUP,
     device_rows,
     group_rows,
     quarantine_counts,
@@ -17,13 +16,16 @@ from edgebench.collector.aggregate import (
 from edgebench.collector.views.pages.cells import Link, model_href
 from edgebench.collector.views.pages.tables import devices_table, documents, fleet_table, latency_chart
 
+#: a row per board and what ran on it: the runtime, the accelerator and the threads matter as
+#: much as the model when boards are compared
+_GROUP = ("device_id", "model", "runtime", "delegate", "threads")
 #: Scenario results and sweeps listed on the overview (the device pages list all).
 OVERVIEW_DOCUMENTS = 20
 
 
 def overview(store) -> tuple[str, dict[str, Any]]:
     devs = device_rows(store)
-    rows = group_rows(store, DEFAULT_GROUP)
+    rows = group_rows(store, _GROUP)
     qc = quarantine_counts(store)
     return "overview.html", {
         "title": "Fleet",
@@ -31,15 +33,8 @@ def overview(store) -> tuple[str, dict[str, Any]]:
         "states": {s: sum(1 for d in devs if d["state"] == s) for s in ("online", "stopped", "offline")},
         "quarantine": ", ".join(f"{k} {v}" for k, v in qc.items()) or "none",
         "devices_table": devices_table(devs),
-        "fleet": fleet_table(rows, DEFAULT_GROUP),
-        "chart": latency_chart(
-            rows,
-            DEFAULT_GROUP,
-            "Latency per device, threads and model (ms)",
-            labels=[
-                f"{r['device_id']}, {r['threads'] if r['threads'] is not None else '?'} thr: {r['model']}" for r in rows
-            ],
-        ),
+        "fleet": fleet_table(rows, _GROUP),
+        "chart": latency_chart(rows, ("device_id", "model", "threads"), "Latency per device, model and threads (ms)"),
         **documents(scenario_rows(store), sweep_rows(store), limit=OVERVIEW_DOCUMENTS),
         "models": [Link(model_href(m), m) for m in sorted({r["model"] for r in rows if r["model"]})],
     }

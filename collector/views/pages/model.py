@@ -7,19 +7,10 @@ from typing import Any
 
 from edgebench.collector.aggregate import group_rows, run_list
 from edgebench.collector.views import charts
-from edgebench.collector.views.pages.tables import fleet_table, latency_chart, runs_table
+from edgebench.collector.views.pages.tables import fleet_table, group_label, latency_chart, runs_table
 from edgebench.collector.views.templating import svg
 
-#: a board's rows are split by thread count: boards compare at equal threads, and say so
 _GROUP = ("device_id", "board", "runtime", "delegate", "threads")
-
-
-def _bar_label(r: dict[str, Any]) -> str:
-    """``pi-a, 4 thr``, with the delegate when there is one (``CPU fallback`` for a fallback)."""
-    threads = "threads ?" if r.get("threads") is None else f"{r['threads']} thr"
-    d = r.get("delegate")
-    d = "CPU fallback" if d and d.startswith("CPU fallback") else d
-    return ", ".join(x for x in (r["device_id"], threads, d) if x)
 
 
 def model(store, name: str) -> tuple[str, dict[str, Any]]:
@@ -30,13 +21,11 @@ def model(store, name: str) -> tuple[str, dict[str, Any]]:
         "title": f"Model {name}",
         "model": name,
         "comparison": fleet_table(rows, _GROUP, tid="comparison"),
-        "latency_chart": latency_chart(
-            rows, (), f"{name}: latency per board (ms)", labels=[_bar_label(r) for r in rows]
-        ),
+        "latency_chart": latency_chart(rows, ("device_id", "delegate", "threads"), f"{name}: latency per board (ms)"),
         "throughput_chart": svg(
             charts.bar_chart(
                 f"{name}: throughput per board",
-                [_bar_label(r) for r in rows],
+                [" / ".join(group_label(r, k) for k in ("device_id", "delegate", "threads")) for r in rows],
                 {"FPS": [r["fps"] for r in rows]},
                 "frames/s",
             )

@@ -10,11 +10,13 @@ import json
 from typing import Any
 
 from edgebench.agent.errors import UserError
+from edgebench.agent.wire import words
 from edgebench.collector.aggregate import compare_runs, find_run, histogram, run_detail, run_samples
 from edgebench.collector.views import charts
 from edgebench.collector.views.pages.cells import Link, Mark, Table, facts, fmt, run_href
 from edgebench.collector.views.pages.scenario import scenario
 from edgebench.collector.views.pages.sweep import sweep
+from edgebench.collector.views.pages.tables import accelerator, threads
 from edgebench.collector.views.templating import svg
 
 HISTOGRAM_BINS = 40
@@ -63,8 +65,8 @@ def run_facts(d: dict[str, Any]) -> list[tuple[str, Any]]:
     return [
         ("model", d["model"]),
         ("runtime", f"{d['runtime'] or '-'} {d['runtime_version'] or ''}"),
-        ("delegate", d["delegate"]),
-        ("threads", d["num_threads"]),
+        ("accelerator", accelerator(d["delegate"])),
+        ("threads", threads(d["num_threads"])),
         ("scenario", d["scenario"]),
         ("board", d["board"]),
         ("source", d["source_kind"]),
@@ -72,13 +74,13 @@ def run_facts(d: dict[str, Any]) -> list[tuple[str, Any]]:
         ("frames (summary / stored)", f"{d['frames'] if d['frames'] is not None else '-'} / {d['frames_stored']}"),
         ("FPS", None if d["fps"] is None else f"{d['fps']:.2f}"),
         ("verdict", d["verdict"]),
-        ("power mean W", None if d["power_mean_w"] is None else f"{d['power_mean_w']:.3f}"),
+        ("power, mean (W)", None if d["power_mean_w"] is None else f"{d['power_mean_w']:.3f}"),
         (
-            "energy per inference mJ (gross / net)",
+            "energy per inference, gross / net (mJ)",
             " / ".join("-" if x is None else f"{x:.3f}" for x in (d["energy_mj_gross"], d["energy_mj_net"])),
         ),
         ("throttled", {None: "no data", 0: "no", 1: "yes"}.get(d["throttled"], "-")),
-        ("max temperature °C", None if d["temp_max_c"] is None else f"{d['temp_max_c']:.1f}"),
+        ("hottest temperature (°C)", None if d["temp_max_c"] is None else f"{d['temp_max_c']:.1f}"),
         ("duplicates dropped / replayed batches", f"{d['duplicates']} / {d['replayed']}"),
     ]
 
@@ -127,8 +129,7 @@ def document_run(d: dict[str, Any], q: dict[str, str]) -> tuple[str, dict[str, A
     info = [
         ("model", d["model"]),
         ("runtime", f"{d['runtime'] or '-'} {d['runtime_version'] or ''}"),
-        ("delegate", d["delegate"]),
-        ("XNNPACK", rt.get("xnnpack")),
+        ("accelerator", words.accelerator(rt) if rt else accelerator(d["delegate"])),
         ("board", d["board"]),
         ("source", d["source_kind"]),
         ("started", d["started_at"]),
@@ -144,5 +145,5 @@ def document_run(d: dict[str, Any], q: dict[str, str]) -> tuple[str, dict[str, A
         }
     if d["kind"] == "sweep":
         return "sweep.html", {**page, "info": facts("run-info", info), **sweep(d, doc, q)}
-    info += [("threads", d["num_threads"]), ("batch", doc.get("batch"))]
+    info += [("threads", threads(d["num_threads"]))]
     return "scenario.html", {**page, "info": facts("run-info", info), **scenario(d, doc)}

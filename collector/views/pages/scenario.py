@@ -9,55 +9,29 @@ from typing import Any
 
 from markupsafe import Markup
 
+from edgebench.agent.wire import chartstyle as cs
+from edgebench.agent.wire import words
 from edgebench.collector.views import charts
 from edgebench.collector.views.pages.cells import Table, facts, fmt, marked
-from edgebench.collector.views.report import headline_text
 from edgebench.collector.views.templating import svg
 
-#: Document fields shown as facts when present, in this order.
-FACT_FIELDS = (
-    "target_qps",
-    "scheduled_qps",
-    "completed_qps",
-    "qps",
-    "samples_per_s",
-    "queries",
-    "samples",
-    "queries_waiting",
-    "queries_not_due",
-    "overlatency_queries",
-    "waiting_over_bound",
-    # documents of earlier agents (their waiting queries were counted into the latency)
-    "queries_unserved",
-    "queries_not_arrived",
-    "duration_s",
-    "latency_bound_ms",
-    "max_qps",
-    "query_latency_ms",
-)
 _STAT_KEYS = ("mean", "p50", "p90", "p99", "p999", "max")
 
 
 def scenario(d: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
-    """The scenario section's data."""
-    within = None if d["within_bound"] is None else bool(d["within_bound"])
-    blocks = [
-        (name, doc[name])
-        for name in ("latency_ms", "queue_ms", "service_ms", "waiting_ms")
-        if isinstance(doc.get(name), dict)
-    ]
+    """The scenario section's data, in words (edgebench.agent.wire.words, as the agent's own
+    report says it): what the scenario is, its headline as a sentence, its figures with units."""
+    blocks = [(words.LATENCY_BLOCKS[k], doc[k]) for k in words.LATENCY_BLOCKS if isinstance(doc.get(k), dict)]
     steps = doc.get("steps") if isinstance(doc.get("steps"), list) else None
     return {
-        "scenario": doc["scenario"],
+        "scenario": words.SCENARIO_NAMES.get(doc["scenario"], doc["scenario"]),
         "verdict": doc["verdict"],
-        "headline": headline_text(
-            d["headline_metric"], d["headline_value"], d["headline_unit"], within, d["latency_bound_ms"]
-        ),
+        "headline": words.headline(doc["headline"], d["latency_bound_ms"]),
         "reasons": doc["reasons"],
         "facts": facts("scenario-facts", scenario_facts(doc)),
         "latency": Table(
             "scenario-latency",
-            ["", *("p99.9" if k == "p999" else k for k in _STAT_KEYS)],
+            ["per query (ms)", *(words.STAT_NAMES[k] for k in _STAT_KEYS)],
             [[n, *(fmt(b.get(k), ".4f") for k in _STAT_KEYS)] for n, b in blocks],
             left=1,
         )
@@ -76,39 +50,31 @@ def scenario(d: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def scenario_facts(doc: dict[str, Any]) -> list[tuple[str, Any]]:
-    """The headline, the figures the document has, early stopping and power."""
-    h = doc["headline"]
-    hv = h["value"]
-    out: list[tuple[str, Any]] = [
-        (
-            "headline",
-            f"{h['metric']}: {'yes' if hv else 'no'}"
-            if isinstance(hv, bool)
-            else f"{h['metric']}: {'-' if hv is None else hv} {h['unit']}",
-        )
-    ]
-    out += [(k, doc[k]) for k in FACT_FIELDS if doc.get(k) is not None]
+    """The figures the document has and its settings, in words with units; early stopping
+    and power."""
+    out: list[tuple[str, Any]] = list(words.scenario_facts(doc))
+    out += [(f"setting: {k}", v) for k, v in words.settings_facts(doc.get("settings"))]
     es = doc.get("early_stopping")
     if isinstance(es, dict):
         out.append(
             (
                 "early stopping (99 % confidence)",
-                f"p{es.get('percentile', 0):g} <= {es.get('estimate_ms')} ms"
+                f"met: p{es.get('percentile', 0):g} at most {words.number(es.get('estimate_ms'))} ms"
                 if es.get("met")
                 else f"not met: {es.get('queries')} queries, {es.get('queries_needed')} needed",
             )
         )
     pw = doc.get("power") or {}
     if pw.get("available"):
-        out.append(("power mean W", pw.get("mean_w")))
+        out.append(("power, mean (W)", words.number(pw.get("mean_w"))))
         out.append(
             (
-                "energy per query / per sample mJ",
-                f"{fmt(pw.get('energy_per_query_mj'))} / {fmt(pw.get('energy_per_sample_mj'))}",
+                "energy per query / per sample (mJ)",
+                f"{words.number(pw.get('energy_per_query_mj'))} / {words.number(pw.get('energy_per_sample_mj'))}",
             )
         )
     elif pw:
-        out.append(("power", pw.get("reason")))
+        out.append(("power", pw.get("reason") or "not measured"))
     return out
 
 
@@ -162,9 +128,10 @@ def steps_chart(doc: dict[str, Any], steps: list[dict[str, Any]]) -> Markup:
             ],
             "offered load (queries/s, Poisson)",
             "p99 latency from scheduled arrival (ms)",
-            hline=(bound, f"bound {bound} ms"),
-            vline=(max_qps, f"max {max_qps} qps") if max_qps else None,
+            hline=(bound, f"bound {words.number(bound)} ms"),
+            vline=(max_qps, f"max {words.number(max_qps)} queries/s") if max_qps else None,
             groups=["pass", "fail"],
+            group_colors={"pass": cs.BETTER, "fail": cs.WORSE},
             kind="max-qps",
         )
     )
@@ -173,14 +140,14 @@ def steps_chart(doc: dict[str, Any], steps: list[dict[str, Any]]) -> Markup:
 def steps_table(steps: list[dict[str, Any]]) -> Table:
     return Table(
         "steps",
-        ["step", "phase", "target qps", "p99 ms", "done qps", "queries", "verdict", "reasons"],
+        ["step", "phase", "offered (queries/s)", "p99 (ms)", "completed (queries/s)", "queries", "verdict", "reasons"],
         [
             [
                 str(i + 1),
                 fmt(st.get("phase")),
-                fmt(st["target_qps"], ".4g"),
+                words.number(st["target_qps"]),
                 fmt(st.get("p99_latency_ms"), ".4f"),
-                fmt(st.get("completed_qps"), ".4g"),
+                words.number(st.get("completed_qps")),
                 fmt(st.get("queries")),
                 marked(st["verdict"]),
                 "; ".join(st.get("reasons") or []) or "-",

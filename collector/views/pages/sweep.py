@@ -11,6 +11,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from edgebench.agent.wire import chartstyle as cs
 from edgebench.collector.aggregate import sweep_overview
 from edgebench.collector.views import charts
 from edgebench.collector.views.pages.cells import Link, Mark, Table, fmt, run_href
@@ -46,18 +47,42 @@ def sweep(d: dict[str, Any], doc: dict[str, Any], q: dict[str, str]) -> dict[str
     }
 
 
-def _curves(pts: list[dict[str, Any]], ok: list[dict[str, Any]], ov: dict[str, Any]) -> list[Markup]:
-    """Latency and throughput vs batch size, and the latency/throughput frontier."""
-    lat: dict[str, list] = {}
-    thr: dict[str, list] = {}
-    dashed: list[str] = []
+def _configs(ok: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The points that ran by configuration (threads x instances), in batch order."""
+    out: dict[str, list[dict[str, Any]]] = {}
     for p in sorted(ok, key=lambda p: (p["threads"], p["instances"], p["batch"])):
-        n = series_name(p)
-        lat.setdefault(f"p50, {n}", []).append((p["batch"], p["latency_ms"]["p50"], invalid(p)))
-        lat.setdefault(f"p99, {n}", []).append((p["batch"], p["latency_ms"]["p99"], invalid(p)))
-        thr.setdefault(n, []).append((p["batch"], p["throughput_items_per_s"], invalid(p)))
-        if f"p99, {n}" not in dashed:
-            dashed.append(f"p99, {n}")
+        out.setdefault(series_name(p), []).append(p)
+    return out
+
+
+def _best_config(ok: list[dict[str, Any]]) -> str | None:
+    best = max(ok, key=lambda p: p["throughput_items_per_s"] or 0, default=None)
+    return series_name(best) if best else None
+
+
+def _picked(configs: dict[str, list], limit: int, score, chosen: str | None) -> tuple[list[str], str | None]:
+    """At most ``limit`` configurations (chartstyle.pick: best, worst, chosen, some between)."""
+    names = list(configs)
+    return cs.pick(names, lambda n: score(configs[n]), chosen if chosen in names else None, limit)
+
+
+def _curves(pts: list[dict[str, Any]], ok: list[dict[str, Any]], ov: dict[str, Any]) -> list[Markup]:
+    """Latency and throughput vs batch size, and the latency/throughput frontier; a big grid
+    shows at most 8 lines per chart: its best, worst and best-throughput configurations and
+    some between, and says so."""
+    configs = _configs(ok)
+    chosen = _best_config(ok)
+    lat_names, lat_why = _picked(
+        configs, cs.MAX_SERIES // 2, lambda ps: sorted(p["latency_ms"]["p99"] for p in ps)[len(ps) // 2], chosen
+    )
+    thr_names, thr_why = _picked(
+        configs, cs.MAX_SERIES, lambda ps: -max(p["throughput_items_per_s"] or 0 for p in ps), chosen
+    )
+    lat: dict[str, list] = {}
+    for n in lat_names:
+        for q in ("p50", "p99"):
+            lat[f"{q}, {n}"] = [(p["batch"], p["latency_ms"][q], invalid(p)) for p in configs[n]]
+    thr = {n: [(p["batch"], p["throughput_items_per_s"], invalid(p)) for p in configs[n]] for n in thr_names}
     missing = [
         (
             p["batch"],
@@ -67,7 +92,6 @@ def _curves(pts: list[dict[str, Any]], ok: list[dict[str, Any]], ov: dict[str, A
         if p["status"] != "ok"
     ]
     batches = sorted({p["batch"] for p in pts})
-    groups = sorted({series_name(p) for p in ok}, key=lambda n: [int(x.split()[0]) for x in n.split(", ")])
     axis = "batch size (items per invoke)"
     return [
         svg(
@@ -76,11 +100,12 @@ def _curves(pts: list[dict[str, Any]], ok: list[dict[str, Any]], ov: dict[str, A
                 lat,
                 axis,
                 "latency per batch (ms)",
-                dashed=dashed,
+                dashed=[n for n in lat if n.startswith("p99")],
                 missing=missing,
                 kind="sweep-latency",
                 xticks=batches,
-                colors={n: groups.index(n.split(", ", 1)[1]) for n in lat},
+                colors={n: lat_names.index(n.split(", ", 1)[1]) for n in lat},
+                note=f"configurations: {lat_why}" if lat_why else None,
             )
         ),
         svg(
@@ -92,28 +117,34 @@ def _curves(pts: list[dict[str, Any]], ok: list[dict[str, Any]], ov: dict[str, A
                 missing=missing,
                 kind="sweep-throughput",
                 xticks=batches,
-                colors={n: groups.index(n) for n in thr},
+                note=f"configurations: {thr_why}" if thr_why else None,
             )
         ),
-        _frontier_chart(ok, ov["frontier"], groups),
+        _frontier_chart(ok, ov["frontier"]),
     ]
 
 
-def _frontier_chart(ok: list[dict[str, Any]], front: list[dict[str, Any]], groups: list[str]) -> Markup:
+def _frontier_chart(ok: list[dict[str, Any]], front: list[dict[str, Any]]) -> Markup:
+    """Every point that ran, coloured by its thread count; the frontier's points labelled."""
+    on_front = {(f["batch"], f["threads"], f["instances"]) for f in front}
+    threads = sorted({p["threads"] for p in ok})
+    groups = [f"{t} thread{'s' if t != 1 else ''}" for t in threads]
     scatter = [
         {
             "x": p["latency_ms"]["p99"],
             "y": p["throughput_items_per_s"],
-            "group": series_name(p),
-            "label": f"b{p['batch']} t{p['threads']} i{p['instances']}",
+            "group": groups[threads.index(p["threads"])],
+            "label": f"b{p['batch']} t{p['threads']} i{p['instances']}"
+            if (p["batch"], p["threads"], p["instances"]) in on_front
+            else None,
             "hollow": invalid(p) is not None,
-            "note": invalid(p),
+            "note": f"batch {p['batch']}, {series_name(p)}" + (f"; {invalid(p)}" if invalid(p) else ""),
         }
         for p in ok
     ]
     return svg(
         charts.scatter_chart(
-            "Latency/throughput frontier across threads and instances (b = batch, t = threads, i = instances)",
+            "Latency/throughput frontier (labels: frontier points; b = batch, t = threads, i = instances)",
             scatter,
             "p99 latency per batch (ms)",
             "throughput (items/s)",

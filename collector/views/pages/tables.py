@@ -7,28 +7,38 @@ from typing import Any
 
 from markupsafe import Markup
 
+from edgebench.agent.wire import words
 from edgebench.collector.views import charts
 from edgebench.collector.views.pages.cells import Cell, Link, Mark, Table, dev_href, fmt, marked, model_href, run_href
 from edgebench.collector.views.report import headline_text, iso
 from edgebench.collector.views.templating import svg
 
+#: the figures of a group of per-frame runs, in this order (the group's keys come first);
+#: what a board comparison needs, narrow enough to fit 1,400 px with runtime, accelerator and
+#: threads beside them (data quality per session is on the device page)
 _FLEET_FIGURES = [
     "runs",
     "frames",
     "FPS",
-    "inference p50 ms",
-    "p90",
+    "inference p50 (ms)",
     "p99",
-    "e2e p50 ms",
-    "p90",
+    "e2e p50 (ms)",
     "p99",
-    "mJ/inference gross",
-    "net",
+    "mJ per inference",
     "throttled runs",
     "missing frames",
-    "duplicates",
-    "replayed",
 ]
+#: how a group key is headed
+_KEY_HEAD = {"device_id": "device", "delegate": "accelerator", "num_threads": "threads"}
+
+
+def accelerator(delegate: str | None) -> str:
+    """What a stored run ran on: its delegate's name, else the CPU."""
+    return delegate or "CPU"
+
+
+def threads(n: Any) -> str:
+    return "runtime default" if n is None else str(n)
 
 
 def devices_table(devs: list[dict[str, Any]]) -> Table:
@@ -55,6 +65,10 @@ def _group_cell(k: str, v: Any) -> Cell:
         return Link(dev_href(v), v)
     if k == "model" and v:
         return Link(model_href(v), v)
+    if k == "delegate":
+        return accelerator(v)
+    if k == "threads":
+        return threads(v)
     return fmt(v)
 
 
@@ -71,25 +85,26 @@ def fleet_table(rows: list[dict[str, Any]], by: tuple[str, ...], tid: str = "fle
                 str(r["runs"]),
                 str(r["frames"]),
                 fmt(r["fps"], ".1f"),
-                *(fmt(lat["inference"][k]) for k in ("p50", "p90", "p99")),
-                *(fmt(lat["e2e"][k]) for k in ("p50", "p90", "p99")),
+                *(fmt(lat[s][k]) for s in ("inference", "e2e") for k in ("p50", "p99")),
                 fmt(e.get("gross")),
-                fmt(e.get("net")),
-                "-" if thr is None else f"{thr}/{r['thermal_runs']}",
+                "-" if thr is None else f"{thr} of {r['thermal_runs']}",
                 str(r["missing_frames"]),
-                str(r["duplicates"]),
-                str(r["replayed"]),
             ]
         )
-    head = [{"device_id": "device"}.get(k, k) for k in by] + _FLEET_FIGURES
+    head = [_KEY_HEAD.get(k, k) for k in by] + _FLEET_FIGURES
     return Table(tid, head, out, left=len(by))
 
 
-def latency_chart(
-    rows: list[dict[str, Any]], label_keys: tuple[str, ...], title: str, labels: list[str] | None = None
-) -> Markup:
-    """e2e p50/p99 and inference p50 per row; a bar's label is its ``label_keys`` joined, or ``labels``."""
-    labels = labels or [" / ".join(str(r.get(k) or "-") for k in label_keys) for r in rows]
+def group_label(r: dict[str, Any], k: str) -> str:
+    if k == "delegate":
+        return accelerator(r.get(k))
+    if k == "threads":
+        return f"{threads(r.get(k))} threads" if r.get(k) != 1 else "1 thread"
+    return str(r.get(k) or "-")
+
+
+def latency_chart(rows: list[dict[str, Any]], label_keys: tuple[str, ...], title: str) -> Markup:
+    labels = [" / ".join(group_label(r, k) for k in label_keys) for r in rows]
     return svg(
         charts.bar_chart(
             title,
@@ -112,23 +127,28 @@ def _received(r: dict[str, Any]) -> str:
 
 
 def _stored(r: dict[str, Any]) -> str:
-    """What the collector stores of a run: its frames, or for a sweep or a scenario (which
-    publish no frames, so "0" would read as data lost) its document."""
+    """What the collector stores of a run: its frames (of those measured), or for a sweep or a
+    scenario (which publish no frames, so "0" would read as data lost) its document."""
     if r["kind"] == "run":
-        return fmt(r["frames_stored"])
+        return "-" if r["frames"] is None else f"{r['frames']} ({r['frames_stored']})"
     what = {"sweep": "the sweep's points", "scenario": "the scenario result"}.get(r["kind"], "its document")
     return what if r["summary_at"] else "its announcement (result pending)"
 
 
-def runs_table(runs: list[dict[str, Any]]) -> Table:
-    head = ["run", "device", "kind", "model", "runtime", "delegate", "threads", "scenario", "verdict", "headline"]
-    head += ["frames", "stored", "FPS", "mJ/inf", "throttled", "received"]
+def runs_table(runs: list[dict[str, Any]], device: bool = True) -> Table:
+    """Every run: what it was, what it ran on (runtime, accelerator, threads), what it came
+    to; ``device=False`` on a device's own page."""
+    head = ["run", *(["device"] if device else []), "kind", "model", "runtime", "accelerator", "threads", "verdict"]
+    head += ["headline", "frames (stored)", "FPS", "mJ per inference", "throttled", "received"]
     rows = [
         [
             Link(run_href(r["device_id"], r["run_id"]), r["run_id"]),
-            r["device_id"],
-            r["kind"],
-            *(fmt(r[k]) for k in ("model", "runtime", "delegate", "num_threads", "scenario")),
+            *([r["device_id"]] if device else []),
+            r["scenario"] or r["kind"] if r["kind"] == "scenario" else r["kind"],
+            fmt(r["model"]),
+            " ".join(x for x in (r["runtime"], r.get("runtime_version")) if x) or "-",
+            accelerator(r["delegate"]),
+            "per point" if r["kind"] == "sweep" else threads(r["num_threads"]),
             marked(r["verdict"]),
             headline_text(
                 r["headline_metric"],
@@ -136,7 +156,6 @@ def runs_table(runs: list[dict[str, Any]]) -> Table:
                 r["headline_unit"],
                 None if r["within_bound"] is None else bool(r["within_bound"]),
             ),
-            fmt(r["frames"]),
             _stored(r),
             fmt(r["fps"], ".1f"),
             fmt(r["energy_mj_gross"]),
@@ -145,12 +164,14 @@ def runs_table(runs: list[dict[str, Any]]) -> Table:
         ]
         for r in runs
     ]
-    return Table("runs", head, rows, left=3)
+    return Table("runs", head, rows, left=9 if device else 8)
 
 
 def scenarios_table(scen: list[dict[str, Any]], limit: int) -> Table:
-    head = ["run", "device", "model", "threads", "scenario", "verdict", "headline", "target qps", "done qps"]
-    head += ["queries", "reasons", "received"]
+    """Scenario results: what ran, the verdict, the headline in words, the reasons; then the
+    rates (queries/s) and counts."""
+    head = ["run", "device", "model", "threads", "scenario", "verdict", "headline", "reasons"]
+    head += ["target (queries/s)", "completed (queries/s)", "queries", "received"]
     rows = [
         [
             Link(run_href(r["device_id"], r["run_id"]), r["run_id"]),
@@ -159,22 +180,16 @@ def scenarios_table(scen: list[dict[str, Any]], limit: int) -> Table:
             fmt(r["num_threads"]),
             fmt(r["scenario"]),
             marked(r["verdict"]),
-            headline_text(
-                r["headline"]["metric"],
-                r["headline"]["value"],
-                r["headline"]["unit"],
-                r["within_bound"],
-                r["latency_bound_ms"],
-            ),
-            fmt(r["target_qps"], ".4g"),
-            fmt(r["completed_qps"], ".4g"),
-            fmt(r["queries"]),
+            words.headline(r["headline"], r["latency_bound_ms"]),
             "; ".join(r["reasons"]) or "-",
+            words.number(r["target_qps"]),
+            words.number(r["completed_qps"]),
+            fmt(r["queries"]),
             iso(r["received_at"]),
         ]
         for r in scen[:limit]
     ]
-    return Table("scenarios", head, rows, left=7)
+    return Table("scenarios", head, rows, left=8)
 
 
 def sweeps_table(sweeps: list[dict[str, Any]], limit: int) -> Table:

@@ -28,7 +28,7 @@ from edgebench.agent.options.table import (
 COMMANDS = ("run", "sweep")
 #: flags that belong to one invocation, not to a device's settings: no config key, by nature
 CLI_ONLY = {
-    "run": {"--config", "--json", "--plot", "--run-id", "--quiet", "--strict"},
+    "run": {"--config", "--json", "--csv", "--plot", "--run-id", "--quiet", "--strict"},
     "sweep": {"--config", "--json", "--csv", "--plot", "--quiet", "--strict"},
 }
 #: the keys of a command's own sections that no flag sets: a mapping has no good spelling as a

@@ -187,7 +187,7 @@ def test_serve_with_dashboard_stores_and_stops_cleanly(mosquitto, tmp_path):
             time.sleep(0.5)  # polling the endpoint until the counter shows; the value decides
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
                 body = r.read().decode()
-        assert 'edgebench_collector_rejected_total{reason="not_json"} 1.0' in body
+        assert 'edgebench_collector_rejected_messages_total{reason="not_json"} 1.0' in body
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err

@@ -50,3 +50,50 @@ def test_demo_prints_the_fleet_report_and_leaves_nothing_running(broker):
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
     assert _processes_using(port) == []
+
+
+def test_the_demo_says_how_to_open_its_dashboard(tmp_path):
+    db = tmp_path / "fleet.db"
+    p = run_collector_cli("demo", "--db", str(db), "--frames", "60", timeout=90)
+    assert p.returncode == 0, p.stderr
+    assert f"demo: the dashboard of this fleet: edgebench-collector web --db {db}" in p.stdout
+
+
+def test_demo_web_keeps_the_dashboard_open_until_ctrl_c():
+    import re
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from tests.support.paths import ROOT
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgebench.collector.cli", "demo", "--web", "--port", "0", "--frames", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        url = None
+        deadline = time.monotonic() + 90
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            m = re.search(r"demo: dashboard: (http://127\.0\.0\.1:\d+/)", line)
+            url = m.group(1) if m else None
+        assert url, "the demo never said where its dashboard is"
+        with urllib.request.urlopen(url, timeout=30) as r:
+            page = r.read().decode()
+        assert "demo-pi-01" in page and "demo-jetson-02" in page
+        with urllib.request.urlopen(url + "device/demo-pi-01", timeout=30) as r:
+            assert "Inventory" in r.read().decode()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert "everything started has been stopped" in out and "Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -341,3 +341,37 @@ def test_optional_queue_stage_counts_only_where_measured(store):
     # a group without any queue samples has no queue entry (not a row of made-up numbers)
     _run(store, "other", 1, "x", n_batches=1)
     assert "queue" not in group_rows(store, where={"device_id": "other"})[0]["latency_ms"]
+
+
+def test_a_delegate_as_the_agent_describes_it_is_stored_by_its_name(store):
+    """The agent describes a loaded delegate as {"library": PATH, "options": {...}}; the run is
+    stored (the writer once failed on the dict) with the library's file name as its delegate."""
+    rt = {"name": "tflite-runtime", "version": "2.14.0", "num_threads": 4, "xnnpack": False}
+    rt["delegate"] = {"library": "/usr/lib/libvx_delegate.so", "options": {"cache": "/tmp/vx"}}
+    _run(store, "imx8-1", 1, "r1", runtime="tflite-runtime")
+    doc = result_doc("imx8-1", "r2", None, runtime="tflite-runtime")
+    doc["runtime"] = rt
+    assert store.apply([as_message(summary("imx8-1", 1, 20, doc))])["stored"] == 1
+    rows = dict(store.query("SELECT run_id, delegate FROM runs WHERE device_id = 'imx8-1'"))
+    assert rows == {"r1": None, "r2": "libvx_delegate.so"}
+
+
+def test_telemetry_is_kept_over_time_with_missing_readings_as_none(store):
+    from tests.support.showcase import telemetry
+
+    t0 = time.time() - 100
+    full = telemetry("pi-t", 1, t0, 0.0, throttled=True)
+    bare = {k: full[k] for k in ("schema", "device_id", "session", "seq", "ts")} | {
+        "seq": 2,
+        "ts": t0 + 5,
+        "cpu_pct": 12.5,
+    }
+    bare["temps_c"] = {"soc": 51.0, "gpu": None}
+    store.apply([as_message(status("pi-t", 1, "online"), True), as_message(full), as_message(bare)])
+    rows = store.query("SELECT seq, cpu_pct, max_temp_c, power_w, cpu_mhz, throttled FROM telemetry ORDER BY seq")
+    assert rows[0][2] == full["max_temp_c"] and rows[0][4] == 1500.0 and rows[0][5] == 1
+    assert rows[1] == (2, 12.5, 51.0, None, None, None)  # the hottest of temps_c; what it lacked stays None
+    # a replayed copy is not a second reading; retention deletes readings
+    store.apply([as_message(bare)])
+    assert store.query("SELECT COUNT(*) FROM telemetry")[0][0] == 2
+    assert store.purge(t0 + 1)["telemetry"] == 1

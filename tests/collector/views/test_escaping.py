@@ -26,7 +26,7 @@ SHOWN = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", "\ufffd", HOSTILE)
 ELEMENTS = {
     "html", "head", "meta", "title", "style", "body", "nav", "a", "h1", "h2", "p", "table", "thead",
     "tbody", "tr", "th", "td", "span", "ul", "li", "pre", "form", "label", "input", "button",
-    "svg", "text", "line", "rect", "path", "circle",
+    "svg", "text", "line", "rect", "path", "circle", "g", "div", "wbr",
 }  # fmt: skip
 
 
