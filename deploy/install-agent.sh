@@ -402,7 +402,7 @@ if [ -z "$ROOT" ]; then
     if [ "$DRY" = 1 ]; then
         echo "would copy the bundled models to $MODELS"
     else
-        src=$("$VENV/bin/python" -c 'import models, os; print(os.path.dirname(models.__file__))' 2>/dev/null) ||
+        src=$("$VENV/bin/python" -c 'import os, edgebench.models as m; print(os.path.dirname(m.__file__))' 2>/dev/null) ||
             die "the installed agent has no bundled models package (reinstall from a complete wheel or checkout)"
         mkdir -p "$MODELS"
         find "$src" -maxdepth 1 -type f \( -name '*.tflite' -o -name '*.txt' -o -name '*.yaml' \) -exec cp -f {} "$MODELS/" \;
