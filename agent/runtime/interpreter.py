@@ -14,7 +14,9 @@ import importlib
 import importlib.metadata
 import logging
 import os
+import platform
 import re
+import struct
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -61,8 +63,22 @@ def import_runtime(name: str = "auto") -> tuple[str, Any, str]:
             problems.append(f"{n}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
             continue
         return n, mod, _version(dists)
-    hint = "pip install ai-edge-litert" if name == "auto" else f"pip install {name}"
-    raise UserError(f"no TFLite runtime could be imported ({'; '.join(problems)}); install one: {hint}")
+    raise ModelError(f"no TFLite runtime could be imported ({'; '.join(problems)}); install one: {install_hint(name)}")
+
+
+def install_hint(name: str = "auto", machine: str | None = None, pointer_bits: int | None = None) -> str:
+    """What to install for runtime ``name`` on this userland. A 32-bit ARM userland has
+    only tflite-runtime, even under a 64-bit kernel (a Pi 4/5 on 32-bit Raspberry Pi
+    OS), where ``platform.machine()`` says aarch64: the pointer size tells them apart."""
+    machine = machine or platform.machine()
+    bits = pointer_bits or 8 * struct.calcsize("P")
+    arm32 = bits == 32 and machine.lower().startswith(("arm", "aarch"))
+    if name == "tflite-runtime" or (name == "auto" and arm32):
+        why = "the only TFLite runtime with 32-bit ARM wheels; " if arm32 else ""
+        return f"pip install 'tflite-runtime==2.14.0' 'numpy<2' ({why}Python 3.8-3.11), or deploy/install-agent.sh, which picks the runtime for this board"
+    if name == "ai-edge-litert" and arm32:
+        return "ai-edge-litert has no wheel for a 32-bit ARM userland: use --runtime tflite-runtime (pip install 'tflite-runtime==2.14.0' 'numpy<2')"
+    return "pip install ai-edge-litert" if name == "auto" else f"pip install {name}"
 
 
 def available_runtimes() -> dict[str, str]:

@@ -164,5 +164,43 @@ def test_a_runtime_that_is_not_installed_is_one_clear_line():
         text=True,
         cwd=ROOT,
     )
-    assert p.returncode == 2
-    assert len(p.stderr.strip().splitlines()) == 1 and "pip install tflite-runtime" in p.stderr
+    assert p.returncode == 3
+    assert len(p.stderr.strip().splitlines()) == 1 and "pip install 'tflite-runtime==2.14.0'" in p.stderr
+
+
+def test_no_runtime_at_all_is_one_line_with_exit_3(tmp_path):
+    # a board where pip installed the agent without any runtime: every import fails
+    shadow = tmp_path / "shadow"
+    for mod in ("ai_edge_litert", "tflite_runtime", "tensorflow"):
+        (shadow / mod).mkdir(parents=True)
+        (shadow / mod / "__init__.py").write_text(f"raise ImportError('no {mod} here')\n")
+    p = subprocess.run(
+        [sys.executable, "-m", "edgebench.agent.cli", "run", "--model", str(SHAPES_MODEL), "--frames", "5"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(shadow)},
+        timeout=120,
+    )
+    assert p.returncode == 3, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("edgebench: error: no TFLite runtime could be imported"), p.stderr
+    assert "no ai_edge_litert here" in lines[0] and "pip install ai-edge-litert" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "machine, bits, expect",
+    [
+        ("x86_64", 64, "pip install ai-edge-litert"),
+        ("aarch64", 64, "pip install ai-edge-litert"),
+        # 32-bit Raspberry Pi OS: under a 32-bit kernel, and under a Pi 4/5's 64-bit kernel
+        ("armv7l", 32, "pip install 'tflite-runtime==2.14.0' 'numpy<2' (the only TFLite runtime with 32-bit ARM"),
+        ("aarch64", 32, "pip install 'tflite-runtime==2.14.0' 'numpy<2' (the only TFLite runtime with 32-bit ARM"),
+    ],
+)
+def test_the_install_hint_follows_the_userland_not_the_kernel(machine, bits, expect):
+    from edgebench.agent.runtime.interpreter import install_hint
+
+    assert install_hint("auto", machine, bits).startswith(expect)
+    if bits == 32:
+        assert "no wheel for a 32-bit ARM userland" in install_hint("ai-edge-litert", machine, bits)
