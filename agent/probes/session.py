@@ -26,6 +26,7 @@ from typing import Any, Callable
 from edgebench.agent.options.classes import ProbeOptions
 from edgebench.agent.probes._fs import ProbeError, Runner, SysFS, as_fs, default_runner
 from edgebench.agent.probes.discover import discover_power, parse_power_spec
+from edgebench.agent.probes.gpu import gpu_probe
 from edgebench.agent.probes.inventory import board_inventory
 from edgebench.agent.probes.power import METHOD_COUNTER, PowerSource
 from edgebench.agent.probes.sampler import Sampler, summarize_power, window_slice
@@ -149,7 +150,7 @@ class ProbeSession:
             self.notes.append(f"power not measured: {disc.reason}")
         try:
             self.thermal = ThermalProbe(self.fs, self.runner)
-            self.system = SystemProbe()
+            self.system = SystemProbe(gpu=gpu_probe(self.fs, self.power))
             self._children0 = self.system.children_cpu_s()
             self.sampler = Sampler(self.power, self.thermal, self.system, hz=o.sample_hz).start()
             if o.cool_below_c is not None:
@@ -299,7 +300,7 @@ class Telemetry:
         disc = discover_power(power, self.fs, self.runner, interval_s=interval_s)
         self.power, self.power_reason = disc.source, disc.reason
         self.thermal = ThermalProbe(self.fs, self.runner)
-        self.system = SystemProbe()
+        self.system = SystemProbe(gpu=gpu_probe(self.fs, self.power))
         self._lock = threading.Lock()
         self._last_sys = self.system.read()
         self._last_sys_t = time.perf_counter_ns()
@@ -361,6 +362,7 @@ class Telemetry:
                 swap_used_mb=round(sy.swap_used_b / 2**20, 1),
                 load_1m=sy.load_1m,
             )
+            out.update(sy.gpu or {})
             self._last_sys, self._last_sys_t = sy, now
             thr: dict[str, Any] = {"now": [], "since_boot": []}
             if th.rpi_throttled is not None:

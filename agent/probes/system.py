@@ -1,4 +1,5 @@
-"""CPU, memory and load, through psutil, for the board and for the agent's process.
+"""CPU, memory and load, through psutil, for the board and for the agent's process;
+the GPU's load and clock (and a Jetson's EMC load) through ``gpu.py`` when there is one.
 
 Per-core CPU % over a window is computed from the cumulative ``/proc/stat``
 times at its two ends (exact, not an average of instantaneous readings); the
@@ -15,6 +16,8 @@ from typing import Any, Sequence
 
 import psutil
 
+from edgebench.agent.probes.gpu import GpuProbe, summarize_gpu
+
 MB = 1024 * 1024
 
 
@@ -30,10 +33,13 @@ class SystemReading:
     mem_total_b: int
     swap_used_b: int
     load_1m: float | None
+    #: gpu_load_pct, gpu_freq_mhz, emc_load_pct, emc_freq_mhz, gpu_source (what was read)
+    gpu: dict[str, Any] | None = None
 
 
 class SystemProbe:
-    def __init__(self) -> None:
+    def __init__(self, gpu: GpuProbe | None = None) -> None:
+        self.gpu = gpu
         self.proc = psutil.Process()
         self._meminfo: str | None = "/proc/meminfo" if os.path.exists("/proc/meminfo") else None
 
@@ -61,6 +67,7 @@ class SystemProbe:
             mem_total_b=total,
             swap_used_b=swap_used,
             load_1m=load,
+            gpu=self.gpu.read() if self.gpu is not None else None,
         )
 
     def _memory(self) -> tuple[int, int, int]:
@@ -124,6 +131,7 @@ def summarize_system(series: Sequence[tuple[int, SystemReading | None]], t0: int
         "swap_used_max_mb": round(max(r.swap_used_b for r in rs) / MB, 1),
         "load_1m_start": loads[0] if loads else None,
         "load_1m_end": loads[-1] if loads else None,
+        **summarize_gpu([r.gpu for r in rs]),
         "span_s": round(wall, 6),
         "samples": len(readings),
     }

@@ -458,6 +458,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "load_15m": _NUM_OR_NULL,
             "uptime_s": _NUM_OR_NULL,
             "temps_c": {"type": "object", "additionalProperties": {"type": ["number", "null"]}},
+            "gpu_load_pct": _NUM_OR_NULL,
+            "gpu_freq_mhz": _NUM_OR_NULL,
+            "emc_load_pct": _NUM_OR_NULL,
+            "emc_freq_mhz": _NUM_OR_NULL,
+            "gpu_source": {"type": "string", "maxLength": 64},
             "probes": {"type": "object"},
             "outbox": {
                 "type": "object",

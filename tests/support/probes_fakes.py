@@ -299,6 +299,23 @@ APEX = {
     "sys/class/apex/apex_0/trip_point2_temp": "95000",
 }
 
+# --------------------------------------------------------------------------- 1.6 GPU load and clock (Orin, JP6)
+ORIN_GPU_DEV = "sys/devices/platform/bus@0/17000000.gpu"
+ORIN_GPU = {
+    f"{ORIN_GPU_DEV}/load": "370",  # per mille
+    f"{ORIN_GPU_DEV}/of_node/name": b"ga10b\x00",
+    f"{ORIN_GPU_DEV}/devfreq/17000000.gpu/cur_freq": "305000000",  # Hz
+    f"{ORIN_GPU_DEV}/devfreq/17000000.gpu/max_freq": "918000000",
+    f"{ORIN_GPU_DEV}/devfreq/17000000.gpu/device": Link("../../../17000000.gpu"),
+    "sys/class/devfreq/17000000.gpu": Link("../../devices/platform/bus@0/17000000.gpu/devfreq/17000000.gpu"),
+    # another devfreq device (the video image compositor): not a GPU
+    "sys/devices/platform/15340000.vic/of_node/name": b"vic\x00",
+    "sys/devices/platform/15340000.vic/load": "999",
+    "sys/devices/platform/15340000.vic/devfreq/15340000.vic/cur_freq": "115200000",
+    "sys/devices/platform/15340000.vic/devfreq/15340000.vic/device": Link("../../../15340000.vic"),
+    "sys/class/devfreq/15340000.vic": Link("../../devices/platform/15340000.vic/devfreq/15340000.vic"),
+}
+
 # --------------------------------------------------------------------------- 6.6 tegrastats lines
 TEGRASTATS = {
     "nano_jp4": "RAM 330/3964MB (lfb 758x4MB) SWAP 0/1982MB (cached 0MB) CPU [12%@102,7%@102,3%@102,5%@102] EMC_FREQ 0% GR3D_FREQ 0% PLL@20.5C CPU@23C PMIC@100C GPU@22.5C AO@27C thermal@22.5C POM_5V_IN 933/933 POM_5V_GPU 0/0 POM_5V_CPU 84/84",
