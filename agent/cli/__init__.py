@@ -35,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="runtimes, delegates, cameras and board facts found here")
     i.add_argument("--json", action="store_true", help="print JSON instead of text")
+    i.add_argument(
+        "sections",
+        nargs="*",
+        metavar="SECTION",
+        help="only these sections, each loading only what it needs (e.g. `info agent board`; default: all)",
+    )
 
     from edgebench.agent.cli.models import add_parser as add_models_parser
 
@@ -324,7 +330,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     from edgebench.agent.cli import info
 
-    data = info.collect()
+    data = info.collect(args.sections or None)
     print(json.dumps(data, indent=2) if args.json else info.render(data))
     return 0
 

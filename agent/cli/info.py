@@ -8,8 +8,9 @@ import shutil
 from typing import Any, Callable
 
 from edgebench.agent import __version__
+from edgebench.agent.errors import UserError
 from edgebench.agent.probes.info import probe_sections
-from edgebench.agent.runtime.interpreter import DELEGATE_ALIASES, available_runtimes
+from edgebench.agent.runtime.interpreter import DELEGATE_ALIASES, available_runtimes, install_hint
 
 
 def delegates_found() -> dict[str, str]:
@@ -41,7 +42,7 @@ def section_agent() -> dict[str, Any]:
 
 def section_runtimes() -> dict[str, Any]:
     rts = available_runtimes()
-    return {"found": rts or "none (pip install ai-edge-litert)", "default": next(iter(rts), None)}
+    return {"found": rts or f"none ({install_hint()})", "default": next(iter(rts), None)}
 
 
 def section_delegates() -> dict[str, Any]:
@@ -69,9 +70,16 @@ SECTIONS: dict[str, Callable[[], dict[str, Any]]] = {
 SECTIONS.update(probe_sections())  # board, accelerators, power, thermal, throttling
 
 
-def collect() -> dict[str, Any]:
+def collect(names: list[str] | None = None) -> dict[str, Any]:
+    """The sections named (all when None), in print order. Each section imports what it
+    reads (OpenCV for ``sources``, the runtimes for ``runtimes``) only when it runs."""
+    unknown = [n for n in names or () if n not in SECTIONS]
+    if unknown:
+        raise UserError(f"no info section {', '.join(map(repr, unknown))}: choose from {', '.join(SECTIONS)}")
     out = {}
     for name, fn in SECTIONS.items():
+        if names and name not in names:
+            continue
         try:
             out[name] = fn()
         except Exception as e:  # one broken probe must not hide the rest

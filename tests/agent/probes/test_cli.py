@@ -282,3 +282,12 @@ def test_info_message_carries_the_board_inventory(tmp_path, mosquitto):
     assert inv["model"] == ORIN_MODEL.decode().rstrip("\x00")
     assert inv["sensors"]["power"] == "jetson-ina3221"
     assert inv["runtime"]["name"] == "ai-edge-litert"
+
+
+def test_info_shows_only_the_sections_named(tmp_path):
+    p = run_cli("info", "--json", "board", "agent", env={"EDGEBENCH_SYSFS_ROOT": str(orin_root(tmp_path))})
+    assert p.returncode == 0, p.stderr
+    assert list(json.loads(p.stdout)) == ["agent", "board"]  # in print order
+    p = run_cli("info", "agent", "gpu")
+    assert p.returncode == 2 and p.stderr.strip().count("\n") == 0
+    assert p.stderr.startswith("edgebench: error: no info section 'gpu': choose from agent, runtimes,")
