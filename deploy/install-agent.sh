@@ -5,15 +5,19 @@
 #        --password-file pi-kitchen.password --ca ca.crt [--device-id pi-kitchen]
 #   sudo deploy/install-agent.sh --uninstall
 #
-# Raspberry Pi OS (Bookworm, Trixie; arm64), JetPack (Ubuntu 20.04/22.04/24.04;
-# arm64), Debian/Ubuntu x86-64. Idempotent: run it again to upgrade or to change
+# Raspberry Pi OS (Bookworm, Trixie; arm64; and Bookworm 32-bit, armhf, under a
+# 32-bit or a 64-bit kernel), JetPack (Ubuntu 20.04/22.04/24.04; arm64),
+# Debian/Ubuntu x86-64. Idempotent: run it again to upgrade or to change
 # settings (settings not given again are kept). `--help` lists every option.
 #
 # What it does, in order: installs python3/python3-venv with apt when missing;
 # creates the system user `edgebench` (groups video, render, gpio, i2c, spi,
 # plugdev where they exist); makes the virtual environment /opt/edgebench/venv
 # and installs the agent into it (ai-edge-litert, or tflite-runtime with
-# --runtime tflite); copies the bundled models to /opt/edgebench/models; writes
+# --runtime tflite; on a 32-bit ARM userland, told by dpkg since Python says
+# aarch64 under a 64-bit kernel: Debian's numpy, OpenCV, psutil and PyYAML seen
+# through the venv, tflite-runtime's wheel, nothing compiled); a pip failure is
+# one line naming the package without a wheel and what to do; copies the bundled models to /opt/edgebench/models; writes
 # /etc/edgebench/agent.yaml (+ mqtt-password, ca.crt); checks the agent measures
 # a bundled model here; installs edgebench-agent.service and starts it (when
 # systemd runs; in a chroot it is enabled for the next boot instead).
@@ -44,7 +48,8 @@ What to install:
   --from SPEC           a wheel, a checkout, or a pip requirement (EDGEBENCH_FROM)
                         default: the checkout this script is in, else `edgebench`
   --runtime NAME        litert (ai-edge-litert, default) or tflite (tflite-runtime
-                        2.14 with numpy<2: Python 3.8-3.11 only) (EDGEBENCH_RUNTIME)
+                        2.14 with numpy<2: Python 3.8-3.11 only; always on a 32-bit
+                        ARM userland, armhf/armel) (EDGEBENCH_RUNTIME)
   --python PATH         interpreter for the venv (default: python3 if >= 3.10, else
                         the newest python3.1x found)
   --no-ppa              on Ubuntu 20.04, do not add the deadsnakes PPA for Python 3.10
@@ -150,6 +155,86 @@ run() {
     if ! "$@" >>"$LOG" 2>&1; then
         last=$(grep -v '^+ ' "$LOG" | grep -v '^[[:space:]]*$' | tail -n 1 | cut -c1-200)
         die "$what failed: ${last:-no output} (full output in $LOG)"
+    fi
+}
+
+# On a 32-bit ARM userland (armhf, armel): Debian's builds of these (PyPI has no
+# 32-bit ARM wheels of them), and pip installs the agent's other requirements less
+# NOT_FROM_PIP (ai-edge-litert: no 32-bit wheel), wheels only.
+DEBIAN_PY_PACKAGES="python3-numpy python3-opencv python3-psutil python3-yaml"
+NOT_FROM_PIP="numpy opencv-python-headless psutil pyyaml ai-edge-litert"
+# prints the installed agent's requirements (and those of the extra argv[2]) less argv[1]
+PIP_ONLY_REQUIREMENTS='
+import re, sys
+from importlib.metadata import requires
+skip, extra = set(sys.argv[1].split()), sys.argv[2]
+for r in requires("edgebench") or []:
+    spec, _, marker = r.partition(";")
+    spec = spec.replace(" ", "")
+    name = re.split(r"[^A-Za-z0-9._-]", spec, maxsplit=1)[0].lower().replace("_", "-")
+    if name not in skip and ("extra" not in marker or ("\"%s\"" % extra) in marker):
+        print(spec)'
+MACH=$(uname -m)
+PYV=""
+HAVE_CC=0
+for c in cc gcc clang; do command -v "$c" >/dev/null 2>&1 && HAVE_CC=1; done
+
+# >>> pip_cause: why pip failed, in one line (tests/deploy runs these functions)
+# pip_cause LOG FIRST_LINE: the cause in the log from FIRST_LINE on, and what to do.
+pip_cause() {
+    seg=$(sed -n "$2,\$p" "$1")
+    where="$MACH/Python ${PYV:-?}"
+    # a requirement with no wheel here (and no source archive pip was allowed to build)
+    name=$(printf '%s\n' "$seg" | sed -nE 's/.*No matching distribution found for ([A-Za-z0-9._-]+).*/\1/p' | tail -n 1)
+    if [ -n "$name" ]; then
+        echo "no wheel of $name for $where on the package index: $(pip_advice "$name")"
+        return 0
+    fi
+    # pip fell back to a source archive and could not build it
+    name=$(printf '%s\n' "$seg" | sed -nE -e 's/.*Failed to build ([A-Za-z0-9._-]+).*/\1/p' \
+        -e 's/.*Failed building wheel for ([A-Za-z0-9._-]+).*/\1/p' | tail -n 1)
+    if [ -z "$name" ] && printf '%s\n' "$seg" | grep -Eq 'metadata-generation-failed|subprocess-exited-with-error'; then
+        name=$(printf '%s\n' "$seg" | sed -nE 's#.*(Downloading|Using cached|Processing) ([^ ]*/)?([A-Za-z0-9_.-]+)-[0-9][^ /]*\.(tar\.gz|zip).*#\3#p' | tail -n 1)
+    fi
+    if [ -n "$name" ]; then
+        if [ "$HAVE_CC" = 1 ]; then
+            echo "no wheel of $name for $where, and building it from source failed: $(pip_advice "$name")"
+        else
+            echo "no wheel of $name for $where and no compiler (pip tried to build it from source): $(pip_advice "$name")"
+        fi
+        return 0
+    fi
+    last=$(printf '%s\n' "$seg" | grep -v '^+ ' | grep -v '^[[:space:]]*$' | tail -n 1 | cut -c1-200)
+    echo "${last:-no output}"
+}
+pip_advice() { # what to do when NAME has no wheel here
+    case "$(echo "$1" | tr 'A-Z_' 'a-z-')" in
+        ai-edge-litert) echo "it has wheels for 64-bit userlands (aarch64, x86-64) only: use --runtime tflite, or a 64-bit OS image" ;;
+        tflite-runtime) echo "tflite-runtime 2.14 has wheels for Python 3.8-3.11 on x86-64, aarch64 and armv7l: use --python python3.11, or the default runtime" ;;
+        numpy) echo "install Debian's python3-numpy (this script does on armhf), a wheel index that has it (piwheels on Raspberry Pi OS), or a compiler (apt-get install build-essential python3-dev) and rerun" ;;
+        opencv-python-headless|opencv-python) echo "install Debian's python3-opencv (this script does on armhf), or a wheel index that has it (piwheels on Raspberry Pi OS), and rerun" ;;
+        psutil) echo "install Debian's python3-psutil (this script does on armhf), or a compiler (apt-get install build-essential python3-dev), and rerun" ;;
+        pyyaml) echo "install Debian's python3-yaml (this script does on armhf), or a compiler (apt-get install build-essential python3-dev), and rerun" ;;
+        *) echo "install a compiler (apt-get install build-essential python3-dev) or find a wheel of it for this board, and rerun" ;;
+    esac
+}
+# <<< pip_cause
+
+# pip_install WHAT ARGS...: pip install ARGS in the venv, its output to the install
+# log; on failure one line naming the cause, the log for the details.
+pip_install() {
+    what=$1
+    shift
+    if [ "$DRY" = 1 ]; then
+        echo "would run: $VENV/bin/python -m pip install $*"
+        return 0
+    fi
+    mkdir -p "$(dirname "$LOG")"
+    first=1
+    [ ! -f "$LOG" ] || first=$(($(wc -l <"$LOG") + 1))
+    echo "+ $VENV/bin/python -m pip install $*" >>"$LOG"
+    if ! "$VENV/bin/python" -m pip install "$@" >>"$LOG" 2>&1; then
+        die "$what failed: $(pip_cause "$LOG" "$first") (full output in $LOG)"
     fi
 }
 
@@ -321,13 +406,18 @@ if [ -z "$ROOT" ]; then
         OS_ID="" OS_VER=""
     fi
     # the userland's architecture: a 32-bit Raspberry Pi OS often runs a 64-bit kernel
+    # (Python then says platform_machine == 'aarch64', so pip's markers cannot tell):
+    # dpkg knows what the userland runs, and picks the packaging below.
     ARCH=$(dpkg --print-architecture 2>/dev/null || uname -m)
+    USERLAND32=0
     case "$ARCH" in
-        aarch64|x86_64|arm64|amd64) ;;
+        aarch64|arm64) MACH=aarch64 ;;
+        x86_64|amd64) MACH=x86_64 ;;
         armv7l|armv6l|armhf|armel)
-            [ "$RUNTIME" = tflite ] || say "ai-edge-litert has no wheel for $ARCH: using tflite-runtime"
+            MACH=armv7l USERLAND32=1
+            [ "$RUNTIME" = tflite ] || say "ai-edge-litert has no wheel for a 32-bit ARM userland ($ARCH): using tflite-runtime"
             RUNTIME=tflite EXTRAS="[tflite]" ;;
-        *) say "warning: $ARCH is not a tested architecture; continuing" ;;
+        *) MACH=$ARCH; say "warning: $ARCH is not a tested architecture; continuing" ;;
     esac
 
     # Python 3.10+ with venv: apt where it is missing.
@@ -356,8 +446,18 @@ if [ -z "$ROOT" ]; then
     fi
     [ -n "$PY" ] || die "Python 3.10 or newer is needed (this is $OS_ID $OS_VER with $(pyver python3 || echo no python3)): install python3.10+ and pass --python, or run the container image"
     PYV=$(pyver "$PY")
+    if [ "$USERLAND32" = 1 ] && [ "${PYV#*.}" -gt 11 ]; then
+        die "this 32-bit ARM userland ($ARCH) has Python $PYV, and its only TFLite runtime (tflite-runtime 2.14) has wheels for Python 3.8-3.11: install a 64-bit (arm64) OS image, or a 32-bit one with Python 3.11 (Raspberry Pi OS or Debian bookworm)"
+    fi
     if [ "$RUNTIME" = tflite ] && [ "${PYV#*.}" -gt 11 ]; then
         die "tflite-runtime 2.14 has wheels for Python 3.8-3.11 only, this board has $PYV: use the default runtime (omit --runtime tflite) or --python python3.11"
+    fi
+    if [ "$USERLAND32" = 1 ]; then
+        # PyPI has no 32-bit ARM wheels of numpy, OpenCV, psutil or PyYAML, and a board
+        # has no compiler: Debian's builds of them, seen by the venv (system site packages)
+        say "32-bit ARM userland: numpy, OpenCV, psutil and PyYAML from Debian (apt), tflite-runtime from its wheel"
+        # shellcheck disable=SC2086
+        apt_install $DEBIAN_PY_PACKAGES
     fi
     if ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
         say "installing python$PYV-venv (apt)"
@@ -386,16 +486,37 @@ if [ -z "$ROOT" ]; then
         say "the venv has Python $(pyver "$VENV/bin/python"), rebuilding it with $PYV"
         run "removing the old venv" rm -rf "$VENV"
     fi
+    SYSTEM_SITE=""
+    [ "$USERLAND32" = 0 ] || SYSTEM_SITE=--system-site-packages
+    if [ -f "$VENV/pyvenv.cfg" ] && [ -n "$SYSTEM_SITE" ] && ! grep -Eq '^include-system-site-packages *= *true' "$VENV/pyvenv.cfg"; then
+        say "the venv does not see Debian's packages, rebuilding it with --system-site-packages"
+        run "removing the old venv" rm -rf "$VENV"
+    fi
     if [ ! -x "$VENV/bin/python" ]; then
-        say "creating $VENV (Python $PYV)"
-        run "creating the venv" "$PY" -m venv "$VENV"
+        say "creating $VENV (Python $PYV${SYSTEM_SITE:+, seeing the system site packages})"
+        run "creating the venv" "$PY" -m venv $SYSTEM_SITE "$VENV"
     fi
     pipmajor=$("$VENV/bin/python" -m pip --version 2>/dev/null | awk '{split($2, v, "."); print v[1]}')
     if [ "${pipmajor:-0}" -lt 22 ]; then
-        run "upgrading pip" "$VENV/bin/python" -m pip install --upgrade "pip>=22"
+        pip_install "upgrading pip" --upgrade "pip>=22"
     fi
     say "installing the agent from $FROM$EXTRAS (this takes a while on a small board)"
-    run "pip install $(spec)" "$VENV/bin/python" -m pip install --upgrade --no-cache-dir "$(spec)"
+    if [ "$USERLAND32" = 0 ]; then
+        pip_install "pip install $(spec)" --upgrade --no-cache-dir "$(spec)"
+    else
+        # the agent alone, then what it needs that Debian does not provide, as wheels only
+        pip_install "pip install $FROM" --upgrade --no-cache-dir --no-deps "$FROM"
+        if [ "$DRY" = 1 ]; then
+            reqs="(the agent's requirements less $NOT_FROM_PIP)"
+        else
+            reqs=$("$VENV/bin/python" -c "$PIP_ONLY_REQUIREMENTS" "$NOT_FROM_PIP" tflite) ||
+                die "cannot read the installed agent's requirements: $reqs"
+        fi
+        # shellcheck disable=SC2086
+        pip_install "pip install $reqs" --no-cache-dir --only-binary :all: $reqs
+        "$VENV/bin/python" -c 'import numpy, cv2, psutil, yaml, tflite_runtime.interpreter' >>"$LOG" 2>&1 || [ "$DRY" = 1 ] ||
+            die "the venv cannot import numpy, cv2, psutil, yaml and tflite_runtime together (full output in $LOG)"
+    fi
     [ -x "$VENV/bin/edgebench" ] || [ "$DRY" = 1 ] || die "pip installed no edgebench command in $VENV/bin (is $FROM the edgebench distribution?)"
 
     # The bundled models, where the service (and jobs) can read them.

@@ -2,6 +2,8 @@
 # Prove deploy/install-agent.sh on a clean Debian root file system:
 #
 #   sudo deploy/test-install-chroot.sh arm64     # under qemu-user emulation
+#   sudo deploy/test-install-chroot.sh armhf     # 32-bit ARM userland (Raspberry Pi OS 32-bit)
+#   sudo deploy/test-install-chroot.sh armhf --kernel64   # ... under a 64-bit kernel
 #   sudo deploy/test-install-chroot.sh amd64     # native on an x86-64 host
 #
 # debootstraps Debian (bookworm by default) for ARCH into build/chroot-ARCH,
@@ -9,7 +11,11 @@
 # (apt installs python3-venv, pip installs the agent, the unit is enabled but not
 # started since systemd is not PID 1 there), then checks: the installed
 # `edgebench run` measures a bundled model as the service user on that
-# architecture, the installed unit passes `systemd-analyze verify` there, a
+# architecture, and gets the right answers: the bundled shapes classifier on its
+# labelled test images (top-1 >= 0.95), and, when $EDGEBENCH_REFDATA holds them,
+# the real MobileNet V2 on real photos (grace_hopper.bmp: "military uniform",
+# cat.bmp: "Egyptian cat"); it prints the top-1 and whether XNNPACK applied. Then:
+# the installed unit passes `systemd-analyze verify` there, a
 # second run changes nothing, and --uninstall leaves nothing behind. It prints
 # what it proved and how long each step took. Slow (minutes; tens of minutes
 # under emulation): not part of every CI run.
@@ -17,6 +23,10 @@
 # Options: --suite NAME (bookworm), --mirror URL, --fresh (ignore the cached
 # pristine root file system in build/), --keep (leave build/chroot-ARCH),
 # --runtime tflite: install with tflite-runtime (EDGEBENCH_RUNTIME) instead of ai-edge-litert,
+# --kernel64 (armhf only): a 64-bit kernel under the 32-bit userland, as on a Pi 4/400/5
+# with 32-bit Raspberry Pi OS: Python there says platform_machine 'aarch64' (here a
+# sitecustomize shim in the chroot makes os.uname() say so; python3 is installed
+# first, as the OS image has it),
 # --via ansible: install, re-run and uninstall with deploy/ansible/playbook.yml
 # instead (over Ansible's chroot connection: needs ansible-playbook with the
 # community.general collection, e.g. `pip install ansible` in its own venv, on
@@ -35,10 +45,12 @@ FRESH=0
 KEEP=0
 VIA=script
 RUNTIME_ARG=""
+KERNEL64=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --via) VIA=${2:?}; shift 2 ;;
         --runtime) RUNTIME_ARG=${2:?}; shift 2 ;;
+        --kernel64) KERNEL64=1; shift ;;
         --suite) SUITE=${2:?}; shift 2 ;;
         --mirror) MIRROR=${2:?}; shift 2 ;;
         --fresh) FRESH=1; shift ;;
@@ -49,11 +61,13 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$ARCH" in
-    arm64) QEMU=qemu-aarch64 UNAME=aarch64 ;;
-    amd64) QEMU=qemu-x86_64 UNAME=x86_64 ;;
-    "") die "usage: $PROG arm64|amd64 [--suite bookworm] [--fresh] [--keep]" ;;
-    *) die "ARCH '$ARCH': use arm64 or amd64" ;;
+    arm64) QEMU=qemu-aarch64 UNAME=aarch64 CPU=cortex-a72 ;;  # a Raspberry Pi 4's core
+    armhf) QEMU=qemu-arm UNAME=armv7l CPU=cortex-a15 ;;  # ARMv7 with NEON-VFPv4, as a Pi 4 runs 32-bit code
+    amd64) QEMU=qemu-x86_64 UNAME=x86_64 CPU="" ;;
+    "") die "usage: $PROG arm64|armhf|amd64 [--suite bookworm] [--kernel64] [--fresh] [--keep]" ;;
+    *) die "ARCH '$ARCH': use arm64, armhf or amd64" ;;
 esac
+[ "$KERNEL64" = 0 ] || [ "$ARCH" = armhf ] || die "--kernel64 simulates a 64-bit kernel under a 32-bit userland: ARCH armhf only"
 case "$VIA" in
     script) ;;
     ansible)
@@ -68,10 +82,12 @@ esac
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$REPO/build
-ROOTFS=$BUILD/chroot-$ARCH
-[ "$VIA" = ansible ] && ROOTFS=$BUILD/chroot-ansible-$ARCH
+# one folder per proof, so that proofs of several architectures can run at once
+NAME=$ARCH-$SUITE$([ "$KERNEL64" = 1 ] && echo -kernel64 || true)
+ROOTFS=$BUILD/chroot-$NAME
+[ "$VIA" = ansible ] && ROOTFS=$BUILD/chroot-ansible-$NAME
 CACHE=$BUILD/rootfs-$SUITE-$ARCH.tar
-LOG=$BUILD/test-install-chroot-$VIA-$ARCH.log
+LOG=$BUILD/test-install-chroot-$VIA-$NAME.log
 
 [ "$(id -u)" = 0 ] || die "run as root (debootstrap and chroot need it)"
 command -v debootstrap >/dev/null || die "debootstrap not found: apt-get install -y debootstrap"
@@ -159,10 +175,11 @@ if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
 fi
 [ -z "$RUNTIME_ARG" ] || CHROOT_ENV="$CHROOT_ENV EDGEBENCH_RUNTIME=$RUNTIME_ARG"
 if [ "$HOST" != "$UNAME" ]; then
-    # Emulate a Raspberry Pi 4's core (Cortex-A72, ARMv8.0: no dot product, no SVE)
-    # rather than qemu's "max" CPU, so that what runs here runs on a Pi 4 too.
-    # QEMU_CPU=cortex-a76 for a Pi 5's.
-    CHROOT_ENV="$CHROOT_ENV QEMU_CPU=${QEMU_CPU:-cortex-a72}"
+    # Emulate a Raspberry Pi 4's core (Cortex-A72, ARMv8.0: no dot product, no SVE;
+    # for armhf a Cortex-A15, ARMv7 with NEON) rather than qemu's "max" CPU, so that
+    # what runs here runs on a Pi 4 too. QEMU_CPU=cortex-a76 for a Pi 5's (arm64).
+    QEMU_CPU=${QEMU_CPU:-$CPU}
+    CHROOT_ENV="$CHROOT_ENV QEMU_CPU=$QEMU_CPU"
 fi
 for m in proc sys dev; do
     mkdir -p "$ROOTFS/$m"
@@ -184,17 +201,46 @@ in_chroot() { # in_chroot CMD...
 }
 logrun "update-ca-certificates" in_chroot update-ca-certificates
 [ "$(in_chroot uname -m)" = "$UNAME" ] || die "the chroot does not run $UNAME binaries"
+PYMACH=$UNAME  # what Python's platform.machine() says on the board
+if [ "$KERNEL64" = 1 ]; then
+    # 32-bit Raspberry Pi OS on a Pi 4/400/5 boots a 64-bit kernel: uname(2) says
+    # aarch64 to 32-bit programs too, so Python's platform_machine (pip's markers) and
+    # sysconfig's platform say aarch64. The image has python3; a sitecustomize makes
+    # os.uname() say what that kernel says (qemu-user cannot change the machine name).
+    logrun "apt-get install python3 in the chroot" in_chroot sh -c 'apt-get update && apt-get install -y --no-install-recommends python3'
+    SC=$(in_chroot python3 -c 'import os, sitecustomize as s; print(os.path.realpath(s.__file__))' 2>/dev/null ||
+        in_chroot python3 -c 'import sysconfig; print(sysconfig.get_path("stdlib") + "/sitecustomize.py")')
+    cat >>"$ROOTFS$SC" <<'EOF'
+
+# test-install-chroot.sh --kernel64: a 64-bit kernel under this 32-bit userland
+import os as _os
+
+_uname32 = _os.uname
+
+
+def _uname64():
+    u = _uname32()
+    return _os.uname_result((u.sysname, u.nodename, u.release, u.version, "aarch64"))
+
+
+_os.uname = _uname64
+EOF
+    PYMACH=aarch64
+    seen=$(in_chroot python3 -c 'import platform, struct, sysconfig; print(platform.machine(), sysconfig.get_platform(), 8 * struct.calcsize("P"))')
+    [ "$seen" = "aarch64 linux-aarch64 32" ] || die "the 64-bit kernel simulation does not hold: Python says '$seen'"
+    step "64-bit kernel simulated under the 32-bit userland: Python says platform.machine() aarch64, sysconfig linux-aarch64, 32-bit pointers ($SC)"
+fi
 
 # 3. this checkout as a bundle (wheel + deploy files, deploy/make-bundle.sh), copied onto the "board"
-logrun "making the bundle" sh "$REPO/deploy/make-bundle.sh" "$BUILD/bundle-$ARCH.tar.gz"
+logrun "making the bundle" sh "$REPO/deploy/make-bundle.sh" "$BUILD/bundle-$NAME.tar.gz"
 mkdir -p "$ROOTFS/root"
-tar -C "$ROOTFS/root" -xzf "$BUILD/bundle-$ARCH.tar.gz"
+tar -C "$ROOTFS/root" -xzf "$BUILD/bundle-$NAME.tar.gz"
 printf 'not-a-real-password\n' >"$ROOTFS/root/mqtt-password"
 INSTALL=/root/edgebench-bundle/deploy/install-agent.sh
 step "bundle $(cd "$ROOTFS/root/edgebench-bundle" && ls -- *.whl) made from this checkout and unpacked in the chroot"
 
 # 4. the install, as a user would run it
-OUT=$BUILD/install-$VIA-$ARCH.out
+OUT=$BUILD/install-$VIA-$NAME.out
 if [ "$VIA" = ansible ]; then
     # what a Raspberry Pi OS or Ubuntu image already has and Ansible needs: python3
     logrun "apt-get install python3 in the chroot" in_chroot sh -c 'apt-get update && apt-get install -y --no-install-recommends python3'
@@ -202,7 +248,7 @@ if [ "$VIA" = ansible ]; then
         # the site's proxy CA for pip, as a board behind that proxy would be set up
         printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$ROOTFS/etc/pip.conf"
     fi
-    AB=$BUILD/ansible-$ARCH
+    AB=$BUILD/ansible-$NAME
     rm -rf "$AB"
     mkdir -p "$AB"
     printf 'board-1\n' >"$AB/devices.txt"
@@ -220,7 +266,7 @@ all:
           edgebench_device_id: board-1
           edgebench_broker: mqtts://broker.example.invalid:8883
           edgebench_secrets_dir: $AB/secrets/devices
-          edgebench_bundle: $BUILD/bundle-$ARCH.tar.gz
+          edgebench_bundle: $BUILD/bundle-$NAME.tar.gz
 EOF
     play() { # play OUT [extra args]: one ansible-playbook run
         out=$1
@@ -274,9 +320,65 @@ inf, e2e = r["latency_ms"]["inference"], r["latency_ms"]["e2e"]
 print("machine %s, Python %s, %s %s: %d frames of %s, %.1f FPS, inference p50 %.2f ms p99 %.2f ms, e2e p50 %.2f ms, verdict %s" % (
     platform.machine(), platform.python_version(), r["runtime"]["name"], r["runtime"]["version"], r["frames"],
     r["model"]["name"], r["fps"], inf["p50"], inf["p99"], e2e["p50"], r["validity"]["verdict"]))')
-case "$SUMMARY" in "machine $UNAME,"*) ;; *) die "the benchmark did not run on $UNAME: $SUMMARY" ;; esac
+case "$SUMMARY" in "machine $PYMACH,"*) ;; *) die "the benchmark did not run on $PYMACH: $SUMMARY" ;; esac
 [ -d "$ROOTFS/opt/edgebench/models/testsets" ] || die "the bundled test images were not copied to /opt/edgebench/models"
 step "installed edgebench run measured the bundled model as user edgebench: $SUMMARY"
+
+# 5a. how heavy the installed agent is: the venv's size and its biggest packages, and
+# how long `edgebench --help` takes to start here (median of 3; the host's load beside it)
+SITE=$(ls -d "$ROOTFS"/opt/edgebench/venv/lib/python3*/site-packages)
+BIG=$(cd "$SITE" && du -sm -- */ | sort -rn | head -n 3 | awk '{sub("/$", "", $2); printf "%s%s %d MB", (NR > 1 ? ", " : ""), $2, $1}')
+HELP_MS=$(in_chroot /opt/edgebench/venv/bin/python -c '
+import statistics, subprocess, time
+ts = []
+for _ in range(3):
+    t = time.perf_counter()
+    subprocess.run(["/opt/edgebench/venv/bin/edgebench", "--help"], stdout=subprocess.DEVNULL, check=True)
+    ts.append(1000 * (time.perf_counter() - t))
+print("%.0f" % statistics.median(ts))')
+step "the venv is $(du -sm "$ROOTFS/opt/edgebench/venv" | cut -f1) MB (biggest: $BIG); edgebench --help starts in $HELP_MS ms (median of 3, host load $(cut -d' ' -f1 /proc/loadavg))"
+
+# 5b. right answers on the board: the bundled classifier on its labelled test images
+# and, with $EDGEBENCH_REFDATA, a real MobileNet on real photos; the top-1 of each
+# and whether XNNPACK applied, as the result says
+as_agent() { # as_agent ARGS...: the installed edgebench as the service user
+    in_chroot runuser -u edgebench -- env HOME=/var/lib/edgebench EDGEBENCH_STATE_DIR=/var/lib/edgebench \
+        /opt/edgebench/venv/bin/edgebench "$@"
+}
+answers() { # answers JSON: the accuracy, each image's top-1, the runtime and XNNPACK
+    in_chroot /opt/edgebench/venv/bin/python -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+a, rt = r["accuracy"], r["runtime"]
+seen = {}
+for p in r.get("predictions") or []:
+    if p.get("top_k"):
+        seen.setdefault(p["source_name"], p["top_k"][0]["label"])
+x = rt.get("xnnpack")
+print("top-1 %d/%d (%s), XNNPACK %s, %s %s, %s thread(s)" % (
+    a["correct_top1"], a["images"], ", ".join("%s: %s" % kv for kv in list(sorted(seen.items()))[:3]) + ("" if len(seen) <= 3 else ", ..."),
+    "applied" if x is True else "NOT applied" if x is False else "unknown (%r)" % (x,), rt["name"], rt["version"], rt["num_threads"]))' "$1"
+}
+EB_RUNTIME=$([ "$RUNTIME_ARG" = tflite ] && echo tflite-runtime || echo auto)
+logrun "the bundled shapes classifier on its test images" as_agent run --model /opt/edgebench/models/shapes_int8.tflite \
+    --accuracy /opt/edgebench/models/testsets/shapes --accuracy-floor 0.95 --runtime "$EB_RUNTIME" --quiet \
+    --json /var/lib/edgebench/shapes.json
+step "shapes_int8 on its $(find "$ROOTFS/opt/edgebench/models/testsets/shapes" -type f -name '*.png' | wc -l) labelled test images: $(answers /var/lib/edgebench/shapes.json)"
+REF=${EDGEBENCH_REFDATA:-}
+if [ -n "$REF" ] && [ -f "$REF/mobilenet_v2_1.0_224_quant.tflite" ]; then
+    D=$ROOTFS/tmp/refdata  # in the chroot only, removed with it
+    mkdir -p "$D"
+    cp "$REF/mobilenet_v2_1.0_224_quant.tflite" "$REF/imagenet_labels.txt" "$REF/grace_hopper.bmp" "$REF/cat.bmp" "$D/"
+    printf 'grace_hopper.bmp,military uniform\ncat.bmp,Egyptian cat\n' >"$D/labels.csv"
+    chmod -R a+rX "$D"
+    logrun "MobileNet V2 on grace_hopper.bmp and cat.bmp" as_agent run --model /tmp/refdata/mobilenet_v2_1.0_224_quant.tflite \
+        --labels /tmp/refdata/imagenet_labels.txt --accuracy /tmp/refdata/labels.csv --accuracy-floor 1 \
+        --frames 2 --warmup 1 --runtime "$EB_RUNTIME" --quiet --json /var/lib/edgebench/refdata.json
+    step "refdata's mobilenet_v2_1.0_224_quant on real photos: $(answers /var/lib/edgebench/refdata.json)"
+    rm -rf "$D"
+else
+    step "refdata's MobileNet skipped: set EDGEBENCH_REFDATA to a folder holding mobilenet_v2_1.0_224_quant.tflite (${REF:-not set})"
+fi
 
 # 6. the installed unit is valid for this system's systemd
 logrun "systemd-analyze verify in the chroot" in_chroot systemd-analyze verify /etc/systemd/system/edgebench-agent.service
@@ -292,7 +394,7 @@ done
 if [ -n "$why" ]; then
     step "boot under systemd skipped: $why"
 else
-    BOOT=$BUILD/boot-$ARCH
+    BOOT=$BUILD/boot-$NAME
     rm -rf "$BOOT"
     mkdir -p "$BOOT"
     PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -417,4 +519,4 @@ step "$([ "$VIA" = ansible ] && echo "the playbook with edgebench_state=absent" 
 cleanup_mounts
 grep -q " $ROOTFS/" /proc/mounts && die "mounts left under $ROOTFS"
 echo
-echo "$PROG: PROVED ($([ "$VIA" = ansible ] && echo "deploy/ansible/playbook.yml" || echo "deploy/install-agent.sh")) on Debian $SUITE $ARCH (host $HOST$([ "$HOST" != "$UNAME" ] && echo ", $QEMU emulating a ${QEMU_CPU:-cortex-a72}")) in $(( $(date +%s) - T0 )) s:$PROVED"
+echo "$PROG: PROVED ($([ "$VIA" = ansible ] && echo "deploy/ansible/playbook.yml" || echo "deploy/install-agent.sh")) on Debian $SUITE $ARCH$([ "$KERNEL64" = 1 ] && echo " under a 64-bit kernel (simulated)" || true) (host $HOST$([ "$HOST" != "$UNAME" ] && echo ", $QEMU emulating a $QEMU_CPU")) in $(( $(date +%s) - T0 )) s:$PROVED"
