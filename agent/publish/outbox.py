@@ -224,6 +224,8 @@ class Outbox:
         self._no_collector = self._counter("no_collector") > 0
         self._confirmed_ever = self._counter("confirmed") > 0
         self.last_confirmed_at: float | None = None
+        #: When the broker first acknowledged a message while no collector had ever confirmed one.
+        self._waiting_since: float | None = None
         self._inflight: dict[int, Row] = {}
         self._cursor = {0: 0, 1: 0}
         #: The session stamped on new messages (the link sets it at each connect).
@@ -487,6 +489,8 @@ class Outbox:
             try:
                 if self.keeping:
                     now = time.time()
+                    if not self._confirmed_ever and self._waiting_since is None:
+                        self._waiting_since = now
                     cur.executemany("UPDATE outbox SET sent_at = ? WHERE id = ?", [(now, r.id) for r in rows])
                 else:
                     cur.executemany("DELETE FROM outbox WHERE id = ?", [(r.id,) for r in rows])
@@ -560,7 +564,8 @@ class Outbox:
             oldest = self.db.execute("SELECT MIN(sent_at) FROM outbox WHERE sent_at IS NOT NULL").fetchone()[0]
             if oldest is None:
                 return 0
-            if not self._confirmed_ever and now - oldest > self.confirm_wait_s:
+            since = self._waiting_since if self._waiting_since is not None else oldest
+            if not self._confirmed_ever and now - since > self.confirm_wait_s:
                 self._give_up_confirmation()
                 return 0
             if now - oldest <= self.resend_s:
