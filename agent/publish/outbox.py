@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from edgebench.agent.errors import UserError
+from edgebench.agent.publish import damage
 from edgebench.agent.wire import protocol
 
 log = logging.getLogger("edgebench.outbox")
@@ -98,6 +99,10 @@ CREATE TABLE IF NOT EXISTS rejected (
     reason      TEXT NOT NULL,
     rejected_at REAL NOT NULL,
     payload     BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS damage (
+    at        REAL NOT NULL,
+    report    TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS seen_commands (
     cmd_id      TEXT PRIMARY KEY,
@@ -194,9 +199,16 @@ class Outbox:
                 "stop it, or give this run another device id"
             ) from None
         self._lockf.seek(0)
+        opened_before = bool(self._lockf.read().strip())  # every process that opened it wrote its pid
+        self._lockf.seek(0)
         self._lockf.truncate()
         self._lockf.write(str(os.getpid()))
         self._lockf.flush()
+        try:
+            found = damage.inspect(self.path, opened_before)
+        except OSError as e:
+            self._release_lock()
+            raise UserError(f"cannot check the outbox {self.path}: {e.strerror or e}") from None
         self._lock = threading.RLock()
         self.changed = threading.Condition(self._lock)
         try:
@@ -218,6 +230,8 @@ class Outbox:
         except sqlite3.DatabaseError as e:
             self._release_lock()
             raise UserError(f"cannot open the outbox {self.path}: {e}") from None
+        if found is not None:
+            self._record_damage(found)
         self._bytes = self.db.execute("SELECT COALESCE(SUM(bytes), 0) FROM outbox").fetchone()[0]
         self._seq = self._counter("seq")
         #: No collector ever confirmed and a message waited confirm_wait_s: PUBACK deletes.
@@ -247,6 +261,24 @@ class Outbox:
             " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
             (name, by),
         )
+
+    def _record_damage(self, found: dict[str, Any]) -> None:
+        """Keep the report; a fresh outbox goes on numbering after the damaged one's last seq."""
+        log.warning("outbox %s: %s", self.path, damage.describe(found))
+        self.db.execute("INSERT INTO damage(at, report) VALUES (?, ?)", (found["at"], json.dumps(found)))
+        if found.get("last_seq") and self._counter("seq") < found["last_seq"]:
+            self.db.execute(
+                "INSERT INTO counters(name, value) VALUES ('seq', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                (found["last_seq"],),
+            )
+
+    def damage_reports(self) -> list[dict[str, Any]]:
+        """The damaged outboxes this one replaced (newest last, at most 10)."""
+        with self._lock:
+            if self.closed:
+                return []
+            rows = self.db.execute("SELECT report FROM damage ORDER BY at DESC LIMIT 10").fetchall()
+        return [json.loads(r[0]) for r in reversed(rows)]
 
     def _release_lock(self) -> None:
         try:
@@ -758,6 +790,7 @@ class Outbox:
             "resent_messages": counters.get("resent", 0),
             "released_unconfirmed": counters.get("released_unconfirmed", 0),
             "confirmation": self.confirmation_state(),
+            **({"damage": damaged} if (damaged := self.damage_reports()) else {}),
         }
 
     def confirmation_state(self) -> str:

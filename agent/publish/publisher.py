@@ -197,6 +197,9 @@ class Publisher:
             inventory=self.inventory,
             capabilities=self.capabilities,
         )
+        damaged = self.outbox.damage_reports()
+        if damaged:
+            body["outbox_damage"] = damaged  # the collector learns what the device lost
         return body
 
     def telemetry(self, snapshot: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ confirmation by collectors."""
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import numpy as np
@@ -269,4 +270,58 @@ def test_an_outbox_of_the_previous_version_is_migrated(tmp_path):
     db.close()
     ob = Outbox(str(path))
     assert ob.unsent() == 1 and len(ob.claim(5)) == 1
+    ob.close()
+
+
+def queued_outbox(path, frames: int = 3) -> None:
+    ob = Outbox(str(path))
+    for i in range(frames):
+        put_frames(ob, "run-d", i * 100, 100)
+    ob.close()
+
+
+def test_random_bytes_inside_the_outbox_move_it_aside_and_report_what_it_held(tmp_path, caplog):
+    path = tmp_path / "ob.db"
+    queued_outbox(path)
+    size = path.stat().st_size
+    with open(path, "r+b") as f:  # garble the pages after the header, as a failing card would
+        f.seek(1024)
+        f.write(os.urandom(size - 1024))
+    with caplog.at_level("WARNING"):
+        ob = Outbox(str(path))
+    moved = list(tmp_path.glob("ob.db.damaged-*Z"))  # (its -wal and -shm beside it)
+    assert len(moved) == 1 and "a fresh outbox starts" in caplog.text and str(moved[0]) in caplog.text
+    (report,) = ob.stats()["damage"]
+    assert report["moved_to"] == str(moved[0]) and report["reason"]
+    assert ob.pending() == 0
+    ob.begin_connection("c1")
+    seq = put_telemetry(ob)
+    assert [json.loads(r.payload)["seq"] for r in ob.claim(5)] == [seq]  # it sends again
+    ob.close()
+
+
+def test_an_outbox_truncated_to_zero_bytes_is_reported_not_silently_empty(tmp_path, caplog):
+    path = tmp_path / "ob.db"
+    queued_outbox(path)
+    os.truncate(path, 0)
+    with caplog.at_level("WARNING"):
+        ob = Outbox(str(path))
+    assert "emptied (0 bytes)" in caplog.text
+    assert ob.stats()["damage"][0]["messages"] is None  # how much is unknown, and said so
+    ob.close()
+    pub = Publisher(None, DEV, outbox_path=str(path), inventory={}).start()  # the collector hears of it too
+    try:
+        assert "emptied" in pub._info_body()["outbox_damage"][0]["reason"]
+    finally:
+        pub.close()
+
+
+def test_a_sound_outbox_and_a_new_one_report_nothing(tmp_path):
+    path = tmp_path / "ob.db"
+    queued_outbox(path)
+    ob = Outbox(str(path))
+    assert "damage" not in ob.stats() and ob.pending() == 3
+    ob.close()
+    ob = Outbox(str(tmp_path / "new.db"))
+    assert "damage" not in ob.stats()
     ob.close()
