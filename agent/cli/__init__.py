@@ -281,6 +281,7 @@ def _finish_publishing(publish: Any, pub, stream, res: dict[str, Any]) -> None:
     drained = pub.wait_drained(wait)
     drops = pub.outbox.run_drops(res["run_id"])
     stats = pub.outbox.stats()
+    unsent = pub.outbox.unsent()
     reason = pub.link.last_error
     where = pub.settings.describe()
     pub.close()
@@ -302,9 +303,23 @@ def _finish_publishing(publish: Any, pub, stream, res: dict[str, Any]) -> None:
         )
     if drained:
         if not publish.quiet:
-            print(f"published run {res['run_id']} as device {res['device_id']} to {where} ({res['frames']} frames)")
+            how = (
+                "; no collector has ever confirmed this device's messages: the broker's acknowledgement was enough"
+                if stats["confirmation"] == "broker-only"
+                else ", confirmed by a collector"
+            )
+            print(
+                f"published run {res['run_id']} as device {res['device_id']} to {where} ({res['frames']} frames){how}"
+            )
         return
     saved = keep_document(publish, res, "result")
+    if unsent == 0 and stats["unconfirmed_messages"]:
+        raise PublishError(
+            f"published run {res['run_id']} to {where}, {stats['unconfirmed_messages']} message(s) "
+            f"({stats['unconfirmed_frames']} frames) not yet confirmed by a collector within {wait:g} s; kept in the "
+            f"outbox {pub.outbox.path}: the next `edgebench run` or `edgebench agent` with device id "
+            f"{res['device_id']} sends again what stays unconfirmed; the result is kept in {saved}"
+        )
     why = reason or f"the broker at {where} did not acknowledge everything within {wait:g} s"
     raise PublishError(
         f"{why}; {stats['queued_messages']} message(s) ({stats['queued_frames']} frames) remain queued in the outbox "

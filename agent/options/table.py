@@ -691,16 +691,30 @@ _DEVICE: tuple[Option, ...] = (
     Option("mqtt", "keepalive_s", Whole(5, 3600), _MQTT["keepalive_s"], "MQTT keepalive"),
     Option("mqtt", "reconnect_min_s", Number(0, above=True), _MQTT["reconnect_min_s"], "first reconnect backoff"),
     Option("mqtt", "reconnect_max_s", Number(0, above=True), _MQTT["reconnect_max_s"], "backoff ceiling"),
-    # -- outbox: results wait here until the broker acknowledges them ----------------------------------
+    # -- outbox: results wait here until a collector confirms them ----------------------------------
     Option("outbox", "path", Text(), help="the outbox database", default_help="in the state folder, per device"),
     Option("outbox", "max_mb", Number(0, above=True), 256.0, "bound on queued payloads"),
     Option("outbox", "synchronous", Choice("full", "normal"), "full", "fsync every stored message (full) or not"),
     Option(
         "outbox",
+        "resend_s",
+        Number(0, above=True),
+        30.0,
+        "send again what no collector confirmed within this many seconds",
+    ),
+    Option(
+        "outbox",
+        "confirm_wait_s",
+        Number(0),
+        10.0,
+        "if no collector ever confirmed, after this many seconds the broker's acknowledgement is enough",
+    ),
+    Option(
+        "outbox",
         "drain_wait_s",
         Number(0),
         15.0,
-        "after the run, wait up to S seconds for the broker to acknowledge everything",
+        "after the run, wait up to S seconds for a collector to confirm everything",
         "--mqtt-wait",
         metavar="S",
         commands=("run", "sweep"),

@@ -15,6 +15,11 @@ to the broker; a watchdog thread watches it.
 * Delivery: up to ``window`` messages in flight; a message leaves the outbox only
   in ``on_publish`` for its mid with a success reason code; a failure reason code
   (MQTT 5, e.g. "Not authorized") sets it aside as rejected.
+* Confirmation: the link also subscribes to the device's own ``ack`` topic, where
+  collectors say which seqs they stored (``edgebench.ack/1``); each one checked
+  is handed to the outbox, which deletes what it covers. While connected the link
+  ticks the outbox (``Outbox.tick``) every second: what waited too long
+  unconfirmed is sent again.
 * Every callback is wrapped: an exception is logged and counted, never allowed
   into paho. The link thread itself catches everything; if it dies anyway the
   watchdog logs it and starts a new one, and reports a thread that stopped
@@ -23,6 +28,7 @@ to the broker; a watchdog thread watches it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -69,6 +75,7 @@ class Link:
         self.settings = settings
         self.device_id = protocol.check_device_id(device_id)
         self.client_id = settings.client_id or f"edgebench-{device_id}"
+        self._ack_topic = protocol.ack_topic(self.device_id)
         self.outbox = outbox
         self.on_connect = on_connect
         self.on_command = on_command
@@ -95,6 +102,8 @@ class Link:
             "loop_restarts": 0,
             "stalls": 0,
             "rejected": 0,
+            "acks_received": 0,
+            "acks_invalid": 0,
         }
         self._proc = secrets.token_hex(4)
         self._gen = 0
@@ -282,8 +291,27 @@ class Link:
         self._acks.append((mid, reason_code))
 
     def _on_message(self, client, userdata, msg) -> None:
+        if msg.topic == self._ack_topic:
+            self._on_confirmation(msg.payload)
+            return
         if self.on_command is not None:
             self.on_command(msg.topic, msg.payload)
+
+    def _on_confirmation(self, payload: bytes) -> None:
+        """A collector's ``edgebench.ack/1``: checked, then handed to the outbox."""
+        try:
+            body = json.loads(payload)
+        except ValueError:
+            body = None
+        errors = protocol.ack_errors(self.device_id, body)
+        if errors:
+            self.counters["acks_invalid"] += 1
+            n = self.counters["acks_invalid"]
+            if n & (n - 1) == 0:
+                log.warning("ignored a confirmation on %s (%d so far): %s", self._ack_topic, n, "; ".join(errors))
+            return
+        self.counters["acks_received"] += 1
+        self.outbox.confirm(body["seqs"])
 
     def _drop_client(self) -> None:
         c, self._client = self._client, None
@@ -390,7 +418,7 @@ class Link:
             qos=1,
             retain=True,
         ).mid
-        client.subscribe(protocol.cmd_filter(self.device_id), qos=1)
+        client.subscribe([(protocol.cmd_filter(self.device_id), 1), (self._ack_topic, 1)])
         self.counters["connects"] += 1
         self.connected.set()
         self.attempted.set()
@@ -402,9 +430,13 @@ class Link:
                 self.counters["callback_errors"] += 1
                 log.exception("on_connect handler failed")
         self._status_refused = None
+        next_tick = time.monotonic() + 1.0
         while not self._stopping.is_set():
             rc = self._io(client, 0.5)
             self._settle()
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + 1.0
+                self.outbox.tick()
             if self._status_refused:
                 self.refused = self.last_error = self._status_refused
                 if self.counters["connects"] == 1 or self.counters["connects"] & (self.counters["connects"] - 1) == 0:

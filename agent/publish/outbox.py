@@ -1,5 +1,8 @@
 """The device's on-disk outbox: every message that must reach the collector goes
-here first and leaves only when the broker has acknowledged it (PUBACK).
+here first and leaves only when a collector has confirmed that it stored it
+(``edgebench.ack/1`` on the device's ``ack`` topic), end to end: the broker's
+PUBACK covers one hop only, and a broker that restarts without persistence
+forgets what it acknowledged.
 
 One SQLite file per device (WAL), one process at a time (an exclusive lock
 file next to it). A message gets its ``seq`` here, in the same transaction that
@@ -16,6 +19,17 @@ stores it, so the numbering survives crashes and replays keep their number.
   acknowledged) are never dropped. Every drop is counted by kind and, for frame
   batches, per run with the exact frame ranges; a run's summary carries them
   (``dropped``), updated while the summary is still queued.
+* **Confirmation.** A message the broker acknowledged stays here (``sent_at``
+  set, not sent again) until a confirmation covers its ``seq``; several
+  collectors each confirm what they stored, and the device needs only the union.
+  What stays unconfirmed for ``resend_s`` is sent again, oldest first (the
+  collector drops the duplicates). An outbox that has never seen a
+  confirmation (nobody runs a collector, only watches the broker) switches to
+  today's behaviour when a message waited ``confirm_wait_s`` unconfirmed: the
+  broker's PUBACK deletes; it says so once, and the first confirmation that
+  ever arrives switches back. Under the size bound, messages the broker
+  acknowledged go first (counted as ``released_unconfirmed``: most likely
+  stored, but no collector said so).
 * **Replayed.** A message is sent with ``"replayed": true`` unless it was
   produced while the very connection that sends it was up: it waited here
   through a broker outage, a lost connection or an agent restart.
@@ -37,11 +51,12 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from edgebench.agent.errors import UserError
+from edgebench.agent.publish import damage
 from edgebench.agent.wire import protocol
 
 log = logging.getLogger("edgebench.outbox")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -60,7 +75,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     produced_on TEXT,
     created_at  REAL    NOT NULL,
     bytes       INTEGER NOT NULL,
-    payload     BLOB    NOT NULL
+    payload     BLOB    NOT NULL,
+    sent_at     REAL
 );
 CREATE INDEX IF NOT EXISTS outbox_lane ON outbox(lane, id);
 CREATE INDEX IF NOT EXISTS outbox_evict ON outbox(cls, id);
@@ -83,6 +99,10 @@ CREATE TABLE IF NOT EXISTS rejected (
     reason      TEXT NOT NULL,
     rejected_at REAL NOT NULL,
     payload     BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS damage (
+    at        REAL NOT NULL,
+    report    TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS seen_commands (
     cmd_id      TEXT PRIMARY KEY,
@@ -146,11 +166,21 @@ def default_path(device_id: str) -> str:
 class Outbox:
     """Thread-safe (one connection, one lock). See the module docstring."""
 
-    def __init__(self, path: str, max_bytes: int = 256 * 1024 * 1024, synchronous: str = "full"):
+    def __init__(
+        self,
+        path: str,
+        max_bytes: int = 256 * 1024 * 1024,
+        synchronous: str = "full",
+        *,
+        resend_s: float = 30.0,
+        confirm_wait_s: float = 10.0,
+    ):
         if synchronous not in ("full", "normal"):
             raise ValueError("synchronous must be full or normal")
         self.path = os.path.abspath(path)
         self.max_bytes = int(max_bytes)
+        self.resend_s = float(resend_s)
+        self.confirm_wait_s = float(confirm_wait_s)
         self._sync = synchronous.upper()
         d = os.path.dirname(self.path)
         try:
@@ -169,9 +199,16 @@ class Outbox:
                 "stop it, or give this run another device id"
             ) from None
         self._lockf.seek(0)
+        opened_before = bool(self._lockf.read().strip())  # every process that opened it wrote its pid
+        self._lockf.seek(0)
         self._lockf.truncate()
         self._lockf.write(str(os.getpid()))
         self._lockf.flush()
+        try:
+            found = damage.inspect(self.path, opened_before)
+        except OSError as e:
+            self._release_lock()
+            raise UserError(f"cannot check the outbox {self.path}: {e.strerror or e}") from None
         self._lock = threading.RLock()
         self.changed = threading.Condition(self._lock)
         try:
@@ -180,6 +217,9 @@ class Outbox:
             self.db.execute(f"PRAGMA synchronous={self._sync}")
             self.db.execute("PRAGMA busy_timeout=5000")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 1:  # before confirmations: nothing was sent and kept
+                self.db.execute("ALTER TABLE outbox ADD COLUMN sent_at REAL")
+                version = SCHEMA_VERSION
             if version not in (0, SCHEMA_VERSION):
                 raise UserError(
                     f"the outbox {self.path} was written by another edgebench version (schema {version}); "
@@ -190,8 +230,16 @@ class Outbox:
         except sqlite3.DatabaseError as e:
             self._release_lock()
             raise UserError(f"cannot open the outbox {self.path}: {e}") from None
+        if found is not None:
+            self._record_damage(found)
         self._bytes = self.db.execute("SELECT COALESCE(SUM(bytes), 0) FROM outbox").fetchone()[0]
         self._seq = self._counter("seq")
+        #: No collector ever confirmed and a message waited confirm_wait_s: PUBACK deletes.
+        self._no_collector = self._counter("no_collector") > 0
+        self._confirmed_ever = self._counter("confirmed") > 0
+        self.last_confirmed_at: float | None = None
+        #: When the broker first acknowledged a message while no collector had ever confirmed one.
+        self._waiting_since: float | None = None
         self._inflight: dict[int, Row] = {}
         self._cursor = {0: 0, 1: 0}
         #: The session stamped on new messages (the link sets it at each connect).
@@ -213,6 +261,24 @@ class Outbox:
             " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
             (name, by),
         )
+
+    def _record_damage(self, found: dict[str, Any]) -> None:
+        """Keep the report; a fresh outbox goes on numbering after the damaged one's last seq."""
+        log.warning("outbox %s: %s", self.path, damage.describe(found))
+        self.db.execute("INSERT INTO damage(at, report) VALUES (?, ?)", (found["at"], json.dumps(found)))
+        if found.get("last_seq") and self._counter("seq") < found["last_seq"]:
+            self.db.execute(
+                "INSERT INTO counters(name, value) VALUES ('seq', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                (found["last_seq"],),
+            )
+
+    def damage_reports(self) -> list[dict[str, Any]]:
+        """The damaged outboxes this one replaced (newest last, at most 10)."""
+        with self._lock:
+            if self.closed:
+                return []
+            rows = self.db.execute("SELECT report FROM damage ORDER BY at DESC LIMIT 10").fetchall()
+        return [json.loads(r[0]) for r in reversed(rows)]
 
     def _release_lock(self) -> None:
         try:
@@ -314,20 +380,26 @@ class Outbox:
     def _evict(self, cur: sqlite3.Cursor, now: float) -> None:
         """Drop the oldest messages of the lowest class until under the bound."""
         runs: dict[str, list] = {}
+        released = 0
         while self._bytes > self.max_bytes:
             exclude = list(self._inflight)
             where = f"WHERE id NOT IN ({','.join('?' * len(exclude))})" if exclude else ""
             victims = cur.execute(
-                f"SELECT id, kind, bytes, run_id, first_frame, frames FROM outbox {where} ORDER BY cls, id LIMIT 256",
+                f"SELECT id, kind, bytes, run_id, first_frame, frames, sent_at FROM outbox {where}"
+                " ORDER BY sent_at IS NULL, cls, id LIMIT 256",
                 exclude,
             ).fetchall()
             if not victims:
                 break  # everything left is in flight
-            for vid, kind, nbytes, run_id, first, nframes in victims:
+            for vid, kind, nbytes, run_id, first, nframes, sent_at in victims:
                 if self._bytes <= self.max_bytes:
                     break
                 cur.execute("DELETE FROM outbox WHERE id = ?", (vid,))
                 self._bytes -= nbytes
+                if sent_at is not None:  # the broker has it; no collector confirmed it yet
+                    self._bump("released_unconfirmed")
+                    released += 1
+                    continue
                 self._bump(f"dropped:{kind}")
                 if kind == "frames" and run_id is not None:
                     self._bump("dropped_frames", nframes or 0)
@@ -360,6 +432,14 @@ class Outbox:
                 cur.execute("UPDATE outbox SET payload = ?, bytes = ? WHERE id = ?", (new, len(new), sid))
                 self._bytes += len(new) - len(spayload)
         cur.execute("DELETE FROM run_drops WHERE updated_at < ?", (now - RUN_DROPS_KEEP_S,))
+        if released:
+            log.warning(
+                "outbox %s is full (%d bytes max): let go of %d message(s) the broker acknowledged but no "
+                "collector has confirmed yet",
+                self.path,
+                self.max_bytes,
+                released,
+            )
         if runs:
             log.warning(
                 "outbox %s is full (%d bytes max): dropped frame batches of run(s) %s",
@@ -397,7 +477,7 @@ class Outbox:
                 while len(out) < limit:
                     rows = self.db.execute(
                         "SELECT id, kind, topic, qos, retain, seq, payload, bytes, produced_on FROM outbox"
-                        " WHERE lane = ? AND id > ? ORDER BY id LIMIT ?",
+                        " WHERE lane = ? AND id > ? AND sent_at IS NULL ORDER BY id LIMIT ?",
                         (lane, self._cursor[lane], limit - len(out) + len(self._inflight)),
                     ).fetchall()
                     if not rows:
@@ -416,8 +496,14 @@ class Outbox:
     def is_replay(self, row: Row) -> bool:
         return row.produced_on is None or row.produced_on != self._conn_token
 
+    @property
+    def keeping(self) -> bool:
+        """True while a message the broker acknowledged stays until a collector confirms it."""
+        return not self._no_collector
+
     def ack(self, ids: Iterable[int]) -> int:
-        """The broker acknowledged these: delete them. Returns how many were deleted."""
+        """The broker acknowledged these: keep them until confirmed (``keeping``), else
+        delete them. Returns how many there were."""
         ids = [i for i in ids]
         if not ids:
             return 0
@@ -433,7 +519,13 @@ class Outbox:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("BEGIN IMMEDIATE")
             try:
-                cur.executemany("DELETE FROM outbox WHERE id = ?", [(r.id,) for r in rows])
+                if self.keeping:
+                    now = time.time()
+                    if not self._confirmed_ever and self._waiting_since is None:
+                        self._waiting_since = now
+                    cur.executemany("UPDATE outbox SET sent_at = ? WHERE id = ?", [(now, r.id) for r in rows])
+                else:
+                    cur.executemany("DELETE FROM outbox WHERE id = ?", [(r.id,) for r in rows])
                 self._bump("acked", len(rows))
                 replays = sum(1 for r in rows if self.is_replay(r))
                 if replays:
@@ -444,9 +536,151 @@ class Outbox:
                 raise
             finally:
                 cur.execute(f"PRAGMA synchronous={self._sync}")
-            self._bytes -= sum(r.bytes for r in rows)
+            if not self.keeping:
+                self._bytes -= sum(r.bytes for r in rows)
             self.changed.notify_all()
             return len(rows)
+
+    # -- confirmations (a collector's ``ack``) -------------------------------------------
+    def confirm(self, ranges: Iterable[Iterable[int]]) -> int:
+        """A collector stored these seqs ([first, last] ranges): they leave the outbox,
+        sent or not, in flight or not. Returns how many messages left."""
+        ranges = [(int(a), int(b)) for a, b in ranges]
+        with self._lock:
+            if self.closed:
+                return 0
+            cur = self.db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                gone = []
+                for a, b in ranges:
+                    gone += cur.execute(
+                        "SELECT id, bytes, created_at, seq FROM outbox WHERE seq BETWEEN ? AND ?", (a, b)
+                    ).fetchall()
+                cur.executemany("DELETE FROM outbox WHERE id = ?", [(g[0],) for g in gone])
+                self._bump("confirmed", len(gone))
+                if self._no_collector:
+                    cur.execute("UPDATE counters SET value = 0 WHERE name = 'no_collector'")
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            if self._no_collector:
+                log.info("a collector confirms this device's messages: they stay in the outbox until confirmed")
+            self._no_collector = False
+            self._confirmed_ever = True
+            self.last_confirmed_at = time.time()
+            for i, *_ in gone:
+                self._inflight.pop(i, None)
+            self._bytes -= sum(g[1] for g in gone)
+            waited = [g for g in gone if self.last_confirmed_at - g[2] > self.resend_s]
+            if waited:
+                log.warning(
+                    "a collector confirmed %d message(s) (seq %d-%d) that had waited up to %.0f s",
+                    len(waited),
+                    min(g[3] for g in waited),
+                    max(g[3] for g in waited),
+                    self.last_confirmed_at - min(g[2] for g in waited),
+                )
+            self.changed.notify_all()
+            return len(gone)
+
+    def tick(self, now: float | None = None) -> int:
+        """Called by the link while connected: with no collector ever, give up waiting
+        after ``confirm_wait_s``; else queue again what waited ``resend_s`` unconfirmed.
+        Returns how many messages were queued again."""
+        now = time.time() if now is None else now
+        with self._lock:
+            if self.closed or not self.keeping:
+                return 0
+            oldest = self.db.execute("SELECT MIN(sent_at) FROM outbox WHERE sent_at IS NOT NULL").fetchone()[0]
+            if oldest is None:
+                return 0
+            since = self._waiting_since if self._waiting_since is not None else oldest
+            if not self._confirmed_ever and now - since > self.confirm_wait_s:
+                self._give_up_confirmation()
+                return 0
+            if now - oldest <= self.resend_s:
+                return 0
+            stale = self.db.execute(
+                "SELECT lane, MIN(id), COUNT(*), MIN(seq) FROM outbox WHERE sent_at < ? GROUP BY lane",
+                (now - self.resend_s,),
+            ).fetchall()
+            cur = self.db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.execute(
+                    "UPDATE outbox SET sent_at = NULL, produced_on = NULL WHERE sent_at < ?", (now - self.resend_s,)
+                )
+                n = sum(r[2] for r in stale)
+                self._bump("resent", n)
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            for lane, first_id, _, _ in stale:
+                self._cursor[lane] = min(self._cursor[lane], first_id - 1)
+            log.warning(
+                "sending %d message(s) again (from seq %d): no collector confirmed them within %g s",
+                n,
+                min(r[3] for r in stale),
+                self.resend_s,
+            )
+            self.changed.notify_all()
+        for wake in self.listeners:
+            wake()
+        return n
+
+    def _give_up_confirmation(self) -> None:
+        cur = self.db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            gone = cur.execute(
+                "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM outbox WHERE sent_at IS NOT NULL"
+            ).fetchone()
+            cur.execute("DELETE FROM outbox WHERE sent_at IS NOT NULL")
+            cur.execute(
+                "INSERT INTO counters(name, value) VALUES ('no_collector', 1) ON CONFLICT(name) DO UPDATE SET value = 1"
+            )
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        self._bytes -= gone[1]
+        self._no_collector = True
+        log.warning(
+            "no collector has ever confirmed a message of this device (waited %g s): messages now leave the "
+            "outbox %s when the broker acknowledges them, as without a collector; the first confirmation "
+            "switches this back",
+            self.confirm_wait_s,
+            self.path,
+        )
+        self.changed.notify_all()
+
+    def unconfirmed(self) -> int:
+        """Messages the broker acknowledged that no collector has confirmed yet."""
+        with self._lock:
+            if self.closed:
+                return 0
+            return self.db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NOT NULL").fetchone()[0]
+
+    def unsent(self) -> int:
+        """Messages the broker has not acknowledged yet."""
+        with self._lock:
+            if self.closed:
+                return 0
+            return self.db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
+
+    def wait_sent(self, timeout: float) -> bool:
+        """Wait until the broker acknowledged everything queued (confirmed or not)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self.unsent():
+                left = deadline - time.monotonic()
+                if left <= 0 or self.closed:
+                    return False
+                self.changed.wait(min(left, 0.5))
+        return True
 
     def reject(self, row_id: int, reason: str) -> None:
         """The broker refused this message (PUBACK reason >= 0x80): keep it aside,
@@ -507,7 +741,7 @@ class Outbox:
         return self._bytes
 
     def pending(self) -> int:
-        """Messages not yet acknowledged (queued or in flight)."""
+        """Messages not yet confirmed (queued, in flight, or acknowledged by the broker only)."""
         with self._lock:
             if self.closed:
                 return 0
@@ -533,6 +767,9 @@ class Outbox:
             if self.closed:
                 return {}
             q = self.db.execute("SELECT COUNT(*), COALESCE(SUM(frames), 0) FROM outbox").fetchone()
+            u = self.db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(frames), 0) FROM outbox WHERE sent_at IS NOT NULL"
+            ).fetchone()
             counters = dict(self.db.execute("SELECT name, value FROM counters").fetchall())
         by_kind = {k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("dropped:")}
         return {
@@ -547,4 +784,18 @@ class Outbox:
             "dropped_messages": sum(by_kind.values()),
             "dropped_frames": counters.get("dropped_frames", 0),
             "dropped_by_kind": by_kind,
+            "unconfirmed_messages": u[0],
+            "unconfirmed_frames": u[1],
+            "confirmed_messages": counters.get("confirmed", 0),
+            "resent_messages": counters.get("resent", 0),
+            "released_unconfirmed": counters.get("released_unconfirmed", 0),
+            "confirmation": self.confirmation_state(),
+            **({"damage": damaged} if (damaged := self.damage_reports()) else {}),
         }
+
+    def confirmation_state(self) -> str:
+        """``confirmed`` (a collector confirms), ``waiting`` (none yet, still waiting) or
+        ``broker-only`` (no collector ever confirmed: the broker's PUBACK deletes)."""
+        if self._no_collector:
+            return "broker-only"
+        return "confirmed" if self._confirmed_ever else "waiting"

@@ -3,7 +3,7 @@
 ``Publisher`` owns the device's outbox (edgebench.agent.publish.outbox), its MQTT link
 (edgebench.agent.publish.link) and one writer thread. Producers hand messages over without
 waiting; the writer builds them and stores them in the outbox; the link sends
-them and deletes each one when the broker acknowledges it.
+them; each leaves the outbox when a collector confirms it stored it.
 
 A run goes out as it is measured (``RunStream``): its retained ``meta`` before
 the first frame, its frames in column-wise batches while the run goes on (the
@@ -54,6 +54,8 @@ class Publisher:
         outbox_path: str | None = None,
         max_mb: float = DEFAULT_OUTBOX_MB,
         synchronous: str = default("outbox", "synchronous"),
+        resend_s: float = default("outbox", "resend_s"),
+        confirm_wait_s: float = default("outbox", "confirm_wait_s"),
         inventory: dict[str, Any] | None = None,
         capabilities: tuple[str, ...] = ("run",),
         on_command: Callable[[str, bytes], None] | None = None,
@@ -61,7 +63,13 @@ class Publisher:
     ):
         self.device_id = protocol.check_device_id(device_id)
         self.settings = settings
-        self.outbox = Outbox(outbox_path or default_path(device_id), int(max_mb * 1024 * 1024), synchronous)
+        self.outbox = Outbox(
+            outbox_path or default_path(device_id),
+            int(max_mb * 1024 * 1024),
+            synchronous,
+            resend_s=resend_s,
+            confirm_wait_s=confirm_wait_s,
+        )
         #: Messages the broker had refused before this publisher started (outbox counter).
         self.rejected_at_start = self.outbox.stats()["rejected_messages"]
         if inventory is None:
@@ -100,7 +108,14 @@ class Publisher:
         settings = MqttSettings.from_config(cfg.get("mqtt"), url=url, protocol=protocol_version)
         ob = section_values(cfg, "outbox")
         return cls(
-            settings, device_id, outbox_path=ob["path"], max_mb=ob["max_mb"], synchronous=ob["synchronous"], **kw
+            settings,
+            device_id,
+            outbox_path=ob["path"],
+            max_mb=ob["max_mb"],
+            synchronous=ob["synchronous"],
+            resend_s=ob["resend_s"],
+            confirm_wait_s=ob["confirm_wait_s"],
+            **kw,
         )
 
     # -- lifecycle ------------------------------------------------------------------
@@ -182,6 +197,9 @@ class Publisher:
             inventory=self.inventory,
             capabilities=self.capabilities,
         )
+        damaged = self.outbox.damage_reports()
+        if damaged:
+            body["outbox_damage"] = damaged  # the collector learns what the device lost
         return body
 
     def telemetry(self, snapshot: dict[str, Any]) -> None:

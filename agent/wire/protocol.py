@@ -41,6 +41,10 @@ FRAMES_SCHEMA = "edgebench.frames/1"
 SUMMARY_SCHEMA = "edgebench.summary/1"
 CMD_RUN_SCHEMA = "edgebench.cmd_run/1"
 CMD_ACK_SCHEMA = "edgebench.cmd_ack/1"
+#: collector -> device: the seqs it has stored (see protocol.md, "Confirmation")
+ACK_SCHEMA = "edgebench.ack/1"
+#: At most this many seq ranges in one confirmation (a longer list goes out in several).
+MAX_ACK_RANGES = 1000
 
 #: States a device reports for a command on its cmd-ack topic.
 CMD_ACK_STATES = ("accepted", "rejected", "started", "done", "failed")
@@ -99,6 +103,11 @@ def cmd_ack_topic(device_id: str) -> str:
     return f"{PREFIX}/{device_id}/cmd-ack"
 
 
+def ack_topic(device_id: str) -> str:
+    """Where collectors confirm what they stored of this device (only this device reads it)."""
+    return f"{PREFIX}/{device_id}/ack"
+
+
 def cmd_filter(device_id: str) -> str:
     """What a device subscribes to: its own commands (the broker's ACL allows no more)."""
     return f"{PREFIX}/{device_id}/cmd/#"
@@ -115,7 +124,7 @@ ALL_CMD_ACKS = f"{PREFIX}/+/cmd-ack"
 def parse_topic(topic: str) -> dict[str, str] | None:
     """Split a topic into ``device_id``, ``kind`` and (for runs) ``run_id``.
 
-    ``kind`` is one of status, info, telemetry, meta, frames, summary, cmd.
+    ``kind`` is one of status, info, telemetry, meta, frames, summary, cmd, cmd_ack, ack.
     Returns None for a topic outside the v1 tree or of unknown shape.
     """
     parts = topic.split("/")
@@ -127,6 +136,8 @@ def parse_topic(topic: str) -> dict[str, str] | None:
         return {"device_id": device_id, "kind": rest[0]}
     if rest == ["cmd-ack"]:
         return {"device_id": device_id, "kind": "cmd_ack"}
+    if rest == ["ack"]:
+        return {"device_id": device_id, "kind": "ack"}
     if len(rest) == 3 and rest[0] == "run" and rest[2] in ("meta", "frames", "summary"):
         return {"device_id": device_id, "kind": rest[2], "run_id": rest[1]}
     if len(rest) >= 2 and rest[0] == "cmd":
@@ -542,6 +553,24 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "headline": {"type": "object"},
         },
     },
+    ACK_SCHEMA: {
+        "type": "object",
+        "required": ["schema", "device_id", "ts", "collector", "seqs"],
+        "additionalProperties": False,
+        "properties": {
+            "schema": {"const": ACK_SCHEMA},
+            "device_id": _ENVELOPE["device_id"],
+            "ts": _ENVELOPE["ts"],
+            # the confirming collector's MQTT client id (several collectors: each confirms its own)
+            "collector": {"type": "string", "maxLength": 256},
+            # inclusive [first, last] ranges of the device's seq now stored (or quarantined)
+            "seqs": {
+                "type": "array",
+                "maxItems": MAX_ACK_RANGES,
+                "items": {"type": "array", "items": _COUNT, "minItems": 2, "maxItems": 2},
+            },
+        },
+    },
     CMD_RUN_SCHEMA: {
         "type": "object",
         "required": ["schema", "cmd_id", "issued_at", "job"],
@@ -732,3 +761,55 @@ def with_replayed(payload: bytes, replayed: bool) -> bytes:
         raise ValueError("payload is not a compact JSON object")
     sep = b"," if len(payload) > 2 else b""
     return payload[:-1] + sep + (b'"replayed":true}' if replayed else b'"replayed":false}')
+
+
+def seq_ranges(seqs: Any) -> list[list[int]]:
+    """Sorted seqs as inclusive [first, last] ranges."""
+    out: list[list[int]] = []
+    for q in sorted(set(seqs)):
+        if out and q == out[-1][1] + 1:
+            out[-1][1] = q
+        else:
+            out.append([q, q])
+    return out
+
+
+def ack_messages(device_id: str, collector: str, seqs: Any, ts: float) -> list[dict[str, Any]]:
+    """The confirmations of ``seqs`` for one device (several if the ranges are many)."""
+    ranges = seq_ranges(seqs)
+    return [
+        {
+            "schema": ACK_SCHEMA,
+            "device_id": device_id,
+            "ts": ts,
+            "collector": collector,
+            "seqs": ranges[i : i + MAX_ACK_RANGES],
+        }
+        for i in range(0, len(ranges), MAX_ACK_RANGES)
+    ]
+
+
+def ack_errors(device_id: str, body: Any) -> list[str]:
+    """What is wrong with a confirmation a device received (the agent has no JSON Schema
+    validator: the schema above, checked by hand; kept in step by a test)."""
+    if not isinstance(body, dict):
+        return ["not a JSON object"]
+    errors = []
+    if body.get("schema") != ACK_SCHEMA:
+        errors.append(f"schema {str(body.get('schema'))[:80]!r} is not {ACK_SCHEMA!r}")
+    if body.get("device_id") != device_id:
+        errors.append(f"device_id {str(body.get('device_id'))[:80]!r} is not this device's")
+    if not isinstance(body.get("collector"), str) or len(body["collector"]) > 256:
+        errors.append("collector is not a string of at most 256 characters")
+    ts = body.get("ts")
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)) or ts < 0:
+        errors.append("ts is not a non-negative number")
+    seqs = body.get("seqs")
+    if not isinstance(seqs, list) or len(seqs) > MAX_ACK_RANGES:
+        errors.append(f"seqs is not a list of at most {MAX_ACK_RANGES} ranges")
+    elif not all(isinstance(r, list) and len(r) == 2 and all(type(v) is int and v >= 0 for v in r) for r in seqs):
+        errors.append("seqs holds something that is not a [first, last] pair of non-negative integers")
+    extra = set(body) - {"schema", "device_id", "ts", "collector", "seqs"}
+    if extra:
+        errors.append(f"unknown field(s) {', '.join(sorted(extra))[:120]}")
+    return errors

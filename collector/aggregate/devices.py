@@ -25,6 +25,7 @@ def device_rows(store, now: float | None = None) -> list[dict[str, Any]]:
     """Every device: state (online/stopped/offline, from its retained status), last seen,
     agent version, runs, and data quality over its sessions (seq gaps, duplicates, replayed)."""
     now = time.time() if now is None else now
+    confirmation = _confirmation(store)
     rows = []
     for dev, state, session, state_at, agent, inv, first, last, runs, nsess, gaps, dups, repl in store.query(
         _DEVICE_QUERY
@@ -47,9 +48,33 @@ def device_rows(store, now: float | None = None) -> list[dict[str, Any]]:
                 "duplicates": int(dups or 0),
                 "replayed": int(repl or 0),
                 "inventory": inventory,
+                **confirmation.get(dev, _NO_CONFIRMATION),
             }
         )
     return rows
+
+
+_NO_CONFIRMATION = {"stored_seq": None, "waiting_on_device": None, "unconfirmed_on_device": None, "confirmation": None}
+
+
+def _confirmation(store) -> dict[str, dict[str, Any]]:
+    """Per device: the highest seq stored here (what collectors confirmed to it), and, from its
+    last telemetry, what waits in its outbox (queued, of which sent but not yet confirmed) and
+    how it sees confirmation (confirmed, waiting for a first one, broker-only)."""
+    out: dict[str, dict[str, Any]] = {}
+    for dev, seq in store.query("SELECT device_id, MAX(last_seq) FROM sessions GROUP BY device_id"):
+        out.setdefault(dev, dict(_NO_CONFIRMATION))["stored_seq"] = int(seq) if seq is not None else None
+    for dev, text in store.query("SELECT device_id, telemetry FROM devices WHERE telemetry IS NOT NULL"):
+        ob = _inventory(text).get("outbox")
+        if not isinstance(ob, dict):
+            continue
+        row = out.setdefault(dev, dict(_NO_CONFIRMATION))
+        for key, field in (("waiting_on_device", "queued_messages"), ("unconfirmed_on_device", "unconfirmed_messages")):
+            v = ob.get(field)
+            row[key] = v if type(v) is int and v >= 0 else None
+        c = ob.get("confirmation")
+        row["confirmation"] = c if c in ("confirmed", "waiting", "broker-only") else None
+    return out
 
 
 def _inventory(text: str | None) -> dict[str, Any]:

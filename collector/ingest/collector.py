@@ -10,11 +10,16 @@
 * Messages are acknowledged (PUBACK) only after they are stored (or quarantined): a
   collector that crashes with messages in its queue gets them again from the broker.
 * Every message is validated; a rejected one is counted by reason and kept in quarantine.
+* End to end: after each stored batch the collector confirms, per device, the seqs it
+  stored (or quarantined, or already had) on the device's ``ack`` topic
+  (``edgebench.ack/1``, QoS 1); the device keeps each message until one arrives. With
+  several collectors each confirms what it stored; the device needs the union.
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import sqlite3
 import threading
@@ -68,6 +73,19 @@ def _transient(e: BaseException) -> bool:
         return False
 
 
+def _rejected_key(topic: str, payload: bytes) -> tuple[str, int] | None:
+    """(device, seq) of a quarantined message, when its topic and payload say them:
+    confirmed too, since sending it again would only be rejected again."""
+    info = protocol.parse_topic(topic)
+    if info is None or not protocol.DEVICE_ID_RE.match(info["device_id"]) or len(payload) > protocol.MAX_PAYLOAD_BYTES:
+        return None
+    try:
+        seq = json.loads(payload).get("seq")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return (info["device_id"], seq) if type(seq) is int and 0 <= seq < 2**63 else None
+
+
 class Collector:
     def __init__(
         self,
@@ -83,8 +101,13 @@ class Collector:
         linger_s: float = 0.02,
         retention_s: float | None = None,
         purge_every_s: float = 60.0,
+        confirm: bool = True,
     ):
         self.store = store
+        self.client_id = client_id
+        #: Confirm stored seqs to the devices (``edgebench.ack/1``).
+        self.confirm = confirm
+        self._failed: set[int] = set()
         self.validator = Validator()
         self.group = group
         self.share = share
@@ -97,8 +120,18 @@ class Collector:
         self.q: collections.deque = collections.deque()
         self._wake = threading.Event()
         self.counts = Counter(
-            received=0, stored=0, duplicates=0, retained_again=0, rejected=0, ignored=0, store_errors=0
+            received=0,
+            stored=0,
+            duplicates=0,
+            retained_again=0,
+            rejected=0,
+            ignored=0,
+            store_errors=0,
+            confirmations=0,
+            confirmed_seqs=0,
         )
+        #: Per device: the highest seq confirmed and when (what `devices` and the dashboard show).
+        self.confirmed: dict[str, tuple[int, float]] = {}
         self.rejections: Counter = Counter({r: 0 for r in REASONS})
         self.subscriptions: list[str] = []
         self._stop = threading.Event()
@@ -173,9 +206,10 @@ class Collector:
                     last = len(q)
             items = [q.popleft() for _ in range(min(len(q), self.batch_max))]
             try:
-                self._process(items)
+                done = self._process(items)
                 self.last_stored_at = time.time()
                 self._ack(items)
+                self._send_confirmations(done)
             finally:
                 self._processed += len(items)
             self._maybe_purge()
@@ -194,7 +228,24 @@ class Collector:
         except Exception:
             log.exception("retention purge failed")
 
-    def _process(self, items) -> None:
+    def _send_confirmations(self, done: list[tuple[str, int]]) -> None:
+        """Tell each device which of its seqs are now stored (after the batch committed)."""
+        client = self.conn.client
+        if not (self.confirm and done) or client is None:
+            return
+        per: dict[str, list[int]] = {}
+        for dev, seq in done:
+            per.setdefault(dev, []).append(seq)
+        now = time.time()
+        for dev, seqs in per.items():
+            for body in protocol.ack_messages(dev, self.client_id, seqs, now):
+                client.publish(protocol.ack_topic(dev), json.dumps(body, separators=(",", ":")), qos=1)
+                self.counts["confirmations"] += 1
+            self.counts["confirmed_seqs"] += len(seqs)
+            self.confirmed[dev] = (max(max(seqs), self.confirmed.get(dev, (0, 0))[0]), now)
+
+    def _process(self, items) -> list[tuple[str, int]]:
+        """Validate and store a batch; return the (device, seq) now stored or quarantined."""
         good = []
         bad = []
         for topic, payload, retained, _mid, _qos, _gen, t in items:
@@ -220,15 +271,23 @@ class Collector:
                 self.counts["ignored"] += 1
             else:
                 good.append(m)
-        self._store(lambda: self.store.quarantine(bad))
+        self._failed = set()
+        quarantined = self._store(lambda: self.store.quarantine(bad)) is not False
+        done = [_rejected_key(topic, payload) for _, topic, _, _, payload in bad] if quarantined else []
         if good:
             c = self._store(lambda: self.store.apply(good), fallback=good)
+            done += [
+                (m.device_id, m.body["seq"])
+                for m in good
+                if c and id(m) not in self._failed and isinstance(m.body.get("seq"), int)
+            ]
             if c:
                 for k in ("stored", "duplicates", "retained_again"):
                     self.counts[k] += c[k]
                 if c.get("seq_reused"):
                     self.counts["rejected"] += c["seq_reused"]
                     self.rejections["seq_reused"] += c["seq_reused"]
+        return [k for k in done if k is not None]
 
     def _store(self, fn: Callable, fallback=None):
         """Run a storage call; retry while the database is unavailable (nothing is acked
@@ -245,9 +304,10 @@ class Collector:
                     delay = min(delay * 2, 5.0)
                     continue
                 if not fallback or len(fallback) == 1:
+                    self._failed.update(id(m) for m in fallback or ())
                     self.counts["store_errors"] += len(fallback or [1])
                     log.exception("could not store %d message(s)", len(fallback or [1]))
-                    return None
+                    return None if fallback else False
                 total = Counter()
                 for m in fallback:
                     c = self._store(lambda m=m: self.store.apply([m]), fallback=[m])

@@ -103,7 +103,7 @@ class Validator:
         info = protocol.parse_topic(topic)
         if info is None:
             raise Rejected("bad_topic", f"topic {topic[:200]!r} is not in the {protocol.PREFIX} tree")
-        if info["kind"] == "cmd":
+        if info["kind"] in ("cmd", "ack"):
             return None  # commands to devices; not results
         if not payload:
             if retained or info["kind"] in ("status", "info", "meta"):

@@ -202,6 +202,7 @@ def devices_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no devices seen yet"
     head = ["device", "state", "last seen", "agent", "board", "runs", "sessions", "seq gaps", "dups", "replayed"]
+    head += ["stored to seq", "waiting on device"]
     body = []
     for r in rows:
         body.append(
@@ -216,14 +217,26 @@ def devices_table(rows: list[dict[str, Any]]) -> str:
                 str(r["seq_gaps"]),
                 str(r["duplicates"]),
                 str(r["replayed"]),
+                "-" if r.get("stored_seq") is None else str(r["stored_seq"]),
+                waiting_text(r),
             ]
         )
-    out = render(head, body, {0, 1, 3, 4})
+    out = render(head, body, {0, 1, 3, 4, 11})
     out.append(
         "state from the device's retained status (offline = its last will); seq gaps = missing sequence"
-        " numbers between the first and last seen of each session"
+        " numbers between the first and last seen of each session; stored to seq = the highest seq stored (what"
+        " collectors confirmed to the device); waiting on device = its outbox at its last telemetry (messages"
+        " queued, of which sent but not yet confirmed by a collector)"
     )
     return "\n".join(out)
+
+
+def waiting_text(r: dict[str, Any]) -> str:
+    """What waits in a device's outbox, as its last telemetry said."""
+    if r.get("waiting_on_device") is None:
+        return "-"
+    text = f"{r['waiting_on_device']} ({r.get('unconfirmed_on_device') or 0} unconfirmed)"
+    return text + (", no collector confirms" if r.get("confirmation") == "broker-only" else "")
 
 
 def _age(s: float | None) -> str:

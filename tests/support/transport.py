@@ -181,3 +181,29 @@ def message_rows(col, device: str) -> list[tuple[int, int, str]]:
     rows = col.store.query("SELECT seq, replayed, kind FROM messages WHERE device_id=?", (device,))
     rows += col.store.query("SELECT seq, replayed, 'frames' FROM frame_batches WHERE device_id=?", (device,))
     return sorted(rows)
+
+
+class NoPersistenceBroker(MosquittoBroker):
+    """Mosquitto as a user who installs it and writes only a listener gets it: no
+    persistence, the default queue limits. A restart forgets every session."""
+
+    def config_text(self) -> str:
+        stay = "user root\n" if hasattr(os, "geteuid") and os.geteuid() == 0 else ""
+        return stay + f"listener {self.port} 127.0.0.1\nallow_anonymous true\n" + self.extra_config
+
+
+def unconfirmed_rows(path: Path) -> list[tuple]:
+    """(seq, kind, first_frame, frames) of what the broker acknowledged and no collector confirmed."""
+    import sqlite3
+
+    if not path.exists():
+        return []
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        return db.execute(
+            "SELECT seq, kind, first_frame, frames FROM outbox WHERE sent_at IS NOT NULL ORDER BY id"
+        ).fetchall()
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        db.close()

@@ -10,7 +10,7 @@ from markupsafe import Markup
 from edgebench.agent.wire import words
 from edgebench.collector.views import charts
 from edgebench.collector.views.pages.cells import Cell, Link, Mark, Table, dev_href, fmt, marked, model_href, run_href
-from edgebench.collector.views.report import headline_text, iso
+from edgebench.collector.views.report import headline_text, iso, waiting_text
 from edgebench.collector.views.templating import svg
 
 #: the figures of a group of per-frame runs, in this order (the group's keys come first);
@@ -44,7 +44,19 @@ def threads(n: Any) -> str:
 def devices_table(devs: list[dict[str, Any]]) -> Table:
     return Table(
         "devices",
-        ["device", "state", "last seen", "agent", "board", "runs", "seq gaps", "duplicates", "replayed"],
+        [
+            "device",
+            "state",
+            "last seen",
+            "agent",
+            "board",
+            "runs",
+            "seq gaps",
+            "duplicates",
+            "replayed",
+            "stored to seq",
+            "waiting on device",
+        ],
         [
             [
                 Link(dev_href(d["device_id"]), d["device_id"]),
@@ -53,6 +65,8 @@ def devices_table(devs: list[dict[str, Any]]) -> Table:
                 fmt(d["agent_version"]),
                 fmt(d["board"]),
                 *(str(d[k]) for k in ("runs", "seq_gaps", "duplicates", "replayed")),
+                fmt(d.get("stored_seq")),
+                waiting_text(d),
             ]
             for d in devs
         ],
