@@ -378,7 +378,7 @@ def _result_step(
         config={k: v for k, v in asdict(opts).items() if k not in ("notes", "device_id", "run_id")},
         notes=notes,
         validity=validity(m, opts),
-        warnings=variance_warnings(m) + queue_warnings(m),
+        warnings=list(getattr(rt, "warnings", [])) + variance_warnings(m) + queue_warnings(m),
         process=_process_section(done),
         pacing="realtime" if (opts.fps or opts.pacing == "realtime" or done.live) else "fast",
     )
