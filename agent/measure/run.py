@@ -32,8 +32,8 @@ from edgebench.agent.measure.loop import FrameSink, LoopOptions, Measurement, Pr
 from edgebench.agent.measure.plan import RunPlan, given_labels, plan_run, synthetic_samples
 from edgebench.agent.measure.result import build_result, default_device_id, new_run_id, utc_now
 from edgebench.agent.options.classes import RunOptions
+from edgebench.agent.runtime import compiled, registry
 from edgebench.agent.runtime import interpreter as rtmod
-from edgebench.agent.runtime import registry
 from edgebench.agent.runtime.interpreter import Runtime, TensorInfo
 from edgebench.agent.runtime.postprocess import Detector, summarize_outputs
 from edgebench.agent.sources.base import Frame, Source
@@ -208,11 +208,19 @@ def _validate(opts: RunOptions) -> None:
 def _plan(opts: RunOptions) -> tuple[Runtime, RunPlan]:
     """The --labels file (first: a wrong path fails before a slow model load), the runtime, the plan."""
     given = given_labels(opts)
+    rt = open_runtime(opts, opts.threads)
+    return rt, plan_run(opts, rt, given)
+
+
+def open_runtime(opts: Any, threads: int | None) -> Runtime:
+    """The Interpreter, or LiteRT's CompiledModel when ``--accelerator`` is given."""
+    spec = compiled.CompiledSpec.from_opts(opts)
+    if spec is not None:
+        return compiled.load(opts.model, spec, runtime=opts.runtime, num_threads=threads)
     delegate = (
         rtmod.DelegateSpec(opts.delegate, dict(opts.delegate_options), opts.cpu_fallback) if opts.delegate else None
     )
-    rt = rtmod.load(opts.model, runtime=opts.runtime, num_threads=opts.threads, delegate=delegate, xnnpack=opts.xnnpack)
-    return rt, plan_run(opts, rt, given)
+    return rtmod.load(opts.model, runtime=opts.runtime, num_threads=threads, delegate=delegate, xnnpack=opts.xnnpack)
 
 
 def _feeders(rt: Runtime, plan: RunPlan) -> tuple[Callable[[Any], None], Callable[[Any], Any]]:
