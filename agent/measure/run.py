@@ -362,6 +362,31 @@ def _process_section(done: _Measured) -> dict[str, Any]:
     }
 
 
+def memory_section(rt: Runtime, m: Measurement) -> dict[str, Any]:
+    """Resident memory after load, allocation (or compilation), the first inference, and the peak."""
+    from edgebench.agent.runtime import memory
+
+    seen = {**rt.memory, "after_first_inference_mb": m.rss_after_first_inference_mb, "after_run_mb": memory.rss_mb()}
+    # the kernel's high-water mark lags the resident set a little: the peak is never below a reading
+    peak = max([memory.peak_mb(), *(v for v in seen.values() if v is not None)])
+    return {**seen, "peak_mb": peak, "scope": memory.SCOPE}
+
+
+def ops_section(rt: Runtime, opts: RunOptions) -> dict[str, Any] | None:
+    """The op table (edgebench.agent.runtime.optime): placement always, GPU compatibility and
+    per-operator times with --ops; for a CompiledModel only what its API says."""
+    from edgebench.agent.runtime import optime
+
+    if getattr(rt, "fully_accelerated", None) is not None or rt.describe().get("api") == "compiled_model":
+        return {
+            "source": "CompiledModel.is_fully_accelerated() (no per-operator API)",
+            "fully_accelerated": rt.fully_accelerated,
+        }
+    if not opts.ops:
+        return rt.ops
+    return optime.diagnose(rt, times=True)
+
+
 def _result_step(
     opts: RunOptions,
     rt: Runtime,
@@ -396,6 +421,10 @@ def _result_step(
         result["model"]["registry"] = registry.describe(plan.facts.known)
     if src.scorer is not None:
         result["accuracy"] = src.scorer.score(m.predictions, opts.accuracy_floor)
+    result["memory"] = memory_section(rt, m)
+    ops = ops_section(rt, opts)
+    if ops is not None:
+        result["ops"] = ops
     result.update(done.probes.sections(m.start_ns, m.end_ns, m.frames, runtime=rt.describe()))
     result["notes"].extend(done.probes.notes)
     return result

@@ -319,6 +319,17 @@ _RUN: tuple[Option, ...] = (
     ),
     Option(
         "run",
+        "ops",
+        Bool(),
+        False,
+        "per-operator table in the result and the summary: backend, GPU compatibility and each operator's "
+        "time (docs/accelerators.md)",
+        "--ops",
+        commands=("run",),
+        action="true",
+    ),
+    Option(
+        "run",
         "pacing",
         Choice("fast", "realtime"),
         "fast",

@@ -46,6 +46,7 @@ import numpy as np
 
 from edgebench.agent.errors import ModelError, UserError
 from edgebench.agent.runtime.interpreter import Runtime, TensorInfo, _first_line, _version, read_model_file
+from edgebench.agent.runtime.memory import rss_mb
 from edgebench.agent.runtime.threads import resolve as resolve_threads
 
 ACCELERATORS = ("cpu", "gpu", "npu")
@@ -349,6 +350,7 @@ def load(model_path: str, spec: CompiledSpec, runtime: str = "auto", num_threads
     fm = FlatModel(model_path)
     precompiled = "DISPATCH_OP" in fm.codes
     asked = spec.accelerators
+    before = rss_mb()
     cm, env, log, error, times = _compile(cm_mod, model_path, spec, asked, threads)
     fallback = None
     missing = _missing(asked, log, precompiled, error)
@@ -368,6 +370,7 @@ def load(model_path: str, spec: CompiledSpec, runtime: str = "auto", num_threads
     with _native_log([]):  # making the buffers may start another environment, as chatty
         rt = _runtime(model_path, version, threads, threads_from, cm, fm, times)
     rt.interpreter.env = env
+    rt.memory = {"before_load_mb": before, "after_load_mb": None, "after_allocate_mb": rss_mb()}
     rt.accelerators_asked, rt.accelerators_used, rt.accelerator_fallback = asked, used, fallback
     _LIVE.add(rt.interpreter)
     rt.libraries = {

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgebench.agent.errors import ModelError, UserError
+from edgebench.agent.runtime.memory import rss_mb
 from edgebench.agent.runtime.threads import resolve as resolve_threads
 
 log = logging.getLogger("edgebench.runtime")
@@ -248,6 +249,8 @@ class Runtime:
     ops: dict[str, Any] | None = None
     #: what the graph contradicts in what was asked for (a delegate that took no operator)
     warnings: list[str] = field(default_factory=list)
+    #: resident memory (MB) before_load_mb, after_load_mb, after_allocate_mb (edgebench.agent.runtime.memory)
+    memory: dict[str, float | None] = field(default_factory=dict)
     #: threads.GIVEN (the caller asked for num_threads) or threads.DEFAULT
     num_threads_from: str = "given"
     inputs: list[TensorInfo] = field(default_factory=list)
@@ -337,6 +340,7 @@ def load(
                 ) from None
             fallback = {"requested": delegate.resolved, "reason": str(e)}
             log.warning("%s; running on the CPU (--cpu-fallback)", e)
+    mem = {"before_load_mb": rss_mb()}
     with quiet_native_stderr():
         t0 = time.perf_counter_ns()
         try:
@@ -344,6 +348,7 @@ def load(
         except Exception as e:
             raise ModelError(f"{rt_name} cannot load {model_path}: {_first_line(e)}") from None
         t1 = time.perf_counter_ns()
+        mem["after_load_mb"] = rss_mb()
         try:
             interp.allocate_tensors()
         except Exception as e:
@@ -355,6 +360,7 @@ def load(
                 )
             raise ModelError(f"{rt_name} cannot prepare {model_path} (allocate_tensors failed): {msg}{hint}") from None
         t2 = time.perf_counter_ns()
+    mem["after_allocate_mb"] = rss_mb()
     rt = Runtime(
         model_path=model_path,
         name=rt_name,
@@ -369,6 +375,7 @@ def load(
         delegate_fallback=fallback,
         xnnpack=xnnpack,
         xnnpack_requested=xnnpack,
+        memory=mem,
     )
     read_placement(rt, delegate_info["library"] if delegate_info else None)
     rt.inputs = [_tensor_info(d) for d in interp.get_input_details()]
