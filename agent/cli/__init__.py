@@ -17,6 +17,7 @@ from edgebench.agent.options.build import build_run_options, merge
 from edgebench.agent.runtime.interpreter import fallback_text
 from edgebench.agent.runtime.threads import describe as describe_threads
 from edgebench.agent.wire.figures import people, text_table
+from edgebench.agent.wire.words import accelerator as accelerator_words
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +66,15 @@ def latency_table(latency_ms: dict[str, dict[str, Any]]) -> str:
     return "\n".join(text_table(["latency (ms)", *keys], rows))
 
 
+def placement_line(res: dict[str, Any]) -> str:
+    """Where the model ran: the graph's ``N of M operators on X`` or the CompiledModel's accelerators."""
+    rt = res["runtime"]
+    if rt.get("api") == "compiled_model":
+        used = ",".join(rt.get("accelerators_used") or []) or "?"
+        return f"ran on: {used} (LiteRT CompiledModel; fully accelerated: {rt.get('fully_accelerated')})"
+    return f"ran on: {rt.get('placement') or accelerator_words(rt)}"
+
+
 def print_summary(res: dict[str, Any], out=sys.stdout, written: str | None = None) -> None:
     """The run for people; ``written``: the result file the run was written to, if any."""
     rt = res["runtime"]
@@ -81,6 +91,18 @@ def print_summary(res: dict[str, Any], out=sys.stdout, written: str | None = Non
         f"init {res['init_ms']:.1f} ms, first inference {res['first_inference_ms']:.2f} ms\n"
     )
     w(latency_table(res["latency_ms"]) + "\n")
+    w(placement_line(res) + "\n")
+    if (res.get("ops") or {}).get("times"):
+        from edgebench.agent.runtime.optime import format_table
+
+        w(format_table(res["ops"]) + "\n")
+    mem = res.get("memory") or {}
+    if mem.get("after_allocate_mb") is not None:
+        w(
+            "memory (RSS MB): load {}, allocate {}, first inference {}, peak {}\n".format(
+                *(mem.get(k) for k in ("after_load_mb", "after_allocate_mb", "after_first_inference_mb", "peak_mb"))
+            )
+        )
     preds = res.get("predictions") or []
     for p in preds[:5]:
         top = p["top_k"][0]

@@ -2,6 +2,7 @@
 
     edgebench models list                 # bundled and fetchable models
     edgebench models info FILE|NAME       # inputs, outputs, quantization, operators, Edge TPU
+    edgebench models ops FILE|NAME [--times]  # which operator runs where (and how long: --times)
     edgebench models fetch NAME           # download a public model, check its sha256, cache it
     edgebench models verify [NAME|FILE ...]  # bundled, cached or any model file against the sha256
 
@@ -30,6 +31,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     info = ms.add_parser("info", help="what is inside a .tflite file (or a registry model by name)")
     info.add_argument("target", metavar="FILE|NAME")
     info.add_argument("--json", action="store_true", help="print the details as JSON")
+    ops = ms.add_parser(
+        "ops",
+        help="which operator runs where: backend, delegate partitions, GPU compatibility; with --times each "
+        "operator's time (the default threads and XNNPACK; `edgebench run --ops` for others)",
+    )
+    ops.add_argument("target", metavar="FILE|NAME")
+    ops.add_argument("--times", action="store_true", help="time every operator alone (docs/accelerators.md)")
+    ops.add_argument("--json", action="store_true", help="print the op table as JSON")
     f = ms.add_parser("fetch", help="download a public model, check its sha256 and cache it")
     f.add_argument("names", nargs="+", metavar="NAME")
     f.add_argument("--force", action="store_true", help="download again even when a good copy is cached")
@@ -118,14 +127,7 @@ def cmd_info(args, out: Callable[[str], None]) -> int:
     from edgebench.agent.runtime.modelinfo import format_info, inspect
     from edgebench.agent.runtime.registry import describe, lookup
 
-    target = args.target
-    if not os.path.exists(target):
-        names = {e["name"]: e for e in _entries()}
-        if target in names:
-            p = _models().local_path(names[target])
-            if not p.is_file():
-                raise UserError(f"{target} is not on this machine yet: edgebench models fetch {target}")
-            target = str(p)
+    target = _target(args.target)
     info = inspect(target)
     known = lookup(info["sha256"])
     if args.json:
@@ -133,6 +135,31 @@ def cmd_info(args, out: Callable[[str], None]) -> int:
         out(json.dumps(info, indent=2))
     else:
         out(format_info(info, known))
+    return 0
+
+
+def _target(target: str) -> str:
+    """A model file, or the local file of a registry model by name."""
+    if not os.path.exists(target):
+        names = {e["name"]: e for e in _entries()}
+        if target in names:
+            p = _models().local_path(names[target])
+            if not p.is_file():
+                raise UserError(f"{target} is not on this machine yet: edgebench models fetch {target}")
+            target = str(p)
+    return target
+
+
+def cmd_ops(args, out: Callable[[str], None]) -> int:
+    """The op table of the model under the Interpreter (edgebench.agent.runtime.optime)."""
+    from edgebench.agent.runtime import interpreter as rtmod
+    from edgebench.agent.runtime import optime
+
+    rt = rtmod.load(_target(args.target))
+    table = optime.diagnose(rt, times=args.times)
+    if table is None:
+        raise UserError(f"{rt.name} {rt.version} does not expose its graph (_get_ops_details): no op table here")
+    out(json.dumps(table, indent=2) if args.json else optime.format_table(table))
     return 0
 
 
@@ -207,6 +234,6 @@ def _verify_file(path: Path, counts: dict[str, int], bad: list[str], out) -> Non
 
 def cmd_models(args: argparse.Namespace, out: Callable[[str], None] | None = None) -> int:
     out = out or (lambda s: print(s, file=sys.stdout))
-    return {"list": cmd_list, "info": cmd_info, "fetch": cmd_fetch, "verify": cmd_verify}[args.models_command](
-        args, out
-    )
+    return {"list": cmd_list, "info": cmd_info, "ops": cmd_ops, "fetch": cmd_fetch, "verify": cmd_verify}[
+        args.models_command
+    ](args, out)

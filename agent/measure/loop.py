@@ -27,6 +27,7 @@ import numpy as np
 
 from edgebench.agent.errors import ModelError
 from edgebench.agent.runtime.interpreter import Runtime, _first_line
+from edgebench.agent.runtime.memory import rss_mb
 from edgebench.agent.sources.base import Source
 from edgebench.agent.wire.stats import StreamingStats
 
@@ -91,6 +92,8 @@ class Measurement:
     #: with ``keep_samples``: every measured frame's stage samples (int64 ns, keyed by stage,
     #: "queue" only where frames wait) and ``end`` (its postprocess end, perf_counter_ns), in order
     kept: dict[str, np.ndarray] | None = None
+    #: resident memory (MB) right after the first inference (edgebench.agent.runtime.memory)
+    rss_after_first_inference_mb: float | None = None
 
     @property
     def frames(self) -> int:
@@ -194,6 +197,7 @@ class _Run:
         self.warm_end = 0
         self.start = self.end = 0
         self.first_inference_ns: int | None = None
+        self.rss_first_mb: float | None = None
         self.preds: dict[str, dict[str, Any]] = {}
         self.truncated = False
         self.last_progress = self.t_begin
@@ -212,6 +216,7 @@ class _Run:
     ) -> None:
         if self.first_inference_ns is None:
             self.first_inference_ns = t_inv_end - t_inv
+            self.rss_first_mb = rss_mb()  # once, between frames: in no stage
         if self.warming:
             self.warm += 1
             if self.warm >= self.opts.warmup and t_end - self.t_begin >= self.opts.warmup_s * 1e9:
@@ -265,6 +270,7 @@ class _Run:
             warmup_frames=self.warm,
             warmup_s=((self.warm_end or self.clock()) - self.t_begin) / 1e9 if self.warm else 0.0,
             first_inference_ms=None if self.first_inference_ns is None else self.first_inference_ns / 1e6,
+            rss_after_first_inference_mb=self.rss_first_mb,
             duration_s=(self.end - self.start) / 1e9 if rec.n else 0.0,
             mode=mode,
             queued=queued,

@@ -32,8 +32,8 @@ from edgebench.agent.measure.loop import FrameSink, LoopOptions, Measurement, Pr
 from edgebench.agent.measure.plan import RunPlan, given_labels, plan_run, synthetic_samples
 from edgebench.agent.measure.result import build_result, default_device_id, new_run_id, utc_now
 from edgebench.agent.options.classes import RunOptions
+from edgebench.agent.runtime import compiled, registry
 from edgebench.agent.runtime import interpreter as rtmod
-from edgebench.agent.runtime import registry
 from edgebench.agent.runtime.interpreter import Runtime, TensorInfo
 from edgebench.agent.runtime.postprocess import Detector, summarize_outputs
 from edgebench.agent.sources.base import Frame, Source
@@ -208,11 +208,19 @@ def _validate(opts: RunOptions) -> None:
 def _plan(opts: RunOptions) -> tuple[Runtime, RunPlan]:
     """The --labels file (first: a wrong path fails before a slow model load), the runtime, the plan."""
     given = given_labels(opts)
+    rt = open_runtime(opts, opts.threads)
+    return rt, plan_run(opts, rt, given)
+
+
+def open_runtime(opts: Any, threads: int | None) -> Runtime:
+    """The Interpreter, or LiteRT's CompiledModel when ``--accelerator`` is given."""
+    spec = compiled.CompiledSpec.from_opts(opts)
+    if spec is not None:
+        return compiled.load(opts.model, spec, runtime=opts.runtime, num_threads=threads)
     delegate = (
         rtmod.DelegateSpec(opts.delegate, dict(opts.delegate_options), opts.cpu_fallback) if opts.delegate else None
     )
-    rt = rtmod.load(opts.model, runtime=opts.runtime, num_threads=opts.threads, delegate=delegate, xnnpack=opts.xnnpack)
-    return rt, plan_run(opts, rt, given)
+    return rtmod.load(opts.model, runtime=opts.runtime, num_threads=threads, delegate=delegate, xnnpack=opts.xnnpack)
 
 
 def _feeders(rt: Runtime, plan: RunPlan) -> tuple[Callable[[Any], None], Callable[[Any], Any]]:
@@ -354,6 +362,31 @@ def _process_section(done: _Measured) -> dict[str, Any]:
     }
 
 
+def memory_section(rt: Runtime, m: Measurement) -> dict[str, Any]:
+    """Resident memory after load, allocation (or compilation), the first inference, and the peak."""
+    from edgebench.agent.runtime import memory
+
+    seen = {**rt.memory, "after_first_inference_mb": m.rss_after_first_inference_mb, "after_run_mb": memory.rss_mb()}
+    # the kernel's high-water mark lags the resident set a little: the peak is never below a reading
+    peak = max([memory.peak_mb(), *(v for v in seen.values() if v is not None)])
+    return {**seen, "peak_mb": peak, "scope": memory.SCOPE}
+
+
+def ops_section(rt: Runtime, opts: RunOptions) -> dict[str, Any] | None:
+    """The op table (edgebench.agent.runtime.optime): placement always, GPU compatibility and
+    per-operator times with --ops; for a CompiledModel only what its API says."""
+    from edgebench.agent.runtime import optime
+
+    if getattr(rt, "fully_accelerated", None) is not None or rt.describe().get("api") == "compiled_model":
+        return {
+            "source": "CompiledModel.is_fully_accelerated() (no per-operator API)",
+            "fully_accelerated": rt.fully_accelerated,
+        }
+    if not opts.ops:
+        return rt.ops
+    return optime.diagnose(rt, times=True)
+
+
 def _result_step(
     opts: RunOptions,
     rt: Runtime,
@@ -378,7 +411,7 @@ def _result_step(
         config={k: v for k, v in asdict(opts).items() if k not in ("notes", "device_id", "run_id")},
         notes=notes,
         validity=validity(m, opts),
-        warnings=variance_warnings(m) + queue_warnings(m),
+        warnings=list(getattr(rt, "warnings", [])) + variance_warnings(m) + queue_warnings(m),
         process=_process_section(done),
         pacing="realtime" if (opts.fps or opts.pacing == "realtime" or done.live) else "fast",
     )
@@ -388,6 +421,10 @@ def _result_step(
         result["model"]["registry"] = registry.describe(plan.facts.known)
     if src.scorer is not None:
         result["accuracy"] = src.scorer.score(m.predictions, opts.accuracy_floor)
+    result["memory"] = memory_section(rt, m)
+    ops = ops_section(rt, opts)
+    if ops is not None:
+        result["ops"] = ops
     result.update(done.probes.sections(m.start_ns, m.end_ns, m.frames, runtime=rt.describe()))
     result["notes"].extend(done.probes.notes)
     return result

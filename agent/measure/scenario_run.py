@@ -32,6 +32,7 @@ from edgebench.agent.measure.scenarios import (
 from edgebench.agent.measure.workload import BATCH_SCOPE, BatchWorker, Unsupported, WorkerSpec
 from edgebench.agent.options.scenario import settings
 from edgebench.agent.runtime import interpreter as rtmod
+from edgebench.agent.runtime.compiled import CompiledSpec
 from edgebench.agent.runtime.interpreter import fallback_text
 from edgebench.agent.runtime.threads import describe as describe_threads
 from edgebench.agent.wire import protocol
@@ -74,6 +75,7 @@ def _worker(opts: Any) -> BatchWorker:
         runtime=opts.runtime,
         xnnpack=opts.xnnpack,
         delegate=delegate,
+        compiled=CompiledSpec.from_opts(opts),
         source=opts.source,
         seed=opts.seed,
         normalization=opts.normalization,

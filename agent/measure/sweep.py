@@ -43,6 +43,7 @@ from edgebench.agent.measure.result import default_device_id, new_run_id
 from edgebench.agent.measure.workload import BATCH_SCOPE, BatchWorker, Unsupported, WorkerSpec
 from edgebench.agent.options.classes import ProbeOptions, SweepOptions, check_ranges
 from edgebench.agent.runtime import interpreter as rtmod
+from edgebench.agent.runtime.compiled import CompiledSpec
 from edgebench.agent.wire import protocol
 from edgebench.agent.wire.stats import histogram_ms, summarize_ns
 
@@ -144,6 +145,7 @@ def worker_spec(opts: SweepOptions, batch: int, threads: int) -> WorkerSpec:
         runtime=opts.runtime,
         xnnpack=opts.xnnpack,
         delegate=delegate,
+        compiled=CompiledSpec.from_opts(opts),
         source=opts.source,
         seed=opts.seed,
         normalization=opts.normalization,

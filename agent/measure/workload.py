@@ -27,6 +27,7 @@ import numpy as np
 
 from edgebench.agent.errors import ModelError, SourceError, UserError
 from edgebench.agent.measure.plan import ModelFacts, plan_inputs, synthetic_samples
+from edgebench.agent.runtime import compiled
 from edgebench.agent.runtime import interpreter as rtmod
 from edgebench.agent.runtime.interpreter import Runtime, _first_line, quiet_native_stderr
 
@@ -51,6 +52,8 @@ class WorkerSpec:
     runtime: str = "auto"
     xnnpack: bool = True
     delegate: rtmod.DelegateSpec | None = None
+    #: --accelerator: LiteRT's CompiledModel instead of the Interpreter
+    compiled: compiled.CompiledSpec | None = None
     source: str = "synthetic"
     pool: int = 8
     seed: int = 0
@@ -130,9 +133,12 @@ class BatchWorker:
             raise UserError(f"batch size must be at least 1, got {spec.batch}")
         self.spec = spec
         self.batch = spec.batch
-        self.rt = rtmod.load(
-            spec.model, runtime=spec.runtime, num_threads=spec.threads, delegate=spec.delegate, xnnpack=spec.xnnpack
-        )
+        if spec.compiled is not None:
+            self.rt = compiled.load(spec.model, spec.compiled, runtime=spec.runtime, num_threads=spec.threads)
+        else:
+            self.rt = rtmod.load(
+                spec.model, runtime=spec.runtime, num_threads=spec.threads, delegate=spec.delegate, xnnpack=spec.xnnpack
+            )
         self.base_inputs = list(self.rt.inputs)
         self.signature = batch_signature(self.rt)
         self.resize_ms = 0.0

@@ -88,6 +88,35 @@ class Choice(Kind):
         return v
 
 
+class Subset(Kind):
+    """Some of a fixed set, in order, comma-separated (``npu,cpu``); a list in the config file.
+    The value is the normalized text (lower case, no spaces, no repeats)."""
+
+    annotation = "str | None"
+
+    def __init__(self, *options: str):
+        self.options = options
+
+    def _check(self, parts: list[str]) -> str:
+        wrong = [p for p in parts if p not in self.options]
+        if not parts or wrong:
+            raise Bad(f"expected some of {', '.join(self.options)} (comma-separated), got {','.join(parts)!r}")
+        return ",".join(dict.fromkeys(parts))
+
+    def from_config(self, v: Any) -> str:
+        if isinstance(v, str):
+            return self._check([p.strip().lower() for p in v.split(",") if p.strip()])
+        if isinstance(v, list) and all(isinstance(x, str) for x in v):
+            return self._check([x.strip().lower() for x in v])
+        raise Bad(f"expected some of {', '.join(self.options)} as a list or comma-separated, got {v!r}")
+
+    def from_flag(self, v: Any, name: str) -> str:
+        try:
+            return self.from_config(v)
+        except Bad as e:
+            raise Bad(f"{name}: {e}") from None
+
+
 class _Bounded(Kind):
     """A number within [lo, hi] (``above``: lo itself is out)."""
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgebench.agent.errors import ModelError, UserError
+from edgebench.agent.runtime.memory import rss_mb
 from edgebench.agent.runtime.threads import resolve as resolve_threads
 
 log = logging.getLogger("edgebench.runtime")
@@ -254,8 +255,18 @@ class Runtime:
     delegate: dict[str, Any] | None = None
     delegate_load_ms: float | None = None
     delegate_fallback: dict[str, str] | None = None
-    xnnpack: bool = True
+    #: XNNPACK applied to at least one operator (read from the graph), None when the graph
+    #: cannot say (no _get_ops_details, or an external delegate shares the graph with it)
+    xnnpack: bool | None = True
+    #: XNNPACK was asked for (not --no-xnnpack)
+    xnnpack_requested: bool = True
     delegated_partitions: int | None = None
+    #: the op table (edgebench.agent.runtime.graph.op_table), None when the graph cannot be read
+    ops: dict[str, Any] | None = None
+    #: what the graph contradicts in what was asked for (a delegate that took no operator)
+    warnings: list[str] = field(default_factory=list)
+    #: resident memory (MB) before_load_mb, after_load_mb, after_allocate_mb (edgebench.agent.runtime.memory)
+    memory: dict[str, float | None] = field(default_factory=dict)
     #: threads.GIVEN (the caller asked for num_threads) or threads.DEFAULT
     num_threads_from: str = "given"
     inputs: list[TensorInfo] = field(default_factory=list)
@@ -272,9 +283,17 @@ class Runtime:
             "delegate": self.delegate,
             "num_threads": self.num_threads,
             "num_threads_from": self.num_threads_from,
+            "api": "interpreter",
             "xnnpack": self.xnnpack,
+            "xnnpack_requested": self.xnnpack_requested,
             "delegated_partitions": self.delegated_partitions,
         }
+        if self.ops is not None:
+            d["ops_delegated"] = self.ops["delegated"]
+            d["ops_total"] = self.ops["total"]
+            d["placement"] = self.ops["summary"]
+        if self.warnings:
+            d["warnings"] = list(self.warnings)
         if self.delegate_fallback:
             d["delegate_fallback"] = self.delegate_fallback
         return d
@@ -337,6 +356,7 @@ def load(
                 ) from None
             fallback = {"requested": delegate.resolved, "reason": str(e)}
             log.warning("%s; running on the CPU (--cpu-fallback)", e)
+    mem = {"before_load_mb": rss_mb()}
     with quiet_native_stderr():
         t0 = time.perf_counter_ns()
         try:
@@ -344,6 +364,7 @@ def load(
         except Exception as e:
             raise ModelError(f"{rt_name} cannot load {model_path}: {_first_line(e)}") from None
         t1 = time.perf_counter_ns()
+        mem["after_load_mb"] = rss_mb()
         try:
             interp.allocate_tensors()
         except Exception as e:
@@ -355,6 +376,7 @@ def load(
                 )
             raise ModelError(f"{rt_name} cannot prepare {model_path} (allocate_tensors failed): {msg}{hint}") from None
         t2 = time.perf_counter_ns()
+    mem["after_allocate_mb"] = rss_mb()
     rt = Runtime(
         model_path=model_path,
         name=rt_name,
@@ -368,16 +390,44 @@ def load(
         delegate_load_ms=delegate_ms,
         delegate_fallback=fallback,
         xnnpack=xnnpack,
+        xnnpack_requested=xnnpack,
+        memory=mem,
     )
-    try:
-        rt.delegated_partitions = sum(1 for op in interp._get_ops_details() if op.get("op_name") == "DELEGATE")
-    except Exception:  # a private API; absent on some runtimes
-        rt.delegated_partitions = None
+    read_placement(rt, delegate_info["library"] if delegate_info else None)
     rt.inputs = [_tensor_info(d) for d in interp.get_input_details()]
     rt.outputs = [_tensor_info(d) for d in interp.get_output_details()]
     if not rt.inputs:
         raise ModelError(f"{model_path} has no input tensors")
     return rt
+
+
+def read_placement(rt: Runtime, library: str | None) -> None:
+    """What the graph says ran where, after ``allocate_tensors``: the op table, whether
+    XNNPACK (and the external delegate) really applied, and a warning (in the result and
+    on stderr) for a delegate that was asked for and took no operator."""
+    from edgebench.agent.runtime.graph import op_table
+
+    try:
+        details = rt.interpreter._get_ops_details()
+    except Exception:  # a private API; absent on some runtimes
+        rt.xnnpack = None if rt.xnnpack_requested else False
+        return
+    rt.ops = op_table(details, library, rt.xnnpack_requested)
+    rt.delegated_partitions = len(rt.ops["partitions"])
+    applied = rt.delegated_partitions > 0
+    if library:
+        rt.delegate = {**(rt.delegate or {}), "applied": applied}
+        rt.xnnpack = None if (rt.xnnpack_requested and applied) else False
+        asked = f"the delegate {library}"
+    else:
+        rt.xnnpack = rt.xnnpack_requested and applied
+        asked = "XNNPACK" if rt.xnnpack_requested else None
+    if asked and not applied:
+        rt.warnings.append(
+            f"{asked} was asked for but applied to no operator of {os.path.basename(rt.model_path)}: "
+            f"all {rt.ops['total']} operators ran on the CPU's built-in kernels"
+        )
+        log.warning("%s", rt.warnings[-1])
 
 
 def invoke_checked(rt: Runtime) -> None:

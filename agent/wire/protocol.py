@@ -178,6 +178,17 @@ _STAT_BLOCK = {
     "properties": {s: {"type": ["number", "null"], "minimum": 0} for s in STATS},
 }
 
+#: the moments a result's ``memory`` section gives the resident memory at (MB)
+MEMORY_POINTS = (
+    "before_load_mb",
+    "after_load_mb",
+    "after_allocate_mb",
+    "after_first_inference_mb",
+    "after_run_mb",
+    "peak_mb",
+)
+_NUM_OR_NULL_MB = {"type": ["number", "null"], "minimum": 0}
+
 RESULT_JSON_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": [
@@ -226,6 +237,19 @@ RESULT_JSON_SCHEMA: dict[str, Any] = {
             "properties": {s: _STAT_BLOCK for s in STAGES + OPTIONAL_STAGES},
         },
         "predictions": {"type": "array"},
+        # what ran where (issue 13): the op table (every operator's backend, the delegate
+        # partitions, "N of M operators on X"; GPU compatibility and per-operator times with --ops)
+        "ops": {
+            "type": ["object", "null"],
+            "properties": {
+                "total": _COUNT,
+                "delegated": _COUNT,
+                "ops": {"type": "array", "items": {"type": "object", "required": ["index", "type", "backend"]}},
+                "times": {"type": "object", "required": ["method", "sum_ms", "whole_invoke_ms"]},
+            },
+        },
+        # resident memory (MB) after load, allocation, the first inference, and the peak
+        "memory": {"type": "object", "properties": {k: _NUM_OR_NULL_MB for k in MEMORY_POINTS}},
         # a local file only: where `edgebench run --json R.json --csv R.csv` wrote the per-frame
         # CSV, relative to the document (what `edgebench compare` judges noise from)
         "samples_csv": {"type": "string", "maxLength": 4096},

@@ -143,6 +143,8 @@ def accelerator(runtime: dict[str, Any] | None) -> str:
         return f"delegate {name}"
     if (rt.get("delegate_fallback") or {}).get("requested"):
         return "CPU (the delegate did not load)"
+    if rt.get("xnnpack") is False and rt.get("xnnpack_requested"):
+        return "CPU, built-in kernels (XNNPACK asked for, applied to no operator)"
     if rt.get("xnnpack") is False:
         return "CPU, reference kernels (XNNPACK off)"
     if rt.get("xnnpack"):

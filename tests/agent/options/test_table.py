@@ -12,7 +12,19 @@ from edgebench.agent.cli.flags import given
 from edgebench.agent.errors import UserError
 from edgebench.agent.options import config as cfgmod
 from edgebench.agent.options.classes import ProbeOptions, RunOptions, SweepOptions
-from edgebench.agent.options.kinds import Bool, Choice, DeviceId, Fraction, Grid, Number, StrMap, Text, Whole, _Bounded
+from edgebench.agent.options.kinds import (
+    Bool,
+    Choice,
+    DeviceId,
+    Fraction,
+    Grid,
+    Number,
+    StrMap,
+    Subset,
+    Text,
+    Whole,
+    _Bounded,
+)
 from edgebench.agent.options.table import (
     CLI,
     OPTIONS,
@@ -64,6 +76,8 @@ def sample(o) -> tuple[list[str], object]:
         return [o.flag, "a=1", o.flag, "b=2"], {"a": "1", "b": "2"}
     if isinstance(k, Grid):
         return [o.flag, "2,1"], [2, 1]
+    if isinstance(k, Subset):
+        return [o.flag, ",".join(reversed(k.options))], ",".join(reversed(k.options))
     if isinstance(k, Choice):
         return [o.flag, k.choices[-1]], k.choices[-1]
     if isinstance(k, Whole):
