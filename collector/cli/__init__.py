@@ -282,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     from edgebench.collector.cli.plan import add_parser as add_plan_parser
 
     add_plan_parser(sub, _db_arg)
+    from edgebench.collector.cli.baseline import add_parsers as add_baseline_parsers
+
+    add_baseline_parsers(sub, _db_arg)
     return ap
 
 
