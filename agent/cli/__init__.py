@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     from edgebench.agent.cli.local import add_parsers as add_local_parsers
 
     add_local_parsers(sub)
+    from edgebench.agent.cli.tune import add_parser as add_tune_parser
+
+    add_tune_parser(sub)
 
     a = sub.add_parser(
         "agent",
@@ -383,6 +386,10 @@ def main(argv: list[str] | None = None) -> int:
             from edgebench.agent.cli.models import cmd_models
 
             return cmd_models(args)
+        if args.command == "tune":
+            from edgebench.agent.cli.tune import cmd_tune
+
+            return cmd_tune(args)
         if args.command in ("report", "compare", "schema"):
             from edgebench.agent.cli import local
 

@@ -330,8 +330,10 @@ def run_point(
     instances: int,
     samples=None,
     power_window: PowerWindow | None = None,
+    keep_latencies: bool = False,
 ) -> dict[str, Any]:
-    """Measure one grid point; never raises for a point-level problem."""
+    """Measure one grid point; never raises for a point-level problem. ``keep_latencies``:
+    the per-batch latencies (ns) under ``latencies_ns``, for the tune's noise verdicts."""
     mode = "processes" if opts.processes else "threads"
     point: dict[str, Any] = {**_point_key(batch, threads, instances), "instance_mode": mode}
     spec = worker_spec(opts, batch, threads)
@@ -380,6 +382,8 @@ def run_point(
         else "the instance processes over their measured loops, summed; 100 = one core busy"
     )
     point.update(_power(power_window, t0, t1, items))
+    if keep_latencies:
+        point["latencies_ns"] = lat
     reasons = []
     if batches < opts.min_frames:
         reasons.append(f"only {batches} batches measured; at least {opts.min_frames} needed for the tail percentiles")

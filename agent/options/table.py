@@ -648,6 +648,54 @@ _SWEEP: tuple[Option, ...] = (
     Option("sweep", "seed", Whole(0), 0, "seed of the synthetic samples"),
 )
 
+_TUNE: tuple[Option, ...] = (
+    # -- tune: `edgebench tune` (agent/measure/tune.py; its search space is tune.DIMENSIONS) -------
+    Option("tune", "model", Text(), REQUIRED, "path to a .tflite model", "--model", commands=("tune",)),
+    Option(
+        "tune",
+        "latency_bound_ms",
+        Number(0, above=True),
+        REQUIRED,
+        "the p99 of a batch's latency the configuration must hold",
+        "--latency-bound-ms",
+        metavar="MS",
+        commands=("tune",),
+    ),
+    Option(
+        "tune",
+        "objective",
+        Choice("throughput", "latency", "energy"),
+        "throughput",
+        "what the best configuration under the bound maximizes: items/s, or minimizes: p99, mJ per item",
+        "--objective",
+        commands=("tune",),
+    ),
+    Option(
+        "tune",
+        "budget_s",
+        Number(0, above=True),
+        300.0,
+        "stop measuring new configurations after this long (the leaders' re-measurement comes after)",
+        "--budget-s",
+        metavar="SEC",
+        commands=("tune",),
+    ),
+    Option(
+        "tune", "max_batch", Whole(1, MAX_BATCH), 8, "the largest batch size tried", "--max-batch", commands=("tune",)
+    ),
+    *_also(_RUN, "tune", "tune", "runtime", "delegate", "delegate_options", "cpu_fallback"),
+    *_also(_RUN, "tune", None, "normalization", "resize", "color"),
+    Option(
+        CLI,
+        "write_config",
+        Text(),
+        help="write the winner as the run: section of an agent config here",
+        flag="--write-config",
+        metavar="FILE",
+        commands=("tune",),
+    ),
+)
+
 _PROBES: tuple[Option, ...] = (
     # -- probes: power, thermal and system around a run (ProbeOptions); a sweep's energy per item --
     Option(
@@ -807,7 +855,7 @@ _CLI: tuple[Option, ...] = (
         help="YAML config: its sections hold these settings; flags override them",
         flag="--config",
         metavar="FILE",
-        commands=("run", "sweep", "agent"),
+        commands=("run", "sweep", "tune", "agent"),
         required=("agent",),
     ),
     Option(
@@ -817,7 +865,7 @@ _CLI: tuple[Option, ...] = (
         help="write the result document here (compare: the comparison)",
         flag="--json",
         metavar="OUT",
-        commands=("run", "sweep", "compare"),
+        commands=("run", "sweep", "tune", "compare"),
     ),
     Option(
         CLI,
@@ -906,12 +954,12 @@ _CLI: tuple[Option, ...] = (
         "print nothing but errors",
         "--quiet",
         short="-q",
-        commands=("run", "sweep"),
+        commands=("run", "sweep", "tune"),
         action="true",
     ),
 )
 
-OPTIONS: tuple[Option, ...] = (*_RUN, *_SWEEP, *_PROBES, *_DEVICE, *_CLI)
+OPTIONS: tuple[Option, ...] = (*_RUN, *_SWEEP, *_TUNE, *_PROBES, *_DEVICE, *_CLI)
 
 #: config sections, in the order the file is usually written
 SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(o.section for o in OPTIONS if o.section not in (CLI, TOP, "job")))

@@ -279,6 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = (_serve_parser, _report_parser, _devices_parser, _export_parser, _compare_parser, _web_parser)
     for add in (*commands, _purge_parser, _demo_parser, add_cmd_parser):  # in the order --help lists them
         add(sub)
+    from edgebench.collector.cli.plan import add_parser as add_plan_parser
+
+    add_plan_parser(sub, _db_arg)
+    from edgebench.collector.cli.baseline import add_parsers as add_baseline_parsers
+
+    add_baseline_parsers(sub, _db_arg)
     return ap
 
 

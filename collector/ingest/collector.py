@@ -287,7 +287,25 @@ class Collector:
                 if c.get("seq_reused"):
                     self.counts["rejected"] += c["seq_reused"]
                     self.rejections["seq_reused"] += c["seq_reused"]
+            self._watch(good)
         return [k for k in done if k is not None]
+
+    def _watch(self, stored) -> None:
+        """The regression watch (collector/aggregate/regressions.py) on each run summary just
+        stored: its verdict stored, and its alert published retained; never stops ingest."""
+        from edgebench.collector.aggregate.regressions import alert_message, is_run_summary, watch
+
+        for m in stored:
+            if not is_run_summary(m):
+                continue
+            try:
+                v = watch(self.store, m.device_id, m.run_id)
+            except Exception:
+                log.exception("regression watch failed for %s/%s", m.device_id, m.run_id)
+                continue
+            if v is not None and self.conn.client is not None:
+                topic, payload = alert_message(v)
+                self.conn.client.publish(topic, payload, qos=1, retain=True)
 
     def _store(self, fn: Callable, fallback=None):
         """Run a storage call; retry while the database is unavailable (nothing is acked

@@ -163,6 +163,24 @@ CREATE TABLE IF NOT EXISTS telemetry (
     PRIMARY KEY (device_id, session, seq)
 );
 CREATE INDEX IF NOT EXISTS telemetry_device_ts ON telemetry (device_id, ts);
+CREATE TABLE IF NOT EXISTS baselines (
+    key         TEXT PRIMARY KEY,
+    device_id   TEXT NOT NULL,
+    run_id      TEXT NOT NULL,
+    set_at      {real} NOT NULL,
+    how         TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS regressions (
+    device_id   TEXT NOT NULL,
+    run_id      TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    baseline_device_id TEXT NOT NULL,
+    baseline_run_id    TEXT NOT NULL,
+    verdict     TEXT NOT NULL,
+    comparison  TEXT NOT NULL,
+    judged_at   {real} NOT NULL,
+    PRIMARY KEY (device_id, run_id)
+);
 CREATE TABLE IF NOT EXISTS latency_buckets (
     device_id TEXT NOT NULL,
     run_id    TEXT NOT NULL,
@@ -184,12 +202,15 @@ TABLES = (
     "quarantine",
     "telemetry",
     "latency_buckets",
+    "baselines",
+    "regressions",
 )
 #: ``telemetry`` (each device's readings over time, for its page and /metrics) and
 #: ``latency_buckets`` (the cumulative latency histogram /metrics serves) are tables a
 #: version-4 database gains when a collector opens it (CREATE TABLE IF NOT EXISTS): nothing
 #: in the other tables changes, so the schema version stays 4 and an older collector that
-#: opens the database simply does not read them.
+#: opens the database simply does not read them. ``baselines`` and ``regressions`` (the
+#: regression watch, collector/aggregate/regressions.py) are added the same way.
 
 #: Columns added to ``runs`` by schema version 4 (sweeps and scenarios), added in place to a
 #: version-3 database when a collector opens it.

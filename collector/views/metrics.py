@@ -78,6 +78,7 @@ class FleetCollector:
         yield from last_run_families(store)
         yield from scenario_families(scenario_rows(store))
         yield from sweep_families(sweep_rows(store))
+        yield regression_family(store)
         if self.ingest is not None:
             yield from collector_families(self.ingest)
         yield quarantine_family(quarantine_counts(store))
@@ -302,6 +303,23 @@ def sweep_families(rows: list[dict[str, Any]]) -> list:
         if r.get("lowest_p99_ms") is not None:
             low.add_metric(lab, clean(float(r["lowest_p99_ms"]) / 1000.0))
     return [best, low]
+
+
+def regression_family(store):
+    """Each baseline key's newest verdict (collector/aggregate/regressions.py): 1 slower,
+    0 within noise, -1 faster than the key's baseline."""
+    from edgebench.collector.aggregate.regressions import GAUGE, regression_rows
+
+    g = _gauge(
+        "edgebench_regression",
+        "newest run of a baseline key against its baseline: 1 slower, 0 within noise, -1 faster (beyond noise)",
+        ["key_id", "board", "model_sha256", "device_id", "run_id"],
+    )
+    for r in regression_rows(store):
+        dev, run = r["run"].split("/", 1)
+        sha = (r["key"].get("model_sha256") or "")[:12]
+        g.add_metric([r["key_id"], str(r["key"].get("board")), sha, dev, run], float(GAUGE[r["verdict"]]))
+    return g
 
 
 def collector_families(ingest) -> list:

@@ -70,7 +70,7 @@ def test_every_bad_key_and_value_is_reported_at_once(tmp_path):
         f"edgebench: error: config {cfg}: jobs[0].top_k: expected a whole number between 1 and 100, got 0",
         f"edgebench: error: config {cfg}: unknown key jobs[0].every (did you mean jobs[0].every_s?)",
         f"edgebench: error: config {cfg}: unknown key bogus (known: commands, device_id, jobs, mqtt, outbox, "
-        "probes, run, sweep, telemetry)",
+        "probes, run, sweep, telemetry, tune)",
     ]
     # the service reads the same file the same way
     p = run_cli("agent", "--config", str(cfg))

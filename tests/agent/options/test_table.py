@@ -235,6 +235,6 @@ def test_a_command_may_have_its_own_default():
 
 
 def test_sections_of_the_config_are_the_tables():
-    assert set(cfgmod.SECTION_KEYS) == {"run", "sweep", "probes", "mqtt", "outbox", "telemetry", "commands"}
+    assert set(cfgmod.SECTION_KEYS) == {"run", "sweep", "tune", "probes", "mqtt", "outbox", "telemetry", "commands"}
     assert set(cfgmod.JOB_KEYS) == {o.key for o in options("run")} | {"name", "every_s"}
     assert all(isinstance(o.kind, Bool) for o in OPTIONS if o.action in ("true", "false"))

@@ -47,6 +47,7 @@ EXPECTED = {
     "edgebench_scenario_max_queries_per_second": "gauge",
     "edgebench_scenario_latency_bound_seconds": "gauge",
     "edgebench_sweep_best_throughput_items_per_second": "gauge",
+    "edgebench_regression": "gauge",
     "edgebench_sweep_lowest_latency_p99_seconds": "gauge",
     "edgebench_collector_messages": "counter",
     "edgebench_collector_rejected_messages": "counter",
