@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import sqlite3
 import threading
@@ -44,6 +45,11 @@ DEFAULT_GROUP = "edgebench-collectors"
 #: an upgrade; not days: a member of a shared group that is away keeps being dealt its
 #: share of the messages into its session, which wait there until it returns.
 DEFAULT_SESSION_EXPIRY_S = 3600
+
+
+def _payload(body: dict) -> bytes:
+    """A validated message's body as JSON again, for the quarantine."""
+    return json.dumps(body, default=str).encode()
 
 
 class _AckingConnection(Connection):
@@ -196,7 +202,8 @@ class Collector:
 
     def _process(self, items) -> None:
         good = []
-        bad = []
+        bad: list = []
+        bad_retained: list = []  # kept once: the broker delivers them again on every restart
         for topic, payload, retained, _mid, _qos, _gen, t in items:
             self.counts["received"] += 1
             try:
@@ -214,13 +221,15 @@ class Collector:
                         "; logging every 1000th from now on" if n == 10 else "",
                         e,
                     )
-                bad.append((t, topic, e.code, str(e), payload))
+                (bad_retained if retained else bad).append((t, topic, e.code, str(e), payload))
                 continue
             if m is None:
                 self.counts["ignored"] += 1
             else:
                 good.append(m)
         self._store(lambda: self.store.quarantine(bad))
+        if bad_retained:
+            self._store(lambda: self.store.quarantine(bad_retained, once=True))
         if good:
             c = self._store(lambda: self.store.apply(good), fallback=good)
             if c:
@@ -245,8 +254,7 @@ class Collector:
                     delay = min(delay * 2, 5.0)
                     continue
                 if not fallback or len(fallback) == 1:
-                    self.counts["store_errors"] += len(fallback or [1])
-                    log.exception("could not store %d message(s)", len(fallback or [1]))
+                    self._store_failed(fallback or [], e)
                     return None
                 total = Counter()
                 for m in fallback:
@@ -254,6 +262,25 @@ class Collector:
                     if c:
                         total.update(c)
                 return total
+
+    def _store_failed(self, msgs: list, e: Exception) -> None:
+        """A message that passed validation but could not be stored: counted, logged in one
+        line (the first ten, then every 1000th) and kept in quarantine with the store's error,
+        so that a person sees what it was; it is then acknowledged like any rejected message."""
+        self.counts["store_errors"] += max(1, len(msgs))
+        reason = f"the store refused it: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+        n = self.counts["store_errors"]
+        if n <= 10 or n % 1000 == 0:
+            log.error("could not store %d message(s) (%d so far): %s", max(1, len(msgs)), n, reason)
+        if not msgs:
+            return
+        self.counts["rejected"] += len(msgs)
+        self.rejections["store_failed"] += len(msgs)
+        items = [(m.received_at, m.topic, "store_failed", reason, _payload(m.body)) for m in msgs]
+        try:
+            self.store.quarantine(items)
+        except Exception as qe:  # the database itself is broken: the count and the log line remain
+            log.error("could not quarantine either: %s", str(qe).splitlines()[0][:200] if str(qe) else qe)
 
     def _closing_deadline_passed(self) -> bool:
         return time.monotonic() > getattr(self, "_stop_deadline", float("inf"))
