@@ -145,10 +145,34 @@ def parse_topic(topic: str) -> dict[str, str] | None:
     return None
 
 
+# --------------------------------------------------------------------------- bounds
+# Every number a message carries is bounded to what is physically meaningful and what the
+# store and every view can hold and compute with (sums, means, differences of seq) without
+# overflowing a 64-bit integer or a double: anything beyond is rejected as invalid.
+#: Largest seq or session: the largest integer a double (JSON in JavaScript) holds exactly;
+#: differences and sums of these stay within a 64-bit integer.
+MAX_SEQ = 2**53 - 1
+#: Longest latency or duration in milliseconds: one day (an offline query may be long).
+MAX_MS = 86_400_000
+#: Longest run, in seconds: a year.
+MAX_DURATION_S = 366 * 86_400
+#: Most frames (or items, queries, samples) one run may count: 10^12 (a year at 30,000 FPS).
+MAX_COUNT = 10**12
+#: Latest timestamp (s since the epoch): 2100-01-01.
+MAX_TS = 4_102_444_800
+#: Largest rate (frames, items or queries per second) and any other quantity.
+MAX_RATE = 10**9
+MAX_QUANTITY = 10**12
+
 # --------------------------------------------------------------------------- schemas
-_NUM_MS = {"type": "number", "minimum": 0}
-_NUM_OR_NULL = {"type": ["number", "null"]}
-_COUNT = {"type": "integer", "minimum": 0}
+_NUM_MS = {"type": "number", "minimum": 0, "maximum": MAX_MS}
+_NUM_OR_NULL = {"type": ["number", "null"], "minimum": -MAX_QUANTITY, "maximum": MAX_QUANTITY}
+_COUNT = {"type": "integer", "minimum": 0, "maximum": MAX_COUNT}
+_SEQ = {"type": "integer", "minimum": 0, "maximum": MAX_SEQ}
+_TS = {"type": "number", "minimum": 0, "maximum": MAX_TS}
+_DURATION_S = {"type": "number", "minimum": 0, "maximum": MAX_DURATION_S}
+_RATE_OR_NULL = {"type": ["number", "null"], "minimum": 0, "maximum": MAX_RATE}
+_MS_OR_NULL = {"type": ["number", "null"], "minimum": 0, "maximum": MAX_MS}
 #: What the device's outbox had to drop of a run (see agent/wire/protocol.md, "Outbox bound").
 _DROPPED = {
     "type": "object",
@@ -165,9 +189,9 @@ _DROPPED = {
 _ENVELOPE = {
     "schema": {"type": "string"},
     "device_id": {"type": "string", "pattern": DEVICE_ID_RE.pattern},
-    "session": {"type": "integer", "minimum": 0},
-    "seq": {"type": "integer", "minimum": 0},
-    "ts": {"type": "number", "minimum": 0},
+    "session": _SEQ,
+    "seq": _SEQ,
+    "ts": _TS,
     "replayed": {"type": "boolean"},
 }
 _RUN_ID = {"type": "string", "pattern": RUN_ID_RE.pattern}
@@ -175,7 +199,7 @@ _RUN_ID = {"type": "string", "pattern": RUN_ID_RE.pattern}
 _STAT_BLOCK = {
     "type": "object",
     "required": list(REQUIRED_STATS),
-    "properties": {s: {"type": ["number", "null"], "minimum": 0} for s in STATS},
+    "properties": {s: _MS_OR_NULL for s in STATS},
 }
 
 #: the moments a result's ``memory`` section gives the resident memory at (MB)
@@ -225,12 +249,12 @@ RESULT_JSON_SCHEMA: dict[str, Any] = {
             "required": ["name", "version", "delegate", "num_threads"],
         },
         "source": {"type": ["object", "string"]},
-        "frames": {"type": "integer", "minimum": 0},
-        "warmup_frames": {"type": "integer", "minimum": 0},
-        "duration_s": {"type": "number", "minimum": 0},
-        "fps": {"type": ["number", "null"], "minimum": 0},
+        "frames": _COUNT,
+        "warmup_frames": _COUNT,
+        "duration_s": _DURATION_S,
+        "fps": _RATE_OR_NULL,
         "init_ms": _NUM_MS,
-        "first_inference_ms": {"type": ["number", "null"], "minimum": 0},
+        "first_inference_ms": _MS_OR_NULL,
         "latency_ms": {
             "type": "object",
             "required": list(STAGES),
@@ -260,7 +284,7 @@ RESULT_JSON_SCHEMA: dict[str, Any] = {
             "properties": {
                 "top1": {"type": "number", "minimum": 0, "maximum": 1},
                 "top5": {"type": "number", "minimum": 0, "maximum": 1},
-                "images": {"type": "integer", "minimum": 1},
+                "images": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT},
                 "below_floor": {"type": "boolean"},
             },
         },
@@ -285,21 +309,21 @@ MAX_SWEEP_POINTS = 512
 #: Largest latency histogram a document may carry (the agent writes 40 bins).
 MAX_HISTOGRAM_BINS = 256
 
-_NONNEG = {"type": "number", "minimum": 0}
-_NONNEG_OR_NULL = {"type": ["number", "null"], "minimum": 0}
+_NONNEG = {"type": "number", "minimum": 0, "maximum": MAX_QUANTITY}
+_NONNEG_OR_NULL = {"type": ["number", "null"], "minimum": 0, "maximum": MAX_QUANTITY}
 _TEXT = {"type": "string"}  # bounded by the payload limit; a reason is never cut short
 _TEXTS = {"type": "array", "items": _TEXT}
-_LATENCY_STATS = {"type": "object", "required": list(REQUIRED_STATS), "properties": {s: _NONNEG_OR_NULL for s in STATS}}
-_PER_ITEM_STATS = {"type": "object", "properties": {s: _NONNEG_OR_NULL for s in ("mean", "p50", "p90", "p99")}}
+_LATENCY_STATS = {"type": "object", "required": list(REQUIRED_STATS), "properties": {s: _MS_OR_NULL for s in STATS}}
+_PER_ITEM_STATS = {"type": "object", "properties": {s: _MS_OR_NULL for s in ("mean", "p50", "p90", "p99")}}
 _HISTOGRAM = {
     "type": "object",
     "required": ["edges_ms", "counts"],
     "properties": {
-        "edges_ms": {"type": "array", "items": _NONNEG, "maxItems": MAX_HISTOGRAM_BINS + 1},
+        "edges_ms": {"type": "array", "items": _NUM_MS, "maxItems": MAX_HISTOGRAM_BINS + 1},
         "counts": {"type": "array", "items": _COUNT, "maxItems": MAX_HISTOGRAM_BINS},
     },
 }
-_GRID_VALUE = {"type": "integer", "minimum": 1}
+_GRID_VALUE = {"type": "integer", "minimum": 1, "maximum": 1_000_000}
 _DOC_HEAD = {
     "device_id": {"type": "string", "pattern": DEVICE_ID_RE.pattern},
     "run_id": {"type": "string", "pattern": RUN_ID_RE.pattern},
@@ -398,7 +422,7 @@ SCENARIO_JSON_SCHEMA: dict[str, Any] = {
             "required": ["metric", "value", "unit"],
             "properties": {
                 "metric": {"type": "string", "maxLength": 64},
-                "value": {"type": ["number", "boolean", "null"]},
+                "value": {"type": ["number", "boolean", "null"], "minimum": -MAX_QUANTITY, "maximum": MAX_QUANTITY},
                 "unit": {"type": "string", "maxLength": 32},
                 "p99_latency_ms": _NONNEG_OR_NULL,
             },
@@ -492,7 +516,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "load_5m": _NUM_OR_NULL,
             "load_15m": _NUM_OR_NULL,
             "uptime_s": _NUM_OR_NULL,
-            "temps_c": {"type": "object", "additionalProperties": {"type": ["number", "null"]}},
+            "temps_c": {
+                "type": "object",
+                "maxProperties": 256,
+                "additionalProperties": {"type": ["number", "null"], "minimum": -273.15, "maximum": 10_000},
+            },
             "gpu_load_pct": _NUM_OR_NULL,
             "gpu_freq_mhz": _NUM_OR_NULL,
             "emc_load_pct": _NUM_OR_NULL,
@@ -534,7 +562,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {
             **_ENVELOPE,
             "run_id": _RUN_ID,
-            "first_frame": {"type": "integer", "minimum": 0},
+            "first_frame": _COUNT,
             "n": {"type": "integer", "minimum": 1, "maximum": MAX_FRAMES_PER_BATCH},
             "replayed": {"type": "boolean"},
             "latency_ms": {
@@ -568,9 +596,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "state": {"enum": list(CMD_ACK_STATES)},
             "reason": {"type": "string", "maxLength": 1000},
             "run_id": _RUN_ID,
-            "queued": {"type": "integer", "minimum": 0},
-            "frames": {"type": "integer", "minimum": 0},
-            "fps": {"type": ["number", "null"], "minimum": 0},
+            "queued": _COUNT,
+            "frames": _COUNT,
+            "fps": _RATE_OR_NULL,
             # `done` of a scenario job: its verdict and headline
             "scenario": {"enum": list(SCENARIO_KINDS)},
             "verdict": {"enum": list(VERDICTS)},
@@ -601,8 +629,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {
             "schema": {"const": CMD_RUN_SCHEMA},
             "cmd_id": {"type": "string", "pattern": CMD_ID_RE.pattern},
-            "issued_at": {"type": "number", "minimum": 0},
-            "ttl_s": {"type": "number", "exclusiveMinimum": 0},
+            "issued_at": _TS,
+            "ttl_s": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DURATION_S},
             "issued_by": {"type": "string", "maxLength": 128},
             "job": {"type": "object"},
         },

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from edgebench.agent.wire.protocol import STAGES
+from edgebench.agent.wire.protocol import MAX_MS, STAGES
 from edgebench.collector.aggregate.common import (
     DEFAULT_GROUP,
     GROUP_COLUMNS,
@@ -172,8 +172,11 @@ def _pg_latency(store, keys, where, params) -> dict[tuple, tuple[int, dict]]:
     """Per group: (frames, latency stats per stage), computed in PostgreSQL."""
     fr = ", ".join(str(p / 100) for p in REPORT_PCTS)
     cols = [f"s{i}" for i in range(len(ALL_STAGES))]
+    # A value beyond the protocol's bound (only in a store written before there was one)
+    # counts as the bound: PostgreSQL's float aggregates raise on an overflow.
+    v = {c: f"(CASE WHEN u.{c} > {MAX_MS} THEN {MAX_MS} ELSE u.{c} END)" for c in cols}
     aggs = ", ".join(
-        f"percentile_cont(ARRAY[{fr}]) WITHIN GROUP (ORDER BY u.{c}), AVG(u.{c}), COUNT(u.{c})" for c in cols
+        f"percentile_cont(ARRAY[{fr}]) WITHIN GROUP (ORDER BY {v[c]}), AVG({v[c]}), COUNT(u.{c})" for c in cols
     )
     arrays = ", ".join(f"b.{s}_ms" for s in ALL_STAGES)
     kl = ", ".join(keys)

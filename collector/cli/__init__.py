@@ -108,7 +108,7 @@ def cmd_serve(args) -> int:
     rej = ", ".join(f"{k} {v}" for k, v in col.rejections.items() if v)
     print(
         f"collector: stopped; received {c['received']}, stored {c['stored']}, duplicates {c['duplicates']}, "
-        f"rejected {c['rejected']}" + (f" ({rej})" if rej else ""),
+        f"rejected {c['rejected']}" + (f" ({rej})" if rej else "") + f", store errors {c['store_errors']}",
         flush=True,
     )
     store.close()

@@ -51,6 +51,11 @@ DEFAULT_GROUP = "edgebench-collectors"
 DEFAULT_SESSION_EXPIRY_S = 3600
 
 
+def _payload(body: dict) -> bytes:
+    """A validated message's body as JSON again, for the quarantine."""
+    return json.dumps(body, default=str).encode()
+
+
 class _AckingConnection(Connection):
     """The shared Connection, with PUBACKs sent by us after storing instead of by paho on receipt."""
 
@@ -247,7 +252,8 @@ class Collector:
     def _process(self, items) -> list[tuple[str, int]]:
         """Validate and store a batch; return the (device, seq) now stored or quarantined."""
         good = []
-        bad = []
+        bad: list = []
+        bad_retained: list = []  # kept once: the broker delivers them again on every restart
         for topic, payload, retained, _mid, _qos, _gen, t in items:
             self.counts["received"] += 1
             try:
@@ -265,7 +271,7 @@ class Collector:
                         "; logging every 1000th from now on" if n == 10 else "",
                         e,
                     )
-                bad.append((t, topic, e.code, str(e), payload))
+                (bad_retained if retained else bad).append((t, topic, e.code, str(e), payload))
                 continue
             if m is None:
                 self.counts["ignored"] += 1
@@ -274,6 +280,8 @@ class Collector:
         self._failed = set()
         quarantined = self._store(lambda: self.store.quarantine(bad)) is not False
         done = [_rejected_key(topic, payload) for _, topic, _, _, payload in bad] if quarantined else []
+        if bad_retained:
+            self._store(lambda: self.store.quarantine(bad_retained, once=True))
         if good:
             c = self._store(lambda: self.store.apply(good), fallback=good)
             done += [
@@ -323,8 +331,7 @@ class Collector:
                     continue
                 if not fallback or len(fallback) == 1:
                     self._failed.update(id(m) for m in fallback or ())
-                    self.counts["store_errors"] += len(fallback or [1])
-                    log.exception("could not store %d message(s)", len(fallback or [1]))
+                    self._store_failed(fallback or [], e)
                     return None if fallback else False
                 total = Counter()
                 for m in fallback:
@@ -332,6 +339,25 @@ class Collector:
                     if c:
                         total.update(c)
                 return total
+
+    def _store_failed(self, msgs: list, e: Exception) -> None:
+        """A message that passed validation but could not be stored: counted, logged in one
+        line (the first ten, then every 1000th) and kept in quarantine with the store's error,
+        so that a person sees what it was; it is then acknowledged like any rejected message."""
+        self.counts["store_errors"] += max(1, len(msgs))
+        reason = f"the store refused it: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+        n = self.counts["store_errors"]
+        if n <= 10 or n % 1000 == 0:
+            log.error("could not store %d message(s) (%d so far): %s", max(1, len(msgs)), n, reason)
+        if not msgs:
+            return
+        self.counts["rejected"] += len(msgs)
+        self.rejections["store_failed"] += len(msgs)
+        items = [(m.received_at, m.topic, "store_failed", reason, _payload(m.body)) for m in msgs]
+        try:
+            self.store.quarantine(items)
+        except Exception as qe:  # the database itself is broken: the count and the log line remain
+            log.error("could not quarantine either: %s", str(qe).splitlines()[0][:200] if str(qe) else qe)
 
     def _closing_deadline_passed(self) -> bool:
         return time.monotonic() > getattr(self, "_stop_deadline", float("inf"))

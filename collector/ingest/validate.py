@@ -44,6 +44,7 @@ REASONS = (
     "invalid",  # fails the JSON Schema (types, ranges, sizes)
     "inconsistent",  # disagrees with its topic or with itself
     "seq_reused",  # (device, session, seq) already used by a different message
+    "store_failed",  # passed validation but the store refused it (kept in quarantine with the error)
 )
 
 

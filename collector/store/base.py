@@ -132,12 +132,13 @@ class Store:
                 raise
         raise AssertionError("unreachable")
 
-    def quarantine(self, items: list[tuple[float, str, str, str, bytes]]) -> None:
-        """Keep rejected messages aside: (received_at, topic, code, reason, payload)."""
+    def quarantine(self, items: list[tuple[float, str, str, str, bytes]], once: bool = False) -> int:
+        """Keep rejected messages aside: (received_at, topic, code, reason, payload); ``once``:
+        skip those already kept (retained messages delivered again). Returns rows added."""
         if not items:
-            return
+            return 0
         with self.transaction() as cur:
-            quarantine_rows.keep(self, cur, items)
+            return quarantine_rows.keep(self, cur, items, once)
 
     def purge(self, older_than: float) -> dict[str, int]:
         """Retention: delete raw frame batches, dedup keys, quarantined messages and telemetry

@@ -16,13 +16,22 @@ from edgebench.collector.ingest.validate import Message
 #: Stored quarantined payloads are cut to this many bytes.
 QUARANTINE_KEEP_BYTES = 64 * 1024
 
+_KEPT = "SELECT 1 FROM quarantine WHERE topic = ? AND payload = ? LIMIT 1"
 _INSERT = "INSERT INTO quarantine(received_at, topic, code, reason, payload) VALUES (?,?,?,?,?)"
 
 
-def keep(store, cur, items: list[tuple[float, str, str, str, bytes]]) -> None:
-    """Rows for rejected messages: (received_at, topic, code, reason, payload)."""
+def keep(store, cur, items: list[tuple[float, str, str, str, bytes]], once: bool = False) -> int:
+    """Rows for rejected messages: (received_at, topic, code, reason, payload). ``once``: not
+    when the same payload on the same topic is already kept (a retained message, delivered
+    again on every restart). Returns how many rows were added."""
+    added = 0
     for t, topic, code, reason, payload in items:
-        cur.execute(store.sql(_INSERT), (t, topic[:1024], code, reason[:1000], bytes(payload[:QUARANTINE_KEEP_BYTES])))
+        row = (topic[:1024], bytes(payload[:QUARANTINE_KEEP_BYTES]))
+        if once and cur.execute(store.sql(_KEPT), row).fetchall():
+            continue
+        cur.execute(store.sql(_INSERT), (t, row[0], code, reason[:1000], row[1]))
+        added += 1
+    return added
 
 
 def keep_reused(store, cur, reused: list[tuple[Message, str]]) -> int:

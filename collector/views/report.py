@@ -1,10 +1,18 @@
-"""Terminal tables, JSON and CSV for the collector's reports."""
+"""Terminal tables, JSON and CSV for the collector's reports.
+
+Whatever a device sent reaches a terminal only through ``printable`` (control characters
+shown as escapes, never sent raw), and JSON only through ``finite`` (a stored value or a
+figure computed from stored values that is not a finite number is written as null: JSON has
+no Infinity).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import math
+import re
 import time
 from typing import Any, Sequence
 
@@ -15,7 +23,27 @@ def _f(v: Any, spec: str = ".2f") -> str:
     return "-" if v is None else format(v, spec)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: Any) -> str:
+    """Text with its control characters (escape sequences, newlines, C1 codes) as ``\\xNN``."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
+def finite(v: Any) -> Any:
+    """``v`` with every non-finite float (inf, nan) replaced by None, recursively."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [finite(x) for x in v]
+    return v
+
+
 def render(head: Sequence[str], body: list[Sequence[str]], left: set[int]) -> list[str]:
+    body = [[printable(c) for c in b] for b in body]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
 
     def line(cells):
@@ -278,7 +306,7 @@ def compare_table(c: dict[str, Any]) -> str:
 
 
 def as_json(rows: Any) -> str:
-    return json.dumps(rows, indent=2, default=str)
+    return json.dumps(finite(rows), indent=2, default=str, allow_nan=False)
 
 
 def as_csv(rows: list[dict[str, Any]]) -> str:

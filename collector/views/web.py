@@ -29,11 +29,12 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from edgebench.agent.errors import UserError
-from edgebench.collector.aggregate import DEFAULT_GROUP, device_rows, group_rows, run_detail
+from edgebench.collector.aggregate import DEFAULT_GROUP, GROUP_COLUMNS, device_rows, group_rows, run_detail
 from edgebench.collector.views.pages.device import device as device_page
 from edgebench.collector.views.pages.fleet import overview as overview_page
 from edgebench.collector.views.pages.model import model as model_page
 from edgebench.collector.views.pages.run import run as run_page
+from edgebench.collector.views.report import finite, printable
 from edgebench.collector.views.templating import render
 
 log = logging.getLogger("edgebench.web")
@@ -97,12 +98,16 @@ class Dashboard:
         if head == "run" and n == 3:
             return 200, HTML, self.run(parts[1], parts[2], q)
         if head == "api" and n >= 2:
-            return 200, "application/json", json.dumps(self.api(parts[1:], q), default=str).encode()
+            body = json.dumps(finite(self.api(parts[1:], q)), default=str, allow_nan=False)
+            return 200, "application/json", body.encode()
         raise LookupError(f"no page {path!r}")
 
     def api(self, parts: list[str], q: dict[str, str]) -> Any:
         if parts == ["fleet"]:
             by = tuple(q["by"].split(",")) if q.get("by") else DEFAULT_GROUP
+            bad = [k for k in by if k not in GROUP_COLUMNS]
+            if bad:
+                raise UserError(f"cannot group by {printable(bad[0])[:80]!r}: use one of {', '.join(GROUP_COLUMNS)}")
             return group_rows(self.store, by)
         if parts == ["devices"]:
             return device_rows(self.store)
@@ -164,6 +169,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.dash.handle(u.path, u.query)
         except LookupError as e:
             return 404, HTML, render("not_found.html", title="Not found", message=str(e))
+        except UserError as e:  # a bad query: one line, no traceback
+            return 400, "text/plain; charset=utf-8", f"bad request: {e}\n".encode()
         except Exception:
             log.exception("error rendering %s", u.path)
             return 500, "text/plain", b"internal error; see the collector's log\n"
