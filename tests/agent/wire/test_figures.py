@@ -126,25 +126,27 @@ def test_metrics_text_has_no_float_noise():
     from prometheus_client import generate_latest
     from prometheus_client.registry import CollectorRegistry
 
-    from edgebench.collector.views.metrics import group_families
+    from edgebench.collector.views.metrics import scenario_families
 
-    stats = {"p50": 0.0321, "p90": 0.0321, "p99": 0.0321, "mean": 0.0321}
     row = {
         "device_id": "pi",
         "model": "m.tflite",
-        "frames": 10,
-        "fps": 0.1 + 0.2,
-        "latency_ms": {"inference": stats},
-        "energy_per_inference_mj": {"gross": 0.0321, "net": None},
-        "throttled_runs": None,
+        "runtime": "litert",
+        "delegate": None,
+        "num_threads": 2,
+        "scenario": "find-max-qps",
+        "verdict": "VALID",
+        "latency_ms": {"p99": 0.0321},  # 0.0321 / 1000 is 3.2099999999999994e-05 in binary floating point
+        "latency_bound_ms": 0.1 + 0.2,
+        "max_qps": 796.6,
     }
 
     class One:
         def collect(self):
-            return group_families([row], 3600.0)
+            return scenario_families([row])
 
     reg = CollectorRegistry()
     reg.register(One())
     text = generate_latest(reg).decode()
     assert "3.21e-05" in text and "3.2099999999999994e-05" not in text
-    assert "0.30000000000000004" not in text and "edgebench_fps" in text
+    assert "0.00030000000000000003" not in text and "edgebench_scenario_latency_bound_seconds" in text
