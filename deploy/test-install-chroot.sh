@@ -192,7 +192,25 @@ mount_all() {
         # (cpuinfo) crashes reading it: an emulation artefact, a real board has its own.
         mount --rbind /sys "$ROOTFS/sys" && mount --make-rslave "$ROOTFS/sys" && MOUNTED="$ROOTFS/sys $MOUNTED"
     fi
-    mount --rbind /dev "$ROOTFS/dev" && mount --make-rslave "$ROOTFS/dev" && MOUNTED="$ROOTFS/dev $MOUNTED"
+    if [ "$HOST" = "$UNAME" ]; then
+        mount --rbind /dev "$ROOTFS/dev" && mount --make-rslave "$ROOTFS/dev" && MOUNTED="$ROOTFS/dev $MOUNTED"
+    else
+        # Under qemu-user the chroot gets a /dev of its own, never the host's: with the
+        # host's bound in, update-ca-certificates in an emulated armhf root replaced the
+        # host's /dev/null with a file (seen here with qemu 7.2), breaking every program on it.
+        mount -t tmpfs -o mode=0755,nosuid devtmpfs-chroot "$ROOTFS/dev" && MOUNTED="$ROOTFS/dev $MOUNTED"
+        for node in "null 1 3" "zero 1 5" "full 1 7" "random 1 8" "urandom 1 9" "tty 5 0"; do
+            # shellcheck disable=SC2086
+            set -- $node
+            mknod -m 0666 "$ROOTFS/dev/$1" c "$2" "$3"
+        done
+        mkdir -p "$ROOTFS/dev/pts" "$ROOTFS/dev/shm"
+        mount -t devpts -o newinstance,ptmxmode=0666 devpts "$ROOTFS/dev/pts" && ln -s pts/ptmx "$ROOTFS/dev/ptmx"
+        ln -s /proc/self/fd "$ROOTFS/dev/fd"
+        ln -s /proc/self/fd/0 "$ROOTFS/dev/stdin"
+        ln -s /proc/self/fd/1 "$ROOTFS/dev/stdout"
+        ln -s /proc/self/fd/2 "$ROOTFS/dev/stderr"
+    fi
 }
 mount_all
 in_chroot() { # in_chroot CMD...
@@ -200,6 +218,10 @@ in_chroot() { # in_chroot CMD...
     chroot "$ROOTFS" /usr/bin/env -i $CHROOT_ENV "$@"
 }
 logrun "update-ca-certificates" in_chroot update-ca-certificates
+if [ ! -c "$ROOTFS/dev/null" ]; then  # the qemu-user fault above, in the chroot's own /dev
+    rm -f "$ROOTFS/dev/null" && mknod -m 0666 "$ROOTFS/dev/null" c 1 3
+    echo "$PROG: warning: update-ca-certificates under $QEMU replaced the chroot's /dev/null with a file; made it again" >&2
+fi
 [ "$(in_chroot uname -m)" = "$UNAME" ] || die "the chroot does not run $UNAME binaries"
 PYMACH=$UNAME  # what Python's platform.machine() says on the board
 if [ "$KERNEL64" = 1 ]; then

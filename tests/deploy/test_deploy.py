@@ -307,6 +307,21 @@ def test_pip_without_a_wheel_for_the_board_is_one_line_naming_it(tmp_path):
     )
 
 
+def test_on_a_32_bit_arm_userland_pip_installs_only_what_debian_does_not_provide():
+    """install-agent.sh's own requirement filter, run on this checkout's installed metadata: what
+    pip installs on armhf next to Debian's python3-numpy, -opencv, -psutil and -yaml."""
+    text = INSTALL.read_text()
+    code = text.split("PIP_ONLY_REQUIREMENTS='", 1)[1].split("'", 1)[0]
+    skip = re.search(r'^NOT_FROM_PIP="([^"]+)"', text, re.M).group(1)
+    r = subprocess.run([sys.executable, "-c", code, skip, "tflite"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    names = {re.split(r"[^A-Za-z0-9._-]", line, maxsplit=1)[0].lower() for line in r.stdout.split()}
+    assert names == {"paho-mqtt", "flatbuffers", "tflite-runtime"}, r.stdout
+    assert "tflite-runtime==2.14.0" in r.stdout.split()
+    # left out: what Debian provides on armhf, and ai-edge-litert (no 32-bit wheel)
+    assert set(skip.split()) == {"numpy", "opencv-python-headless", "psutil", "pyyaml", "ai-edge-litert"}
+
+
 def _sdist_needing_a_compiler(index: Path, name: str) -> None:
     """A real source archive that, like numpy's (meson-python), looks for a C compiler
     while pip prepares its metadata, and stops when there is none."""
