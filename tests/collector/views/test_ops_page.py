@@ -29,7 +29,7 @@ def page(tmp_path, res: dict) -> str:
     rng = np.random.default_rng(0)
     store.apply(
         [
-            as_message(meta("pi-ops", 1, 1, "r1")),
+            as_message(meta("pi-ops", 1, 1, "r1", model=res["model"]["name"])),
             as_message(frames("pi-ops", 1, 2, "r1", 0, columns(5, rng))),
             as_message(summary("pi-ops", 1, 3, res)),
         ]
@@ -57,3 +57,21 @@ def test_run_page_without_times_shows_placement_only(tmp_path):
     res = real_result(tmp_path)
     body = page(tmp_path, res)
     assert res["ops"]["summary"] in body and "time per operator" not in body
+
+
+def test_device_page_shows_what_ran_where_per_model(tmp_path):
+    res = real_result(tmp_path)
+    store = SQLiteStore(str(tmp_path / "dev.db"))
+    rng = np.random.default_rng(0)
+    store.apply(
+        [
+            as_message(meta("pi-ops", 1, 1, "r1", model=res["model"]["name"])),
+            as_message(frames("pi-ops", 1, 2, "r1", 0, columns(5, rng))),
+            as_message(summary("pi-ops", 1, 3, res)),
+        ]
+    )
+    body = Dashboard(store).handle("/device/pi-ops", "")[2].decode()
+    store.close()
+    table = body.split('id="device-placement"', 1)[1].split("</table>", 1)[0]
+    assert res["ops"]["summary"] in table and ", ".join(res["ops"]["fallback"]) in table
+    assert res["model"]["name"] in table.replace("<wbr>", "") and "/run/pi-ops/r1" in table
