@@ -37,6 +37,7 @@ def test_compiled_model_cpu_gives_the_interpreters_predictions(tmp_path, model, 
     assert top[0][0] == top[1][0] and top[0][:3] == top[1][:3]
     assert comp["runtime"]["accelerators_asked"] == comp["runtime"]["accelerators_used"] == ["cpu"]
     assert comp["latency_ms"]["inference"]["p50"] > 0 and comp["preprocess"] == interp["preprocess"]
+    assert "run_by_index" in comp["latency_scope"]["inference"] and "invoke" in interp["latency_scope"]["inference"]
     assert "INFO:" not in p.stderr and "Traceback" not in p.stderr
 
 

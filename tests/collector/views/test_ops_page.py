@@ -75,3 +75,9 @@ def test_device_page_shows_what_ran_where_per_model(tmp_path):
     table = body.split('id="device-placement"', 1)[1].split("</table>", 1)[0]
     assert res["ops"]["summary"] in table and ", ".join(res["ops"]["fallback"]) in table
     assert res["model"]["name"] in table.replace("<wbr>", "") and "/run/pi-ops/r1" in table
+
+
+def test_a_compiled_model_run_is_stored_with_the_accelerators_it_used(tmp_path):
+    res = real_result(tmp_path, "--accelerator", "cpu")
+    body = page(tmp_path, res)
+    assert "CompiledModel CPU" in body and "fully accelerated: False" in body
