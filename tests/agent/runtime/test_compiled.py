@@ -114,3 +114,16 @@ def test_sweep_and_config_file_take_the_accelerator(tmp_path):
     doc = json.loads(out.read_text())
     assert doc["runtime"]["api"] == "compiled_model" and doc["runtime"]["accelerators_used"] == ["cpu"]
     assert [pt["status"] for pt in doc["points"]] == ["ok", "ok"]
+
+
+def test_the_libraries_litert_tried_are_named_with_why_they_failed(tmp_path):
+    """The wheel's OpenVINO compiler plugin needs libopenvino, absent here: the result says which
+    plugin failed and why, and that the NPU was not used (read from LiteRT's own log)."""
+    res, _ = run_json(
+        tmp_path, "--model", str(MOBILENET_INT8), "--frames", "3", "--accelerator", "npu,cpu", "--cpu-fallback"
+    )
+    rt = res["runtime"]
+    failed = rt["libraries"]["compiler_plugins_failed"]
+    assert failed and all(r.startswith("needs ") and r.endswith(", not found") for r in failed.values())
+    assert rt["libraries"]["compiler_plugins_loaded"] == [] and rt["accelerators_used"] == ["cpu"]
+    assert rt["accelerator_fallback"]["requested"] == "npu,cpu"
