@@ -27,6 +27,20 @@ STAGE_SCOPE = {
 }
 
 
+#: what the stages cover when LiteRT's CompiledModel runs (--accelerator)
+COMPILED_SCOPE = {
+    "preprocess": "color order, resize, normalization/quantization and TensorBuffer.write into the model's input buffer",
+    "inference": "CompiledModel.run_by_index() only (what litert-benchmark times)",
+    "postprocess": "TensorBuffer.read of the outputs and output decoding (top-k, detections)",
+}
+
+
+def scope_of(stage: str, rt: Runtime) -> str:
+    if getattr(rt, "accelerators_asked", None):
+        return COMPILED_SCOPE.get(stage, STAGE_SCOPE[stage])
+    return STAGE_SCOPE[stage]
+
+
 def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
@@ -89,7 +103,7 @@ def build_result(
         "first_inference_ms": None if m.first_inference_ms is None else round(m.first_inference_ms, 3),
         "latency_ms": {stage: m.stats[stage].summary_ms() for stage in stages},
         "latency_histogram_ms": {s: m.stats[s].histogram_ms() for s in ("inference", "e2e")},
-        "latency_scope": {s: STAGE_SCOPE[s] for s in stages},
+        "latency_scope": {s: scope_of(s, rt) for s in stages},
         "percentile_method": methods["e2e"] if len(set(methods.values())) == 1 else methods,
         "process": process,
         "validity": validity,

@@ -18,8 +18,9 @@ how long it takes, on any board with only Python.
   sum is compared with the whole model's median ``invoke()`` measured in the same call
   (``sum_vs_whole``), so the gap is never hidden.
 
-TFLite's ``benchmark_model --enable_op_profiling`` (many vendor images ship it) gives the
-runtime's own per-operator figures; reading its proto output is not done yet.
+Where the board has TFLite's ``benchmark_model`` (many vendor images ship it), its own op
+profiler's figures are added beside them (``benchmark_model``: one entry per executed node,
+edgebench.agent.runtime.benchmark_model), with their sum against the same whole invoke.
 """
 
 from __future__ import annotations
@@ -165,7 +166,25 @@ def diagnose(rt: rtmod.Runtime, times: bool, runs: int = 50) -> dict[str, Any] |
         for o in table["ops"]:
             o["ms"] = by_index[o["index"]]["ms"]
         table["times"] = t
+        table.update(_benchmark_model(rt, runs, t["whole_invoke_ms"]))
     return table
+
+
+def _benchmark_model(rt: rtmod.Runtime, runs: int, whole_ms: float) -> dict[str, Any]:
+    """``{"benchmark_model": its profile}`` where the board has TFLite's tool, else nothing;
+    a tool that fails is said in the profile, never fatal to the run."""
+    from edgebench.agent.errors import ModelError
+    from edgebench.agent.runtime import benchmark_model as bm
+
+    binary = bm.find()
+    if binary is None:
+        return {}
+    try:
+        prof = bm.profile(binary, rt.model_path, rt.num_threads, rt.xnnpack_requested, runs)
+    except ModelError as e:
+        return {"benchmark_model": {"method": bm.METHOD, "binary": binary, "error": str(e)}}
+    prof["sum_vs_whole"] = round(prof["sum_ms"] / whole_ms, 3) if whole_ms > 0 else None
+    return {"benchmark_model": prof}
 
 
 def format_table(table: dict[str, Any]) -> str:
@@ -180,6 +199,14 @@ def format_table(table: dict[str, Any]) -> str:
         gpu = {True: "yes", False: "no"}.get(o.get("gpu_compatible"), "?")
         line = f"{o['index']:>4}  {o['type']:<24} {o['backend']:<24} {gpu:<6}"
         lines.append((line + (f" {o['ms']:>8.4f}" if timed else "")).rstrip())
+    bm = table.get("benchmark_model")
+    if bm and bm.get("entries"):
+        lines.append(f"benchmark_model ({bm['binary']}), {len(bm['entries'])} nodes, slowest first:")
+        for e in sorted(bm["entries"], key=lambda e: -e["ms"]):
+            lines.append(f"      {e['type']:<24} {e['name'][:40]:<40} {e['ms']:>8.4f}")
+        lines.append(f"sum {bm['sum_ms']:.4g} ms = {bm['sum_vs_whole']:.2f}x the whole invoke ({bm['caveats']})")
+    elif bm:
+        lines.append(f"benchmark_model: {bm['error']}")
     if timed:
         t = table["times"]
         lines.append(

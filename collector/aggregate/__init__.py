@@ -32,7 +32,7 @@ from edgebench.collector.aggregate.devices import device_rows, quarantine_counts
 from edgebench.collector.aggregate.documents import scenario_rows, sweep_overview, sweep_points, sweep_rows
 from edgebench.collector.aggregate.flat import flatten
 from edgebench.collector.aggregate.fleet import fleet_rows, group_rows
-from edgebench.collector.aggregate.runs import find_run, histogram, run_detail, run_list, run_samples
+from edgebench.collector.aggregate.runs import find_run, histogram, placement_rows, run_detail, run_list, run_samples
 from edgebench.collector.aggregate.telemetry import latest_telemetry, telemetry_series
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "histogram",
     "latest_telemetry",
     "quarantine_counts",
+    "placement_rows",
     "run_detail",
     "run_list",
     "run_samples",

@@ -48,6 +48,36 @@ def run_list(store, device_id: str | None = None, model: str | None = None, limi
     return [named(_LIST_COLUMNS, r) for r in q]
 
 
+def placement_rows(store, device_id: str, limit: int = 500) -> list[dict[str, Any]]:
+    """What ran where on a device, per model and runtime setting: from the newest summary of
+    each (model, runtime, delegate, threads) among its newest ``limit`` runs, the result's
+    ``ops`` (``N of M operators on X`` and the operators left to the CPU) or, for a LiteRT
+    CompiledModel, whether it was fully accelerated. Runs without an op table are left out."""
+    q = store.query(
+        "SELECT r.run_id, r.model_name, r.runtime, r.delegate, r.num_threads, r.summary FROM runs r"
+        " WHERE r.device_id = ? AND r.summary IS NOT NULL ORDER BY r.summary_at DESC"
+        f" LIMIT {int(limit)}",
+        (device_id,),
+    )
+    out: dict[tuple, dict[str, Any]] = {}
+    for run_id, model, runtime, delegate, threads, summary in q:
+        key = (model, runtime, delegate, threads)
+        if key in out:
+            continue
+        ops = (json.loads(summary) or {}).get("ops")
+        if not isinstance(ops, dict):
+            continue
+        if "ops" in ops:
+            placement, fallback = ops.get("summary"), ", ".join(ops.get("fallback") or []) or "none"
+        else:
+            placement, fallback = f"CompiledModel, fully accelerated: {ops.get('fully_accelerated')}", None
+        out[key] = {
+            "model": model, "runtime": runtime, "delegate": delegate, "num_threads": threads,
+            "placement": placement, "fallback": fallback, "run_id": run_id,
+        }  # fmt: skip
+    return list(out.values())
+
+
 def find_run(store, ref: str) -> tuple[str, str]:
     """``DEVICE/RUN_ID`` or a bare run id (when unique)."""
     if "/" in ref:

@@ -34,7 +34,14 @@ def delegate_text(runtime: dict[str, Any]) -> str | None:
     """The ``runs.delegate`` column: the delegate that ran, as one short name (a result's
     ``delegate`` is ``{"library", "options"}``, older agents sent a string: the library's
     file name), or, when ``--cpu-fallback`` fell back to the CPU, that it did (so such runs
-    are never mistaken for the delegate's, nor for plain CPU runs)."""
+    are never mistaken for the delegate's, nor for plain CPU runs); a LiteRT CompiledModel run
+    (``runtime.api``) is ``CompiledModel NPU,CPU``: the accelerators it used."""
+    if runtime.get("api") == "compiled_model":  # LiteRT CompiledModel (--accelerator): what it used
+        used = runtime.get("accelerators_used") or ["?"]
+        fb = runtime.get("accelerator_fallback")
+        if isinstance(fb, dict):
+            return _text(f"CPU fallback from {fb.get('requested') or 'the accelerator'}", 256)
+        return _text(f"CompiledModel {','.join(str(a).upper() for a in used)}", 128)
     d = runtime.get("delegate")
     if isinstance(d, dict):
         d = d.get("name") or d.get("library")

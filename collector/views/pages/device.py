@@ -12,10 +12,26 @@ from typing import Any
 
 from markupsafe import Markup
 
-from edgebench.collector.aggregate import device_rows, group_rows, run_list, scenario_rows, sweep_rows, telemetry_series
+from edgebench.collector.aggregate import (
+    device_rows,
+    group_rows,
+    placement_rows,
+    run_list,
+    scenario_rows,
+    sweep_rows,
+    telemetry_series,
+)
 from edgebench.collector.views import charts
-from edgebench.collector.views.pages.cells import Table
-from edgebench.collector.views.pages.tables import devices_table, documents, fleet_table, latency_chart, runs_table
+from edgebench.collector.views.pages.cells import Link, Table, run_href
+from edgebench.collector.views.pages.tables import (
+    accelerator,
+    devices_table,
+    documents,
+    fleet_table,
+    latency_chart,
+    runs_table,
+    threads,
+)
 from edgebench.collector.views.report import iso
 from edgebench.collector.views.templating import svg
 
@@ -48,9 +64,32 @@ def device(store, device_id: str, q: dict[str, str] | None = None) -> tuple[str,
         "fleet": fleet_table(rows, _GROUP),
         "chart": latency_chart(rows, ("model", "delegate", "threads"), f"Latency on {device_id} (ms)"),
         **documents(scenario_rows(store, where=mine), sweep_rows(store, where=mine)),
+        "placement": placement_table(placement_rows(store, device_id), device_id),
         "runs": runs_table(run_list(store, device_id=device_id), device=False),
         "sessions": sessions_table(store, device_id),
     }
+
+
+def placement_table(rows: list[dict[str, Any]], device_id: str) -> Table | None:
+    """What ran where, per model and setting (the newest run's op table); None when no run has one."""
+    if not rows:
+        return None
+    return Table(
+        "device-placement",
+        ["model", "runtime", "accelerator", "threads", "operators on the accelerator", "left to the CPU", "run"],
+        [
+            [
+                r["model"],
+                r["runtime"],
+                accelerator(r["delegate"]),
+                threads(r["num_threads"]),
+                r["placement"],
+                r["fallback"] or "-",
+                Link(run_href(device_id, r["run_id"]), r["run_id"]),
+            ]
+            for r in rows
+        ],
+    )
 
 
 def _hours(text: str | None) -> float:

@@ -55,9 +55,43 @@ def run(store, device_id: str, run_id: str, q: dict[str, str]) -> tuple[str, dic
             )
         ),
         **comparison(store, (device_id, run_id), base, stage),
+        **ops_view(d.get("summary") or {}),
         "baseline": base or "",
         "stage": stage,
     }
+
+
+#: operators shown in the per-operator chart (the slowest; the table in the result has them all)
+OPS_SHOWN = 40
+
+
+def ops_view(summary: dict[str, Any]) -> dict[str, Any]:
+    """What ran where (the result's ``ops``): the placement line, the fallback operators, and
+    the per-operator times as a sorted bar chart when the run was made with ``--ops``."""
+    out: dict[str, Any] = {"placement": None, "fallback": None, "ops_chart": None, "ops_note": None}
+    ops = summary.get("ops")
+    if not isinstance(ops, dict):
+        return out
+    if "fully_accelerated" in ops and "ops" not in ops:
+        return {**out, "placement": f"LiteRT CompiledModel, fully accelerated: {ops.get('fully_accelerated')}"}
+    out.update(placement=ops.get("summary"), fallback=", ".join(ops.get("fallback") or []) or "none")
+    timed = [o for o in ops.get("ops") or [] if isinstance(o, dict) and isinstance(o.get("ms"), (int, float))]
+    times = ops.get("times") if isinstance(ops.get("times"), dict) else None
+    if timed and times:
+        timed.sort(key=lambda o: -o["ms"])
+        shown = timed[:OPS_SHOWN]
+        labels = [f"#{o.get('index')} {o.get('type')} ({o.get('backend')})" for o in shown]
+        more = f", the slowest {len(shown)} of {len(timed)}" if len(timed) > len(shown) else ""
+        out["ops_chart"] = svg(
+            charts.bar_chart(
+                f"time per operator{more}", labels, {str(times.get("method")): [o["ms"] for o in shown]}, "ms"
+            )
+        )
+        out["ops_note"] = (
+            f"sum {fmt(times.get('sum_ms'))} ms against the whole invoke {fmt(times.get('whole_invoke_ms'))} ms "
+            f"({fmt(times.get('sum_vs_whole'))}x); method {times.get('method')}: {times.get('caveats')}"
+        )
+    return out
 
 
 def run_facts(d: dict[str, Any]) -> list[tuple[str, Any]]:

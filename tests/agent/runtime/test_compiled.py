@@ -37,6 +37,7 @@ def test_compiled_model_cpu_gives_the_interpreters_predictions(tmp_path, model, 
     assert top[0][0] == top[1][0] and top[0][:3] == top[1][:3]
     assert comp["runtime"]["accelerators_asked"] == comp["runtime"]["accelerators_used"] == ["cpu"]
     assert comp["latency_ms"]["inference"]["p50"] > 0 and comp["preprocess"] == interp["preprocess"]
+    assert "run_by_index" in comp["latency_scope"]["inference"] and "invoke" in interp["latency_scope"]["inference"]
     assert "INFO:" not in p.stderr and "Traceback" not in p.stderr
 
 
@@ -113,3 +114,16 @@ def test_sweep_and_config_file_take_the_accelerator(tmp_path):
     doc = json.loads(out.read_text())
     assert doc["runtime"]["api"] == "compiled_model" and doc["runtime"]["accelerators_used"] == ["cpu"]
     assert [pt["status"] for pt in doc["points"]] == ["ok", "ok"]
+
+
+def test_the_libraries_litert_tried_are_named_with_why_they_failed(tmp_path):
+    """The wheel's OpenVINO compiler plugin needs libopenvino, absent here: the result says which
+    plugin failed and why, and that the NPU was not used (read from LiteRT's own log)."""
+    res, _ = run_json(
+        tmp_path, "--model", str(MOBILENET_INT8), "--frames", "3", "--accelerator", "npu,cpu", "--cpu-fallback"
+    )
+    rt = res["runtime"]
+    failed = rt["libraries"]["compiler_plugins_failed"]
+    assert failed and all(r.startswith("needs ") and r.endswith(", not found") for r in failed.values())
+    assert rt["libraries"]["compiler_plugins_loaded"] == [] and rt["accelerators_used"] == ["cpu"]
+    assert rt["accelerator_fallback"]["requested"] == "npu,cpu"

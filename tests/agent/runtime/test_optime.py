@@ -68,3 +68,35 @@ def test_memory_is_read_at_each_moment(tmp_path, extra):
     assert set(given) == expected and all(v > 0 for v in given.values())
     assert mem["peak_mb"] >= max(given.values()) and mem["after_allocate_mb"] > mem["before_load_mb"]
     assert "memory (RSS MB): load" in p.stdout
+
+
+def test_benchmark_models_op_profile_is_read_from_its_proto():
+    """The proto TFLite's benchmark_model writes with --op_profiling_output_mode=proto, built with the
+    wheel's own profiling_info_pb2 (no benchmark_model binary on this machine)."""
+    from ai_edge_litert import profiling_info_pb2
+
+    from edgebench.agent.runtime.benchmark_model import parse
+
+    prof = profiling_info_pb2.BenchmarkProfilingData(model_name="m")
+    sg = prof.runtime_profile.subgraph_profiles.add(subgraph_name="main", subgraph_index=0)
+    for order, (name, kind, us) in enumerate([("softmax", "SOFTMAX", 12), ("xnn", "TfLiteXNNPackDelegate", 840)]):
+        op = sg.per_op_profiles.add(name=name, node_type=kind, run_order=1 - order, times_called=50)
+        op.inference_microseconds.avg = us
+    other = prof.runtime_profile.subgraph_profiles.add(subgraph_name="cond", subgraph_index=1)
+    other.per_op_profiles.add(name="ignored", node_type="WHILE")
+    got = parse(prof.SerializeToString())
+    assert got == [
+        {"name": "xnn", "type": "TfLiteXNNPackDelegate", "ms": 0.84, "times_called": 50},
+        {"name": "softmax", "type": "SOFTMAX", "ms": 0.012, "times_called": 50},
+    ]
+
+
+def test_benchmark_model_is_found_only_where_it_can_run(tmp_path, monkeypatch):
+    from edgebench.agent.runtime.benchmark_model import find
+
+    not_exec = tmp_path / "benchmark_model"
+    not_exec.write_text("")
+    monkeypatch.setenv("EDGEBENCH_BENCHMARK_MODEL", str(not_exec))
+    assert find() is None
+    not_exec.chmod(0o755)
+    assert find() == str(not_exec)
