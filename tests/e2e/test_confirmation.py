@@ -251,3 +251,28 @@ def test_a_full_disk_loses_frames_counted_the_run_finishes_and_the_collector_sho
             broker.cleanup()
     finally:
         subprocess.run(["umount", str(state)], capture_output=True)
+
+
+def test_two_collectors_sharing_the_load_each_confirm_their_share_and_the_device_needs_the_union(tmp_path):
+    from edgebench.collector.ingest.collector import Collector
+    from edgebench.collector.store import SQLiteStore
+
+    broker = MosquittoBroker().start()
+    cols = [
+        Collector(
+            broker.url, SQLiteStore(str(tmp_path / f"c{i}.db")), client_id=f"col-u{i}", group="g-union", share=True
+        ).start()
+        for i in (1, 2)
+    ]
+    try:
+        p = paced_run(tmp_path, broker.url, "dev-u", "run-u", 300, fps=100)
+        assert p.wait(120) == 0, (tmp_path / "agent.log").read_text()
+        assert "confirmed by a collector" in (tmp_path / "agent.log").read_text()
+        assert outbox_rows(tmp_path / "state" / "outbox-dev-u.db") == []
+        shares = [frame_numbers(c, "WHERE run_id='run-u'") for c in cols]
+        assert all(shares) and sorted(shares[0] + shares[1]) == list(range(300))  # split, none twice
+        assert all(c.counts["confirmations"] > 0 for c in cols)  # each confirmed its own share
+    finally:
+        for c in cols:
+            stop_collector(c)
+        broker.cleanup()
