@@ -129,6 +129,8 @@ RUN_DROPS_KEEP_S = 30 * 86400
 REJECTED_KEEP = 1000
 #: Room kept on the disk for the messages that matter most when it fills (see "Full disk").
 RESERVE_BYTES = 256 * 1024
+#: With the disk full, try a real write again after this many seconds (someone may have made room).
+FULL_RETRY_S = 10.0
 #: Command ids remembered to refuse a redelivered command.
 SEEN_COMMANDS_KEEP = 1000
 
@@ -268,6 +270,8 @@ class Outbox:
         self._lost: dict[str, int] = {}
         self._lost_runs: dict[str, list] = {}
         self._disk_full = False
+        self._full_at = 0.0
+        self._full_warned = False
         self._make_reserve()
         #: When the broker first acknowledged a message while no collector had ever confirmed one.
         self._waiting_since: float | None = None
@@ -355,6 +359,8 @@ class Outbox:
             if self.closed:
                 raise RuntimeError("the outbox is closed")
             seq = self._seq + 1
+            if self._disk_full and time.monotonic() - self._full_at > FULL_RETRY_S:
+                self._room_again()  # someone may have made room: try again
             if self._disk_full and EVICTION_CLASS[kind] < 2:  # keep the room for what matters most
                 self._not_kept(kind, seq, run_id, first_frame, frames)
                 return seq
@@ -419,9 +425,10 @@ class Outbox:
     def _full(self, kind: str, topic: str, body: dict[str, Any], seq: int, kw: dict[str, Any]) -> int:
         """The disk had no room for this message: give up the reserve once for a message
         that matters most and try again, else count it as not kept."""
-        first = not self._disk_full
         self._disk_full = True
-        if first:
+        self._full_at = time.monotonic()
+        if not self._full_warned:
+            self._full_warned = True
             log.warning(
                 "the disk holding the outbox %s is full: messages it cannot keep are counted and reported "
                 "(frames per run in the run's summary) until there is room again",
@@ -449,6 +456,7 @@ class Outbox:
             raise e
         if not self._disk_full:
             self._disk_full = True
+            self._full_at = time.monotonic()
             log.warning("the disk holding the outbox %s is full: bookkeeping waits for room", self.path)
 
     def _reserve_path(self) -> str:
