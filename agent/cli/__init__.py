@@ -297,6 +297,15 @@ def _run_config(opts) -> dict[str, Any]:
     return {k: v for k, v in asdict(opts).items() if k not in ("notes", "device_id", "run_id")}
 
 
+def why_dropped(stats: dict[str, Any]) -> str:
+    """What made the outbox drop messages: its bound, a full disk, or both."""
+    bound = f"the outbox bound ({stats['max_bytes']} bytes)"
+    if not stats.get("not_kept_disk_full"):
+        return bound
+    full = "a full disk under the outbox"
+    return full if stats["dropped_messages"] == sum(stats["not_kept_disk_full"].values()) else f"{bound} and {full}"
+
+
 def _finish_publishing(publish: Any, pub, stream, res: dict[str, Any]) -> None:
     """Queue the summary, wait for the outbox to drain (or the wait to expire), report."""
     from edgebench.agent.publish.documents import keep_document
@@ -313,7 +322,7 @@ def _finish_publishing(publish: Any, pub, stream, res: dict[str, Any]) -> None:
     if drops["frames"]:
         ranges = ", ".join(f"{a}-{a + n - 1}" for a, n in drops["frame_ranges"][:5])
         print(
-            f"edgebench: warning: the outbox bound ({stats['max_bytes']} bytes) dropped {drops['frames']} frames "
+            f"edgebench: warning: {why_dropped(stats)} dropped {drops['frames']} frames "
             f"of this run in {drops['messages']} batch(es) (frames {ranges}{', ...' if len(drops['frame_ranges']) > 5 else ''}); "
             "the summary says so",
             file=sys.stderr,

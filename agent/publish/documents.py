@@ -172,6 +172,7 @@ def finish_publishing(settings: PublishSettings, pub: Publisher, doc: dict[str, 
     wait = settings.wait_s
     drained = pub.wait_drained(wait)
     stats = pub.outbox.stats()
+    unsent = pub.outbox.unsent()
     reason = pub.link.last_error
     where = pub.settings.describe()
     pub.close()
@@ -188,6 +189,12 @@ def finish_publishing(settings: PublishSettings, pub: Publisher, doc: dict[str, 
             print(f"published {what} {doc['run_id']} as device {doc['device_id']} to {where}")
         return
     saved = keep_document(settings, doc, what)
+    if unsent == 0 and stats["unconfirmed_messages"]:
+        raise PublishError(
+            f"published {what} {doc['run_id']} to {where}, {stats['unconfirmed_messages']} message(s) not yet "
+            f"confirmed by a collector within {wait:g} s; kept in the outbox {pub.outbox.path}: the next start with "
+            f"device id {doc['device_id']} sends again what stays unconfirmed; the {what} result is kept in {saved}"
+        )
     why = reason or f"the broker at {where} did not acknowledge everything within {wait:g} s"
     raise PublishError(
         f"{why}; {stats['queued_messages']} message(s) remain queued in the outbox {pub.outbox.path}: the next "

@@ -30,6 +30,15 @@ stores it, so the numbering survives crashes and replays keep their number.
   ever arrives switches back. Under the size bound, messages the broker
   acknowledged go first (counted as ``released_unconfirmed``: most likely
   stored, but no collector said so).
+* **Full disk.** A message the disk has no room for is not kept, and counted
+  exactly as the bound's drops are (by kind; frame batches per run with their
+  frame ranges, in the run's summary), in memory while nothing can be written;
+  its ``seq`` is used up, so the collector sees the hole. A reserve file
+  (``<outbox>.reserve``, 256 KiB) is given up the first time a run's meta,
+  summary or a command's answer does not fit, so that those still do; until
+  messages leave the outbox, frame batches and telemetry are then refused
+  outright, so that they do not take that room. One warning says it; no
+  traceback. The reserve is made again when there is room.
 * **Replayed.** A message is sent with ``"replayed": true`` unless it was
   produced while the very connection that sends it was up: it waited here
   through a broker outage, a lost connection or an agent restart.
@@ -118,6 +127,10 @@ EVICTION_CLASS = {"telemetry": 0, "info": 0, "frames": 1, "meta": 2, "summary": 
 RUN_DROPS_KEEP_S = 30 * 86400
 #: Messages the broker refused, kept for inspection (the newest).
 REJECTED_KEEP = 1000
+#: Room kept on the disk for the messages that matter most when it fills (see "Full disk").
+RESERVE_BYTES = 256 * 1024
+#: With the disk full, try a real write again after this many seconds (someone may have made room).
+FULL_RETRY_S = 10.0
 #: Command ids remembered to refuse a redelivered command.
 SEEN_COMMANDS_KEEP = 1000
 
@@ -155,6 +168,12 @@ def _merge_ranges(ranges: list[list[int]]) -> list[list[int]]:
         else:
             out.append([first, n])
     return out
+
+
+def _disk_full(e: BaseException) -> bool:
+    """SQLite's "database or disk is full" (ENOSPC, or a file-size limit)."""
+    code = getattr(e, "sqlite_errorcode", None)
+    return isinstance(e, sqlite3.OperationalError) and (code == 13 or "disk is full" in str(e))
 
 
 def default_path(device_id: str) -> str:
@@ -200,10 +219,13 @@ class Outbox:
             ) from None
         self._lockf.seek(0)
         opened_before = bool(self._lockf.read().strip())  # every process that opened it wrote its pid
-        self._lockf.seek(0)
-        self._lockf.truncate()
-        self._lockf.write(str(os.getpid()))
-        self._lockf.flush()
+        try:
+            self._lockf.seek(0)
+            self._lockf.truncate()
+            self._lockf.write(str(os.getpid()))
+            self._lockf.flush()
+        except OSError:  # a full disk: the lock (flock) holds without the pid in it
+            pass
         try:
             found = damage.inspect(self.path, opened_before)
         except OSError as e:
@@ -216,6 +238,11 @@ class Outbox:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute(f"PRAGMA synchronous={self._sync}")
             self.db.execute("PRAGMA busy_timeout=5000")
+            # Checkpoint every 128 pages (512 KiB) and keep the WAL file at most 1 MiB: at SQLite's
+            # default (1000 pages) the WAL alone took 2.7 MB during a 60 s outage at 50 FPS, 18 x the
+            # payload it held (tests/benchmarks/bench_ack.py), and filled a small disk first.
+            self.db.execute("PRAGMA wal_autocheckpoint=128")
+            self.db.execute(f"PRAGMA journal_size_limit={1024 * 1024}")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             if version == 1:  # before confirmations: nothing was sent and kept
                 self.db.execute("ALTER TABLE outbox ADD COLUMN sent_at REAL")
@@ -226,7 +253,8 @@ class Outbox:
                     "send it with that version or move it away"
                 )
             self.db.executescript(SCHEMA_SQL)
-            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            if self.db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as e:
             self._release_lock()
             raise UserError(f"cannot open the outbox {self.path}: {e}") from None
@@ -238,6 +266,13 @@ class Outbox:
         self._no_collector = self._counter("no_collector") > 0
         self._confirmed_ever = self._counter("confirmed") > 0
         self.last_confirmed_at: float | None = None
+        #: Not kept for want of disk space (see "Full disk"): counts by kind, and per run.
+        self._lost: dict[str, int] = {}
+        self._lost_runs: dict[str, list] = {}
+        self._disk_full = False
+        self._full_at = 0.0
+        self._full_warned = False
+        self._make_reserve()
         #: When the broker first acknowledged a message while no collector had ever confirmed one.
         self._waiting_since: float | None = None
         self._inflight: dict[int, Row] = {}
@@ -324,6 +359,11 @@ class Outbox:
             if self.closed:
                 raise RuntimeError("the outbox is closed")
             seq = self._seq + 1
+            if self._disk_full and time.monotonic() - self._full_at > FULL_RETRY_S:
+                self._room_again()  # someone may have made room: try again
+            if self._disk_full and EVICTION_CLASS[kind] < 2:  # keep the room for what matters most
+                self._not_kept(kind, seq, run_id, first_frame, frames)
+                return seq
             body["session"] = self.session
             body["seq"] = seq
             if kind == "summary" and run_id is not None:
@@ -354,22 +394,111 @@ class Outbox:
                         payload,
                     ),
                 )
-                self._bump("seq")
+                cur.execute(
+                    "INSERT INTO counters(name, value) VALUES ('seq', ?)"
+                    " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                    (seq,),
+                )
                 self._bytes += len(payload)
                 if self._bytes > self.max_bytes:
                     self._evict(cur, now)
                 cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
+            except BaseException as e:
+                if self.db.in_transaction:
+                    cur.execute("ROLLBACK")
                 self._bytes = self.db.execute("SELECT COALESCE(SUM(bytes), 0) FROM outbox").fetchone()[0]
-                raise
+                if not _disk_full(e):
+                    raise
+                return self._full(
+                    kind,
+                    topic,
+                    body,
+                    seq,
+                    dict(retain=retain, qos=qos, run_id=run_id, first_frame=first_frame, frames=frames),
+                )
             self._seq = seq
             self.changed.notify_all()
         for wake in self.listeners:
             wake()
         return seq
 
+    def _full(self, kind: str, topic: str, body: dict[str, Any], seq: int, kw: dict[str, Any]) -> int:
+        """The disk had no room for this message: give up the reserve once for a message
+        that matters most and try again, else count it as not kept."""
+        self._disk_full = True
+        self._full_at = time.monotonic()
+        if not self._full_warned:
+            self._full_warned = True
+            log.warning(
+                "the disk holding the outbox %s is full: messages it cannot keep are counted and reported "
+                "(frames per run in the run's summary) until there is room again",
+                self.path,
+            )
+        if EVICTION_CLASS[kind] == 2 and self._drop_reserve():
+            return self.put(kind, topic, body, **kw)
+        self._not_kept(kind, seq, kw["run_id"], kw["first_frame"], kw["frames"])
+        return seq
+
+    def _not_kept(self, kind: str, seq: int, run_id: str | None, first: int | None, nframes: int | None) -> None:
+        self._seq = seq  # used up: the collector sees the hole
+        self._lost[kind] = self._lost.get(kind, 0) + 1
+        if kind == "frames" and run_id is not None:
+            r = self._lost_runs.setdefault(run_id, [0, 0, []])
+            r[0] += 1
+            r[1] += nframes or 0
+            r[2] = _merge_ranges(r[2] + [[first or 0, nframes or 0]])
+
+    def _write_failed(self, e: BaseException) -> None:
+        """Roll back; a full disk is noted (the write is tried again later), anything else raised."""
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+        if not _disk_full(e):
+            raise e
+        if not self._disk_full:
+            self._disk_full = True
+            self._full_at = time.monotonic()
+            log.warning("the disk holding the outbox %s is full: bookkeeping waits for room", self.path)
+
+    def _reserve_path(self) -> str:
+        return self.path + ".reserve"
+
+    def _make_reserve(self) -> None:
+        try:
+            if not os.path.exists(self._reserve_path()):
+                with open(self._reserve_path(), "wb") as f:
+                    f.write(b"\0" * RESERVE_BYTES)
+        except OSError:
+            try:
+                os.unlink(self._reserve_path())
+            except OSError:
+                pass
+
+    def _drop_reserve(self) -> bool:
+        try:
+            os.unlink(self._reserve_path())
+            return True
+        except OSError:
+            return False
+
+    def _room_again(self) -> None:
+        """Messages left the outbox: their pages are free for new ones."""
+        if self._disk_full:
+            self._disk_full = False
+            self._make_reserve()
+
     def _run_drops(self, run_id: str) -> dict[str, Any]:
+        """What the bound dropped of a run (stored) plus what a full disk did not keep."""
+        d = self._run_drops_stored(run_id)
+        lost = self._lost_runs.get(run_id)
+        if lost:
+            d = {
+                "messages": d["messages"] + lost[0],
+                "frames": d["frames"] + lost[1],
+                "frame_ranges": _merge_ranges(d["frame_ranges"] + lost[2]),
+            }
+        return d
+
+    def _run_drops_stored(self, run_id: str) -> dict[str, Any]:
         row = self.db.execute(
             "SELECT messages, frames, frame_ranges FROM run_drops WHERE run_id = ?", (run_id,)
         ).fetchone()
@@ -408,7 +537,7 @@ class Outbox:
                     r[1] += nframes or 0
                     r[2].append([first or 0, nframes or 0])
         for run_id, (msgs, nframes, ranges) in runs.items():
-            old = self._run_drops(run_id)
+            old = self._run_drops_stored(run_id)
             merged = {
                 "messages": old["messages"] + msgs,
                 "frames": old["frames"] + nframes,
@@ -531,13 +660,14 @@ class Outbox:
                 if replays:
                     self._bump("replayed", replays)
                 cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+            except BaseException as e:
+                self._write_failed(e)
+                return 0
             finally:
                 cur.execute(f"PRAGMA synchronous={self._sync}")
             if not self.keeping:
                 self._bytes -= sum(r.bytes for r in rows)
+                self._room_again()
             self.changed.notify_all()
             return len(rows)
 
@@ -562,9 +692,9 @@ class Outbox:
                 if self._no_collector:
                     cur.execute("UPDATE counters SET value = 0 WHERE name = 'no_collector'")
                 cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+            except BaseException as e:
+                self._write_failed(e)
+                return 0
             if self._no_collector:
                 log.info("a collector confirms this device's messages: they stay in the outbox until confirmed")
             self._no_collector = False
@@ -573,6 +703,8 @@ class Outbox:
             for i, *_ in gone:
                 self._inflight.pop(i, None)
             self._bytes -= sum(g[1] for g in gone)
+            if gone:
+                self._room_again()
             waited = [g for g in gone if self.last_confirmed_at - g[2] > self.resend_s]
             if waited:
                 log.warning(
@@ -615,9 +747,9 @@ class Outbox:
                 n = sum(r[2] for r in stale)
                 self._bump("resent", n)
                 cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+            except BaseException as e:
+                self._write_failed(e)
+                return 0
             for lane, first_id, _, _ in stale:
                 self._cursor[lane] = min(self._cursor[lane], first_id - 1)
             log.warning(
@@ -643,9 +775,9 @@ class Outbox:
                 "INSERT INTO counters(name, value) VALUES ('no_collector', 1) ON CONFLICT(name) DO UPDATE SET value = 1"
             )
             cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
+        except BaseException as e:
+            self._write_failed(e)
+            return
         self._bytes -= gone[1]
         self._no_collector = True
         log.warning(
@@ -703,9 +835,9 @@ class Outbox:
                 )
                 self._bump("rejected")
                 cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+            except BaseException as e:
+                self._write_failed(e)
+                return
             self._bytes -= row.bytes
             self.changed.notify_all()
 
@@ -781,9 +913,10 @@ class Outbox:
             "acked_messages": counters.get("acked", 0),
             "replayed_messages": counters.get("replayed", 0),
             "rejected_messages": counters.get("rejected", 0),
-            "dropped_messages": sum(by_kind.values()),
-            "dropped_frames": counters.get("dropped_frames", 0),
-            "dropped_by_kind": by_kind,
+            "dropped_messages": sum(by_kind.values()) + sum(self._lost.values()),
+            "dropped_frames": counters.get("dropped_frames", 0) + sum(r[1] for r in self._lost_runs.values()),
+            "dropped_by_kind": {k: by_kind.get(k, 0) + self._lost.get(k, 0) for k in {*by_kind, *self._lost}},
+            "not_kept_disk_full": dict(self._lost),
             "unconfirmed_messages": u[0],
             "unconfirmed_frames": u[1],
             "confirmed_messages": counters.get("confirmed", 0),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -27,6 +28,11 @@ def next_session(device_id: str) -> int:
         current = 0
     new = current + 1
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(str(new))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(str(new))
+        os.replace(tmp, path)
+    except OSError as e:  # a full disk must not stop the agent: the seq numbering keeps keys unique
+        logging.getLogger("edgebench.state").warning(
+            "cannot save the session counter in %s (%s): going on with session %d", path, e.strerror or e, new
+        )
     return new

@@ -54,13 +54,20 @@ def device_rows(store, now: float | None = None) -> list[dict[str, Any]]:
     return rows
 
 
-_NO_CONFIRMATION = {"stored_seq": None, "waiting_on_device": None, "unconfirmed_on_device": None, "confirmation": None}
+_NO_CONFIRMATION = {
+    "stored_seq": None,
+    "waiting_on_device": None,
+    "unconfirmed_on_device": None,
+    "confirmation": None,
+    "outbox_damage": 0,
+}
 
 
 def _confirmation(store) -> dict[str, dict[str, Any]]:
     """Per device: the highest seq stored here (what collectors confirmed to it), and, from its
     last telemetry, what waits in its outbox (queued, of which sent but not yet confirmed) and
-    how it sees confirmation (confirmed, waiting for a first one, broker-only)."""
+    how it sees confirmation (confirmed, waiting for a first one, broker-only), and how many
+    damaged outboxes it replaced (each one lost what it held)."""
     out: dict[str, dict[str, Any]] = {}
     for dev, seq in store.query("SELECT device_id, MAX(last_seq) FROM sessions GROUP BY device_id"):
         out.setdefault(dev, dict(_NO_CONFIRMATION))["stored_seq"] = int(seq) if seq is not None else None
@@ -74,6 +81,8 @@ def _confirmation(store) -> dict[str, dict[str, Any]]:
             row[key] = v if type(v) is int and v >= 0 else None
         c = ob.get("confirmation")
         row["confirmation"] = c if c in ("confirmed", "waiting", "broker-only") else None
+        damage = ob.get("damage")
+        row["outbox_damage"] = len(damage) if isinstance(damage, list) else 0
     return out
 
 

@@ -264,7 +264,8 @@ def waiting_text(r: dict[str, Any]) -> str:
     if r.get("waiting_on_device") is None:
         return "-"
     text = f"{r['waiting_on_device']} ({r.get('unconfirmed_on_device') or 0} unconfirmed)"
-    return text + (", no collector confirms" if r.get("confirmation") == "broker-only" else "")
+    text += ", no collector confirms" if r.get("confirmation") == "broker-only" else ""
+    return text + (f", outbox damaged {r['outbox_damage']}x" if r.get("outbox_damage") else "")
 
 
 def _age(s: float | None) -> str:

@@ -4,12 +4,16 @@ collectors, real `edgebench run` and `edgebench agent` processes; short outages,
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from edgebench.collector.aggregate import group_rows
 from edgebench.collector.broker.embedded import MosquittoBroker
 from tests.support.paths import ROOT, SHAPES_MODEL
 from tests.support.transport import (
@@ -195,3 +199,80 @@ def test_unconfirmed_at_the_end_of_the_wait_exits_5_and_keeps_them(tmp_path, mos
     assert "published run" in line and "not yet confirmed by a collector within 1 s; kept in the outbox" in line
     kept = unconfirmed_rows(tmp_path / "state" / "outbox-dev-wait.db")
     assert {k for _, k, _, _ in kept} >= {"meta", "frames", "summary"}
+
+
+def _small_disk(folder: Path) -> None:
+    """A 2 MB tmpfs at ``folder`` (root only), else skip."""
+    folder.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)], capture_output=True, text=True)
+    if r.returncode:
+        pytest.skip(f"cannot mount a 2 MB tmpfs for the full-disk case (needs root): {r.stderr.strip()[:200]}")
+
+
+def test_a_full_disk_loses_frames_counted_the_run_finishes_and_the_collector_shows_the_hole(tmp_path):
+    state = tmp_path / "state"
+    _small_disk(state)
+    dead = "mqtt://127.0.0.1:1"
+    try:
+        args = [*RUN, "--frames", "60000", "--mqtt", dead, "--device-id", "dev-full", "--run-id", "run-full"]
+        args += ["--mqtt-wait", "0", "--quiet", "--json", str(tmp_path / "r.json")]
+        r = subprocess.run([sys.executable, *args], cwd=ROOT, env=agent_env(state), capture_output=True, text=True)
+        assert r.returncode == 5 and "Traceback" not in r.stderr, r.stderr
+        m = re.search(r"a full disk under the outbox dropped (\d+) frames of this run", r.stderr)
+        assert m, r.stderr
+        lost = int(m.group(1))
+        assert lost > 0 and "the disk holding the outbox" in r.stderr
+        # while the disk is still full, the agent starts (no restart loop under systemd)
+        again = [*RUN, "--frames", "60", "--mqtt", dead, "--device-id", "dev-full", "--mqtt-wait", "0", "--quiet"]
+        r2 = subprocess.run([sys.executable, *again], cwd=ROOT, env=agent_env(state), capture_output=True, text=True)
+        assert r2.returncode == 5 and "Traceback" not in r2.stderr, r2.stderr
+        broker = MosquittoBroker().start()
+        col = start_collector(broker.url, tmp_path / "c.db", client_id="col-full")
+        try:
+            cfg = write_config(
+                tmp_path / "agent.yaml", device_id="dev-full", mqtt={"url": broker.url}, telemetry={"interval_s": 60}
+            )
+            a = spawn(
+                ["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(state), tmp_path / "a.log"
+            )
+            try:
+                wait_until(
+                    lambda: col.store.query("SELECT 1 FROM runs WHERE run_id='run-full' AND summary IS NOT NULL"),
+                    60,
+                    "the summary",
+                )
+            finally:
+                stop_process(a)
+            col.wait_idle()
+            (row,) = [g for g in group_rows(col.store, ("device_id", "run_id")) if g["run_id"] == "run-full"]
+            assert row["missing_frames"] == lost and row["frames"] == 60000 - lost
+        finally:
+            stop_collector(col)
+            broker.cleanup()
+    finally:
+        subprocess.run(["umount", str(state)], capture_output=True)
+
+
+def test_two_collectors_sharing_the_load_each_confirm_their_share_and_the_device_needs_the_union(tmp_path):
+    from edgebench.collector.ingest.collector import Collector
+    from edgebench.collector.store import SQLiteStore
+
+    broker = MosquittoBroker().start()
+    cols = [
+        Collector(
+            broker.url, SQLiteStore(str(tmp_path / f"c{i}.db")), client_id=f"col-u{i}", group="g-union", share=True
+        ).start()
+        for i in (1, 2)
+    ]
+    try:
+        p = paced_run(tmp_path, broker.url, "dev-u", "run-u", 300, fps=100)
+        assert p.wait(120) == 0, (tmp_path / "agent.log").read_text()
+        assert "confirmed by a collector" in (tmp_path / "agent.log").read_text()
+        assert outbox_rows(tmp_path / "state" / "outbox-dev-u.db") == []
+        shares = [frame_numbers(c, "WHERE run_id='run-u'") for c in cols]
+        assert all(shares) and sorted(shares[0] + shares[1]) == list(range(300))  # split, none twice
+        assert all(c.counts["confirmations"] > 0 for c in cols)  # each confirmed its own share
+    finally:
+        for c in cols:
+            stop_collector(c)
+        broker.cleanup()

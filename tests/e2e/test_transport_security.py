@@ -4,6 +4,7 @@ password script, TLS with a test CA, secrets kept out of logs and results."""
 from __future__ import annotations
 
 import datetime
+import json
 import re
 import subprocess
 import time
@@ -101,6 +102,10 @@ def test_a_device_cannot_speak_for_another(tmp_path, fleet):
         assert rc.is_failure and "authori" in str(rc).lower()
         tele = {"schema": protocol.TELEMETRY_SCHEMA, "device_id": "pi-b", "session": 1, "seq": 1, "ts": time.time()}
         assert a.publish(protocol.telemetry_topic("pi-b"), tele).is_failure
+        # a device writes no confirmation, not even its own (only the collector's account does)
+        for dev in ("pi-a", "pi-b"):
+            ack = protocol.ack_messages(dev, "forged", [1], time.time())[0]
+            assert a.publish(protocol.ack_topic(dev), ack).is_failure
         # pi-a writing its own commands: refused too (only the collector writes cmd)
         assert a.publish(protocol.cmd_topic("pi-a", "run"), {"schema": protocol.CMD_RUN_SCHEMA}).is_failure
         # on its own topic with another device's id in the payload: the collector rejects it
@@ -115,15 +120,20 @@ def test_a_device_cannot_speak_for_another(tmp_path, fleet):
         col.wait_idle()
         assert col.store.query("SELECT device_id FROM devices") == [("pi-a",)]
         assert col.store.query("SELECT COUNT(*) FROM messages WHERE device_id = 'pi-b'")[0][0] == 0
-        # a device reads only its own commands
+        col.wait_idle()
+        time.sleep(0.5)  # the collector's own confirmations of what pi-a sent have gone out
+        # a device reads only its own commands and its own confirmations
         a.subscribe("edgebench/#")
         collector = RawClient(broker.port, "collector", secrets["collector"])
         for dev in ("pi-a", "pi-b"):
             assert not collector.publish(protocol.cmd_topic(dev, "run"), {"x": dev}).is_failure
+            ack = protocol.ack_messages(dev, "collector", [7], time.time())[0]
+            assert not collector.publish(protocol.ack_topic(dev), ack).is_failure
         collector.close()
-        wait_until(lambda: a.messages, 10, "pi-a's command")
+        wait_until(lambda: len(a.messages) >= 2, 10, "pi-a's command and confirmation")
         time.sleep(0.5)
-        assert [t for t, _, _ in a.messages] == [protocol.cmd_topic("pi-a", "run")]
+        got = sorted((t, json.loads(p).get("seqs")) for t, p, _ in a.messages)
+        assert got == [(protocol.ack_topic("pi-a"), [[7, 7]]), (protocol.cmd_topic("pi-a", "run"), None)]
     finally:
         a.close()
         stop_collector(col)

@@ -98,12 +98,17 @@ def test_devices_show_what_is_stored_and_what_waits_on_each_device(tmp_path):
             "session": 1,
             "seq": 8,
             "ts": time.time(),
-            "outbox": {"queued_messages": 12, "unconfirmed_messages": 5, "confirmation": "confirmed"},
+            "outbox": {
+                "queued_messages": 12,
+                "unconfirmed_messages": 5,
+                "confirmation": "confirmed",
+                "damage": [{"at": 1.0, "reason": "emptied (0 bytes)", "moved_to": None, "messages": None}],
+            },
         }
         store.apply([as_message(frames(DEV, 1, 7, "r1", 0, columns(10, rng))), as_message(tel)])
         (d,) = device_rows(store)
         assert (d["stored_seq"], d["waiting_on_device"], d["unconfirmed_on_device"]) == (8, 12, 5)
         text = devices_table([d])
-        assert "stored to seq" in text and "12 (5 unconfirmed)" in text
+        assert "stored to seq" in text and "12 (5 unconfirmed), outbox damaged 1x" in text
     finally:
         store.close()
