@@ -249,3 +249,49 @@ def test_fuzz_then_every_page_answers_and_every_rejection_is_counted(store):
     for reason, n in col.rejections.items():
         if n:
             assert f'reason="{reason}"' in text, reason
+
+
+def test_fuzz_through_a_real_broker_every_delivered_message_is_accounted_for(private_mosquitto, store):
+    """3,000 of the same kind of messages published through a real Mosquitto to a running
+    collector: every message the broker delivers is stored, a duplicate, ignored or rejected by
+    reason, and the pages still answer."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from edgebench.collector.ingest.collector import DATA_FILTERS, STATE_FILTERS
+
+    fz = Fuzz(21)
+    items = []
+    while len(items) < 3000:
+        t, p, ret = fz.item()
+        if "\x00" in t or "+" in t or "#" in t or not t or len(p) > 256 * 1024:
+            continue  # what an MQTT client cannot publish at all
+        items.append((t, p, ret))
+    filters = DATA_FILTERS + STATE_FILTERS
+    delivered = sum(any(mqtt.topic_matches_sub(f, t) for f in filters) for t, _p, _r in items)
+    col = Collector(private_mosquitto.url, store, client_id="fuzz-collector", session_expiry_s=0).start()
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="fuzz-publisher", protocol=mqtt.MQTTv5)
+    pub.connect("127.0.0.1", private_mosquitto.port)
+    pub.loop_start()
+    try:
+        infos = [pub.publish(t, p, qos=1, retain=ret) for t, p, ret in items]
+        for info in infos:
+            info.wait_for_publish(30)
+        assert col.wait_for(lambda: col.counts["received"] >= delivered, 60), (delivered, dict(col.counts))
+        assert col.wait_idle(60)
+        c = col.counts
+        assert c["received"] == delivered
+        assert c["stored"] + c["duplicates"] + c["retained_again"] + c["rejected"] + c["ignored"] == delivered
+        assert sum(col.rejections.values()) == c["rejected"] > 0
+        assert c["stored"] > 300, dict(c)
+        web = WebServer(Dashboard(store, ingest=col), "127.0.0.1", 0).start()
+        try:
+            paths = ["/", "/api/devices", "/api/fleet", "/metrics"]
+            paths += [f"/device/{quote(d, safe='')}" for (d,) in store.query("SELECT device_id FROM devices")]
+            assert {p: a for p in paths if (a := _get(web.url + p)) != 200} == {}
+        finally:
+            web.stop()
+    finally:
+        pub.loop_stop()
+        pub.disconnect()
+        col.stop()
