@@ -40,3 +40,10 @@ class StrictError(UserError):
     """``--strict``: the result was written (and published) but is INVALID or missed its bound."""
 
     exit_code = 8
+
+
+class OutputError(UserError):
+    """The run finished (and was published) but its result could not be written where asked;
+    it is kept elsewhere and the line says where."""
+
+    exit_code = 9

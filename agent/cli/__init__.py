@@ -12,7 +12,7 @@ from edgebench.agent import __version__
 from edgebench.agent.cli.common import model_file, publish_settings, read_settings, strict_check
 from edgebench.agent.cli.flags import add_flags, given
 from edgebench.agent.cli.sweep import add_sweep_parser, cmd_sweep, run_scenario_cmd
-from edgebench.agent.errors import PublishError, UserError
+from edgebench.agent.errors import OutputError, PublishError, UserError
 from edgebench.agent.options.build import build_run_options, merge
 from edgebench.agent.runtime.interpreter import fallback_text
 from edgebench.agent.runtime.threads import describe as describe_threads
@@ -20,8 +20,16 @@ from edgebench.agent.wire.figures import people, text_table
 from edgebench.agent.wire.words import accelerator as accelerator_words
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line naming it and pointing to --help (not the whole
+    usage first); subcommands' parsers are of this class too."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = _Parser(
         prog="edgebench",
         description="Benchmark a TFLite model on this board: latency per stage, FPS; publish to a collector.",
     )
@@ -195,7 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome = _measure(opts, pub, stream, quiet=args.quiet, keep=bool(args.csv or args.plot))
     res = outcome.result
     written = _local_outputs(args, outcome)
-    _report(res, args.json, args.quiet, written)
+    unwritten = _report(res, args.json, args.quiet, written)
     if res.get("accuracy"):
         from edgebench.agent.measure.accuracy import check_floor
 
@@ -211,6 +219,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if res.get("board"):
             pub.update_inventory(res["board"])
         _finish_publishing(publish, pub, stream, res)
+    if unwritten:  # published, printed: only the file is elsewhere
+        raise OutputError(unwritten)
     if args.strict:
         strict_check(res)
     return 0
@@ -237,9 +247,11 @@ def _measure(opts: Any, pub: Any, stream: Any, quiet: bool, keep: bool = False) 
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """--plot's matplotlib and a writable --csv and --plot folder, before, not after, the run."""
+    from edgebench.agent.cli.common import check_writable
     from edgebench.agent.cli.sweep import require_plot
 
     require_plot(args.plot)
+    check_writable(args.json)
     for what, folder in (
         ("CSV", os.path.dirname(os.path.abspath(args.csv)) if args.csv else None),
         ("plot", args.plot),
@@ -271,24 +283,29 @@ def _local_outputs(args: argparse.Namespace, outcome: Any) -> dict[str, Any]:
     return out
 
 
-def _report(res: dict[str, Any], json_out: str | None, quiet: bool, written: dict[str, Any] | None = None) -> None:
-    """--json (naming the --csv beside it, so `edgebench compare` finds the frames), the summary."""
-    from edgebench.agent.measure.result import write_json
+def _report(
+    res: dict[str, Any], json_out: str | None, quiet: bool, written: dict[str, Any] | None = None
+) -> str | None:
+    """--json (naming the --csv beside it, so `edgebench compare` finds the frames), the summary.
+    Returns the line saying where the result is kept when --json could not be written."""
+    from edgebench.agent.cli.common import write_or_keep
 
     written = written or {"csv": None, "plots": []}
+    unwritten = None
     if json_out:
         doc = res
         if written["csv"]:
             rel = os.path.relpath(os.path.abspath(written["csv"]), os.path.dirname(os.path.abspath(json_out)))
             doc = {**res, "samples_csv": rel}
-        write_json(json_out, doc)
+        unwritten = write_or_keep(json_out, doc)
     if not quiet:
-        print_summary(res, written=json_out)
-        for what, path in (("result", json_out), ("per-frame CSV", written["csv"])):
+        print_summary(res, written=None if unwritten else json_out)
+        for what, path in (("result", None if unwritten else json_out), ("per-frame CSV", written["csv"])):
             if path:
                 print(f"{what} written to {path}")
         for path in written["plots"]:
             print(f"plot written to {path}")
+    return unwritten
 
 
 def _run_config(opts) -> dict[str, Any]:

@@ -93,3 +93,65 @@ def model_file(spec: str, quiet: bool = False) -> str:
     from edgebench.agent.runtime.fetch import resolve_model
 
     return resolve_model(spec, out=(lambda s: None) if quiet else (lambda s: print(s, file=sys.stderr)))
+
+
+def check_writable(path: str | None, what: str = "result") -> None:
+    """A --json path that can be written, before, not after, the run: its folder made, the
+    path not a folder, a file creatable beside it (tried, then removed). A user error if not."""
+    import os
+
+    from edgebench.agent.errors import UserError
+
+    if not path:
+        return
+    full = os.path.abspath(path)
+    if os.path.isdir(full):
+        raise UserError(f"cannot write the {what} to {path}: it is a folder; give a file name (e.g. {path}/run.json)")
+    probe = os.path.join(os.path.dirname(full), f".{os.path.basename(full)}.edgebench-check-{os.getpid()}")
+    try:
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(probe, "w", encoding="utf-8"):
+            pass
+        os.unlink(probe)
+    except OSError as e:
+        raise UserError(f"cannot write the {what} to {path}: {e.strerror or e}; give a writable path") from None
+
+
+def write_or_keep(path: str, doc: dict[str, Any], what: str = "result") -> str | None:
+    """Write ``doc`` to ``path``; if that fails after all (the disk filled, the folder went
+    away during the run), keep it in the state folder (else the temporary folder) and return
+    the one line saying so, for an OutputError (exit 9) once everything else is done."""
+    import os
+    import tempfile
+
+    from edgebench.agent.measure.result import write_json
+
+    try:
+        write_json(path, doc)
+        return None
+    except OSError as e:
+        why = e.strerror or str(e)
+    name = f"edgebench-{what}-{doc.get('run_id', 'unknown')}.json"
+    for folder in _keep_folders():
+        kept = os.path.join(folder, name)
+        try:
+            write_json(kept, doc)
+        except OSError:
+            continue
+        return f"cannot write the {what} to {path} ({why}); it is kept in {kept}"
+    return (
+        f"cannot write the {what} to {path} ({why}), nor into the state or temporary folder ({tempfile.gettempdir()})"
+    )
+
+
+def _keep_folders() -> list[str]:
+    import os
+    import tempfile
+
+    try:
+        from edgebench.agent.publish.state import state_dir
+
+        folders = [os.path.join(str(state_dir()), "results")]
+    except Exception:  # the state folder itself is unusable
+        folders = []
+    return folders + [tempfile.gettempdir()]

@@ -12,8 +12,8 @@ import argparse
 import sys
 from typing import Any
 
-from edgebench.agent.cli.common import model_file, strict_check
-from edgebench.agent.errors import UserError
+from edgebench.agent.cli.common import check_writable, model_file, strict_check, write_or_keep
+from edgebench.agent.errors import OutputError, UserError
 from edgebench.agent.wire.figures import people, text_table
 
 
@@ -66,13 +66,14 @@ def run_scenario_cmd(args: argparse.Namespace, opts: Any, publish: Any = None) -
         )
     opts.validate()
     require_plot(args.plot)
+    check_writable(args.json)
     pub, stream = _open(publish, opts, protocol.SCENARIO_SCHEMA)
     try:
         if not args.quiet:
             what = "searching the max QPS" if opts.find_max_qps else f"running the {opts.scenario} scenario"
             print(f"edgebench: {what} on {opts.model} ...", file=sys.stderr)
         doc = run_scenario_opts(opts, on_start=None if stream is None else stream.start)
-        _scenario_outputs(args, doc, stream)
+        unwritten = _scenario_outputs(args, doc, stream)
         if pub is not None:
             from edgebench.agent.publish.documents import finish_publishing
 
@@ -82,18 +83,19 @@ def run_scenario_cmd(args: argparse.Namespace, opts: Any, publish: Any = None) -
 
         abandon(pub)
         raise
+    if unwritten:
+        raise OutputError(unwritten)
     if args.strict:
         strict_check(doc)
     return 0
 
 
-def _scenario_outputs(args: argparse.Namespace, doc: dict[str, Any], stream: Any) -> None:
-    """--json, the summary queued, --plot, the printed report."""
-    from edgebench.agent.measure.result import write_json
+def _scenario_outputs(args: argparse.Namespace, doc: dict[str, Any], stream: Any) -> str | None:
+    """--json, the summary queued, --plot, the printed report; the line saying where the
+    document is kept if --json could not be written."""
     from edgebench.agent.measure.scenario_run import print_scenario
 
-    if args.json:
-        write_json(args.json, doc)
+    unwritten = write_or_keep(args.json, doc, "scenario") if args.json else None
     if stream is not None:
         stream.finish(doc)
     written = []
@@ -103,7 +105,8 @@ def _scenario_outputs(args: argparse.Namespace, doc: dict[str, Any], stream: Any
         written = plot_scenario(doc, args.plot)
     if not args.quiet:
         print_scenario(doc, sys.stdout)
-        _print_written(args.json, None, written)
+        _print_written(None if unwritten else args.json, None, written)
+    return unwritten
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -119,10 +122,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     publish = publish_settings(merge(cfg, flags), args, "sweep")
     probes = build_probe_options(cfg, flags)
     require_plot(args.plot)
+    check_writable(args.json)
     pub, stream = _open(publish, opts, protocol.SWEEP_SCHEMA)
     try:
         doc = _run_sweep(opts, probes, stream, quiet=args.quiet)
-        _sweep_outputs(args, doc, stream)
+        unwritten = _sweep_outputs(args, doc, stream)
         if pub is not None:
             from edgebench.agent.publish.documents import finish_publishing
 
@@ -132,6 +136,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
         abandon(pub)
         raise
+    if unwritten:
+        raise OutputError(unwritten)
     _check_some_point_ran(doc, args.json)
     if args.strict:
         strict_check(doc)
@@ -166,13 +172,12 @@ def _progress(p: dict[str, Any], i: int, n: int) -> None:
         print(head + f"{p['status']}: {p['reason']}", file=sys.stderr)
 
 
-def _sweep_outputs(args: argparse.Namespace, doc: dict[str, Any], stream: Any) -> None:
-    """--json, --csv, the summary queued, --plot, the printed table."""
-    from edgebench.agent.measure.result import write_json
+def _sweep_outputs(args: argparse.Namespace, doc: dict[str, Any], stream: Any) -> str | None:
+    """--json, --csv, the summary queued, --plot, the printed table; the line saying where the
+    document is kept if --json could not be written."""
     from edgebench.agent.measure.sweep import write_csv
 
-    if args.json:
-        write_json(args.json, doc)
+    unwritten = write_or_keep(args.json, doc, "sweep") if args.json else None
     if args.csv:
         write_csv(args.csv, doc)
     if stream is not None:
@@ -184,7 +189,8 @@ def _sweep_outputs(args: argparse.Namespace, doc: dict[str, Any], stream: Any) -
         written = plot_sweep(doc, args.plot)
     if not args.quiet:
         print_sweep(doc)
-        _print_written(args.json, args.csv, written)
+        _print_written(None if unwritten else args.json, args.csv, written)
+    return unwritten
 
 
 def _check_some_point_ran(doc: dict[str, Any], json_out: str | None) -> None:

@@ -316,6 +316,15 @@ def _measure_step(
     return _Measured(m, started, desc, source.live, probes, cpu1 - cpu0, wall1 - wall0)
 
 
+def _source_warnings(source: dict[str, Any]) -> list[str]:
+    """Damaged images the source decoded anyway (a truncated JPEG runs, but not as a whole image)."""
+    bad = source.get("damaged_images") or []
+    if not bad:
+        return []
+    more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+    return [f"{len(bad)} damaged image(s) measured: {'; '.join(bad[:3])}{more}"]
+
+
 def _check_frames(opts: RunOptions, done: _Measured, notes: list[str]) -> None:
     """Notes on a source that ended early or dropped frames; no frame measured is an error."""
     m = done.m
@@ -411,7 +420,10 @@ def _result_step(
         config={k: v for k, v in asdict(opts).items() if k not in ("notes", "device_id", "run_id")},
         notes=notes,
         validity=validity(m, opts),
-        warnings=list(getattr(rt, "warnings", [])) + variance_warnings(m) + queue_warnings(m),
+        warnings=list(getattr(rt, "warnings", []))
+        + variance_warnings(m)
+        + queue_warnings(m)
+        + _source_warnings(done.source),
         process=_process_section(done),
         pacing="realtime" if (opts.fps or opts.pacing == "realtime" or done.live) else "fast",
     )

@@ -6,6 +6,8 @@ import logging
 import os
 from pathlib import Path
 
+from edgebench.agent.errors import UserError
+
 
 def state_dir() -> Path:
     """``$EDGEBENCH_STATE_DIR``, else ``$STATE_DIRECTORY`` (systemd), else XDG state home."""
@@ -14,7 +16,14 @@ def state_dir() -> Path:
         base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
         d = os.path.join(base, "edgebench")
     p = Path(d)
-    p.mkdir(parents=True, exist_ok=True)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(
+            f"cannot create the state folder {p}: {e.strerror or e}; set EDGEBENCH_STATE_DIR to a writable folder"
+        ) from None
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write into the state folder {p}; set EDGEBENCH_STATE_DIR to a writable folder")
     return p
 
 

@@ -79,6 +79,31 @@ class SyntheticSource(Source):
         return {"kind": self.kind, "uri": "synthetic", "width": self.width, "height": self.height}
 
 
+#: How far from its end an image file's end marker may be (some writers pad after it).
+_TAIL_BYTES = 4096
+
+
+def damage(path: str) -> str | None:
+    """Why an image file OpenCV decoded anyway is damaged, or None: a JPEG without its end
+    marker or a PNG without its IEND chunk was cut short, and OpenCV decodes what is there
+    (grey below) with no more than a libjpeg message on stderr."""
+    low = path.lower()
+    marker = b"\xff\xd9" if low.endswith((".jpg", ".jpeg")) else b"IEND" if low.endswith(".png") else None
+    if marker is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - _TAIL_BYTES))
+            tail = f.read()
+    except OSError as e:
+        return f"{path}: {e.strerror or e}"
+    if marker not in tail:
+        kind = "JPEG" if marker == b"\xff\xd9" else "PNG"
+        return f"{path} is a truncated {kind} (no end marker): decoded only in part"
+    return None
+
+
 def imread(path: str) -> np.ndarray:
     import cv2
 

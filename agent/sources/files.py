@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 from edgebench.agent.errors import SourceError
-from edgebench.agent.sources.base import IMAGE_EXTS, Frame, Source, imread
+from edgebench.agent.sources.base import IMAGE_EXTS, Frame, Source, damage, imread
 
 
 class ImageSource(Source):
@@ -18,6 +18,8 @@ class ImageSource(Source):
         self.path = path
         self.image = imread(path)
         self.name = os.path.basename(path)
+        why = damage(path)
+        self.damaged = [why] if why else []
 
     def read(self) -> Frame:
         return Frame(self.image, self.name)
@@ -25,6 +27,10 @@ class ImageSource(Source):
     def describe(self) -> dict[str, Any]:
         h, w = self.image.shape[:2]
         return {"kind": self.kind, "uri": self.path, "width": w, "height": h}
+
+    def counters(self) -> dict[str, Any]:
+        """The image's damage, if any (the result's warnings say it too)."""
+        return {"damaged_images": self.damaged} if self.damaged else {}
 
 
 class FolderSource(Source):
@@ -41,6 +47,8 @@ class FolderSource(Source):
         if not self.files:
             raise SourceError(f"no images in folder {path} (looked for {', '.join(IMAGE_EXTS)})")
         self._i = 0
+        #: per file read: why it is damaged, or None (checked once per file)
+        self._damage: dict[str, str | None] = {}
 
     def __len__(self) -> int:
         return len(self.files)
@@ -48,11 +56,18 @@ class FolderSource(Source):
     def read(self) -> Frame:
         path = self.files[self._i % len(self.files)]
         self._i += 1
-        return Frame(imread(path), os.path.relpath(path, self.path))
+        img = imread(path)
+        if path not in self._damage:
+            self._damage[path] = damage(path)
+        return Frame(img, os.path.relpath(path, self.path))
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "uri": self.path, "images": len(self.files)}
 
     def counters(self) -> dict[str, Any]:
         """Images read, and passes over the folder (a folder loops until the run ends)."""
-        return {"images_read": self._i, "passes": round(self._i / len(self.files), 2)}
+        out: dict[str, Any] = {"images_read": self._i, "passes": round(self._i / len(self.files), 2)}
+        damaged = [why for why in self._damage.values() if why]
+        if damaged:
+            out["damaged_images"] = damaged
+        return out

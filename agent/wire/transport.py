@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -49,6 +50,10 @@ class BrokerURL:
         return f"{scheme}://{user}{self.host}:{self.port}"
 
 
+#: A host name (letters, digits, dots, hyphens, underscores), an IPv4 or an IPv6 address.
+_HOST_RE = re.compile(r"^[A-Za-z0-9._:%-]+$")
+
+
 def parse_url(url: str) -> BrokerURL:
     u = urlparse(url if "://" in url else f"mqtt://{url}")
     if u.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
@@ -60,6 +65,8 @@ def parse_url(url: str) -> BrokerURL:
         raise UserError(f"bad broker URL {url!r}: the port is not a number") from None
     if not u.hostname:
         raise UserError(f"bad broker URL {url!r}: no host")
+    if not _HOST_RE.match(u.hostname):
+        raise UserError(f"bad broker URL {url!r}: {u.hostname!r} is not a host name or address; use mqtt://HOST:PORT")
     return BrokerURL(
         host=u.hostname,
         port=port,

@@ -14,7 +14,11 @@ _DEVICE_QUERY = (
     "SELECT d.device_id, d.state, d.session, d.state_at, d.agent_version, d.inventory, d.first_seen,"
     " d.last_seen, (SELECT COUNT(*) FROM runs r WHERE r.device_id = d.device_id),"
     " (SELECT COUNT(*) FROM sessions s WHERE s.device_id = d.device_id),"
-    " (SELECT SUM(CASE WHEN s.last_seq - s.first_seq + 1 > s.received THEN s.last_seq - s.first_seq + 1 - s.received ELSE 0 END) FROM sessions s WHERE s.device_id = d.device_id),"
+    # summed as doubles: a device's sessions may each span up to 2^53 seq numbers, and
+    # their sum must not overflow a 64-bit integer (SQLite's SUM raises, PostgreSQL's would not)
+    " (SELECT SUM(CAST(CASE WHEN s.last_seq - s.first_seq + 1 > s.received"
+    " THEN s.last_seq - s.first_seq + 1 - s.received ELSE 0 END AS DOUBLE PRECISION))"
+    " FROM sessions s WHERE s.device_id = d.device_id),"
     " (SELECT SUM(s.duplicates) FROM sessions s WHERE s.device_id = d.device_id),"
     " (SELECT SUM(s.replayed) FROM sessions s WHERE s.device_id = d.device_id)"
     " FROM devices d ORDER BY d.device_id"

@@ -20,16 +20,22 @@ _KEPT = "SELECT 1 FROM quarantine WHERE topic = ? AND payload = ? LIMIT 1"
 _INSERT = "INSERT INTO quarantine(received_at, topic, code, reason, payload) VALUES (?,?,?,?,?)"
 
 
+def _text(s: str) -> str:
+    """Text any database holds: PostgreSQL text cannot contain NUL, and a quarantine must
+    keep whatever came (the payload itself is kept as bytes)."""
+    return s.replace("\x00", "\\x00")
+
+
 def keep(store, cur, items: list[tuple[float, str, str, str, bytes]], once: bool = False) -> int:
     """Rows for rejected messages: (received_at, topic, code, reason, payload). ``once``: not
     when the same payload on the same topic is already kept (a retained message, delivered
     again on every restart). Returns how many rows were added."""
     added = 0
     for t, topic, code, reason, payload in items:
-        row = (topic[:1024], bytes(payload[:QUARANTINE_KEEP_BYTES]))
+        row = (_text(topic[:1024]), bytes(payload[:QUARANTINE_KEEP_BYTES]))
         if once and cur.execute(store.sql(_KEPT), row).fetchall():
             continue
-        cur.execute(store.sql(_INSERT), (t, row[0], code, reason[:1000], row[1]))
+        cur.execute(store.sql(_INSERT), (t, row[0], code, _text(reason[:1000]), row[1]))
         added += 1
     return added
 

@@ -9,7 +9,7 @@
 # broker's TLS certificate. Writes, under DIR (default deploy/central/secrets,
 # mode 700, never commit it):
 #   ca/ca.key, ca/ca.crt         the fleet CA (made once, kept)
-#   broker/                      passwd, acl, ca.crt, server.crt, server.key
+#   broker/                      passwd, passwd-collector, acl, ca.crt, server.crt, server.key
 #                                (mounted into the broker container)
 #   collector/                   ca.crt, web-token (mounted into the collector)
 #   devices/ID/                  mqtt-password and ca.crt for each board, and
@@ -98,6 +98,7 @@ else
     die "mosquitto_passwd not found: apt-get install -y mosquitto (or install Docker to use the broker image's)"
 fi
 cp "$OUT/auth/passwd" "$OUT/broker/passwd"
+cp "$OUT/auth/passwd-collector" "$OUT/broker/passwd-collector"
 
 # 4. each board's bundle
 n=0

@@ -6,6 +6,7 @@
 # DEVICES_FILE lists device ids, one per line (# comments and blank lines are
 # skipped); ids are 1-64 characters of a-z, 0-9, '-' and '_'. OUT_DIR gets:
 #   passwd             the hashed password file for the broker (password_file)
+#   passwd-collector   the collector's account alone: the collectors' listeners
 #   secrets/ID         each account's password in clear text, mode 600: copy it
 #                      to the device (mqtt.password_file) and nowhere else
 # An account that already has OUT_DIR/secrets/ID keeps its password, so adding
@@ -52,6 +53,10 @@ for id in $(sed -e 's/#.*//' "$devices"); do
         echo "$0: bad device id '$id' in $devices: use 1-64 characters of a-z, 0-9, '-' or '_'" >&2
         exit 1
     fi
+    case "$id" in edgebench-*)
+        echo "$0: bad device id '$id': ids starting with 'edgebench-' are the collectors' and commanders' client ids" >&2
+        exit 1;;
+    esac
     if [ "$id" = "$collector" ]; then
         echo "$0: '$id' is the collector's account name; give the device another id" >&2
         exit 1
@@ -62,6 +67,8 @@ for id in $(sed -e 's/#.*//' "$devices"); do
     n=$((n + 1))
 done
 add "$collector"
+grep "^$collector:" "$tmp" > "$out/passwd-collector.tmp.$$"
+mv "$out/passwd-collector.tmp.$$" "$out/passwd-collector"
 mv "$tmp" "$out/passwd"
 trap - EXIT
 echo "$out/passwd: $n device account(s) and the collector account '$collector'; passwords in $out/secrets/"

@@ -664,7 +664,7 @@ def test_compose_stack_is_valid_for_docker_compose(fleet_secrets):
     col = cfg["services"]["collector"]
     cmd = col["command"]
     # the secrets stay out of the command line: environment only
-    assert cmd[:2] == ["serve", "--mqtt"] and "mqtts://broker:8883" in cmd
+    assert cmd[:2] == ["serve", "--mqtt"] and "mqtts://broker:8884" in cmd
     assert cmd[cmd.index("--password-env") + 1] == "COLLECTOR_MQTT_PASSWORD"
     assert cmd[cmd.index("--ca") + 1] == "/run/edgebench/ca.crt"
     assert cmd[cmd.index("--db") + 1] == "postgresql://edgebench@postgres:5432/edgebench"
@@ -769,9 +769,13 @@ def test_dockerfile_copies_only_what_dockerignore_lets_through():
 
 
 # --------------------------------------------------------------------------- the central broker, for real
-def _central_broker_config(secrets: Path, data: Path, plain_port: int, tls_port: int) -> str:
+def _central_broker_config(
+    secrets: Path, data: Path, plain_port: int, tls_port: int, collectors_port: int | None = None
+) -> str:
     """deploy/central/mosquitto.conf + deploy/mosquitto/edgebench.conf as the broker
     container runs them, with its paths and ports moved into this test's folder."""
+    from edgebench.collector.broker.embedded import free_port
+
     main = (DEPLOY / "central/mosquitto.conf").read_text()
     fleet = (DEPLOY / "mosquitto/edgebench.conf").read_text()
     for old, new in (
@@ -779,6 +783,7 @@ def _central_broker_config(secrets: Path, data: Path, plain_port: int, tls_port:
         ("/var/lib/mosquitto/", f"{data}/"),
         ("listener 1883 127.0.0.1", f"listener {plain_port} 127.0.0.1"),
         ("listener 8883\n", f"listener {tls_port} 127.0.0.1\n"),
+        ("listener 8884\n", f"listener {collectors_port or free_port()} 127.0.0.1\n"),
     ):
         assert old in fleet, f"deploy/mosquitto/edgebench.conf no longer has {old!r}: update this test"
         fleet = fleet.replace(old, new)
@@ -792,10 +797,10 @@ def _central_broker_config(secrets: Path, data: Path, plain_port: int, tls_port:
 def central_broker(fleet_secrets, tmp_path):
     from edgebench.collector.broker.embedded import MosquittoBroker, free_port
 
-    plain, tls = free_port(), free_port()
+    plain, tls, collectors = free_port(), free_port(), free_port()
     data = tmp_path / "mosquitto-data"
     data.mkdir()
-    text = _central_broker_config(fleet_secrets / "secrets", data, plain, tls)
+    text = _central_broker_config(fleet_secrets / "secrets", data, plain, tls, collectors)
 
     class Central(MosquittoBroker):
         def config_text(self) -> str:
@@ -806,6 +811,7 @@ def central_broker(fleet_secrets, tmp_path):
         pytest.fail("mosquitto is not installed; the README's test command installs it (apt-get install -y mosquitto)")
     b.start()
     b.tls_url = f"mqtts://localhost:{tls}"
+    b.collectors_url = f"mqtts://localhost:{collectors}"
     yield b
     b.cleanup()
 
@@ -939,7 +945,7 @@ def test_central_stack_wiring_agent_to_collector_over_tls(central_broker, fleet_
             "edgebench.collector.cli",
             "serve",
             "--mqtt",
-            f"mqtts://localhost:{port}",
+            central_broker.collectors_url,  # the collectors' listener, as compose's mqtts://broker:8884
             "--username",
             "collector",
             "--password-env",

@@ -337,6 +337,7 @@ def test_shipped_broker_config_starts_and_refuses_anonymous(tmp_path):
     etc.mkdir()
     for src, dst in (
         (tmp_path / "auth" / "passwd", "passwd"),
+        (tmp_path / "auth" / "passwd-collector", "passwd-collector"),
         (DEPLOY / "acl", "acl"),
         (certs / "ca.crt", "ca.crt"),
         (certs / "server.crt", "server.crt"),
@@ -348,6 +349,7 @@ def test_shipped_broker_config_starts_and_refuses_anonymous(tmp_path):
     conf = conf.replace("/etc/mosquitto/edgebench", str(etc)).replace("/var/lib/mosquitto/", f"{tmp_path}/")
     conf = conf.replace("listener 1883 127.0.0.1", f"listener {plain} 127.0.0.1")
     conf = conf.replace("listener 8883\n", f"listener {tls} 127.0.0.1\n")
+    conf = conf.replace("listener 8884\n", f"listener {free_port()} 127.0.0.1\n")
     assert f"listener {tls} 127.0.0.1" in conf and "allow_anonymous false" in conf
     broker = MosquittoBroker(port=plain)
     broker.config_text = lambda: ("user root\n" if __import__("os").geteuid() == 0 else "") + conf

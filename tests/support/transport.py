@@ -17,7 +17,7 @@ import paho.mqtt.client as mqtt
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edgebench.collector.broker.embedded import MosquittoBroker
+from edgebench.collector.broker.embedded import MosquittoBroker, free_port
 from tests.support.paths import ROOT
 
 DEPLOY = ROOT / "deploy" / "mosquitto"
@@ -44,13 +44,24 @@ def make_secrets(tmp: Path, devices: list[str]) -> dict[str, str]:
 
 
 def secure_broker(tmp: Path, devices: list[str], extra: str = "") -> tuple[MosquittoBroker, dict[str, str]]:
-    """A Mosquitto with the shipped ACL and a password file made by the shipped script."""
+    """A Mosquitto with the shipped ACL, the password files made by the shipped script, and
+    the shipped listeners' client-id binding (deploy/mosquitto/edgebench.conf): ``broker.url``
+    (and every listener in ``extra``) is the fleet's, where each account's client id is its
+    name; ``broker.collector_url`` is the collectors' (the collector account only, any id)."""
     secrets = make_secrets(tmp, devices)
-    broker = MosquittoBroker(
-        extra_config=(
-            f"allow_anonymous false\npassword_file {tmp / 'auth' / 'passwd'}\nacl_file {DEPLOY / 'acl'}\n" + extra
-        )
+    fleet = (
+        f"allow_anonymous false\npassword_file {tmp / 'auth' / 'passwd'}\nacl_file {DEPLOY / 'acl'}\n"
+        "use_username_as_clientid true\n"
     )
+    extra = "".join(line + "\n" + (fleet if line.startswith("listener ") else "") for line in extra.splitlines())
+    cport = free_port()
+    collectors = (
+        f"listener {cport} 127.0.0.1\nallow_anonymous false\n"
+        f"password_file {tmp / 'auth' / 'passwd-collector'}\nacl_file {DEPLOY / 'acl'}\n"
+    )
+    broker = MosquittoBroker(extra_config=fleet + extra + collectors)
+    broker.config_text = lambda base=broker.config_text: "per_listener_settings true\n" + base()
+    broker.collector_url = f"mqtt://127.0.0.1:{cport}"
     broker.start()
     return broker, secrets
 

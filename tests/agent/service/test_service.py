@@ -40,7 +40,7 @@ def device_state(col, dev):
 def fleet(tmp_path):
     broker, secrets = secure_broker(tmp_path, ["pi-a", "pi-b"])
     col = start_collector(
-        url_with(broker.url, "collector", secrets["collector"]), tmp_path / "c.db", client_id="col-svc"
+        url_with(broker.collector_url, "collector", secrets["collector"]), tmp_path / "c.db", client_id="col-svc"
     )
     yield broker, secrets, col
     stop_collector(col)
@@ -136,7 +136,7 @@ def test_remote_run_command_accepted_run_and_rejections(tmp_path, fleet):
         )
     pwf = tmp_path / "collector.pw"
     pwf.write_text(secrets["collector"])
-    auth = ["--mqtt", broker.url, "--username", "collector", "--password-file", str(pwf)]
+    auth = ["--mqtt", broker.collector_url, "--username", "collector", "--password-file", str(pwf)]
     try:
         for dev in ("pi-a", "pi-b"):
             wait_until(lambda dev=dev: device_state(col, dev)[0] == "online", 30, f"{dev} online")

@@ -153,3 +153,17 @@ def test_a_bad_group_on_the_fleet_api_is_a_400_line(tmp_path, caplog):
         web.stop()
         store.close()
     assert "Traceback" not in caplog.text
+
+
+def test_many_sessions_at_the_bound_sum_their_gaps_without_overflow(store):
+    """1,100 sessions each spanning seq 0 to MAX_SEQ: their gaps add up past 2^63."""
+    col = _collector(store)
+    items = []
+    for session in range(1, 1101):
+        items += [_item(_telemetry("pi-a", session, 0)), _item(_telemetry("pi-a", session, protocol.MAX_SEQ))]
+    col._process(items)
+    assert col.counts["stored"] == 2200, col.stats()
+    [row] = device_rows(store)
+    assert row["seq_gaps"] > 2**63
+    assert set(_pages_answer(store).values()) == {200}
+    assert "pi-a" in devices_table(device_rows(store))
