@@ -167,3 +167,50 @@ def run_figures(res: dict[str, Any], samples: dict[str, Any], timeline: dict[str
     if timeline and board_panels(timeline):
         figs.append(("board_over_time", board_over_time(plt, timeline, head)))
     return figs
+
+
+def _temperature(timeline: dict[str, Any] | None):
+    """(t, the hottest zone per reading) from the probes' timeline, or None."""
+    import numpy as np
+
+    if not timeline or not timeline.get("temps_c"):
+        return None
+    zones = list(timeline["temps_c"].values())
+    hot = [max((z[i] for z in zones if z[i] is not None), default=np.nan) for i in range(len(timeline["t_s"]))]
+    return np.asarray(timeline["t_s"], dtype=float), np.asarray(hot, dtype=float)
+
+
+def sustained_over_time(plt, res: dict[str, Any], timeline: dict[str, Any] | None, head: str):
+    """Throughput per interval over the run, the steady state marked, and the hottest
+    temperature the probes read on the same time axis (with the first throttle marked)."""
+    s = res["sustained"]
+    ivs = s["intervals"]
+    fig, (ax, tx) = mpl.subplots(plt, 2, 1, 6.2, sharex=True, squeeze=True)
+    mid = [(iv["t0_s"] + iv["t1_s"]) / 2 for iv in ivs]
+    ax.step([iv["t0_s"] for iv in ivs] + [ivs[-1]["t1_s"]], [iv["fps"] or 0 for iv in ivs] + [ivs[-1]["fps"] or 0],
+            where="post", color=cs.PALETTE[0], lw=1.6, label="FPS per interval")  # fmt: skip
+    ax.plot(mid, [iv["fps"] or 0 for iv in ivs], "o", color=cs.PALETTE[0], ms=3)
+    if s["steady"]:
+        ax.axhline(s["steady"]["fps"], color=cs.BETTER, ls="--", lw=1.2, label=f"steady {s['steady']['fps']:.4g} FPS")
+        ax.axvline(s["steady_since_s"], color=cs.BETTER, ls=":", lw=1)
+    ax.set_ylabel("throughput (frames/s)")
+    ax.set_ylim(bottom=0)
+    mpl.ticks(ax, x=False)
+    mpl.legend(ax)
+    temp = _temperature(timeline)
+    if temp is not None:
+        tx.plot(temp[0], temp[1], color=cs.PALETTE[1], lw=1.3, label="hottest zone")
+        mpl.ticks(tx, x=False)
+    else:
+        mpl.note(tx, ["no temperature reading on this board"])
+    if s["time_to_first_throttle_s"] is not None:
+        for a in (ax, tx):
+            a.axvline(s["time_to_first_throttle_s"], color=cs.WORSE, lw=1.2)
+        tx.text(
+            s["time_to_first_throttle_s"], 0.02, " first throttle", color=cs.WORSE, transform=tx.get_xaxis_transform()
+        )
+    tx.set_ylabel("temperature (°C)")
+    mpl.ticks(tx, y=False)
+    tx.set_xlabel(TIME_AXIS)
+    fig.suptitle(f"Sustained: throughput per {s['interval_s']:g} s and temperature over time\n{head}")
+    return fig
