@@ -183,9 +183,17 @@ def _temperature(timeline: dict[str, Any] | None):
 def sustained_over_time(plt, res: dict[str, Any], timeline: dict[str, Any] | None, head: str):
     """Throughput per interval over the run, the steady state marked, and the hottest
     temperature the probes read on the same time axis (with the first throttle marked)."""
+    import textwrap
+
     s = res["sustained"]
     ivs = s["intervals"]
-    fig, (ax, tx) = mpl.subplots(plt, 2, 1, 6.2, sharex=True, squeeze=True)
+    temp = _temperature(timeline)
+    if temp is None:  # one panel, and the reason there is no second
+        fig, ax = mpl.subplots(plt, 1, 1, 4.2)
+        axes = [ax]
+    else:
+        fig, (ax, tx) = mpl.subplots(plt, 2, 1, 6.2, sharex=True, squeeze=True)
+        axes = [ax, tx]
     mid = [(iv["t0_s"] + iv["t1_s"]) / 2 for iv in ivs]
     ax.step([iv["t0_s"] for iv in ivs] + [ivs[-1]["t1_s"]], [iv["fps"] or 0 for iv in ivs] + [ivs[-1]["fps"] or 0],
             where="post", color=cs.PALETTE[0], lw=1.6, label="FPS per interval")  # fmt: skip
@@ -197,20 +205,20 @@ def sustained_over_time(plt, res: dict[str, Any], timeline: dict[str, Any] | Non
     ax.set_ylim(bottom=0)
     mpl.ticks(ax, x=False)
     mpl.legend(ax)
-    temp = _temperature(timeline)
     if temp is not None:
         tx.plot(temp[0], temp[1], color=cs.PALETTE[1], lw=1.3, label="hottest zone")
+        tx.set_ylabel("temperature (°C)")
         mpl.ticks(tx, x=False)
     else:
-        mpl.note(tx, ["no temperature reading on this board"])
-    if s["time_to_first_throttle_s"] is not None:
-        for a in (ax, tx):
-            a.axvline(s["time_to_first_throttle_s"], color=cs.WORSE, lw=1.2)
-        tx.text(
-            s["time_to_first_throttle_s"], 0.02, " first throttle", color=cs.WORSE, transform=tx.get_xaxis_transform()
-        )
-    tx.set_ylabel("temperature (°C)")
-    mpl.ticks(tx, y=False)
-    tx.set_xlabel(TIME_AXIS)
-    fig.suptitle(f"Sustained: throughput per {s['interval_s']:g} s and temperature over time\n{head}")
+        mpl.note(ax, ["no temperature reading on this board: throughput only"])
+    t_thr = s["time_to_first_throttle_s"]
+    if t_thr is not None:
+        for a in axes:
+            a.axvline(t_thr, color=cs.WORSE, lw=1.2)
+        axes[-1].text(t_thr, 0.02, " first throttle", color=cs.WORSE, transform=axes[-1].get_xaxis_transform())
+    mpl.ticks(axes[-1], y=False)
+    axes[-1].set_xlabel(TIME_AXIS)
+    what = "and temperature over time" if temp is not None else "over time"
+    head = "\n".join(textwrap.wrap(head, 90))
+    fig.suptitle(f"Sustained: throughput per {s['interval_s']:g} s {what}\n{head}")
     return fig
