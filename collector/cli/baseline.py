@@ -74,10 +74,19 @@ def cmd_regressions(args) -> int:
         store.close()
     if args.format == "json":
         print(as_json(rows))
-        return 0
+        return _status(rows)
     for r in rows:
         judged = [m for m in r["metrics"] if m.get("beyond_noise")]
         why = "; ".join(f"{m['metric']} {m['change_pct']:+g} % (95% CI {m['ci95']})" for m in judged)
         sys.stdout.write(f"{r['verdict']}: {r['run']} vs {r['baseline']}  {why}\n  key {r['key_id']}: ")
         sys.stdout.write(_key_text(r["key"]) + "\n")
+    return _status(rows)
+
+
+def _status(rows: list[dict[str, Any]]) -> int:
+    """1 when a key's newest run is slower than its baseline (like `compare --strict`), for cron and CI."""
+    slower = [r for r in rows if r["verdict"] == "slower"]
+    if slower:
+        print(f"edgebench-collector: {len(slower)} key(s) slower than their baseline", file=sys.stderr)
+        return 1
     return 0
