@@ -14,6 +14,7 @@ from edgebench.agent.cli.flags import add_flags, given
 from edgebench.agent.cli.sweep import add_sweep_parser, cmd_sweep, run_scenario_cmd
 from edgebench.agent.errors import OutputError, PublishError, UserError
 from edgebench.agent.options.build import build_run_options, merge
+from edgebench.agent.options.table import SUSTAINED
 from edgebench.agent.runtime.interpreter import fallback_text
 from edgebench.agent.runtime.threads import describe as describe_threads
 from edgebench.agent.wire.figures import people, text_table
@@ -138,6 +139,10 @@ def print_summary(res: dict[str, Any], out=sys.stdout, written: str | None = Non
     probes_line = run_summary_line(res)
     if probes_line:
         w(probes_line + "\n")
+    if res.get("sustained"):
+        from edgebench.agent.measure.sustained import summary_lines
+
+        w(f"sustained, per {res['sustained']['interval_s']:g} s:\n" + "\n".join(summary_lines(res["sustained"])) + "\n")
     for note in res.get("notes", []):
         w(f"note: {note}\n")
 
@@ -187,7 +192,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     opts, merged = resolve_run(args)
     opts.model = model_file(opts.model, args.quiet)
     publish = publish_settings(merged, args, "run")
-    if opts.scenario is not None or opts.find_max_qps:
+    sustained = opts.scenario == SUSTAINED and not opts.find_max_qps
+    if (opts.scenario is not None and not sustained) or opts.find_max_qps:
         return run_scenario_cmd(args, opts, publish)
     _check_outputs(args)
     pub = stream = None
@@ -200,8 +206,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         # An accuracy run may be refused by its floor: hold it back until it passes.
         held = bool(opts.accuracy or opts.accuracy_floor is not None)
         stream = pub.stream(config=_run_config(opts), hold=held)
-    outcome = _measure(opts, pub, stream, quiet=args.quiet, keep=bool(args.csv or args.plot))
+    outcome = _measure(opts, pub, stream, quiet=args.quiet, keep=bool(args.csv or args.plot or sustained))
     res = outcome.result
+    if sustained:
+        from edgebench.agent.measure.sustained import attach
+
+        attach(outcome, opts.interval_s)
     written = _local_outputs(args, outcome)
     unwritten = _report(res, args.json, args.quiet, written)
     if res.get("accuracy"):
@@ -280,6 +290,10 @@ def _local_outputs(args: argparse.Namespace, outcome: Any) -> dict[str, Any]:
         from edgebench.agent.report.samples import from_kept
 
         out["plots"] = plot_run(res, from_kept(m.kept, m.start_ns, stages), outcome.timeline, args.plot)
+        if res.get("sustained"):
+            from edgebench.agent.report.plots import plot_sustained
+
+            out["plots"] += plot_sustained(res, outcome.timeline, args.plot)
     return out
 
 

@@ -32,6 +32,7 @@ from edgebench.agent.measure.loop import FrameSink, LoopOptions, Measurement, Pr
 from edgebench.agent.measure.plan import RunPlan, given_labels, plan_run, synthetic_samples
 from edgebench.agent.measure.result import build_result, default_device_id, new_run_id, utc_now
 from edgebench.agent.options.classes import RunOptions
+from edgebench.agent.options.table import SUSTAINED
 from edgebench.agent.runtime import compiled, registry
 from edgebench.agent.runtime import interpreter as rtmod
 from edgebench.agent.runtime.interpreter import Runtime, TensorInfo
@@ -199,7 +200,7 @@ def run(
 
 def _validate(opts: RunOptions) -> None:
     opts.validate()
-    if opts.scenario is not None or opts.find_max_qps:
+    if opts.scenario not in (None, SUSTAINED) or opts.find_max_qps:  # sustained: this run, held long
         raise UserError(
             "these options ask for a scenario: run them with edgebench.agent.measure.scenario_run.run_scenario_opts"
         )

@@ -194,7 +194,7 @@ class _Search:
             missed_at = None
             for v in dim.values(self.board):
                 cfg = {**cur, dim.key: v}
-                if missed_at is not None:
+                if missed_at is not None and self.why_not(cfg) is None:
                     self.prune(
                         cfg,
                         f"dominated: {dim.key} {missed_at} already missed the bound; a larger one only waits longer",

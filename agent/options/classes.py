@@ -21,7 +21,14 @@ from typing import Any, Callable
 
 from edgebench.agent.errors import UserError
 from edgebench.agent.options.kinds import Bad
-from edgebench.agent.options.table import DEFAULT_FRAMES, DEFAULT_SWEEP_DURATION_S, REQUIRED, options
+from edgebench.agent.options.table import (
+    DEFAULT_FRAMES,
+    DEFAULT_SUSTAINED_S,
+    DEFAULT_SWEEP_DURATION_S,
+    REQUIRED,
+    SUSTAINED,
+    options,
+)
 from edgebench.agent.runtime.threads import DEFAULT, GIVEN, default_threads
 from edgebench.agent.wire import protocol
 
@@ -70,7 +77,9 @@ def _validate_run(self: Any) -> None:
     problems = []
     if self.delegate_options and not self.delegate:
         problems.append("--delegate-option needs --delegate LIB")
-    if self.scenario is not None or self.find_max_qps:
+    if self.scenario == SUSTAINED and not self.find_max_qps:
+        problems.extend(_sustained_problems(self))
+    elif self.scenario is not None or self.find_max_qps:
         from edgebench.agent.options.scenario import validate_scenario  # numpy: only when a scenario is asked
 
         try:
@@ -87,8 +96,20 @@ def _validate_run(self: Any) -> None:
             )
     if problems:
         raise UserError("\n".join(problems))
+    if self.scenario == SUSTAINED and self.frames is None and self.duration_s is None:
+        self.duration_s = DEFAULT_SUSTAINED_S
     if self.scenario is None and self.frames is None and self.duration_s is None:
         self.frames = DEFAULT_FRAMES
+
+
+def _sustained_problems(self: Any) -> list[str]:
+    """--scenario sustained is the per-frame run held long: no batch, and a duration, not frames."""
+    problems = []
+    if self.batch != 1:
+        problems.append("--batch applies to LoadGen scenarios, not to --scenario sustained (a per-frame run)")
+    if self.frames is not None:
+        problems.append("--scenario sustained runs for --duration SEC (600 s by default), not --frames")
+    return problems
 
 
 def _validate_sweep(self: Any) -> None:

@@ -69,6 +69,11 @@ ACTIONS = ("store", "true", "false", "append")
 #: the default of an option that must be given (a model): a field without a default
 REQUIRED = MISSING
 
+#: ``--scenario sustained``: the per-frame run held long, reported per interval
+#: (agent/measure/sustained.py); not a LoadGen scenario
+SUSTAINED = "sustained"
+DEFAULT_SUSTAINED_S = 600.0
+
 #: defaults that are computed when the option is left unset (named here so that the help and
 #: the code that computes them say the same number)
 DEFAULT_FRAMES = 100  # run: when neither frames nor duration_s is given
@@ -415,9 +420,21 @@ _RUN: tuple[Option, ...] = (
     Option(
         "run",
         "scenario",
-        Choice(*protocol.SCENARIOS),
-        help="run a LoadGen-style scenario instead of the per-frame run",
+        Choice(*protocol.SCENARIOS, SUSTAINED),
+        help="run a LoadGen-style scenario instead of the per-frame run; sustained: the per-frame run held "
+        "for --duration (600 s unless given), reported per --interval",
         flag="--scenario",
+        commands=("run",),
+        group=SCENARIO_GROUP,
+    ),
+    Option(
+        "run",
+        "interval_s",
+        Number(0, above=True),
+        30.0,
+        "sustained: throughput, latency, temperature and clock per interval of this many seconds",
+        "--interval",
+        metavar="SEC",
         commands=("run",),
         group=SCENARIO_GROUP,
     ),

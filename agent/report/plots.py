@@ -357,3 +357,10 @@ def plot_scenario(doc: dict[str, Any], out_dir: str) -> list[str]:
 def plot_run(res: dict[str, Any], samples: dict[str, Any], timeline: dict[str, Any] | None, out_dir: str) -> list[str]:
     """Write a plain run's PNGs into ``out_dir`` (prefix ``run_``); returns their paths."""
     return mpl.save(run_figures(res, samples, timeline), out_dir, "run_")
+
+
+def plot_sustained(res: dict[str, Any], timeline: dict[str, Any] | None, out_dir: str) -> list[str]:
+    """A sustained run's picture: throughput per interval and temperature over time."""
+    from edgebench.agent.report.runplots import sustained_over_time, title
+
+    return mpl.save([("sustained", sustained_over_time(mpl.pyplot(), res, timeline, title(res)))], out_dir, "run_")

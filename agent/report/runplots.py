@@ -167,3 +167,58 @@ def run_figures(res: dict[str, Any], samples: dict[str, Any], timeline: dict[str
     if timeline and board_panels(timeline):
         figs.append(("board_over_time", board_over_time(plt, timeline, head)))
     return figs
+
+
+def _temperature(timeline: dict[str, Any] | None):
+    """(t, the hottest zone per reading) from the probes' timeline, or None."""
+    import numpy as np
+
+    if not timeline or not timeline.get("temps_c"):
+        return None
+    zones = list(timeline["temps_c"].values())
+    hot = [max((z[i] for z in zones if z[i] is not None), default=np.nan) for i in range(len(timeline["t_s"]))]
+    return np.asarray(timeline["t_s"], dtype=float), np.asarray(hot, dtype=float)
+
+
+def sustained_over_time(plt, res: dict[str, Any], timeline: dict[str, Any] | None, head: str):
+    """Throughput per interval over the run, the steady state marked, and the hottest
+    temperature the probes read on the same time axis (with the first throttle marked)."""
+    import textwrap
+
+    s = res["sustained"]
+    ivs = s["intervals"]
+    temp = _temperature(timeline)
+    if temp is None:  # one panel, and the reason there is no second
+        fig, ax = mpl.subplots(plt, 1, 1, 4.2)
+        axes = [ax]
+    else:
+        fig, (ax, tx) = mpl.subplots(plt, 2, 1, 6.2, sharex=True, squeeze=True)
+        axes = [ax, tx]
+    mid = [(iv["t0_s"] + iv["t1_s"]) / 2 for iv in ivs]
+    ax.step([iv["t0_s"] for iv in ivs] + [ivs[-1]["t1_s"]], [iv["fps"] or 0 for iv in ivs] + [ivs[-1]["fps"] or 0],
+            where="post", color=cs.PALETTE[0], lw=1.6, label="FPS per interval")  # fmt: skip
+    ax.plot(mid, [iv["fps"] or 0 for iv in ivs], "o", color=cs.PALETTE[0], ms=3)
+    if s["steady"]:
+        ax.axhline(s["steady"]["fps"], color=cs.BETTER, ls="--", lw=1.2, label=f"steady {s['steady']['fps']:.4g} FPS")
+        ax.axvline(s["steady_since_s"], color=cs.BETTER, ls=":", lw=1)
+    ax.set_ylabel("throughput (frames/s)")
+    ax.set_ylim(bottom=0)
+    mpl.ticks(ax, x=False)
+    mpl.legend(ax)
+    if temp is not None:
+        tx.plot(temp[0], temp[1], color=cs.PALETTE[1], lw=1.3, label="hottest zone")
+        tx.set_ylabel("temperature (°C)")
+        mpl.ticks(tx, x=False)
+    else:
+        mpl.note(ax, ["no temperature reading on this board: throughput only"])
+    t_thr = s["time_to_first_throttle_s"]
+    if t_thr is not None:
+        for a in axes:
+            a.axvline(t_thr, color=cs.WORSE, lw=1.2)
+        axes[-1].text(t_thr, 0.02, " first throttle", color=cs.WORSE, transform=axes[-1].get_xaxis_transform())
+    mpl.ticks(axes[-1], y=False)
+    axes[-1].set_xlabel(TIME_AXIS)
+    what = "and temperature over time" if temp is not None else "over time"
+    head = "\n".join(textwrap.wrap(head, 90))
+    fig.suptitle(f"Sustained: throughput per {s['interval_s']:g} s {what}\n{head}")
+    return fig

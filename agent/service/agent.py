@@ -30,7 +30,7 @@ from typing import Any
 from edgebench.agent.errors import UserError
 from edgebench.agent.options import config as cfgmod
 from edgebench.agent.options.build import build_probe_options
-from edgebench.agent.options.table import section_values
+from edgebench.agent.options.table import SUSTAINED, section_values
 from edgebench.agent.publish.publisher import Publisher, RunAborted, RunStream
 from edgebench.agent.wire import protocol
 
@@ -242,11 +242,16 @@ class AgentService:
             log.info("running %s: %s", job.name, os.path.basename(opts.model))
             if self.stop_event.is_set():
                 raise RunAborted("the agent is stopping")
-            if opts.scenario is not None or opts.find_max_qps:
+            sustained = opts.scenario == SUSTAINED and not opts.find_max_qps
+            if (opts.scenario is not None and not sustained) or opts.find_max_qps:
                 self._run_scenario_job(job, opts)
                 return
             stream.config = {k: v for k, v in job.values.items() if k not in ("name", "every_s")}
-            outcome = run(opts, sink_factory=stream.sink_factory)
+            outcome = run(opts, sink_factory=stream.sink_factory, keep_samples=sustained)
+            if sustained:
+                from edgebench.agent.measure.sustained import attach
+
+                attach(outcome, opts.interval_s)
             stream.finish(outcome.result)
             res = outcome.result
             if res.get("board") and res["board"] != self.pub.inventory:

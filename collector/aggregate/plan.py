@@ -186,6 +186,7 @@ def capacity_plan(
 
 
 def _age(s: float | None) -> str:
+    """How old a run is, for people (the plan's text and its page)."""
     if s is None:
         return "age unknown"
     if s < 3600:

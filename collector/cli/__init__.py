@@ -281,10 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
         add(sub)
     from edgebench.collector.cli.plan import add_parser as add_plan_parser
 
-    add_plan_parser(sub, _db_arg)
+    add_plan_parser(sub, _db_arg, open_store)
     from edgebench.collector.cli.baseline import add_parsers as add_baseline_parsers
 
-    add_baseline_parsers(sub, _db_arg)
+    add_baseline_parsers(sub, _db_arg, open_store)
     return ap
 
 

@@ -9,7 +9,8 @@ from typing import Any
 from edgebench.agent.errors import UserError
 
 
-def add_parsers(sub: Any, db_arg) -> None:
+def add_parsers(sub: Any, db_arg, open_store) -> None:
+    """``db_arg`` adds --db; ``open_store`` opens it (handed in: this module is imported by the CLI's)."""
     b = sub.add_parser("baseline", help="the regression watch's baselines: set, list, clear")
     bsub = b.add_subparsers(dest="action", metavar="ACTION")
     bsub.required = True
@@ -23,11 +24,11 @@ def add_parsers(sub: Any, db_arg) -> None:
     db_arg(c)
     c.add_argument("--key", help="the key id `baseline list` shows")
     c.add_argument("--all", action="store_true", help="clear every baseline")
-    b.set_defaults(func=cmd_baseline)
+    b.set_defaults(func=cmd_baseline, open_store=open_store)
     r = sub.add_parser("regressions", help="each baseline key's newest verdict: faster, slower or within noise")
     db_arg(r)
     r.add_argument("--format", choices=["table", "json"], default="table")
-    r.set_defaults(func=cmd_regressions)
+    r.set_defaults(func=cmd_regressions, open_store=open_store)
 
 
 def _key_text(key: dict[str, Any]) -> str:
@@ -39,10 +40,9 @@ def _key_text(key: dict[str, Any]) -> str:
 def cmd_baseline(args) -> int:
     from edgebench.collector.aggregate import find_run
     from edgebench.collector.aggregate.regressions import clear_baselines, key_id, list_baselines, set_baseline
-    from edgebench.collector.cli import open_store
     from edgebench.collector.views.report import as_json
 
-    store = open_store(args.db, must_exist=True)
+    store = args.open_store(args.db, must_exist=True)
     try:
         if args.action == "set":
             dev, run = find_run(store, args.run)
@@ -65,20 +65,28 @@ def cmd_baseline(args) -> int:
 
 def cmd_regressions(args) -> int:
     from edgebench.collector.aggregate.regressions import regression_rows
-    from edgebench.collector.cli import open_store
     from edgebench.collector.views.report import as_json
 
-    store = open_store(args.db, must_exist=True)
+    store = args.open_store(args.db, must_exist=True)
     try:
         rows = regression_rows(store)
     finally:
         store.close()
     if args.format == "json":
         print(as_json(rows))
-        return 0
+        return _status(rows)
     for r in rows:
         judged = [m for m in r["metrics"] if m.get("beyond_noise")]
         why = "; ".join(f"{m['metric']} {m['change_pct']:+g} % (95% CI {m['ci95']})" for m in judged)
         sys.stdout.write(f"{r['verdict']}: {r['run']} vs {r['baseline']}  {why}\n  key {r['key_id']}: ")
         sys.stdout.write(_key_text(r["key"]) + "\n")
+    return _status(rows)
+
+
+def _status(rows: list[dict[str, Any]]) -> int:
+    """1 when a key's newest run is slower than its baseline (like `compare --strict`), for cron and CI."""
+    slower = [r for r in rows if r["verdict"] == "slower"]
+    if slower:
+        print(f"edgebench-collector: {len(slower)} key(s) slower than their baseline", file=sys.stderr)
+        return 1
     return 0

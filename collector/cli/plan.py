@@ -34,7 +34,8 @@ def parse_prices(items: list[str] | None) -> dict[str, float]:
     return out
 
 
-def add_parser(sub: Any, db_arg) -> None:
+def add_parser(sub: Any, db_arg, open_store) -> None:
+    """``db_arg`` adds --db; ``open_store`` opens it (handed in: this module is imported by the CLI's)."""
     p = sub.add_parser("plan", help="boards needed per board type for N streams at F FPS under a p99 bound")
     db_arg(p)
     p.add_argument("--model", required=True, help="the model (file name as stored)")
@@ -43,19 +44,18 @@ def add_parser(sub: Any, db_arg) -> None:
     p.add_argument("--p99-ms", required=True, help="the p99 latency bound in milliseconds")
     p.add_argument("--price", action="append", metavar="BOARD=EUR", help="a board type's price (repeat per type)")
     p.add_argument("--format", choices=["table", "json"], default="table")
-    p.set_defaults(func=cmd_plan)
+    p.set_defaults(func=cmd_plan, open_store=open_store)
 
 
 def cmd_plan(args) -> int:
     from edgebench.collector.aggregate.plan import capacity_plan, plan_lines
-    from edgebench.collector.cli import open_store
     from edgebench.collector.views.report import as_json
 
     streams = _positive(args.streams, int, "--streams")
     fps = _positive(args.fps, float, "--fps")
     p99_ms = _positive(args.p99_ms, float, "--p99-ms")
     prices = parse_prices(args.price)
-    store = open_store(args.db, must_exist=True)
+    store = args.open_store(args.db, must_exist=True)
     try:
         plan = capacity_plan(store, args.model, streams, fps, p99_ms, prices)
     finally:

@@ -6,7 +6,8 @@ histogram per stage and a comparison with a chosen ``?baseline=DEVICE/RUN``; for
 (edgebench.sweep/1) its curves (latency and throughput vs batch size, the latency/throughput
 frontier across threads and instances, the latency distribution of any point, ``?point=N``)
 and every point, unsupported ones with their reason; for a scenario (edgebench.scenario/1)
-its verdict with reasons, headline, latency histogram, and a max-QPS search's steps. JSON under
+its verdict with reasons, headline, latency histogram, and a max-QPS search's steps; the
+capacity plan (``/plan``, a form) and the regression watch (``/regressions``). JSON under
 ``/api/``; Prometheus at ``/metrics``. Charts are inline SVG made on the server.
 
 This module is the HTTP side: routing, the token, headers. Each page's data is shaped in
@@ -97,6 +98,11 @@ class Dashboard:
             return 200, HTML, self.model(parts[1])
         if head == "run" and n == 3:
             return 200, HTML, self.run(parts[1], parts[2], q)
+        if head in ("plan", "regressions") and n == 1:
+            from edgebench.collector.views.pages import answers
+
+            page = answers.plan(self.store, q) if head == "plan" else answers.regressions(self.store)
+            return 200, HTML, render(*page)
         if head == "api" and n >= 2:
             body = json.dumps(finite(self.api(parts[1:], q)), default=str, allow_nan=False)
             return 200, "application/json", body.encode()

@@ -126,7 +126,8 @@ def test_a_slower_run_is_flagged_and_a_repeat_is_within_noise(private_mosquitto,
     collector.stop()
     db = store.path
     r = run_collector_cli("regressions", "--db", db)
-    assert r.returncode == 0 and r.stdout.startswith("slower: reg-dev/"), r.stdout + r.stderr
+    assert r.returncode == 1 and r.stdout.startswith("slower: reg-dev/"), r.stdout + r.stderr
+    assert r.stderr.strip() == "edgebench-collector: 1 key(s) slower than their baseline"
     assert "95% CI" in r.stdout
     r = run_collector_cli("baseline", "list", "--db", db, "--format", "json")
     rows = json.loads(r.stdout)

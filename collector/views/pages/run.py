@@ -58,6 +58,7 @@ def run(store, device_id: str, run_id: str, q: dict[str, str]) -> tuple[str, dic
         **ops_view(d.get("summary") or {}),
         "baseline": base or "",
         "stage": stage,
+        **sustained_section((d.get("summary") or {}).get("sustained")),
     }
 
 
@@ -92,6 +93,50 @@ def ops_view(summary: dict[str, Any]) -> dict[str, Any]:
             f"({fmt(times.get('sum_vs_whole'))}x); method {times.get('method')}: {times.get('caveats')}"
         )
     return out
+
+
+def sustained_section(s: dict[str, Any] | None) -> dict[str, Any]:
+    """A sustained run (agent/measure/sustained.py): FPS and p99 per interval over time, and
+    the intervals with temperature and clock, as stored in its summary."""
+    if not s or not s.get("intervals"):
+        return {"sustained": None}
+    ivs = s["intervals"]
+    mid = [(iv["t0_s"] + iv["t1_s"]) / 2 for iv in ivs]
+    chart = charts.line_chart(
+        f"Sustained: FPS per {s['interval_s']:g} s interval",
+        {"FPS": [(x, iv["fps"]) for x, iv in zip(mid, ivs) if iv["fps"]]},
+        "time since the measured window started (s)",
+        "frames/s",
+        log=False,
+        log_x=False,
+    )
+    table = Table(
+        "sustained",
+        ["interval (s)", "frames", "FPS", "p50 ms", "p99 ms", "max temp °C", "CPU MHz", "throttled"],
+        [
+            [
+                f"{iv['t0_s']:g}-{iv['t1_s']:g}",
+                str(iv["frames"]),
+                fmt(iv["fps"], ".1f"),
+                fmt(iv["p50_ms"]),
+                fmt(iv["p99_ms"]),
+                fmt(iv["temp_max_c"], ".1f"),
+                fmt(iv["cpu_mhz_mean"], ".0f"),
+                "-" if iv["throttled"] is None else ("yes" if iv["throttled"] else "no"),
+            ]  # fmt: skip
+            for iv in ivs
+        ],
+    )
+    st = s.get("steady")
+    words = (
+        f"steady since {s['steady_since_s']:g} s: {st['fps']:g} FPS, p99 {st['p99_ms']:g} ms; minute 1 / steady FPS "
+        f"{s['minute1_vs_steady']}"
+        if st
+        else f"steady state: none ({s.get('steady_note')})"
+    )
+    thr = s["time_to_first_throttle_s"]
+    words += f"; first throttle at {thr:g} s" if thr is not None else f"; {s.get('throttle_note')}"
+    return {"sustained": {"chart": svg(chart), "table": table, "words": words}}
 
 
 def run_facts(d: dict[str, Any]) -> list[tuple[str, Any]]:
