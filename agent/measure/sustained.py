@@ -45,9 +45,16 @@ def _mean_clock(tl: dict[str, Any], m: np.ndarray) -> float | None:
     return round(float(np.mean(vals)), 1) if vals else None
 
 
-def _interval(k: int, t0: float, t1: float, end_s: np.ndarray, e2e: np.ndarray, tl: dict | None) -> dict[str, Any]:
-    sel = (end_s >= t0) & (end_s < t1)
-    x = e2e[sel]
+def _member(end_s: np.ndarray, t0: float, t1: float, last: bool) -> np.ndarray:
+    """Frames that ended in [t0, t1); the last interval also keeps a frame ending at or just
+    past the window's end (its start was inside), so the intervals add up to the run's frames."""
+    return (end_s >= t0) & ((end_s < t1) | last)
+
+
+def _interval(
+    k: int, t0: float, t1: float, end_s: np.ndarray, e2e: np.ndarray, tl: dict | None, last: bool = False
+) -> dict[str, Any]:
+    x = e2e[_member(end_s, t0, t1, last)]
     out: dict[str, Any] = {
         "index": k,
         "t0_s": round(t0, 3),
@@ -101,8 +108,8 @@ def analyze(
     if n > 1 and bounds[-1][1] - bounds[-1][0] < interval_s / 10:  # the window's last instant: one interval
         bounds = [*bounds[:-2], (bounds[-2][0], duration_s)]
         n -= 1
-    frames = [e2e_ms[(end_s >= a) & (end_s < b)] for a, b in bounds]
-    intervals = [_interval(k, a, b, end_s, e2e_ms, timeline) for k, (a, b) in enumerate(bounds)]
+    frames = [e2e_ms[_member(end_s, a, b, k == n - 1)] for k, (a, b) in enumerate(bounds)]
+    intervals = [_interval(k, a, b, end_s, e2e_ms, timeline, k == n - 1) for k, (a, b) in enumerate(bounds)]
     throttle_s, throttle_why = _first_throttle(timeline)
     out: dict[str, Any] = {
         "interval_s": interval_s,
