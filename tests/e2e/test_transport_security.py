@@ -439,4 +439,4 @@ def test_collector_serve_logs_in_with_a_password_file(tmp_path, fleet):
     finally:
         assert stop_process(serve, signal.SIGTERM) == 0
     log = (tmp_path / "serve.log").read_text()
-    assert secrets["collector"] not in log and "rejected 0" in log
+    assert secrets["collector"] not in log and "rejected 0, store errors 0" in log
