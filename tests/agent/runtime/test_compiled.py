@@ -114,6 +114,18 @@ def test_sweep_and_config_file_take_the_accelerator(tmp_path):
     doc = json.loads(out.read_text())
     assert doc["runtime"]["api"] == "compiled_model" and doc["runtime"]["accelerators_used"] == ["cpu"]
     assert [pt["status"] for pt in doc["points"]] == ["ok", "ok"]
+    assert "run_by_index" in doc["latency_scope"]
+
+
+def test_a_scenario_runs_on_the_compiled_model(tmp_path):
+    out = tmp_path / "sc.json"
+    p = run_cli(
+        "run", "--model", str(MOBILENET_INT8), "--scenario", "single-stream", "--accelerator", "cpu",
+        "--threads", "1", "--min-queries", "20", "--duration", "0.5", "--max-duration", "1", "--json", str(out),
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(out.read_text())
+    assert doc["runtime"]["api"] == "compiled_model" and "run_by_index" in doc["service_scope"]
 
 
 def test_the_libraries_litert_tried_are_named_with_why_they_failed(tmp_path):
