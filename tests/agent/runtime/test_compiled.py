@@ -68,9 +68,10 @@ def test_a_missing_accelerator_is_one_line_and_exit_3(accel, what):
 
 
 def test_cpu_fallback_runs_on_the_cpu_and_says_so(tmp_path):
-    res, _ = run_json(
+    res, p = run_json(
         tmp_path, "--model", str(MOBILENET_INT8), "--frames", "3", "--accelerator", "gpu", "--cpu-fallback"
     )
+    assert "ON THE CPU (--cpu-fallback: LiteRT found no GPU here" in p.stdout.splitlines()[0]
     rt = res["runtime"]
     assert rt["accelerators_asked"] == ["gpu"] and rt["accelerators_used"] == ["cpu"]
     assert rt["accelerator_fallback"]["requested"] == "gpu" and "GPU" in rt["accelerator_fallback"]["reason"]
