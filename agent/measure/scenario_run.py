@@ -29,7 +29,7 @@ from edgebench.agent.measure.scenarios import (
     run_scenario,
     server_at,
 )
-from edgebench.agent.measure.workload import BATCH_SCOPE, BatchWorker, Unsupported, WorkerSpec
+from edgebench.agent.measure.workload import BatchWorker, Unsupported, WorkerSpec, batch_scope
 from edgebench.agent.options.scenario import settings
 from edgebench.agent.runtime import interpreter as rtmod
 from edgebench.agent.runtime.compiled import CompiledSpec
@@ -201,7 +201,7 @@ def run_scenario_opts(
         "batch": opts.batch,
         "config": head["config"],
         "warmup_batches": int(warm.size),
-        "service_scope": f"a query of n samples runs ceil(n / {opts.batch}) batches; {BATCH_SCOPE}",
+        "service_scope": f"a query of n samples runs ceil(n / {opts.batch}) batches; {batch_scope(head['runtime'])}",
         "percentile_method": "linear",
         **body,
         "process": {

@@ -40,7 +40,7 @@ import numpy as np
 from edgebench.agent import __version__
 from edgebench.agent.errors import ModelError
 from edgebench.agent.measure.result import default_device_id, new_run_id
-from edgebench.agent.measure.workload import BATCH_SCOPE, BatchWorker, Unsupported, WorkerSpec
+from edgebench.agent.measure.workload import BatchWorker, Unsupported, WorkerSpec, batch_scope
 from edgebench.agent.options.classes import ProbeOptions, SweepOptions, check_ranges
 from edgebench.agent.runtime import interpreter as rtmod
 from edgebench.agent.runtime.compiled import CompiledSpec
@@ -520,7 +520,7 @@ def sweep(
         "agent_version": __version__,
         "started_at": started.isoformat(timespec="milliseconds"),
         **{k: head[k] for k in ("model", "runtime", "source", "grid", "settings")},
-        "latency_scope": BATCH_SCOPE,
+        "latency_scope": batch_scope(head["runtime"]),
         "throughput_scope": "items (batch x batches) completed by all instances / the measured window (all instances ready -> last batch done)",
         "percentile_method": "linear",
         "points": points,

@@ -37,6 +37,18 @@ BATCH_SCOPE = (
 )
 
 
+#: the timed unit when LiteRT's CompiledModel runs (--accelerator)
+COMPILED_BATCH_SCOPE = (
+    "one batch: TensorBuffer.write of every input from a ready batch (samples loaded and preprocessed "
+    "before timing), CompiledModel.run_by_index(), TensorBuffer.read of the first output"
+)
+
+
+def batch_scope(runtime: dict[str, Any]) -> str:
+    """What one timed batch covers, for the runtime API that ran (``runtime.api``)."""
+    return COMPILED_BATCH_SCOPE if runtime.get("api") == "compiled_model" else BATCH_SCOPE
+
+
 class Unsupported(Exception):
     """This model cannot run at this batch size (the reason is the runtime's own words)."""
 

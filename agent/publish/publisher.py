@@ -40,6 +40,24 @@ class RunAborted(UserError):
     """The agent is stopping: the run in progress ends early (its frames so far are kept)."""
 
 
+#: operators of a result's op table a summary carries (a graph of thousands would pass the
+#: payload limit): the slowest when timed, else the first; the result file keeps them all
+MAX_PUBLISHED_OPS = 1000
+
+
+def summary_result(result: dict[str, Any]) -> dict[str, Any]:
+    """The result as a summary carries it: without ``predictions``, and an op table of at most
+    MAX_PUBLISHED_OPS operators (``ops_published`` says how many of ``total`` when cut)."""
+    out = {k: v for k, v in result.items() if k != "predictions"}
+    ops = out.get("ops")
+    rows = ops.get("ops") if isinstance(ops, dict) else None
+    if isinstance(rows, list) and len(rows) > MAX_PUBLISHED_OPS:
+        timed = all(isinstance(o.get("ms"), (int, float)) for o in rows)
+        kept = sorted(rows, key=lambda o: -o["ms"])[:MAX_PUBLISHED_OPS] if timed else rows[:MAX_PUBLISHED_OPS]
+        out["ops"] = {**ops, "ops": kept, "ops_published": len(kept)}
+    return out
+
+
 def _envelope(schema: str, device_id: str) -> dict[str, Any]:
     # session and seq are stamped by the outbox, in this position
     return {"schema": schema, "device_id": device_id, "session": None, "seq": None, "ts": time.time()}
@@ -308,7 +326,7 @@ class RunStream:
 
     def finish(self, result: dict[str, Any]) -> None:
         body = _envelope(protocol.SUMMARY_SCHEMA, self.device_id)
-        body.update(run_id=result["run_id"], result={k: v for k, v in result.items() if k != "predictions"})
+        body.update(run_id=result["run_id"], result=summary_result(result))
         self._put(
             (
                 "msg",

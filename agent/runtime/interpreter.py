@@ -316,8 +316,8 @@ class Runtime:
 
 def fallback_text(runtime: dict[str, Any]) -> str:
     """For a summary's first line: `` ON THE CPU (--cpu-fallback: why the delegate did not
-    load)`` when the delegate fell back, else empty."""
-    fb = runtime.get("delegate_fallback")
+    load)`` when the delegate (or a CompiledModel's GPU or NPU) fell back, else empty."""
+    fb = runtime.get("delegate_fallback") or runtime.get("accelerator_fallback")
     if not fb:
         return ""
     return f" ON THE CPU (--cpu-fallback: {fb.get('reason')})"

@@ -68,9 +68,10 @@ def test_a_missing_accelerator_is_one_line_and_exit_3(accel, what):
 
 
 def test_cpu_fallback_runs_on_the_cpu_and_says_so(tmp_path):
-    res, _ = run_json(
+    res, p = run_json(
         tmp_path, "--model", str(MOBILENET_INT8), "--frames", "3", "--accelerator", "gpu", "--cpu-fallback"
     )
+    assert "ON THE CPU (--cpu-fallback: LiteRT found no GPU here" in p.stdout.splitlines()[0]
     rt = res["runtime"]
     assert rt["accelerators_asked"] == ["gpu"] and rt["accelerators_used"] == ["cpu"]
     assert rt["accelerator_fallback"]["requested"] == "gpu" and "GPU" in rt["accelerator_fallback"]["reason"]
@@ -114,6 +115,18 @@ def test_sweep_and_config_file_take_the_accelerator(tmp_path):
     doc = json.loads(out.read_text())
     assert doc["runtime"]["api"] == "compiled_model" and doc["runtime"]["accelerators_used"] == ["cpu"]
     assert [pt["status"] for pt in doc["points"]] == ["ok", "ok"]
+    assert "run_by_index" in doc["latency_scope"]
+
+
+def test_a_scenario_runs_on_the_compiled_model(tmp_path):
+    out = tmp_path / "sc.json"
+    p = run_cli(
+        "run", "--model", str(MOBILENET_INT8), "--scenario", "single-stream", "--accelerator", "cpu",
+        "--threads", "1", "--min-queries", "20", "--duration", "0.5", "--max-duration", "1", "--json", str(out),
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(out.read_text())
+    assert doc["runtime"]["api"] == "compiled_model" and "run_by_index" in doc["service_scope"]
 
 
 def test_the_libraries_litert_tried_are_named_with_why_they_failed(tmp_path):
