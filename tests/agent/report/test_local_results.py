@@ -13,6 +13,7 @@ import pytest
 from edgebench.agent.report import compare as cmp
 from edgebench.agent.report.documents import load
 from edgebench.agent.report.samples import COLUMNS, read_samples_csv
+from edgebench.agent.runtime.threads import default_threads
 from edgebench.agent.wire.compare import compare_samples
 from edgebench.agent.wire.protocol import STAGES
 from tests.support.documents import scenario_doc, sweep_doc
@@ -160,8 +161,12 @@ def test_compare_judges_from_the_csvs_by_the_shared_method(runs):
         assert {k: mine[k] for k in theirs} == json.loads(json.dumps(theirs))
         assert mine["verdict"] == cmp.direction(mine)
     assert c["regressions"] == [m["metric"] for m in c["metrics"] if m["verdict"] == "worse"]
-    assert {"what": "runtime.num_threads", "baseline": None, "run": 1} in c["config_differences"]
-    assert "configuration differences:" in p.stdout and "runtime.num_threads: (not set) -> 1" in p.stdout
+    cores = default_threads()  # a.json ran with the default: every core the process may use
+    assert {"what": "runtime.num_threads_from", "baseline": "default", "run": "given"} in c["config_differences"]
+    if cores != 1:
+        assert {"what": "runtime.num_threads", "baseline": cores, "run": 1} in c["config_differences"]
+        assert f"runtime.num_threads: {cores} -> 1" in p.stdout
+    assert "configuration differences:" in p.stdout
     assert "95% CI of change" in p.stdout and "block bootstrap" in p.stdout
 
 
