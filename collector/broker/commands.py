@@ -214,7 +214,8 @@ def _done_words(last: dict[str, Any]) -> str:
     h = last.get("headline") or {}
     if last.get("tune"):
         cfg = h.get("config") or {}
-        best = ", ".join(f"{k} {v}" for k, v in cfg.items() if v is not None) or "none meets the bound"
+        shown = ({True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v for v in cfg.values())
+        best = ", ".join(f"{k} {v}" for k, v in zip(cfg, shown) if v is not None) or "none meets the bound"
         figs = f", {h.get('value')} items/s, p99 {h.get('p99_latency_ms')} ms" if cfg else ""
         return f" (tune: {last['tune']}; best {best}{figs})"
     if last.get("verdict"):

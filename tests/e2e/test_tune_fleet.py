@@ -87,6 +87,8 @@ def test_tune_job_on_a_device_group_is_stored_and_shown_per_board(tmp_path, flee
         assert "<h2>Tune results</h2>" in page and f"/run/{dev}/{rid}" in page
         run_page = dash.handle(f"/run/{dev}/{rid}", "")[2].decode()
         assert "Tune:" in run_page and run_page.count("<tr>") >= len(doc["points"]) + len(doc["pruned"])
+        cfg = doc["best"]["config"]
+        assert f"threads {cfg['threads']}, batch {cfg['batch']}, instances {cfg['instances']}" in run_page
         # a tune job without its bound is rejected, with the reason
         r = run_collector_cli(
             "cmd", "run", *auth, "--device", "pi-a", "--model", "shapes-int8", "--set", "tune=true"

@@ -15,8 +15,18 @@ def config_words(cfg: dict[str, Any] | None) -> str:
     """``xnnpack on, threads 2, batch 1, instances 1`` (the delegate when one ran)."""
     if not cfg:
         return "none meets the bound"
-    shown = {True: "on", False: "off"}
-    return ", ".join(f"{k} {shown.get(v, v)}" for k, v in cfg.items() if v is not None)
+    return ", ".join(f"{k} {_on_off(v)}" for k, v in cfg.items() if v is not None)
+
+
+def _on_off(v: Any) -> Any:
+    """A switch in words (only a real boolean: 1 is a count, not "on")."""
+    return "on" if v is True else "off" if v is False else v
+
+
+def _interval(ci: Any) -> str:
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(x, (int, float)) for x in ci):
+        return f"{ci[0]:+.4g} to {ci[1]:+.4g}"
+    return "-"
 
 
 def tunes_table(rows: list[dict[str, Any]], limit: int = 200) -> Table:
@@ -52,13 +62,16 @@ def tune_page(info: list[tuple[str, Any]], doc: dict[str, Any]) -> dict[str, Any
     cmp_ = v.get("comparison") or {}
     best, ru = doc.get("best"), doc.get("runner_up")
     summary = [
-        ("bound (p99 of a batch, ms)", doc.get("bound_ms")),
+        ("bound (p99 of a batch, ms)", fmt(doc.get("bound_ms"), "g")),
         ("objective", doc.get("objective")),
         ("best", config_words((best or {}).get("config"))),
         ("runner-up", config_words(ru["config"]) if ru else "-"),
         ("verdict", v.get("verdict")),
         ("why", v.get("why") or "-"),
-        ("95 % interval of the change", cmp_.get("ci95") or "-"),
+        (
+            f"95 % interval of the change ({cmp_.get('metric', '-')}, {cmp_.get('unit', '-')})",
+            _interval(cmp_.get("ci95")),
+        ),
         ("default configuration", config_words(((doc.get("default") or {}).get("config")))),
     ]
     points = [
