@@ -96,11 +96,15 @@ def cmd_serve(args) -> int:
 
         web = WebServer(Dashboard(store, token=_token(args), ingest=col), args.web_bind, args.web_port).start()
         print(f"collector: dashboard on {web.url} (metrics at {web.url}metrics)", flush=True)
+    from edgebench.collector.broker.schedules import Scheduler, commander_sender
+
+    scheduler = Scheduler(store, commander_sender(settings), args.schedule_check_s).start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     while not stop.wait(1.0):
         pass
+    scheduler.stop()
     if web:
         web.stop()
     col.stop()
@@ -285,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     from edgebench.collector.cli.baseline import add_parsers as add_baseline_parsers
 
     add_baseline_parsers(sub, _db_arg, open_store)
+    from edgebench.collector.cli.jobs import add_parser as add_jobs_parser
+
+    add_jobs_parser(sub, _db_arg, open_store)
     return ap
 
 
@@ -324,6 +331,13 @@ def _serve_parser(sub) -> None:
     s.add_argument("--web-bind", default="127.0.0.1", help="address for --web-port (default 127.0.0.1)")
     s.add_argument("--token", help="dashboard token (or $EDGEBENCH_WEB_TOKEN)")
     add_broker_options(s)
+    s.add_argument(
+        "--schedule-check-s",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="how often to send the recurring jobs that are due (`jobs schedule`; default 30)",
+    )
     s.set_defaults(func=cmd_serve)
 
 
