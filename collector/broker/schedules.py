@@ -9,7 +9,8 @@ matching the globs; the device validates the job against its options table and a
 ``accepted`` or ``rejected``); ``jobs send-due`` does the same once (for cron, or a
 collector without ``serve``). Each send records the answers in ``last_result`` and moves
 ``next_at`` on by whole periods past now: a collector that was down for three periods
-sends once, not three times. The runs arrive as usual and the regression watch judges them
+sends once, not three times. Collectors sharing one database (``serve --share``) each
+check, and the one whose update moves ``next_at`` on first sends it. The runs arrive as usual and the regression watch judges them
 as they are stored, which makes the watch continuous.
 
 Hand-written rather than a scheduler library (APScheduler, cron): the state is one table in
@@ -113,14 +114,17 @@ def send_due(store, send: Sender, now: float | None = None) -> list[dict[str, An
     for r in rows(store):
         if r["next_at"] > now:
             continue
+        nxt = next_after(r["next_at"], r["every_s"], now)
+        # claimed by moving next_at on, only if no other collector on this database did first
+        claim = "UPDATE schedules SET next_at = ? WHERE name = ? AND next_at = ?"
+        if store.execute(claim, (nxt, r["name"], r["next_at"])) != 1:
+            continue
         try:
             result = send(r["devices"], r["job"])
         except UserError as e:  # no device matches, the broker refused...: said, and tried next period
             result = f"not sent: {e}"
-        nxt = next_after(r["next_at"], r["every_s"], now)
         store.execute(
-            "UPDATE schedules SET next_at = ?, last_sent_at = ?, last_result = ? WHERE name = ?",
-            (nxt, now, result[:2000], r["name"]),
+            "UPDATE schedules SET last_sent_at = ?, last_result = ? WHERE name = ?", (now, result[:2000], r["name"])
         )
         sent.append({**r, "next_at": nxt, "last_sent_at": now, "last_result": result})
     return sent

@@ -9,7 +9,7 @@ from edgebench.agent.errors import UserError
 from edgebench.collector.broker import schedules
 
 
-def test_due_schedules_are_sent_once_per_period(store):
+def test_due_schedules_are_sent_once_per_period(store, monkeypatch):
     schedules.add(store, "canary", ["pi-*"], {"model": "m", "frames": 10}, 3600.0, first_at=1000.0)
     schedules.add(store, "later", ["pi-b"], {"model": "m"}, 600.0, first_at=14_000.0)
     with pytest.raises(UserError, match="a schedule named 'canary' exists"):
@@ -26,6 +26,12 @@ def test_due_schedules_are_sent_once_per_period(store):
     row = {r["name"]: r for r in schedules.rows(store)}["canary"]
     assert row["next_at"] == 1000.0 + 4 * 3600 and row["last_result"] == "pi-a accepted"
     assert schedules.send_due(store, send, now=1000.0 + 3 * 3600 + 6) == [] and len(sent_to) == 1
+    # another collector on this database read the row before this one moved it on: it does not send again
+    stale = {r["name"]: r for r in schedules.rows(store)}
+    stale["canary"]["next_at"] = 1000.0
+    monkeypatch.setattr(schedules, "rows", lambda st: [stale["canary"]])
+    assert schedules.send_due(store, send, now=1000.0 + 4 * 3600) == [] and len(sent_to) == 1
+    monkeypatch.undo()
 
     def refused(globs, job):
         raise UserError("no device matches pi-b")
