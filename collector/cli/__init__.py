@@ -134,12 +134,16 @@ def cmd_report(args) -> int:
     from edgebench.collector.aggregate import group_rows
     from edgebench.collector.views.report import table
 
-    if args.what in ("scenarios", "sweeps"):
-        from edgebench.collector.aggregate import scenario_rows, sweep_rows
-        from edgebench.collector.views.report import scenario_table, sweep_table
+    if args.what in ("scenarios", "sweeps", "tunes"):
+        from edgebench.collector.aggregate import scenario_rows, sweep_rows, tune_rows
+        from edgebench.collector.views.report import scenario_table, sweep_table, tune_table
 
         store = open_store(args.db, must_exist=True)
-        fn, table_fn = (scenario_rows, scenario_table) if args.what == "scenarios" else (sweep_rows, sweep_table)
+        fn, table_fn = {
+            "scenarios": (scenario_rows, scenario_table),
+            "sweeps": (sweep_rows, sweep_table),
+            "tunes": (tune_rows, tune_table),
+        }[args.what]
         rows = fn(store, since=parse_time(args.since), until=parse_time(args.until), where=_filters(args))
         _emit(args, rows, table_fn)
         store.close()
@@ -350,10 +354,11 @@ def _report_parser(sub) -> None:
     _db_arg(r)
     r.add_argument(
         "--what",
-        choices=["fleet", "scenarios", "sweeps"],
+        choices=["fleet", "scenarios", "sweeps", "tunes"],
         default="fleet",
         help="fleet (default): per-frame runs grouped by --by; scenarios: one row per scenario result"
-        " (verdict, headline, reasons); sweeps: one row per sweep (points, best throughput, lowest p99)",
+        " (verdict, headline, reasons); sweeps: one row per sweep (points, best throughput, lowest p99);"
+        " tunes: one row per tune search (bound, best configuration, its figures, verdict)",
     )
     r.add_argument("--format", choices=["table", "json", "csv"], default="table")
     r.add_argument(

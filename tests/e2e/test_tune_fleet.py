@@ -89,6 +89,12 @@ def test_tune_job_on_a_device_group_is_stored_and_shown_per_board(tmp_path, flee
         assert "Tune:" in run_page and run_page.count("<tr>") >= len(doc["points"]) + len(doc["pruned"])
         cfg = doc["best"]["config"]
         assert f"threads {cfg['threads']}, batch {cfg['batch']}, instances {cfg['instances']}" in run_page
+        # and the terminal report, one row per search
+        r = run_collector_cli("report", "--db", str(tmp_path / "c.db"), "--what", "tunes")
+        assert r.returncode == 0, r.stderr
+        body = [x for x in r.stdout.splitlines() if x.startswith("pi-")]
+        assert sorted(x.split()[0] for x in body) == ["pi-a", "pi-b"] and all(runs[x.split()[0]] in x for x in body)
+        assert f"threads {cfg['threads']}, batch {cfg['batch']}" in next(x for x in body if x.startswith("pi-a"))
         # a tune job without its bound is rejected, with the reason
         r = run_collector_cli(
             "cmd", "run", *auth, "--device", "pi-a", "--model", "shapes-int8", "--set", "tune=true"
