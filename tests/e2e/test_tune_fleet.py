@@ -109,3 +109,34 @@ def test_tune_job_on_a_device_group_is_stored_and_shown_per_board(tmp_path, flee
     finally:
         for a in agents:
             assert stop_process(a) == 0
+
+
+def test_a_tune_job_in_the_agents_own_config_runs_and_is_stored(tmp_path, private_mosquitto):
+    from tests.support.paths import SHAPES_MODEL, run_cli
+    from tests.support.transport import write_config
+
+    job = {"name": "boot-tune", "model": str(SHAPES_MODEL), "tune": True, "budget_s": 1, "max_batch": 1}
+    bad = write_config(tmp_path / "bad.yaml", device_id="cfg-tune", mqtt={"url": private_mosquitto.url}, jobs=[job])
+    r = run_cli("agent", "--config", str(bad))
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        "edgebench: error: job boot-tune: job.tune needs job.latency_bound_ms: the p99 in ms a batch must hold"
+    ]
+    cfg = write_config(
+        tmp_path / "a.yaml",
+        device_id="cfg-tune",
+        mqtt={"url": private_mosquitto.url},
+        telemetry={"interval_s": 30},
+        jobs=[{**job, "latency_bound_ms": 5000, "objective": "latency"}],
+    )
+    col = start_collector(private_mosquitto.url, tmp_path / "c.db", client_id=f"cfg-{tmp_path.name}")
+    a = spawn(
+        ["-m", "edgebench.agent.cli", "agent", "--config", str(cfg)], agent_env(tmp_path / "st"), tmp_path / "a.log"
+    )
+    try:
+        wait_until(lambda: q(col, "SELECT summary FROM runs WHERE kind = 'tune' AND summary IS NOT NULL"), 120, "tune")
+        doc = json.loads(q(col, "SELECT summary FROM runs")[0][0])
+    finally:
+        assert stop_process(a) == 0
+        stop_collector(col)
+    assert doc["objective"] == "latency" and doc["bound_ms"] == 5000 and doc["device_id"] == "cfg-tune"
+    assert all(p["config"]["batch"] == 1 for p in doc["points"])  # max_batch 1: no larger batch tried
