@@ -348,3 +348,61 @@ def real_measure(base: Any, samples: Any = None, power_window: Any = None) -> Me
         )
 
     return measure
+
+
+#: a job's keys that are the search's own (the ``tune`` section's; the rest are the run's)
+JOB_TUNE_KEYS = ("latency_bound_ms", "objective", "budget_s", "max_batch")
+
+
+def tune_job(values: dict[str, Any], device_id: str, run_id: str, on_start: Callable | None = None) -> dict[str, Any]:
+    """The search as an agent job (``tune: true``): the ``edgebench.tune/1`` document, with
+    the head of a sweep's (device, run id, model with its sha256, runtime, samples) and the
+    ``run:`` section of the winner. ``on_start(head)`` once the model is loaded (the
+    publisher queues the run's meta). UserError when the job cannot run."""
+    from datetime import datetime, timezone
+
+    from edgebench.agent import __version__
+    from edgebench.agent.measure.sweep import ProbePower, _head
+    from edgebench.agent.options.classes import SweepOptions
+    from edgebench.agent.runtime.threads import available_cores
+    from edgebench.agent.wire import protocol
+
+    if values.get("latency_bound_ms") is None:
+        raise UserError("a tune job needs latency_bound_ms (the p99 a batch must hold)")
+    from edgebench.agent.options.table import default
+
+    v = {k: values.get(k, default("tune", k)) for k in JOB_TUNE_KEYS}
+    keep = ("runtime", "delegate", "delegate_options", "cpu_fallback", "normalization", "resize", "color")
+    base = SweepOptions(
+        model=values["model"],
+        threads=[1],
+        duration_s=1.0,
+        device_id=device_id,
+        run_id=run_id,
+        **{k: values[k] for k in keep if k in values},
+    )
+    base.validate()
+    started = datetime.now(timezone.utc)
+    head, samples = _head(base)  # the model runs at all, or a user error now
+    if on_start is not None:
+        on_start({**head, "config": {"tune": v}})
+    board = Board(cores=available_cores(), delegate=base.delegate, max_batch=v["max_batch"])
+    with ProbePower() as power:
+        if v["objective"] == "energy" and not power.available:
+            raise UserError(f"objective energy needs a power source: {power.reason}")
+        doc = tune(board, real_measure(base, samples, power if power.available else None), **_search_args(v))
+    doc["run_section"] = run_section(doc, base.model)["run"] if doc["best"] else None
+    return {
+        "schema": protocol.TUNE_SCHEMA,
+        "device_id": head["device_id"],
+        "run_id": head["run_id"],
+        "agent_version": __version__,
+        "started_at": started.isoformat(timespec="milliseconds"),
+        **{k: head[k] for k in ("model", "runtime", "source")},
+        "budget_s": v["budget_s"],
+        **doc,
+    }
+
+
+def _search_args(v: dict[str, Any]) -> dict[str, Any]:
+    return {"bound_ms": v["latency_bound_ms"], "objective": v["objective"], "budget_s": v["budget_s"]}

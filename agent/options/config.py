@@ -39,8 +39,13 @@ from edgebench.agent.options.table import SECTIONS, TOP, Option, get, options
 
 #: each section's keys (the table's options of that section)
 SECTION_KEYS: dict[str, dict[str, Option]] = {s: {o.key: o for o in options(s)} for s in SECTIONS}
-#: keys of a benchmark job (each entry of `jobs`, and a remote command's job): `run`'s, plus its own
-JOB_KEYS: dict[str, Option] = {**SECTION_KEYS["run"], **{o.key: o for o in options("job")}}
+#: keys of a benchmark job (each entry of `jobs`, and a remote command's job): `run`'s, plus its own,
+#: plus the `tune` section's own search keys (a job with ``tune: true`` runs edgebench tune's search)
+JOB_KEYS: dict[str, Option] = {
+    **SECTION_KEYS["run"],
+    **{k: o for k, o in SECTION_KEYS["tune"].items() if k not in SECTION_KEYS["run"]},
+    **{o.key: o for o in options("job")},
+}
 TOP_KEYS = {"device_id", "jobs", *SECTIONS}
 
 

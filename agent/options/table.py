@@ -861,6 +861,14 @@ _DEVICE: tuple[Option, ...] = (
     Option("commands", "models_dir", Text(), help="remote jobs' models are resolved and kept inside this folder"),
     Option("job", "name", Text(), help="the job's name in logs"),
     Option("job", "every_s", Number(0, above=True), help="run the job again every this many seconds (else once)"),
+    Option(
+        "job",
+        "tune",
+        Bool(),
+        False,
+        "run edgebench tune's search instead of a benchmark: needs latency_bound_ms; objective, budget_s and "
+        "max_batch as in the tune section",
+    ),
 )
 
 _CLI: tuple[Option, ...] = (

@@ -80,8 +80,8 @@ class DocumentStream:
     the summary."""
 
     def __init__(self, pub: Publisher, result_schema: str):
-        if result_schema not in (protocol.SWEEP_SCHEMA, protocol.SCENARIO_SCHEMA):
-            raise ValueError(f"not a sweep or scenario schema: {result_schema!r}")
+        if result_schema not in (protocol.SWEEP_SCHEMA, protocol.SCENARIO_SCHEMA, protocol.TUNE_SCHEMA):
+            raise ValueError(f"not a sweep, scenario or tune schema: {result_schema!r}")
         self.pub = pub
         self.result_schema = result_schema
         self.run_id: str | None = None

@@ -57,6 +57,8 @@ def job_options(
     """RunOptions for a validated job (its probes from the config's ``probes`` section); UserError if wrong."""
     from edgebench.agent.options.build import build_run_options
 
+    if values.get("tune") and values.get("latency_bound_ms") is None:
+        raise UserError("job.tune needs job.latency_bound_ms: the p99 in ms a batch must hold")
     return build_run_options(config or {}, job=values, device_id=device_id, run_id=run_id)
 
 
@@ -242,6 +244,9 @@ class AgentService:
             log.info("running %s: %s", job.name, os.path.basename(opts.model))
             if self.stop_event.is_set():
                 raise RunAborted("the agent is stopping")
+            if job.values.get("tune"):
+                self._run_tune_job(job, opts)
+                return
             sustained = opts.scenario == SUSTAINED and not opts.find_max_qps
             if (opts.scenario is not None and not sustained) or opts.find_max_qps:
                 self._run_scenario_job(job, opts)
@@ -297,6 +302,27 @@ class AgentService:
                 job.cmd_id, "done", run_id=doc["run_id"], scenario=doc["scenario"], verdict=doc["verdict"], headline=h
             )
 
+    def _run_tune_job(self, job: Job, opts: Any) -> None:
+        """A job with ``tune: true``: edgebench tune's search (edgebench.agent.measure.tune)
+        on the job's model, published as an edgebench.tune/1 summary (no frames)."""
+        from edgebench.agent.measure.tune import tune_job
+        from edgebench.agent.publish.documents import DocumentStream
+
+        docs = DocumentStream(self.pub, protocol.TUNE_SCHEMA)
+        values = {**job.values, "model": opts.model}
+        doc = tune_job(values, self.device_id, opts.run_id, on_start=docs.start)
+        docs.finish(doc)
+        best = doc["best"]
+        log.info("%s done: run %s, tune %s", job.name, doc["run_id"], doc["verdict"]["verdict"])
+        if job.cmd_id:
+            headline = {"metric": "best_throughput_items_per_s", "unit": "items/s", "config": None, "value": None}
+            if best:
+                headline.update(value=best["throughput_items_per_s"], config=best["config"])
+                headline["p99_latency_ms"] = best["batch_p99_ms"]
+            self.pub.cmd_ack(
+                job.cmd_id, "done", run_id=doc["run_id"], tune=doc["verdict"]["verdict"], headline=headline
+            )
+
     # -- telemetry ------------------------------------------------------------------------
     def _telemetry_loop(self) -> None:
         from edgebench.agent.service.telemetry import Telemetry
@@ -316,7 +342,7 @@ class AgentService:
             self.cfg,
             self.device_id,
             url=self.url,
-            capabilities=("run", "scenario", "telemetry", "cmd/run"),
+            capabilities=("run", "scenario", "tune", "telemetry", "cmd/run"),
             on_command=self.on_command,
         )
         self.pub.start()

@@ -297,8 +297,10 @@ RESULT_JSON_SCHEMA: dict[str, Any] = {
 # "Sweeps and scenarios"): plain dicts in the run result's vocabulary.
 SWEEP_SCHEMA = "edgebench.sweep/1"
 SCENARIO_SCHEMA = "edgebench.scenario/1"
-#: What a summary's ``result`` may be: a per-frame run, a sweep, or a scenario result.
-RESULT_SCHEMAS = (RESULT_SCHEMA, SWEEP_SCHEMA, SCENARIO_SCHEMA)
+#: ``edgebench tune``'s search run as an agent job (agent/measure/tune.py): its points, winner and verdict.
+TUNE_SCHEMA = "edgebench.tune/1"
+#: What a summary's ``result`` may be: a per-frame run, a sweep, a scenario result or a tune search.
+RESULT_SCHEMAS = (RESULT_SCHEMA, SWEEP_SCHEMA, SCENARIO_SCHEMA, TUNE_SCHEMA)
 SCENARIOS = ("single-stream", "multi-stream", "offline", "server")
 #: ``scenario`` of a scenario document: one of SCENARIOS, or the max-QPS search.
 SCENARIO_KINDS = (*SCENARIOS, "find-max-qps")
@@ -465,7 +467,49 @@ SCENARIO_JSON_SCHEMA: dict[str, Any] = {
     },
 }
 
-#: A summary's ``result``: which of the three documents is told by its ``schema``;
+_TUNE_POINT = {
+    "type": "object",
+    "required": ["config", "status"],
+    "properties": {
+        "config": {"type": "object"},
+        "status": {"enum": list(SWEEP_POINT_STATUSES)},
+        "reason": {"type": ["string", "null"]},
+        "throughput_items_per_s": _NONNEG_OR_NULL,
+        "batch_p50_ms": _NONNEG_OR_NULL,
+        "batch_p99_ms": _NONNEG_OR_NULL,
+        "batches": _COUNT,
+        "energy_per_item_mj": _NONNEG_OR_NULL,
+        "meets_bound": {"type": "boolean"},
+    },
+}
+_TUNE_POINT_OR_NULL = {"oneOf": [{"type": "null"}, _TUNE_POINT]}
+
+TUNE_JSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["schema", "device_id", "run_id", "model", "runtime", "bound_ms", "objective", "points", "verdict"],
+    "properties": {
+        "schema": {"const": TUNE_SCHEMA},
+        **_DOC_HEAD,
+        "bound_ms": {"type": "number", "exclusiveMinimum": 0},
+        "objective": {"enum": ["throughput", "latency", "energy"]},
+        "budget_s": _NONNEG,
+        "space": _TEXTS,
+        "point_s": _NONNEG,
+        "default": _TUNE_POINT_OR_NULL,
+        "points": {"type": "array", "maxItems": MAX_SWEEP_POINTS, "items": _TUNE_POINT},
+        "pruned": {
+            "type": "array",
+            "maxItems": MAX_SWEEP_POINTS,
+            "items": {"type": "object", "required": ["config", "reason"]},
+        },
+        "best": _TUNE_POINT_OR_NULL,
+        "runner_up": _TUNE_POINT_OR_NULL,
+        "verdict": {"type": "object", "required": ["verdict"], "properties": {"verdict": _TEXT}},
+        "run_section": {"type": ["object", "null"]},
+    },
+}
+
+#: A summary's ``result``: which of the four documents is told by its ``schema``;
 #: each is then checked against its own schema (errors name the document's own fields).
 SUMMARY_RESULT_JSON_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -477,6 +521,7 @@ SUMMARY_RESULT_JSON_SCHEMA: dict[str, Any] = {
             (RESULT_SCHEMA, RESULT_JSON_SCHEMA),
             (SWEEP_SCHEMA, SWEEP_JSON_SCHEMA),
             (SCENARIO_SCHEMA, SCENARIO_JSON_SCHEMA),
+            (TUNE_SCHEMA, TUNE_JSON_SCHEMA),
         )
     ],
 }

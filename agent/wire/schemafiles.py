@@ -29,6 +29,8 @@ DESCRIPTIONS = {
     "(edgebench sweep --json).",
     protocol.SCENARIO_SCHEMA: "A LoadGen-style scenario result with its verdict and headline "
     "(edgebench run --scenario ... --json).",
+    protocol.TUNE_SCHEMA: "edgebench tune's search run as an agent job: the points measured, what was pruned and "
+    "why, the best configuration under the latency bound, the runner-up and the verdict.",
 }
 _TOPICS = {schema: kind for kind, schema in protocol.KIND_SCHEMA.items()}
 
@@ -50,6 +52,7 @@ def sources() -> dict[str, dict[str, Any]]:
         protocol.RESULT_SCHEMA: protocol.RESULT_JSON_SCHEMA,
         protocol.SWEEP_SCHEMA: protocol.SWEEP_JSON_SCHEMA,
         protocol.SCENARIO_SCHEMA: protocol.SCENARIO_JSON_SCHEMA,
+        protocol.TUNE_SCHEMA: protocol.TUNE_JSON_SCHEMA,
     }
     out.update(protocol.SCHEMAS)
     return out

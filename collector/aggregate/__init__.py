@@ -29,7 +29,7 @@ from edgebench.collector.aggregate.common import (
 )
 from edgebench.collector.aggregate.comparison import compare_runs
 from edgebench.collector.aggregate.devices import device_rows, quarantine_counts
-from edgebench.collector.aggregate.documents import scenario_rows, sweep_overview, sweep_points, sweep_rows
+from edgebench.collector.aggregate.documents import scenario_rows, sweep_overview, sweep_points, sweep_rows, tune_rows
 from edgebench.collector.aggregate.flat import flatten
 from edgebench.collector.aggregate.fleet import fleet_rows, group_rows
 from edgebench.collector.aggregate.runs import find_run, histogram, placement_rows, run_detail, run_list, run_samples
@@ -57,6 +57,7 @@ __all__ = [
     "run_list",
     "run_samples",
     "scenario_rows",
+    "tune_rows",
     "sweep_overview",
     "sweep_points",
     "sweep_rows",

@@ -163,3 +163,33 @@ def sweep_rows(
             }
         )
     return rows
+
+
+def tune_rows(
+    store, *, since: float | None = None, until: float | None = None, where: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """One row per stored tune search (edgebench.tune/1, newest first): the bound and the
+    objective, the winner's configuration and figures (none when nothing met the bound), the
+    verdict of its re-measurement against the runner-up, and what was measured and pruned."""
+    out = []
+    for r in _document_runs(store, "tune", since, until, where):
+        doc = json.loads(r["summary"])
+        best = doc.get("best") or {}
+        out.append(
+            {
+                "device_id": r["device_id"],
+                "run_id": r["run_id"],
+                "model": r["model_name"],
+                "board": r["board"],
+                "bound_ms": doc.get("bound_ms"),
+                "objective": doc.get("objective"),
+                "best_config": best.get("config"),
+                "best_items_per_s": best.get("throughput_items_per_s"),
+                "best_p99_ms": best.get("batch_p99_ms"),
+                "verdict": (doc.get("verdict") or {}).get("verdict"),
+                "points": len(doc.get("points") or []),
+                "pruned": len(doc.get("pruned") or []),
+                "received_at": r["summary_at"],
+            }
+        )
+    return out

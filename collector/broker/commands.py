@@ -190,13 +190,42 @@ def settings_from_args(args) -> MqttSettings:
 
 
 def cmd_run(args) -> int:
-    settings = settings_from_args(args)
     job: dict[str, Any] = {"model": args.model}
     for k in ("source", "frames", "warmup", "threads", "labels", "scenario"):
         v = getattr(args, k, None)
         if v is not None:
             job[k] = v
     job.update(parse_sets(args.set or []))
+    return send_job(args, job)
+
+
+def cmd_tune(args) -> int:
+    """``cmd tune``: edgebench tune's search as a job (``tune: true``) on each device."""
+    job: dict[str, Any] = {"model": args.model, "tune": True, "latency_bound_ms": args.latency_bound_ms}
+    for k in ("objective", "budget_s", "max_batch"):
+        if getattr(args, k) is not None:
+            job[k] = getattr(args, k)
+    job.update(parse_sets(args.set or []))
+    return send_job(args, job)
+
+
+def _done_words(last: dict[str, Any]) -> str:
+    """What a ``done`` answer says: a tune's winner, a scenario's verdict, a run's frames and FPS."""
+    h = last.get("headline") or {}
+    if last.get("tune"):
+        cfg = h.get("config") or {}
+        shown = ({True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v for v in cfg.values())
+        best = ", ".join(f"{k} {v}" for k, v in zip(cfg, shown) if v is not None) or "none meets the bound"
+        figs = f", {h.get('value')} items/s, p99 {h.get('p99_latency_ms')} ms" if cfg else ""
+        return f" (tune: {last['tune']}; best {best}{figs})"
+    if last.get("verdict"):
+        return f" ({last.get('scenario')}: {last['verdict']}, {h.get('metric')} {h.get('value')} {h.get('unit')})"
+    return f" ({last.get('frames')} frames, {last.get('fps')} FPS)"
+
+
+def send_job(args, job: dict[str, Any]) -> int:
+    """Send ``job`` to the devices matching ``--device`` and print each answer."""
+    settings = settings_from_args(args)
     with Commander(settings) as cmd:
         fleet = cmd.fleet()
         matched = sorted(d for d in fleet if any(fnmatch.fnmatchcase(d, g) for g in args.device))
@@ -228,12 +257,7 @@ def cmd_run(args) -> int:
         state = last["state"]
         run = f" run {last['run_id']}" if last.get("run_id") else ""
         reason = f": {last['reason']}" if last.get("reason") else ""
-        extra = ""
-        if state == "done" and last.get("verdict"):  # a scenario job: its verdict and headline
-            h = last.get("headline") or {}
-            extra = f" ({last.get('scenario')}: {last['verdict']}, {h.get('metric')} {h.get('value')} {h.get('unit')})"
-        elif state == "done":
-            extra = f" ({last.get('frames')} frames, {last.get('fps')} FPS)"
+        extra = _done_words(last) if state == "done" else ""
         print(f"{d}: {state}{run}{reason}{extra}")
         if state in ("rejected", "failed") or (args.wait_done and state != "done"):
             bad += 1
@@ -245,21 +269,37 @@ def add_parser(sub) -> None:
     csub = c.add_subparsers(dest="cmd_name", metavar="COMMAND")
     csub.required = True
     r = csub.add_parser("run", help="ask devices matching --device to run a benchmark job")
-    r.add_argument("--mqtt", default="mqtt://127.0.0.1:1883", help="broker URL (default mqtt://127.0.0.1:1883)")
-    add_broker_options(r)
-    r.add_argument(
-        "--device", action="append", required=True, metavar="GLOB", help="device id or glob, e.g. 'pi-*' (repeatable)"
-    )
-    r.add_argument("--model", required=True, help="a bundled model's name or a .tflite path on the device")
+    _common(r)
     r.add_argument("--source", help="frame source on the device (default synthetic)")
     r.add_argument("--frames", type=int, help="frames to measure")
     r.add_argument("--warmup", type=int, help="warmup frames")
     r.add_argument("--threads", type=int, help="interpreter threads")
     r.add_argument("--labels", help="labels file on the device")
     r.add_argument("--scenario", help="scenario (when the device's agent supports it)")
+    _answers(r)
+    r.set_defaults(func=cmd_run)
+    t = csub.add_parser("tune", help="ask devices matching --device to run edgebench tune's search (a tune job)")
+    _common(t)
+    t.add_argument("--latency-bound-ms", type=float, required=True, metavar="MS", help="the p99 a batch must hold")
+    t.add_argument("--objective", help="throughput, latency or energy (default: the agent's, throughput)")
+    t.add_argument("--budget-s", type=float, metavar="SEC", help="the search's budget (default: the agent's, 300)")
+    t.add_argument("--max-batch", type=int, metavar="N", help="the largest batch tried (default: the agent's, 8)")
+    _answers(t)
+    t.set_defaults(func=cmd_tune)
+
+
+def _common(r) -> None:
+    r.add_argument("--mqtt", default="mqtt://127.0.0.1:1883", help="broker URL (default mqtt://127.0.0.1:1883)")
+    add_broker_options(r)
+    r.add_argument(
+        "--device", action="append", required=True, metavar="GLOB", help="device id or glob, e.g. 'pi-*' (repeatable)"
+    )
+    r.add_argument("--model", required=True, help="a bundled model's name or a .tflite path on the device")
+
+
+def _answers(r) -> None:
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other job key (repeatable)")
     r.add_argument("--ttl", type=float, default=600.0, help="seconds the command stays valid (default 600)")
     r.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the answers (default 15)")
-    r.add_argument("--wait-done", action="store_true", help="wait until the runs are done, not only accepted")
+    r.add_argument("--wait-done", action="store_true", help="wait until the jobs are done, not only accepted")
     r.add_argument("--include-offline", action="store_true", help="also send to devices not online now")
-    r.set_defaults(func=cmd_run)

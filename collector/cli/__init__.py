@@ -96,11 +96,15 @@ def cmd_serve(args) -> int:
 
         web = WebServer(Dashboard(store, token=_token(args), ingest=col), args.web_bind, args.web_port).start()
         print(f"collector: dashboard on {web.url} (metrics at {web.url}metrics)", flush=True)
+    from edgebench.collector.broker.schedules import Scheduler, commander_sender
+
+    scheduler = Scheduler(store, commander_sender(settings), args.schedule_check_s).start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     while not stop.wait(1.0):
         pass
+    scheduler.stop()
     if web:
         web.stop()
     col.stop()
@@ -130,12 +134,16 @@ def cmd_report(args) -> int:
     from edgebench.collector.aggregate import group_rows
     from edgebench.collector.views.report import table
 
-    if args.what in ("scenarios", "sweeps"):
-        from edgebench.collector.aggregate import scenario_rows, sweep_rows
-        from edgebench.collector.views.report import scenario_table, sweep_table
+    if args.what in ("scenarios", "sweeps", "tunes"):
+        from edgebench.collector.aggregate import scenario_rows, sweep_rows, tune_rows
+        from edgebench.collector.views.report import scenario_table, sweep_table, tune_table
 
         store = open_store(args.db, must_exist=True)
-        fn, table_fn = (scenario_rows, scenario_table) if args.what == "scenarios" else (sweep_rows, sweep_table)
+        fn, table_fn = {
+            "scenarios": (scenario_rows, scenario_table),
+            "sweeps": (sweep_rows, sweep_table),
+            "tunes": (tune_rows, tune_table),
+        }[args.what]
         rows = fn(store, since=parse_time(args.since), until=parse_time(args.until), where=_filters(args))
         _emit(args, rows, table_fn)
         store.close()
@@ -285,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     from edgebench.collector.cli.baseline import add_parsers as add_baseline_parsers
 
     add_baseline_parsers(sub, _db_arg, open_store)
+    from edgebench.collector.cli.jobs import add_parser as add_jobs_parser
+
+    add_jobs_parser(sub, _db_arg, open_store)
     return ap
 
 
@@ -324,6 +335,13 @@ def _serve_parser(sub) -> None:
     s.add_argument("--web-bind", default="127.0.0.1", help="address for --web-port (default 127.0.0.1)")
     s.add_argument("--token", help="dashboard token (or $EDGEBENCH_WEB_TOKEN)")
     add_broker_options(s)
+    s.add_argument(
+        "--schedule-check-s",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="how often to send the recurring jobs that are due (`jobs schedule`; default 30)",
+    )
     s.set_defaults(func=cmd_serve)
 
 
@@ -336,10 +354,11 @@ def _report_parser(sub) -> None:
     _db_arg(r)
     r.add_argument(
         "--what",
-        choices=["fleet", "scenarios", "sweeps"],
+        choices=["fleet", "scenarios", "sweeps", "tunes"],
         default="fleet",
         help="fleet (default): per-frame runs grouped by --by; scenarios: one row per scenario result"
-        " (verdict, headline, reasons); sweeps: one row per sweep (points, best throughput, lowest p99)",
+        " (verdict, headline, reasons); sweeps: one row per sweep (points, best throughput, lowest p99);"
+        " tunes: one row per tune search (bound, best configuration, its figures, verdict)",
     )
     r.add_argument("--format", choices=["table", "json", "csv"], default="table")
     r.add_argument(

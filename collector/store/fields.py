@@ -1,6 +1,6 @@
 """What a document fills in the ``runs`` table: the columns pulled out of a run's meta, a
-per-frame run's summary (``edgebench.result/1``), a sweep (``edgebench.sweep/1``) or a
-scenario result (``edgebench.scenario/1``).
+per-frame run's summary (``edgebench.result/1``), a sweep (``edgebench.sweep/1``), a
+scenario result (``edgebench.scenario/1``) or a tune search (``edgebench.tune/1``).
 
 Pure functions from a document to column values, no SQL: the writers (rows.py) store what
 these return. Absent sections leave NULLs, never made-up zeros.
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgebench.agent.wire.protocol import RESULT_SCHEMA, SCENARIO_SCHEMA, SWEEP_SCHEMA
+from edgebench.agent.wire.protocol import RESULT_SCHEMA, SCENARIO_SCHEMA, SWEEP_SCHEMA, TUNE_SCHEMA
 
 #: ``runs.kind`` for each document a summary can carry.
-KIND_OF_SCHEMA = {RESULT_SCHEMA: "run", SWEEP_SCHEMA: "sweep", SCENARIO_SCHEMA: "scenario"}
+KIND_OF_SCHEMA = {RESULT_SCHEMA: "run", SWEEP_SCHEMA: "sweep", SCENARIO_SCHEMA: "scenario", TUNE_SCHEMA: "tune"}
 
 
 def num(v: Any) -> float | None:
@@ -86,7 +86,7 @@ def run_fields(result: dict[str, Any]) -> dict[str, Any]:
 def summary_fields(result: dict[str, Any]) -> dict[str, Any]:
     """The ``runs`` columns a summary's ``result`` fills: a per-frame run's figures, or a
     sweep's or scenario's (document_fields)."""
-    if result.get("schema") in (SWEEP_SCHEMA, SCENARIO_SCHEMA):
+    if result.get("schema") in (SWEEP_SCHEMA, SCENARIO_SCHEMA, TUNE_SCHEMA):
         return document_fields(result)
     out = run_fields(result)
     out.update(
@@ -164,8 +164,26 @@ def document_fields(doc: dict[str, Any]) -> dict[str, Any]:
         energy_mj_gross=None,
         energy_mj_net=None,
     )
-    out.update(_sweep_fields(doc) if doc["schema"] == SWEEP_SCHEMA else _scenario_fields(doc))
+    fill = {SWEEP_SCHEMA: _sweep_fields, TUNE_SCHEMA: _tune_fields}.get(doc["schema"], _scenario_fields)
+    out.update(fill(doc))
     return out
+
+
+def _tune_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    """A tune search (edgebench.tune/1): its headline is the winner's throughput under the
+    bound; ``within_bound`` 0 when no configuration met it (the headline then NULL)."""
+    best = doc.get("best") if isinstance(doc.get("best"), dict) else {}
+    cfg = best.get("config") if isinstance(best.get("config"), dict) else {}
+    return {
+        "has_sweep": 0,
+        "scenario": None,
+        "num_threads": cfg.get("threads") if isinstance(cfg.get("threads"), int) else None,
+        "latency_bound_ms": num(doc.get("bound_ms")),
+        "headline_metric": "best_throughput_items_per_s",
+        "headline_value": num(best.get("throughput_items_per_s")),
+        "headline_unit": "items/s",
+        "within_bound": int(bool(best)),
+    }
 
 
 def _sweep_fields(doc: dict[str, Any]) -> dict[str, Any]:

@@ -181,6 +181,16 @@ CREATE TABLE IF NOT EXISTS regressions (
     judged_at   {real} NOT NULL,
     PRIMARY KEY (device_id, run_id)
 );
+CREATE TABLE IF NOT EXISTS schedules (
+    name        TEXT PRIMARY KEY,
+    devices     TEXT NOT NULL,
+    job         TEXT NOT NULL,
+    every_s     {real} NOT NULL,
+    next_at     {real} NOT NULL,
+    created_at  {real} NOT NULL,
+    last_sent_at {real},
+    last_result TEXT
+);
 CREATE TABLE IF NOT EXISTS latency_buckets (
     device_id TEXT NOT NULL,
     run_id    TEXT NOT NULL,
@@ -204,13 +214,15 @@ TABLES = (
     "latency_buckets",
     "baselines",
     "regressions",
+    "schedules",
 )
 #: ``telemetry`` (each device's readings over time, for its page and /metrics) and
 #: ``latency_buckets`` (the cumulative latency histogram /metrics serves) are tables a
 #: version-4 database gains when a collector opens it (CREATE TABLE IF NOT EXISTS): nothing
 #: in the other tables changes, so the schema version stays 4 and an older collector that
 #: opens the database simply does not read them. ``baselines`` and ``regressions`` (the
-#: regression watch, collector/aggregate/regressions.py) are added the same way.
+#: regression watch, collector/aggregate/regressions.py) are added the same way, and so is
+#: ``schedules`` (recurring jobs, collector/broker/schedules.py).
 
 #: Columns added to ``runs`` by schema version 4 (sweeps and scenarios), added in place to a
 #: version-3 database when a collector opens it.

@@ -226,6 +226,38 @@ def sweep_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def tune_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no tune searches stored yet (edgebench-collector cmd tune ...)"
+    head = ["device", "board", "model", "bound ms", "objective", "best configuration", "items/s", "p99 ms", "verdict"]
+    body = []
+    for r in rows:
+        cfg = r["best_config"]
+        best = (
+            ", ".join(f"{k} {_switch(v)}" for k, v in cfg.items() if v is not None) if cfg else "none meets the bound"
+        )
+        body.append(
+            [
+                r["device_id"],
+                r["board"] or "-",
+                r["model"] or "-",
+                _f(r["bound_ms"], "g"),
+                r["objective"] or "-",
+                best,
+                _f(r["best_items_per_s"], ".1f"),
+                _f(r["best_p99_ms"], ".3f"),
+                r["verdict"] or "-",
+            ]
+        )
+    out = render([*head, "run"], [[*b, r["run_id"]] for b, r in zip(body, rows)], {0, 1, 2, 4, 5, 8, 9})
+    out.append("p99 is of a batch's latency (a frame waits for its whole batch); newest first")
+    return "\n".join(out)
+
+
+def _switch(v: Any) -> Any:
+    return "on" if v is True else "off" if v is False else v
+
+
 def devices_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no devices seen yet"

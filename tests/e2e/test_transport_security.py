@@ -440,3 +440,28 @@ def test_collector_serve_logs_in_with_a_password_file(tmp_path, fleet):
         assert stop_process(serve, signal.SIGTERM) == 0
     log = (tmp_path / "serve.log").read_text()
     assert secrets["collector"] not in log and "rejected 0, store errors 0" in log
+
+
+def test_only_the_collector_publishes_fleet_alerts(tmp_path, fleet):
+    """The regression watch's retained alerts (edgebench/v1/_fleet/alerts/<key>): the
+    shipped ACL lets the collector's account write them and no device."""
+    from edgebench.collector.aggregate.regressions import ALERTS_TOPIC
+
+    broker, secrets = fleet
+    collector = RawClient(broker.port, "collector", secrets["collector"])
+    a = RawClient(broker.port, "pi-a", secrets["pi-a"])
+    try:
+        rc = a.publish(f"{ALERTS_TOPIC}/k-from-pi-a", {"verdict": "faster"}, retain=True)
+        assert rc.is_failure and "authori" in str(rc).lower()
+        assert not collector.publish(f"{ALERTS_TOPIC}/k1", {"verdict": "slower"}, retain=True).is_failure
+        late = RawClient(broker.port, "collector", secrets["collector"], client_id="late-reader")
+        try:
+            late.subscribe(f"{ALERTS_TOPIC}/#")
+            wait_until(lambda: late.messages, 10, "the retained alert")
+            time.sleep(0.3)
+            assert [(t, r) for t, _, r in late.messages] == [(f"{ALERTS_TOPIC}/k1", True)]
+        finally:
+            late.close()
+    finally:
+        a.close()
+        collector.close()

@@ -1,7 +1,7 @@
 """A device's page (``/device/<id>``): its state, its telemetry over time (hottest
 temperature, power, CPU clock, throttling; ``?hours=N``, default 6), its inventory as a
-table, its per-frame runs per model, runtime, accelerator and threads, its scenario results
-and sweeps, every run, and its sessions' data quality (seq gaps, duplicates, replays).
+table, its per-frame runs per model, runtime, accelerator and threads, its scenario results,
+sweeps and tune searches (the newest first), every run, and its sessions' data quality (seq gaps, duplicates, replays).
 Laid out to fit 1,400 px: the telemetry charts two abreast, tables with only the columns a
 device needs."""
 
@@ -20,6 +20,7 @@ from edgebench.collector.aggregate import (
     scenario_rows,
     sweep_rows,
     telemetry_series,
+    tune_rows,
 )
 from edgebench.collector.views import charts
 from edgebench.collector.views.pages.cells import Link, Table, run_href
@@ -32,6 +33,7 @@ from edgebench.collector.views.pages.tables import (
     runs_table,
     threads,
 )
+from edgebench.collector.views.pages.tune import tunes_table
 from edgebench.collector.views.report import iso
 from edgebench.collector.views.templating import svg
 
@@ -65,6 +67,7 @@ def device(store, device_id: str, q: dict[str, str] | None = None) -> tuple[str,
         "chart": latency_chart(rows, ("model", "delegate", "threads"), f"Latency on {device_id} (ms)"),
         **documents(scenario_rows(store, where=mine), sweep_rows(store, where=mine)),
         "placement": placement_table(placement_rows(store, device_id), device_id),
+        "tunes": tunes_table(tunes) if (tunes := tune_rows(store, where=mine)) else None,
         "runs": runs_table(run_list(store, device_id=device_id), device=False),
         "sessions": sessions_table(store, device_id),
     }

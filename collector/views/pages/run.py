@@ -27,7 +27,7 @@ def run(store, device_id: str, run_id: str, q: dict[str, str]) -> tuple[str, dic
         d = run_detail(store, device_id, run_id)
     except UserError as e:
         raise LookupError(str(e)) from None
-    if d["kind"] in ("sweep", "scenario"):
+    if d["kind"] in ("sweep", "scenario", "tune"):
         return document_run(d, q)
     lat = d["latency_ms"]
     stage = q.get("stage", "e2e")
@@ -203,7 +203,7 @@ def _compare_row(m: dict[str, Any]) -> list[Any]:
 def document_run(d: dict[str, Any], q: dict[str, str]) -> tuple[str, dict[str, Any]]:
     """A sweep's or a scenario's page: from its stored document (no frames are published for them)."""
     doc = d["summary"]
-    what = "Sweep" if d["kind"] == "sweep" else "Scenario"
+    what = {"sweep": "Sweep", "tune": "Tune"}.get(d["kind"], "Scenario")
     rt = (doc or {}).get("runtime") or {}
     info = [
         ("model", d["model"]),
@@ -224,5 +224,9 @@ def document_run(d: dict[str, Any], q: dict[str, str]) -> tuple[str, dict[str, A
         }
     if d["kind"] == "sweep":
         return "sweep.html", {**page, "info": facts("run-info", info), **sweep(d, doc, q)}
+    if d["kind"] == "tune":
+        from edgebench.collector.views.pages.tune import tune_page
+
+        return "tune.html", {**page, **tune_page(info, doc)}
     info += [("threads", threads(d["num_threads"]))]
     return "scenario.html", {**page, "info": facts("run-info", info), **scenario(d, doc)}

@@ -236,5 +236,7 @@ def test_a_command_may_have_its_own_default():
 
 def test_sections_of_the_config_are_the_tables():
     assert set(cfgmod.SECTION_KEYS) == {"run", "sweep", "tune", "probes", "mqtt", "outbox", "telemetry", "commands"}
-    assert set(cfgmod.JOB_KEYS) == {o.key for o in options("run")} | {"name", "every_s"}
+    # a job: the run's keys, its own, and the tune search's own (a job with tune: true)
+    tune_own = {"objective", "budget_s", "max_batch"}
+    assert set(cfgmod.JOB_KEYS) == {o.key for o in options("run")} | {"name", "every_s", "tune"} | tune_own
     assert all(isinstance(o.kind, Bool) for o in OPTIONS if o.action in ("true", "false"))
