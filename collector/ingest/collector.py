@@ -26,7 +26,7 @@ import paho.mqtt.client as mqtt
 
 from edgebench.agent.wire import protocol
 from edgebench.collector.broker.connection import Connection
-from edgebench.collector.ingest.validate import REASONS, Rejected, Validator
+from edgebench.collector.ingest.validate import REASONS, Message, Rejected, Validator
 
 log = logging.getLogger("edgebench.collector")
 
@@ -68,17 +68,18 @@ def _transient(e: BaseException) -> bool:
         return False
 
 
-class Collector:
+class Ingest:
+    """What every way in shares: the queue, the one writer thread that validates and stores
+    in batches, the counters. A receiver (MQTT below, JetStream in jetstream.py) appends
+    ``(topic, payload, retained, handle, qos, generation, received_at)`` with ``_enqueue``
+    and acknowledges in ``_ack`` once the batch is stored; ``after_commit`` holds the
+    functions called with each batch's validated messages after its transaction commits
+    (before the acknowledgement), the one hook for work that must follow storage."""
+
     def __init__(
         self,
-        url: str,
         store,
         *,
-        client_id: str = "edgebench-collector",
-        group: str = DEFAULT_GROUP,
-        share: bool = False,
-        session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
-        protocol_version: str = "auto",
         batch_max: int = 1000,
         linger_s: float = 0.02,
         retention_s: float | None = None,
@@ -86,13 +87,11 @@ class Collector:
     ):
         self.store = store
         self.validator = Validator()
-        self.group = group
-        self.share = share
         self.batch_max = batch_max
         self.linger_s = linger_s
         self.retention_s = retention_s
         self.purge_every_s = purge_every_s
-        # The paho thread appends, the writer pops: deque operations are atomic, and far
+        # The receiving thread appends, the writer pops: deque operations are atomic, and far
         # cheaper per message than queue.Queue's locks (this is the hot path).
         self.q: collections.deque = collections.deque()
         self._wake = threading.Event()
@@ -101,19 +100,12 @@ class Collector:
         )
         self.rejections: Counter = Counter({r: 0 for r in REASONS})
         self.subscriptions: list[str] = []
+        #: called with the validated messages of each batch once its transaction committed
+        self.after_commit: list[Callable[[list[Message]], None]] = []
         self._stop = threading.Event()
         self._closing = False
         self._generation = 0
         self._writer = threading.Thread(target=self._write_loop, name="edgebench-writer", daemon=True)
-        self.conn = _AckingConnection(
-            url,
-            client_id=client_id,
-            on_message=self._on_message,
-            on_connect=self._on_connect,
-            clean_start=False,
-            session_expiry=session_expiry_s,
-            protocol=protocol_version,
-        )
         self._enqueued = 0
         self._processed = 0
         self._last_purge = 0.0
@@ -121,36 +113,18 @@ class Collector:
         self.first_received_at: float | None = None
         self.last_stored_at: float | None = None
 
-    # -- MQTT side: never block, never raise ---------------------------------------
-    def _on_connect(self, conn: Connection) -> None:
-        self._generation += 1
-        shared = self.share and getattr(conn, "trying", conn.protocol) == mqtt.MQTTv5
-        data = [f"$share/{self.group}/{f}" if shared else f for f in DATA_FILTERS]
-        self.subscriptions = data + list(STATE_FILTERS)
-        conn.subscribe([(t, 1) for t in self.subscriptions])
-        log.info("subscribed (%s): %s", "shared" if shared else "plain", ", ".join(self.subscriptions))
-
-    def _on_message(self, msg) -> None:
-        if self._closing:
-            return  # not acknowledged: the broker keeps it for our next session
-        self._enqueued += 1  # only the paho network thread writes this
+    def _enqueue(self, topic: str, payload: bytes, retained: bool, handle, qos: int) -> None:
+        """Queue one received message for the writer (called by one receiving thread only)."""
+        self._enqueued += 1
         t = time.time()
         if self.first_received_at is None:
             self.first_received_at = t
-        self.q.append((msg.topic, msg.payload, bool(msg.retain), msg.mid, msg.qos, self._generation, t))
+        self.q.append((topic, payload, retained, handle, qos, self._generation, t))
         if not self._wake.is_set():
             self._wake.set()
 
-    def _ack(self, items) -> None:
-        client = self.conn.client
-        if client is None:
-            return
-        for it in items:
-            mid, qos, gen = it[3], it[4], it[5]
-            # A mid from an earlier connection means nothing on this one: the broker
-            # re-sends those messages itself, and the store drops them as duplicates.
-            if qos > 0 and gen == self._generation and self.conn.connected.is_set():
-                client.ack(mid, qos)
+    def _ack(self, items) -> None:  # pragma: no cover - each receiver acknowledges its own way
+        raise NotImplementedError
 
     # -- writer side -----------------------------------------------------------------
     def _write_loop(self) -> None:
@@ -223,12 +197,21 @@ class Collector:
         self._store(lambda: self.store.quarantine(bad))
         if good:
             c = self._store(lambda: self.store.apply(good), fallback=good)
+            self._committed(good)
             if c:
                 for k in ("stored", "duplicates", "retained_again"):
                     self.counts[k] += c[k]
                 if c.get("seq_reused"):
                     self.counts["rejected"] += c["seq_reused"]
                     self.rejections["seq_reused"] += c["seq_reused"]
+
+    def _committed(self, messages: list[Message]) -> None:
+        """After the batch's transaction committed, before the acknowledgement: the hook."""
+        for fn in self.after_commit:
+            try:
+                fn(messages)
+            except Exception:
+                log.exception("after-commit hook %r failed", fn)
 
     def _store(self, fn: Callable, fallback=None):
         """Run a storage call; retry while the database is unavailable (nothing is acked
@@ -258,22 +241,6 @@ class Collector:
     def _closing_deadline_passed(self) -> bool:
         return time.monotonic() > getattr(self, "_stop_deadline", float("inf"))
 
-    # -- lifecycle ---------------------------------------------------------------------
-    def start(self, timeout: float = 10.0) -> "Collector":
-        self._writer.start()
-        self.conn.connect(timeout)
-        return self
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop taking messages, store and acknowledge those already received, disconnect.
-        The session stays on the broker (persistent), which queues for us meanwhile."""
-        self._closing = True
-        self._stop_deadline = time.monotonic() + timeout
-        self.wait_idle(timeout)
-        self._stop.set()
-        self._writer.join(timeout=timeout)
-        self.conn.close()
-
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until every message received so far has been validated and stored."""
         return self.wait_for(lambda: self._processed == self._enqueued, timeout)
@@ -293,3 +260,73 @@ class Collector:
             "rejections": {k: v for k, v in self.rejections.items() if v},
             "subscriptions": list(self.subscriptions),
         }
+
+
+class Collector(Ingest):
+    """The MQTT receiver: a persistent session, PUBACKs sent after storing."""
+
+    def __init__(
+        self,
+        url: str,
+        store,
+        *,
+        client_id: str = "edgebench-collector",
+        group: str = DEFAULT_GROUP,
+        share: bool = False,
+        session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
+        protocol_version: str = "auto",
+        **ingest,
+    ):
+        super().__init__(store, **ingest)
+        self.group = group
+        self.share = share
+        self.conn = _AckingConnection(
+            url,
+            client_id=client_id,
+            on_message=self._on_message,
+            on_connect=self._on_connect,
+            clean_start=False,
+            session_expiry=session_expiry_s,
+            protocol=protocol_version,
+        )
+
+    # -- MQTT side: never block, never raise ---------------------------------------
+    def _on_connect(self, conn: Connection) -> None:
+        self._generation += 1
+        shared = self.share and getattr(conn, "trying", conn.protocol) == mqtt.MQTTv5
+        data = [f"$share/{self.group}/{f}" if shared else f for f in DATA_FILTERS]
+        self.subscriptions = data + list(STATE_FILTERS)
+        conn.subscribe([(t, 1) for t in self.subscriptions])
+        log.info("subscribed (%s): %s", "shared" if shared else "plain", ", ".join(self.subscriptions))
+
+    def _on_message(self, msg) -> None:
+        if self._closing:
+            return  # not acknowledged: the broker keeps it for our next session
+        self._enqueue(msg.topic, msg.payload, bool(msg.retain), msg.mid, msg.qos)  # only paho's thread calls this
+
+    def _ack(self, items) -> None:
+        client = self.conn.client
+        if client is None:
+            return
+        for it in items:
+            mid, qos, gen = it[3], it[4], it[5]
+            # A mid from an earlier connection means nothing on this one: the broker
+            # re-sends those messages itself, and the store drops them as duplicates.
+            if qos > 0 and gen == self._generation and self.conn.connected.is_set():
+                client.ack(mid, qos)
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> "Collector":
+        self._writer.start()
+        self.conn.connect(timeout)
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop taking messages, store and acknowledge those already received, disconnect.
+        The session stays on the broker (persistent), which queues for us meanwhile."""
+        self._closing = True
+        self._stop_deadline = time.monotonic() + timeout
+        self.wait_idle(timeout)
+        self._stop.set()
+        self._writer.join(timeout=timeout)
+        self.conn.close()

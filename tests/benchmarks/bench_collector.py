@@ -1,6 +1,9 @@
 """Collector ingest benchmarks against a real Mosquitto (prints figures; asserts nothing).
 
-    .venv/bin/python -m tests.benchmarks.bench_collector [--messages 60000] [--devices 1000 --seconds 30]
+    .venv/bin/python -m tests.benchmarks.bench_collector [--messages 60000] [--devices 1000 --seconds 30] [--busy 1]
+
+Every summary line ends with the machine's load average; ``--busy N`` (default 1) keeps N
+cores busy with spinning processes for the whole run, since collectors rarely run on idle boxes.
 
 1. Throughput: frame-batch messages (20 frames each) published by C clients
    (``mosquitto_pub -l``, one per device) as fast as they go; one collector process
@@ -28,7 +31,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import numpy as np
@@ -43,6 +45,15 @@ ROOT = str(PATHS_ROOT)
 
 FRAMES_FILTER = f"{protocol.PREFIX}/+/run/+/frames"
 PROTO = "5"  # the collector's MQTT version (--mqtt-protocol)
+
+
+def _load() -> str:
+    return "{:.1f}".format(os.getloadavg()[0])
+
+
+def _spin() -> None:
+    while True:
+        pass
 
 
 def _columns(n: int, rng) -> dict[str, list[float]]:
@@ -79,17 +90,11 @@ class Sub:
         self.times: list[float] = []
 
     def start(self) -> "Sub":
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        self.t = threading.Thread(target=self._read, daemon=True)
-        self.t.start()
+        # mosquitto_sub writes its timestamps to a file, read after it ends: a thread reading
+        # them live would take the GIL from the collector measured in this same process.
+        self.out = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(self.cmd, stdout=self.out, stderr=subprocess.DEVNULL, text=True)
         return self
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            try:
-                self.times.append(float(line.strip()))
-            except ValueError:
-                pass
 
     def wait(self, timeout: float) -> None:
         try:
@@ -97,7 +102,13 @@ class Sub:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        self.t.join(5)
+        self.out.seek(0)
+        for line in self.out:
+            try:
+                self.times.append(float(line.strip()))
+            except ValueError:
+                pass
+        self.out.close()
 
     @property
     def rate(self) -> float:
@@ -165,7 +176,7 @@ def bench_throughput(total: int, devices: int = 6, n: int = 20) -> None:
         print(
             f"live:    publishers {total / pub_s:8.0f} msg/s | collector stored {col.counts['stored']}/{total}"
             f" at {c_rate:8.0f} msg/s | mosquitto_sub received {len(sub.times)}/{total} at {sub.rate:8.0f} msg/s"
-            f" | ratio collector/mosquitto_sub {c_rate / sub.rate:.2f}"
+            f" | ratio collector/mosquitto_sub {c_rate / sub.rate:.2f} | load {_load()}"
         )
         print(
             f"         stored exactly once: {_stored(store, 1) == total}, duplicates {col.counts['duplicates']},"
@@ -190,7 +201,7 @@ def bench_throughput(total: int, devices: int = 6, n: int = 20) -> None:
         print(
             f"backlog: collector drained {_stored(store, 2)}/{total} at {c_rate:8.0f} msg/s"
             f" ({time.time() - t0:.1f} s incl. start) | mosquitto_sub drained {len(sub.times)}/{total} at"
-            f" {sub.rate:8.0f} msg/s | ratio {c_rate / sub.rate:.2f}"
+            f" {sub.rate:8.0f} msg/s | ratio {c_rate / sub.rate:.2f} | load {_load()}"
         )
     finally:
         store.close()
@@ -289,11 +300,11 @@ def bench_fleet(devices: int, seconds: int, procs: int = 3, n: int = 30) -> None
         )
         print(
             f"publish-to-stored delay: p50 {np.percentile(d, 50) * 1000:.0f} ms, p99 {np.percentile(d, 99) * 1000:.0f} ms,"
-            f" max {d.max() * 1000:.0f} ms  (target p99 < 1000 ms)"
+            f" max {d.max() * 1000:.0f} ms  (target p99 < 1000 ms) | load {_load()}"
         )
         print(
             f"rate: collector {c_rate:.0f} msg/s, mosquitto_sub {sub.rate:.0f} msg/s ({len(sub.times)}/{total}),"
-            f" ratio {c_rate / sub.rate:.2f}"
+            f" ratio {c_rate / sub.rate:.2f} | load {_load()}"
         )
         col.stop()
     finally:
@@ -314,6 +325,12 @@ def main() -> None:
         default="5",
         help="the collector's MQTT version (mosquitto shares subscriptions with 3.1.1 clients too)",
     )
+    ap.add_argument(
+        "--busy",
+        type=int,
+        default=1,
+        help="processes that keep a core busy beside the benchmark (default 1: collectors rarely run on idle boxes)",
+    )
     a = ap.parse_args()
     global PROTO
     PROTO = a.mqtt_protocol
@@ -324,10 +341,18 @@ def main() -> None:
         f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; python {sys.version.split()[0]};"
         f" collector on MQTT {PROTO}"
     )
-    if a.only in (None, "throughput"):
-        bench_throughput(a.messages)
-    if a.only in (None, "fleet"):
-        bench_fleet(a.devices, a.seconds)
+    spinners = [mp.get_context("spawn").Process(target=_spin, daemon=True) for _ in range(a.busy)]
+    for p in spinners:
+        p.start()
+    print(f"{a.busy} process(es) keep a core busy beside the benchmark (--busy)")
+    try:
+        if a.only in (None, "throughput"):
+            bench_throughput(a.messages)
+        if a.only in (None, "fleet"):
+            bench_fleet(a.devices, a.seconds)
+    finally:
+        for p in spinners:
+            p.terminate()
 
 
 if __name__ == "__main__":
