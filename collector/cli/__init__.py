@@ -72,21 +72,31 @@ def cmd_serve(args) -> int:
     from edgebench.collector.broker.commands import settings_from_args
     from edgebench.collector.ingest.collector import Collector
 
-    settings = settings_from_args(args)  # credentials/TLS checked before the database is touched
-    store = open_store(args.db)
-    col = Collector(
-        settings,
-        store,
-        client_id=args.client_id,
-        group=args.group,
-        share=args.share,
-        session_expiry_s=args.session_expiry,
-        protocol_version=args.mqtt_protocol,
-        retention_s=args.retention_days * 86400 if args.retention_days else None,
-    ).start()
-    shared = any(s.startswith("$share/") for s in col.subscriptions)
+    retention_s = args.retention_days * 86400 if args.retention_days else None
+    where = None
+    if args.nats:
+        from edgebench.collector.ingest.jetstream import JetStreamCollector
+
+        store = open_store(args.db)
+        col = JetStreamCollector(args.nats, store, name=args.client_id, retention_s=retention_s).start(30)
+        where = f"NATS JetStream at {col.url} (stream EDGEBENCH, shared durable consumer edgebench-collectors)"
+    else:
+        settings = settings_from_args(args)  # credentials/TLS checked before the database is touched
+        store = open_store(args.db)
+        col = Collector(
+            settings,
+            store,
+            client_id=args.client_id,
+            group=args.group,
+            share=args.share,
+            session_expiry_s=args.session_expiry,
+            protocol_version=args.mqtt_protocol,
+            retention_s=retention_s,
+        ).start()
+        shared = any(s.startswith("$share/") for s in col.subscriptions)
+        where = f"{col.conn.url} ({'shared subscriptions, group ' + args.group if shared else 'plain subscriptions'})"
     print(
-        f"collector: connected to {col.conn.url} ({'shared subscriptions, group ' + args.group if shared else 'plain subscriptions'}),"
+        f"collector: connected to {where},"
         f" storing in {store.url if store.dialect == 'sqlite' else 'PostgreSQL'} (Ctrl-C to stop)",
         flush=True,
     )
@@ -313,6 +323,11 @@ def _serve_parser(sub) -> None:
         " (default 3600; 0 ends the session at disconnect: use it to retire a collector)",
     )
     s.add_argument("--mqtt-protocol", choices=["auto", "5", "3.1.1"], default="auto")
+    s.add_argument(
+        "--nats",
+        metavar="URL[,URL...]",
+        help="consume the fleet from NATS JetStream instead of --mqtt (nats://host:4222,...; docs/scale-out.md)",
+    )
     s.add_argument("--retention-days", type=float, help="purge raw frames older than this (summaries are kept)")
     s.add_argument("--web-port", type=int, help="also serve the dashboard and /metrics on this port")
     s.add_argument("--web-bind", default="127.0.0.1", help="address for --web-port (default 127.0.0.1)")
