@@ -7,6 +7,7 @@ the same store.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -14,6 +15,7 @@ import subprocess
 import time
 
 from edgebench.collector.broker.embedded import free_port
+from edgebench.collector.ingest.jetstream import DURABLE, STREAM, SUBJECTS
 
 
 def nats_server() -> str | None:
@@ -89,3 +91,44 @@ def _wait_port(port: int, timeout: float) -> None:
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(f"nats-server did not listen on port {port} within {timeout} s")
+
+
+def prepare_stream(url: str, ack_wait_s: float) -> str:
+    """The stream (3 replicas) and the shared consumer, with a short ack wait so that what a
+    killed collector held is delivered again within the test's time; returns the name of the
+    node that leads the stream."""
+    from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType
+
+    async def go():
+        import nats
+
+        nc = await nats.connect(servers=url.split(","), connect_timeout=5)
+        js = nc.jetstream()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                await js.add_stream(
+                    name=STREAM,
+                    subjects=[SUBJECTS],
+                    retention=RetentionPolicy.WORK_QUEUE,
+                    storage=StorageType.FILE,
+                    num_replicas=3,
+                )
+                await js.add_consumer(
+                    STREAM,
+                    ConsumerConfig(
+                        durable_name=DURABLE, ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait_s, max_ack_pending=-1
+                    ),
+                )
+                info = await js.stream_info(STREAM)
+                if info.cluster and info.cluster.leader:
+                    break
+            except Exception:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("the test cluster did not elect a stream leader")
+            await asyncio.sleep(0.5)
+        await nc.close()
+        return info.cluster.leader
+
+    return asyncio.run(go())

@@ -7,7 +7,6 @@ nats-server)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import signal
@@ -21,10 +20,10 @@ import pytest
 
 from edgebench.agent.wire import protocol
 from edgebench.collector.broker.connection import Connection
-from edgebench.collector.ingest.jetstream import DURABLE, STREAM, SUBJECTS, JetStreamCollector, subject_to_topic
+from edgebench.collector.ingest.jetstream import JetStreamCollector, subject_to_topic
 from edgebench.collector.store import SQLiteStore
 from tests.support.fleet import columns, frames, fresh_pg_store
-from tests.support.nats import NatsCluster, nats_server
+from tests.support.nats import NatsCluster, nats_server, prepare_stream
 from tests.support.paths import ROOT
 
 pytestmark = [
@@ -37,45 +36,6 @@ nats = pytest.importorskip("nats", reason="nats-py is not installed (pip install
 def test_subjects_map_back_to_topics():
     assert subject_to_topic("edgebench.v1.dev-1.run.r1.frames") == "edgebench/v1/dev-1/run/r1/frames"
     assert subject_to_topic("edgebench.v1.dev-1.run.r//1.frames") == "edgebench/v1/dev-1/run/r.1/frames"
-
-
-def _prepare(url: str, ack_wait_s: float) -> str:
-    """The stream (3 replicas) and the shared consumer, with a short ack wait so that what a
-    killed collector held is delivered again within the test's time; returns the name of the
-    node that leads the stream."""
-    from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType
-
-    async def go():
-        nc = await nats.connect(servers=url.split(","), connect_timeout=5)
-        js = nc.jetstream()
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                await js.add_stream(
-                    name=STREAM,
-                    subjects=[SUBJECTS],
-                    retention=RetentionPolicy.WORK_QUEUE,
-                    storage=StorageType.FILE,
-                    num_replicas=3,
-                )
-                await js.add_consumer(
-                    STREAM,
-                    ConsumerConfig(
-                        durable_name=DURABLE, ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait_s, max_ack_pending=-1
-                    ),
-                )
-                info = await js.stream_info(STREAM)
-                if info.cluster and info.cluster.leader:
-                    break
-            except Exception:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("the test cluster did not elect a stream leader")
-            await asyncio.sleep(0.5)
-        await nc.close()
-        return info.cluster.leader
-
-    return asyncio.run(go())
 
 
 def _collector(url: str, db: str, name: str, out) -> subprocess.Popen:
@@ -123,7 +83,7 @@ def test_two_collectors_a_killed_collector_and_a_killed_node_lose_and_duplicate_
     cluster = NatsCluster(str(tmp_path / "nats"), 3).start()
     procs: list[subprocess.Popen] = []
     try:
-        leader = int(_prepare(cluster.url, ack_wait_s=3.0)[1:])  # "n2" -> 2
+        leader = int(prepare_stream(cluster.url, ack_wait_s=3.0)[1:])  # "n2" -> 2
         # a follower of the stream dies; not its leader: nats-server 2.9 acknowledges an MQTT
         # QoS 1 publish before the stream stores it, so a leader's death loses what is published
         # during the election (docs/scale-out.md; measured by tests/benchmarks/bench_jetstream.py)
