@@ -47,6 +47,28 @@ FRAMES_FILTER = f"{protocol.PREFIX}/+/run/+/frames"
 PROTO = "5"  # the collector's MQTT version (--mqtt-protocol)
 
 
+#: a PostgreSQL server to store into instead of SQLite (--postgres): a throwaway database on it
+PG_ADMIN: str | None = None
+
+
+def _open_store(sqlite_path: str):
+    """SQLite at ``sqlite_path``, or a fresh database on PG_ADMIN's server (dropped at exit)."""
+    if PG_ADMIN is None:
+        return SQLiteStore(sqlite_path)
+    import atexit
+    import secrets
+
+    import psycopg
+
+    from edgebench.collector.store import PostgresStore
+
+    admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
+    name = f"edgebench_bench_{secrets.token_hex(4)}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    atexit.register(lambda: admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return PostgresStore(PG_ADMIN.rsplit("/", 1)[0] + "/" + name)
+
+
 def _load() -> str:
     return "{:.1f}".format(os.getloadavg()[0])
 
@@ -157,7 +179,7 @@ def bench_throughput(total: int, devices: int = 6, n: int = 20) -> None:
     tmp = tempfile.mkdtemp(prefix="edgebench-bench-")
     broker = MosquittoBroker().start()
     port = broker.port
-    store = SQLiteStore(os.path.join(tmp, "bench.db"))
+    store = _open_store(os.path.join(tmp, "bench.db"))
     try:
         print(
             f"== throughput: {total} frame-batch messages ({n} frames each, ~{len(open(_stream_files(tmp, 1, 1, n, 99)[0][1]).read())} bytes),"
@@ -247,7 +269,7 @@ def _fleet_publisher(url: str, devices: list[int], seconds: int, start_at: float
 def bench_fleet(devices: int, seconds: int, procs: int = 3, n: int = 30) -> None:
     tmp = tempfile.mkdtemp(prefix="edgebench-fleet-")
     broker = MosquittoBroker().start()
-    store = SQLiteStore(os.path.join(tmp, "fleet.db"))
+    store = _open_store(os.path.join(tmp, "fleet.db"))
     total = devices * seconds * 2
     try:
         print(
@@ -331,15 +353,22 @@ def main() -> None:
         default=1,
         help="processes that keep a core busy beside the benchmark (default 1: collectors rarely run on idle boxes)",
     )
+    ap.add_argument(
+        "--postgres",
+        nargs="?",
+        const="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="store into a throwaway database on this PostgreSQL server (default 127.0.0.1:5432) instead of SQLite",
+    )
     a = ap.parse_args()
-    global PROTO
+    global PROTO, PG_ADMIN
     PROTO = a.mqtt_protocol
+    PG_ADMIN = a.postgres
     for tool in ("mosquitto", "mosquitto_pub", "mosquitto_sub"):
         if not (shutil.which(tool) or os.path.exists(f"/usr/sbin/{tool}")):
             sys.exit(f"bench_collector: {tool} is needed: apt-get install -y mosquitto mosquitto-clients")
     print(
         f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; python {sys.version.split()[0]};"
-        f" collector on MQTT {PROTO}"
+        f" collector on MQTT {PROTO}, storing into {'PostgreSQL' if PG_ADMIN else 'SQLite'}"
     )
     spinners = [mp.get_context("spawn").Process(target=_spin, daemon=True) for _ in range(a.busy)]
     for p in spinners:
