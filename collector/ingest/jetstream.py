@@ -174,7 +174,12 @@ class JetStreamCollector(Ingest):
             except nats.errors.TimeoutError:
                 continue
             except asyncio.CancelledError:
-                raise
+                # nats-py cancels a fetch in flight when its connection drops (a node dies):
+                # the loop goes on after the reconnect; only stop() ends it
+                if self._closing:
+                    raise
+                await asyncio.sleep(0.2)
+                continue
             except Exception as e:  # a node going away, a leader election: try again
                 log.debug("NATS: fetch failed (%s); retrying", e)
                 await asyncio.sleep(0.2)
