@@ -299,8 +299,9 @@ def bench_fleet(devices: int, seconds: int, procs: int = 3, n: int = 30) -> None
         sub.wait(60)
         rows = np.asarray(
             store.query(
-                "SELECT ts, stored_at - ts FROM frame_batches WHERE device_id LIKE 'fleet-%'"
-                " UNION ALL SELECT ts, stored_at - ts FROM messages WHERE device_id LIKE 'fleet-%'"
+                "SELECT ts, stored_at - ts FROM frame_batches WHERE device_id LIKE ?"
+                " UNION ALL SELECT ts, stored_at - ts FROM messages WHERE device_id LIKE ?",
+                ("fleet-%", "fleet-%"),
             )
         )
         d = rows[:, 1]
