@@ -209,6 +209,11 @@ def bench_leader_kill(cluster: NatsCluster, folder: str, leader: str) -> None:
     waited = time.monotonic() - t_end
     held = asyncio.run(_consumer_state(cluster.url))
     col.stop()
+    c = col.counts
+    held += (
+        f"; the collector received {c['received']}, stored {c['stored']}, duplicates {c['duplicates']},"
+        f" rejected {c['rejected']}, store errors {c['store_errors']}"
+    )
     n = store.query("SELECT COUNT(*) FROM frame_batches")[0][0]
     store.close()
     print(
@@ -227,7 +232,11 @@ async def _consumer_state(url: str) -> str:
     nc = await nats.connect(servers=url.split(","))
     try:
         ci = await nc.jetstream().consumer_info(STREAM, DURABLE)
-        return f"{ci.num_pending} not yet delivered, {ci.num_ack_pending} awaiting acknowledgement"
+        si = await nc.jetstream().stream_info(STREAM)
+        return (
+            f"{ci.num_pending} not yet delivered, {ci.num_ack_pending} awaiting acknowledgement,"
+            f" stream sequence {si.state.last_seq} (messages ever stored), {si.state.messages} held"
+        )
     except Exception as e:
         return f"unknown ({e})"
     finally:
