@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import signal
 import sys
 import threading
 import time
-from datetime import datetime
 
 from edgebench.agent import __version__
 from edgebench.agent.errors import UserError
+from edgebench.collector.cli.times import parse_time
 
 DEFAULT_DB = "edgebench.db"
 
@@ -27,31 +26,6 @@ def open_store(db: str, must_exist: bool = False):
         if "://" not in path and not os.path.exists(path):
             raise UserError(f"database not found: {db} (run `edgebench-collector serve --db {db}` first)")
     return _open(db)
-
-
-_REL = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
-
-
-def parse_time(text: str | None) -> float | None:
-    """Epoch seconds, an ISO date/time, or a duration ago: 30m, 2h, 7d."""
-    if text is None:
-        return None
-    t = text.strip()
-    m = _REL.match(t)
-    if m:
-        mult = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
-        return time.time() - float(m.group(1)) * mult
-    try:
-        return float(t)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(t).timestamp()
-    except ValueError:
-        raise UserError(
-            f"cannot read the time {text!r}: use an ISO date (2026-11-22T10:00), epoch seconds,"
-            " or a duration ago (30m, 2h, 7d)"
-        ) from None
 
 
 def _by(text: str) -> tuple[str, ...]:
@@ -72,21 +46,31 @@ def cmd_serve(args) -> int:
     from edgebench.collector.broker.commands import settings_from_args
     from edgebench.collector.ingest.collector import Collector
 
-    settings = settings_from_args(args)  # credentials/TLS checked before the database is touched
-    store = open_store(args.db)
-    col = Collector(
-        settings,
-        store,
-        client_id=args.client_id,
-        group=args.group,
-        share=args.share,
-        session_expiry_s=args.session_expiry,
-        protocol_version=args.mqtt_protocol,
-        retention_s=args.retention_days * 86400 if args.retention_days else None,
-    ).start()
-    shared = any(s.startswith("$share/") for s in col.subscriptions)
+    retention_s = args.retention_days * 86400 if args.retention_days else None
+    where = None
+    if args.nats:
+        from edgebench.collector.ingest.jetstream import JetStreamCollector
+
+        store = open_store(args.db)
+        col = JetStreamCollector(args.nats, store, name=args.client_id, retention_s=retention_s).start(30)
+        where = f"NATS JetStream at {col.url} (stream EDGEBENCH, shared durable consumer edgebench-collectors)"
+    else:
+        settings = settings_from_args(args)  # credentials/TLS checked before the database is touched
+        store = open_store(args.db)
+        col = Collector(
+            settings,
+            store,
+            client_id=args.client_id,
+            group=args.group,
+            share=args.share,
+            session_expiry_s=args.session_expiry,
+            protocol_version=args.mqtt_protocol,
+            retention_s=retention_s,
+        ).start()
+        shared = any(s.startswith("$share/") for s in col.subscriptions)
+        where = f"{col.conn.url} ({'shared subscriptions, group ' + args.group if shared else 'plain subscriptions'})"
     print(
-        f"collector: connected to {col.conn.url} ({'shared subscriptions, group ' + args.group if shared else 'plain subscriptions'}),"
+        f"collector: connected to {where},"
         f" storing in {store.url if store.dialect == 'sqlite' else 'PostgreSQL'} (Ctrl-C to stop)",
         flush=True,
     )
@@ -330,6 +314,11 @@ def _serve_parser(sub) -> None:
         " (default 3600; 0 ends the session at disconnect: use it to retire a collector)",
     )
     s.add_argument("--mqtt-protocol", choices=["auto", "5", "3.1.1"], default="auto")
+    s.add_argument(
+        "--nats",
+        metavar="URL[,URL...]",
+        help="consume the fleet from NATS JetStream instead of --mqtt (nats://host:4222,...; docs/scale-out.md)",
+    )
     s.add_argument("--retention-days", type=float, help="purge raw frames older than this (summaries are kept)")
     s.add_argument("--web-port", type=int, help="also serve the dashboard and /metrics on this port")
     s.add_argument("--web-bind", default="127.0.0.1", help="address for --web-port (default 127.0.0.1)")

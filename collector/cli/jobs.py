@@ -69,7 +69,7 @@ def cmd_jobs(args) -> int:
     if args.action == "schedule":  # the flags are checked before the database is touched
         every = schedules.parse_period(args.every)
         job = job_of(args)
-        from edgebench.collector.cli import parse_time
+        from edgebench.collector.cli.times import parse_time
 
         first = parse_time(args.first) if args.first else None
     store = args.open_store(args.db, must_exist=args.action != "schedule")

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import abc
 import collections
 import json
 import logging
@@ -31,7 +32,7 @@ import paho.mqtt.client as mqtt
 
 from edgebench.agent.wire import protocol
 from edgebench.collector.broker.connection import Connection
-from edgebench.collector.ingest.validate import REASONS, Rejected, Validator
+from edgebench.collector.ingest.validate import REASONS, Message, Rejected, Validator
 
 log = logging.getLogger("edgebench.collector")
 
@@ -91,17 +92,20 @@ def _rejected_key(topic: str, payload: bytes) -> tuple[str, int] | None:
     return (info["device_id"], seq) if type(seq) is int and 0 <= seq < 2**63 else None
 
 
-class Collector:
+class Ingest(abc.ABC):
+    """What every way in shares: the queue, the one writer thread that validates and stores
+    in batches, the counters, the confirmations. A receiver (MQTT below, JetStream in
+    jetstream.py) appends ``(topic, payload, retained, handle, qos, generation, received_at)``
+    with ``_enqueue``, acknowledges in ``_ack`` once the batch is stored, and sends what goes
+    back to the devices (confirmations, alerts) in ``_publish``; ``after_commit`` holds the
+    functions called with each batch's validated messages after its transaction commits
+    (before the acknowledgement), the one hook for work that must follow storage."""
+
     def __init__(
         self,
-        url: str,
         store,
         *,
         client_id: str = "edgebench-collector",
-        group: str = DEFAULT_GROUP,
-        share: bool = False,
-        session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
-        protocol_version: str = "auto",
         batch_max: int = 1000,
         linger_s: float = 0.02,
         retention_s: float | None = None,
@@ -114,13 +118,11 @@ class Collector:
         self.confirm = confirm
         self._failed: set[int] = set()
         self.validator = Validator()
-        self.group = group
-        self.share = share
         self.batch_max = batch_max
         self.linger_s = linger_s
         self.retention_s = retention_s
         self.purge_every_s = purge_every_s
-        # The paho thread appends, the writer pops: deque operations are atomic, and far
+        # The receiving thread appends, the writer pops: deque operations are atomic, and far
         # cheaper per message than queue.Queue's locks (this is the hot path).
         self.q: collections.deque = collections.deque()
         self._wake = threading.Event()
@@ -139,19 +141,12 @@ class Collector:
         self.confirmed: dict[str, tuple[int, float]] = {}
         self.rejections: Counter = Counter({r: 0 for r in REASONS})
         self.subscriptions: list[str] = []
+        #: called with the validated messages of each batch once its transaction committed
+        self.after_commit: list[Callable[[list[Message]], None]] = []
         self._stop = threading.Event()
         self._closing = False
         self._generation = 0
         self._writer = threading.Thread(target=self._write_loop, name="edgebench-writer", daemon=True)
-        self.conn = _AckingConnection(
-            url,
-            client_id=client_id,
-            on_message=self._on_message,
-            on_connect=self._on_connect,
-            clean_start=False,
-            session_expiry=session_expiry_s,
-            protocol=protocol_version,
-        )
         self._enqueued = 0
         self._processed = 0
         self._last_purge = 0.0
@@ -159,36 +154,25 @@ class Collector:
         self.first_received_at: float | None = None
         self.last_stored_at: float | None = None
 
-    # -- MQTT side: never block, never raise ---------------------------------------
-    def _on_connect(self, conn: Connection) -> None:
-        self._generation += 1
-        shared = self.share and getattr(conn, "trying", conn.protocol) == mqtt.MQTTv5
-        data = [f"$share/{self.group}/{f}" if shared else f for f in DATA_FILTERS]
-        self.subscriptions = data + list(STATE_FILTERS)
-        conn.subscribe([(t, 1) for t in self.subscriptions])
-        log.info("subscribed (%s): %s", "shared" if shared else "plain", ", ".join(self.subscriptions))
-
-    def _on_message(self, msg) -> None:
-        if self._closing:
-            return  # not acknowledged: the broker keeps it for our next session
-        self._enqueued += 1  # only the paho network thread writes this
+    def _enqueue(self, topic: str, payload: bytes, retained: bool, handle, qos: int) -> None:
+        """Queue one received message for the writer (called by one receiving thread only)."""
+        self._enqueued += 1
         t = time.time()
         if self.first_received_at is None:
             self.first_received_at = t
-        self.q.append((msg.topic, msg.payload, bool(msg.retain), msg.mid, msg.qos, self._generation, t))
+        self.q.append((topic, payload, retained, handle, qos, self._generation, t))
         if not self._wake.is_set():
             self._wake.set()
 
+    @abc.abstractmethod
     def _ack(self, items) -> None:
-        client = self.conn.client
-        if client is None:
-            return
-        for it in items:
-            mid, qos, gen = it[3], it[4], it[5]
-            # A mid from an earlier connection means nothing on this one: the broker
-            # re-sends those messages itself, and the store drops them as duplicates.
-            if qos > 0 and gen == self._generation and self.conn.connected.is_set():
-                client.ack(mid, qos)
+        """Acknowledge a stored batch's messages to where they came from (each receiver its own way)."""
+
+    def _publish(self, topic: str, payload: bytes | str, retain: bool = False) -> bool:
+        """Send a message back towards the devices (confirmations, alerts); False where this
+        receiver has no way to (JetStream, for now: its devices fall back to the broker's
+        acknowledgement after ``outbox.confirm_wait_s``, and say so)."""
+        return False
 
     # -- writer side -----------------------------------------------------------------
     def _write_loop(self) -> None:
@@ -235,8 +219,7 @@ class Collector:
 
     def _send_confirmations(self, done: list[tuple[str, int]]) -> None:
         """Tell each device which of its seqs are now stored (after the batch committed)."""
-        client = self.conn.client
-        if not (self.confirm and done) or client is None:
+        if not (self.confirm and done):
             return
         per: dict[str, list[int]] = {}
         for dev, seq in done:
@@ -244,7 +227,8 @@ class Collector:
         now = time.time()
         for dev, seqs in per.items():
             for body in protocol.ack_messages(dev, self.client_id, seqs, now):
-                client.publish(protocol.ack_topic(dev), json.dumps(body, separators=(",", ":")), qos=1)
+                if not self._publish(protocol.ack_topic(dev), json.dumps(body, separators=(",", ":"))):
+                    return
                 self.counts["confirmations"] += 1
             self.counts["confirmed_seqs"] += len(seqs)
             self.confirmed[dev] = (max(max(seqs), self.confirmed.get(dev, (0, 0))[0]), now)
@@ -284,6 +268,7 @@ class Collector:
             self._store(lambda: self.store.quarantine(bad_retained, once=True))
         if good:
             c = self._store(lambda: self.store.apply(good), fallback=good)
+            self._committed(good)
             done += [
                 (m.device_id, m.body["seq"])
                 for m in good
@@ -311,9 +296,17 @@ class Collector:
             except Exception:
                 log.exception("regression watch failed for %s/%s", m.device_id, m.run_id)
                 continue
-            if v is not None and self.conn.client is not None:
+            if v is not None:
                 topic, payload = alert_message(v)
-                self.conn.client.publish(topic, payload, qos=1, retain=True)
+                self._publish(topic, payload, retain=True)
+
+    def _committed(self, messages: list[Message]) -> None:
+        """After the batch's transaction committed, before the acknowledgement: the hook."""
+        for fn in self.after_commit:
+            try:
+                fn(messages)
+            except Exception:
+                log.exception("after-commit hook %r failed", fn)
 
     def _store(self, fn: Callable, fallback=None):
         """Run a storage call; retry while the database is unavailable (nothing is acked
@@ -362,22 +355,6 @@ class Collector:
     def _closing_deadline_passed(self) -> bool:
         return time.monotonic() > getattr(self, "_stop_deadline", float("inf"))
 
-    # -- lifecycle ---------------------------------------------------------------------
-    def start(self, timeout: float = 10.0) -> "Collector":
-        self._writer.start()
-        self.conn.connect(timeout)
-        return self
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop taking messages, store and acknowledge those already received, disconnect.
-        The session stays on the broker (persistent), which queues for us meanwhile."""
-        self._closing = True
-        self._stop_deadline = time.monotonic() + timeout
-        self.wait_idle(timeout)
-        self._stop.set()
-        self._writer.join(timeout=timeout)
-        self.conn.close()
-
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until every message received so far has been validated and stored."""
         return self.wait_for(lambda: self._processed == self._enqueued, timeout)
@@ -397,3 +374,80 @@ class Collector:
             "rejections": {k: v for k, v in self.rejections.items() if v},
             "subscriptions": list(self.subscriptions),
         }
+
+
+class Collector(Ingest):
+    """The MQTT receiver: a persistent session, PUBACKs sent after storing."""
+
+    def __init__(
+        self,
+        url: str,
+        store,
+        *,
+        client_id: str = "edgebench-collector",
+        group: str = DEFAULT_GROUP,
+        share: bool = False,
+        session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
+        protocol_version: str = "auto",
+        **ingest,
+    ):
+        super().__init__(store, client_id=client_id, **ingest)
+        self.group = group
+        self.share = share
+        self.conn = _AckingConnection(
+            url,
+            client_id=client_id,
+            on_message=self._on_message,
+            on_connect=self._on_connect,
+            clean_start=False,
+            session_expiry=session_expiry_s,
+            protocol=protocol_version,
+        )
+
+    # -- MQTT side: never block, never raise ---------------------------------------
+    def _on_connect(self, conn: Connection) -> None:
+        self._generation += 1
+        shared = self.share and getattr(conn, "trying", conn.protocol) == mqtt.MQTTv5
+        data = [f"$share/{self.group}/{f}" if shared else f for f in DATA_FILTERS]
+        self.subscriptions = data + list(STATE_FILTERS)
+        conn.subscribe([(t, 1) for t in self.subscriptions])
+        log.info("subscribed (%s): %s", "shared" if shared else "plain", ", ".join(self.subscriptions))
+
+    def _on_message(self, msg) -> None:
+        if self._closing:
+            return  # not acknowledged: the broker keeps it for our next session
+        self._enqueue(msg.topic, msg.payload, bool(msg.retain), msg.mid, msg.qos)  # only paho's thread calls this
+
+    def _ack(self, items) -> None:
+        client = self.conn.client
+        if client is None:
+            return
+        for it in items:
+            mid, qos, gen = it[3], it[4], it[5]
+            # A mid from an earlier connection means nothing on this one: the broker
+            # re-sends those messages itself, and the store drops them as duplicates.
+            if qos > 0 and gen == self._generation and self.conn.connected.is_set():
+                client.ack(mid, qos)
+
+    def _publish(self, topic: str, payload: bytes | str, retain: bool = False) -> bool:
+        client = self.conn.client
+        if client is None:
+            return False
+        client.publish(topic, payload, qos=1, retain=retain)
+        return True
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> "Collector":
+        self._writer.start()
+        self.conn.connect(timeout)
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop taking messages, store and acknowledge those already received, disconnect.
+        The session stays on the broker (persistent), which queues for us meanwhile."""
+        self._closing = True
+        self._stop_deadline = time.monotonic() + timeout
+        self.wait_idle(timeout)
+        self._stop.set()
+        self._writer.join(timeout=timeout)
+        self.conn.close()

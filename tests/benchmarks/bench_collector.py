@@ -1,6 +1,9 @@
 """Collector ingest benchmarks against a real Mosquitto (prints figures; asserts nothing).
 
-    .venv/bin/python -m tests.benchmarks.bench_collector [--messages 60000] [--devices 1000 --seconds 30]
+    .venv/bin/python -m tests.benchmarks.bench_collector [--messages 60000] [--devices 1000 --seconds 30] [--busy 1]
+
+Every summary line ends with the machine's load average; ``--busy N`` (default 1) keeps N
+cores busy with spinning processes for the whole run, since collectors rarely run on idle boxes.
 
 1. Throughput: frame-batch messages (20 frames each) published by C clients
    (``mosquitto_pub -l``, one per device) as fast as they go; one collector process
@@ -28,7 +31,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import numpy as np
@@ -43,6 +45,37 @@ ROOT = str(PATHS_ROOT)
 
 FRAMES_FILTER = f"{protocol.PREFIX}/+/run/+/frames"
 PROTO = "5"  # the collector's MQTT version (--mqtt-protocol)
+
+
+#: a PostgreSQL server to store into instead of SQLite (--postgres): a throwaway database on it
+PG_ADMIN: str | None = None
+
+
+def _open_store(sqlite_path: str):
+    """SQLite at ``sqlite_path``, or a fresh database on PG_ADMIN's server (dropped at exit)."""
+    if PG_ADMIN is None:
+        return SQLiteStore(sqlite_path)
+    import atexit
+    import secrets
+
+    import psycopg
+
+    from edgebench.collector.store import PostgresStore
+
+    admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
+    name = f"edgebench_bench_{secrets.token_hex(4)}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    atexit.register(lambda: admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return PostgresStore(PG_ADMIN.rsplit("/", 1)[0] + "/" + name)
+
+
+def _load() -> str:
+    return "{:.1f}".format(os.getloadavg()[0])
+
+
+def _spin() -> None:
+    while True:
+        pass
 
 
 def _columns(n: int, rng) -> dict[str, list[float]]:
@@ -79,17 +112,11 @@ class Sub:
         self.times: list[float] = []
 
     def start(self) -> "Sub":
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        self.t = threading.Thread(target=self._read, daemon=True)
-        self.t.start()
+        # mosquitto_sub writes its timestamps to a file, read after it ends: a thread reading
+        # them live would take the GIL from the collector measured in this same process.
+        self.out = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(self.cmd, stdout=self.out, stderr=subprocess.DEVNULL, text=True)
         return self
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            try:
-                self.times.append(float(line.strip()))
-            except ValueError:
-                pass
 
     def wait(self, timeout: float) -> None:
         try:
@@ -97,7 +124,13 @@ class Sub:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        self.t.join(5)
+        self.out.seek(0)
+        for line in self.out:
+            try:
+                self.times.append(float(line.strip()))
+            except ValueError:
+                pass
+        self.out.close()
 
     @property
     def rate(self) -> float:
@@ -146,7 +179,7 @@ def bench_throughput(total: int, devices: int = 6, n: int = 20) -> None:
     tmp = tempfile.mkdtemp(prefix="edgebench-bench-")
     broker = MosquittoBroker().start()
     port = broker.port
-    store = SQLiteStore(os.path.join(tmp, "bench.db"))
+    store = _open_store(os.path.join(tmp, "bench.db"))
     try:
         print(
             f"== throughput: {total} frame-batch messages ({n} frames each, ~{len(open(_stream_files(tmp, 1, 1, n, 99)[0][1]).read())} bytes),"
@@ -165,7 +198,7 @@ def bench_throughput(total: int, devices: int = 6, n: int = 20) -> None:
         print(
             f"live:    publishers {total / pub_s:8.0f} msg/s | collector stored {col.counts['stored']}/{total}"
             f" at {c_rate:8.0f} msg/s | mosquitto_sub received {len(sub.times)}/{total} at {sub.rate:8.0f} msg/s"
-            f" | ratio collector/mosquitto_sub {c_rate / sub.rate:.2f}"
+            f" | ratio collector/mosquitto_sub {c_rate / sub.rate:.2f} | load {_load()}"
         )
         print(
             f"         stored exactly once: {_stored(store, 1) == total}, duplicates {col.counts['duplicates']},"
@@ -190,7 +223,7 @@ def bench_throughput(total: int, devices: int = 6, n: int = 20) -> None:
         print(
             f"backlog: collector drained {_stored(store, 2)}/{total} at {c_rate:8.0f} msg/s"
             f" ({time.time() - t0:.1f} s incl. start) | mosquitto_sub drained {len(sub.times)}/{total} at"
-            f" {sub.rate:8.0f} msg/s | ratio {c_rate / sub.rate:.2f}"
+            f" {sub.rate:8.0f} msg/s | ratio {c_rate / sub.rate:.2f} | load {_load()}"
         )
     finally:
         store.close()
@@ -236,7 +269,7 @@ def _fleet_publisher(url: str, devices: list[int], seconds: int, start_at: float
 def bench_fleet(devices: int, seconds: int, procs: int = 3, n: int = 30) -> None:
     tmp = tempfile.mkdtemp(prefix="edgebench-fleet-")
     broker = MosquittoBroker().start()
-    store = SQLiteStore(os.path.join(tmp, "fleet.db"))
+    store = _open_store(os.path.join(tmp, "fleet.db"))
     total = devices * seconds * 2
     try:
         print(
@@ -266,8 +299,9 @@ def bench_fleet(devices: int, seconds: int, procs: int = 3, n: int = 30) -> None
         sub.wait(60)
         rows = np.asarray(
             store.query(
-                "SELECT ts, stored_at - ts FROM frame_batches WHERE device_id LIKE 'fleet-%'"
-                " UNION ALL SELECT ts, stored_at - ts FROM messages WHERE device_id LIKE 'fleet-%'"
+                "SELECT ts, stored_at - ts FROM frame_batches WHERE device_id LIKE ?"
+                " UNION ALL SELECT ts, stored_at - ts FROM messages WHERE device_id LIKE ?",
+                ("fleet-%", "fleet-%"),
             )
         )
         d = rows[:, 1]
@@ -289,11 +323,11 @@ def bench_fleet(devices: int, seconds: int, procs: int = 3, n: int = 30) -> None
         )
         print(
             f"publish-to-stored delay: p50 {np.percentile(d, 50) * 1000:.0f} ms, p99 {np.percentile(d, 99) * 1000:.0f} ms,"
-            f" max {d.max() * 1000:.0f} ms  (target p99 < 1000 ms)"
+            f" max {d.max() * 1000:.0f} ms  (target p99 < 1000 ms) | load {_load()}"
         )
         print(
             f"rate: collector {c_rate:.0f} msg/s, mosquitto_sub {sub.rate:.0f} msg/s ({len(sub.times)}/{total}),"
-            f" ratio {c_rate / sub.rate:.2f}"
+            f" ratio {c_rate / sub.rate:.2f} | load {_load()}"
         )
         col.stop()
     finally:
@@ -314,20 +348,41 @@ def main() -> None:
         default="5",
         help="the collector's MQTT version (mosquitto shares subscriptions with 3.1.1 clients too)",
     )
+    ap.add_argument(
+        "--busy",
+        type=int,
+        default=1,
+        help="processes that keep a core busy beside the benchmark (default 1: collectors rarely run on idle boxes)",
+    )
+    ap.add_argument(
+        "--postgres",
+        nargs="?",
+        const="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="store into a throwaway database on this PostgreSQL server (default 127.0.0.1:5432) instead of SQLite",
+    )
     a = ap.parse_args()
-    global PROTO
+    global PROTO, PG_ADMIN
     PROTO = a.mqtt_protocol
+    PG_ADMIN = a.postgres
     for tool in ("mosquitto", "mosquitto_pub", "mosquitto_sub"):
         if not (shutil.which(tool) or os.path.exists(f"/usr/sbin/{tool}")):
             sys.exit(f"bench_collector: {tool} is needed: apt-get install -y mosquitto mosquitto-clients")
     print(
         f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; python {sys.version.split()[0]};"
-        f" collector on MQTT {PROTO}"
+        f" collector on MQTT {PROTO}, storing into {'PostgreSQL' if PG_ADMIN else 'SQLite'}"
     )
-    if a.only in (None, "throughput"):
-        bench_throughput(a.messages)
-    if a.only in (None, "fleet"):
-        bench_fleet(a.devices, a.seconds)
+    spinners = [mp.get_context("spawn").Process(target=_spin, daemon=True) for _ in range(a.busy)]
+    for p in spinners:
+        p.start()
+    print(f"{a.busy} process(es) keep a core busy beside the benchmark (--busy)")
+    try:
+        if a.only in (None, "throughput"):
+            bench_throughput(a.messages)
+        if a.only in (None, "fleet"):
+            bench_fleet(a.devices, a.seconds)
+    finally:
+        for p in spinners:
+            p.terminate()
 
 
 if __name__ == "__main__":

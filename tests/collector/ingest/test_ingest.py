@@ -313,3 +313,34 @@ def test_mqtt_311_broker_falls_back_to_plain_subscriptions(tmp_path):
         finally:
             col.stop()
     store.close()
+
+
+def test_after_commit_hook_sees_each_batch_once_stored_and_before_the_ack(mosquitto, tmp_path):
+    """The one hook for work that must follow storage (e.g. telling devices what is stored):
+    called with every batch's validated messages once its transaction committed, before the
+    broker gets our acknowledgement."""
+    store = SQLiteStore(str(tmp_path / "hook.db"))
+    col = Collector(mosquitto.url, store, client_id="hook-col")
+    seen: list[tuple[int, int, int]] = []  # (messages in the call, rows stored then, acks sent then)
+    acks = []
+    real_ack = col._ack
+    col._ack = lambda items: (acks.extend(items), real_ack(items))
+    col.after_commit.append(
+        lambda msgs: seen.append((len(msgs), store.query("SELECT COUNT(*) FROM frame_batches")[0][0], len(acks)))
+    )
+    col.start(10)
+    pub = publisher(mosquitto.url)
+    try:
+        send(pub, frame_stream("hook-dev", "r1", 50))
+        assert col.wait_for(lambda: col.counts["stored"] == 50, 30), col.stats()
+        col.wait_idle(10)
+    finally:
+        pub.close()
+        col.stop()
+        store.close()
+    assert sum(n for n, _, _ in seen) == 50
+    stored_before = 0
+    for n, rows, acked in seen:
+        assert rows == stored_before + n  # the batch was in the database when the hook ran
+        assert acked == stored_before  # and not yet acknowledged
+        stored_before = rows
