@@ -42,33 +42,47 @@ def _token(args) -> str | None:
     return args.token or os.environ.get("EDGEBENCH_WEB_TOKEN") or None
 
 
-def cmd_serve(args) -> int:
-    from edgebench.collector.broker.commands import settings_from_args
+def _start_ingest(args, settings):
+    """The store and the receiver ``serve`` runs (MQTT, or NATS JetStream with --nats), and
+    where it is connected, in words."""
     from edgebench.collector.ingest.collector import Collector
 
     retention_s = args.retention_days * 86400 if args.retention_days else None
-    where = None
+    store = open_store(args.db)
     if args.nats:
         from edgebench.collector.ingest.jetstream import JetStreamCollector
 
-        store = open_store(args.db)
         col = JetStreamCollector(args.nats, store, name=args.client_id, retention_s=retention_s).start(30)
-        where = f"NATS JetStream at {col.url} (stream EDGEBENCH, shared durable consumer edgebench-collectors)"
-    else:
-        settings = settings_from_args(args)  # credentials/TLS checked before the database is touched
-        store = open_store(args.db)
-        col = Collector(
-            settings,
+        return (
             store,
-            client_id=args.client_id,
-            group=args.group,
-            share=args.share,
-            session_expiry_s=args.session_expiry,
-            protocol_version=args.mqtt_protocol,
-            retention_s=retention_s,
-        ).start()
-        shared = any(s.startswith("$share/") for s in col.subscriptions)
-        where = f"{col.conn.url} ({'shared subscriptions, group ' + args.group if shared else 'plain subscriptions'})"
+            col,
+            f"NATS JetStream at {col.url} (stream EDGEBENCH, shared durable consumer edgebench-collectors)",
+        )
+    col = Collector(
+        settings,
+        store,
+        client_id=args.client_id,
+        group=args.group,
+        share=args.share,
+        session_expiry_s=args.session_expiry,
+        protocol_version=args.mqtt_protocol,
+        retention_s=retention_s,
+    ).start()
+    shared = any(s.startswith("$share/") for s in col.subscriptions)
+    return (
+        store,
+        col,
+        f"{col.conn.url} ({'shared subscriptions, group ' + args.group if shared else 'plain subscriptions'})",
+    )
+
+
+def cmd_serve(args) -> int:
+    from edgebench.collector.broker.commands import settings_from_args
+
+    # credentials/TLS checked before the database is touched; with --nats, --mqtt is where
+    # recurring jobs are sent (remote commands go over MQTT: any node's MQTT listener)
+    settings = settings_from_args(args)
+    store, col, where = _start_ingest(args, settings)
     print(
         f"collector: connected to {where},"
         f" storing in {store.url if store.dialect == 'sqlite' else 'PostgreSQL'} (Ctrl-C to stop)",
