@@ -27,7 +27,7 @@ from tests.support.transport import (
 def fleet(tmp_path):
     broker, secrets = secure_broker(tmp_path, ["pi-a", "pi-b"])
     col = start_collector(
-        url_with(broker.url, "collector", secrets["collector"]), tmp_path / "c.db", client_id="col-tune"
+        url_with(broker.collector_url, "collector", secrets["collector"]), tmp_path / "c.db", client_id="col-tune"
     )
     yield broker, secrets, col
     stop_collector(col)
@@ -48,7 +48,7 @@ def test_tune_job_on_a_device_group_is_stored_and_shown_per_board(tmp_path, flee
         )
     pwf = tmp_path / "collector.pw"
     pwf.write_text(secrets["collector"])
-    auth = ["--mqtt", broker.url, "--username", "collector", "--password-file", str(pwf)]
+    auth = ["--mqtt", broker.collector_url, "--username", "collector", "--password-file", str(pwf)]
     try:
         for dev in ("pi-a", "pi-b"):
             wait_until(lambda dev=dev: device_state(col, dev)[0] == "online", 30, f"{dev} online")
