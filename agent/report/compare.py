@@ -24,7 +24,7 @@ import numpy as np
 from edgebench.agent.errors import UserError
 from edgebench.agent.report.documents import Document, per_frame
 from edgebench.agent.wire.compare import CRITERION, compare_samples, judge
-from edgebench.agent.wire.words import number
+from edgebench.agent.wire.words import flatten, number
 
 #: metrics where a higher value is better (the rest, latency and energy, are better lower)
 HIGHER_IS_BETTER = ("fps",)
@@ -69,15 +69,6 @@ def direction(m: dict[str, Any]) -> str:
     return "better" if up == (m["metric"] in HIGHER_IS_BETTER) else "worse"
 
 
-def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(d, dict):
-        return {prefix: d}
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-    return out
-
-
 def _setup(doc: dict[str, Any]) -> dict[str, Any]:
     """What a run ran with and on, flattened: the facts worth listing when they differ."""
     board = doc.get("board") or {}
@@ -99,7 +90,7 @@ def _setup(doc: dict[str, Any]) -> dict[str, Any]:
         "source": src.get("kind") if isinstance(src, dict) else src,
         "mode": doc.get("mode"),
         "pacing": doc.get("pacing"),
-        **{f"config.{k}": v for k, v in _flat(doc.get("config") or {}).items() if k != "model"},
+        **{f"config.{k}": v for k, v in flatten(doc.get("config") or {}).items() if k != "model"},
     }
 
 

@@ -36,7 +36,6 @@ import gc
 import os
 import re
 import sys
-import tempfile
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -45,7 +44,14 @@ from typing import Any
 import numpy as np
 
 from edgebench.agent.errors import ModelError, UserError
-from edgebench.agent.runtime.interpreter import Runtime, TensorInfo, _first_line, _version, read_model_file
+from edgebench.agent.runtime.interpreter import (
+    Runtime,
+    TensorInfo,
+    _first_line,
+    _version,
+    capture_native_stderr,
+    read_model_file,
+)
 from edgebench.agent.runtime.memory import rss_mb
 from edgebench.agent.runtime.threads import resolve as resolve_threads
 
@@ -95,23 +101,8 @@ class CompiledSpec:
         )
 
 
-@contextlib.contextmanager
-def _native_log(lines: list[str]):
-    """What the LiteRT C++ runtime writes to fd 2 meanwhile, into ``lines`` (read, not shown)."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            lines.extend(tmp.read().decode(errors="replace").splitlines())
+#: what the LiteRT C++ runtime writes to fd 2 meanwhile, into a list (read, not shown)
+_native_log = capture_native_stderr
 
 
 _PLUGIN_LOADING = re.compile(r"Loading plugin at: (\S+)")

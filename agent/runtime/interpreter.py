@@ -122,10 +122,9 @@ def read_model_file(path: str, head_only: bool = False) -> bytes:
 
 
 @contextlib.contextmanager
-def quiet_native_stderr():
-    """Hold back what the TFLite C++ runtime writes to fd 2 (e.g. "INFO: Created
-    TensorFlow Lite XNNPACK delegate for CPU.") and log it at debug level, so the
-    agent's own output stays one clear line per event."""
+def capture_native_stderr(lines: list[str]):
+    """What the C++ runtime (TFLite or LiteRT) writes to fd 2 meanwhile, into ``lines``:
+    read by the caller, never shown on the terminal."""
     try:
         saved = os.dup(2)
     except OSError:  # no fd 2 (some service managers)
@@ -139,9 +138,22 @@ def quiet_native_stderr():
             os.dup2(saved, 2)
             os.close(saved)
             tmp.seek(0)
-            text = tmp.read().decode(errors="replace").strip()
-            if text:
-                log.debug("runtime said: %s", text)
+            lines.extend(tmp.read().decode(errors="replace").splitlines())
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Hold back what the TFLite C++ runtime writes to fd 2 (e.g. "INFO: Created
+    TensorFlow Lite XNNPACK delegate for CPU.") and log it at debug level, so the
+    agent's own output stays one clear line per event."""
+    lines: list[str] = []
+    try:
+        with capture_native_stderr(lines):
+            yield
+    finally:
+        text = "\n".join(lines).strip()
+        if text:
+            log.debug("runtime said: %s", text)
 
 
 #: where TFLite's error reporter glued one message to the next without a separator

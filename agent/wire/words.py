@@ -79,6 +79,17 @@ LATENCY_BLOCKS: dict[str, str] = {
 }
 
 
+def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested document as dotted keys (``runtime.num_threads``): what two documents'
+    differences are listed by."""
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
 def number(v: Any) -> str:
     """A figure as people read it: 4 significant digits, thousands without an exponent."""
     if v is None:

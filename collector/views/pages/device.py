@@ -12,6 +12,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from edgebench.agent.wire.words import flatten
 from edgebench.collector.aggregate import (
     device_rows,
     group_rows,
@@ -154,15 +155,6 @@ _INVENTORY_WORDS = {
 _SKIP = ("model_source", "sensors", "runtime", "os.id", "os.version_id")
 
 
-def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(d, dict):
-        return {prefix: d}
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-    return out
-
-
 def _value(v: Any) -> str:
     if isinstance(v, list):
         return (
@@ -179,7 +171,7 @@ def _value(v: Any) -> str:
 
 def inventory_table(inv: dict[str, Any] | None) -> Table:
     """The device's inventory as rows of (what, value), in words, the known facts first."""
-    flat = {k: v for k, v in _flat(inv or {}).items() if not any(k == s or k.startswith(s + ".") for s in _SKIP)}
+    flat = {k: v for k, v in flatten(inv or {}).items() if not any(k == s or k.startswith(s + ".") for s in _SKIP)}
     rows = [[words, _value(flat.pop(key))] for key, words in _INVENTORY_WORDS.items() if key in flat]
     rows += [[key.replace("_", " ").replace(".", ": "), _value(v)[:300]] for key, v in sorted(flat.items())]
     return Table("inventory", ["", ""], rows, left=2)
