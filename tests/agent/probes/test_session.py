@@ -124,14 +124,22 @@ def orin_tree(tmp_path):
     )
 
 
+def sampled_since(ps, t0_ns):
+    time.sleep(0.005)  # leaves the sampler thread the interpreter lock
+    return any(s.t_ns > t0_ns for s in ps.sampler.snapshot())
+
+
 def test_session_sections_on_a_fake_orin(tmp_path):
     fs = SysFS(orin_tree(tmp_path))
     opts = ProbeOptions(sample_hz=50.0, idle_baseline_s=0.2, cool_below_c=60.0)
     with ProbeSession(opts, fs=fs, runner=FakeRunner({})) as ps:
         t0 = time.perf_counter_ns()
         busy = time.perf_counter() + 0.2
-        while time.perf_counter() < busy:  # the "measured frames"
-            pass
+        # the "measured frames": at least 0.2 s, and on a loaded box until the sampler thread
+        # has taken a sample inside the window (capped at 20 s)
+        while time.perf_counter() < busy or not sampled_since(ps, t0):
+            if time.perf_counter() > busy + 20:
+                break
         t1 = time.perf_counter_ns()
     sec = ps.sections(t0, t1, 20, runtime={"name": "ai-edge-litert", "version": "2.3.0", "delegate": None})
     assert set(sec) == {"board", "power", "thermal", "throttling", "system"}
