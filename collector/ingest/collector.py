@@ -310,8 +310,10 @@ class Ingest(abc.ABC):
 
     def _store(self, fn: Callable, fallback=None):
         """Run a storage call; retry while the database is unavailable (nothing is acked
-        meanwhile); a batch that fails for another reason is stored one message at a time
-        so that one bad message cannot block the others."""
+        meanwhile); a batch that fails for another reason is stored in halves, and each half
+        that fails in halves again, so that one bad message cannot block the others and costs
+        about log2(batch) transactions (one per message, as before, cost PostgreSQL ~4 ms
+        each: a bad message in every batch of 500 cut ingest to a few hundred messages/s)."""
         delay = 0.1
         while True:
             try:
@@ -327,8 +329,9 @@ class Ingest(abc.ABC):
                     self._store_failed(fallback or [], e)
                     return None if fallback else False
                 total = Counter()
-                for m in fallback:
-                    c = self._store(lambda m=m: self.store.apply([m]), fallback=[m])
+                half = len(fallback) // 2
+                for part in (fallback[:half], fallback[half:]):
+                    c = self._store(lambda part=part: self.store.apply(part), fallback=part)
                     if c:
                         total.update(c)
                 return total

@@ -84,6 +84,18 @@ def _schema_error(name: str, e: Exception) -> str:
     return f"{name}: {path + ': ' if path else ''}{msg}"
 
 
+def _holds_nul(v: Any) -> bool:
+    """Whether a decoded document has a NUL character in a key or a string (PostgreSQL's
+    text refuses it; rejected on every store so that both stores keep the same messages)."""
+    if isinstance(v, str):
+        return "\x00" in v
+    if isinstance(v, dict):
+        return any("\x00" in k or _holds_nul(x) for k, x in v.items())
+    if isinstance(v, list):
+        return any(_holds_nul(x) for x in v)
+    return False
+
+
 class Validator:
     """Compiled JSON Schemas (jsonschema-rs, a Rust validator: several times faster than
     pure-Python validators on the per-frame arrays, with the same JSON Schema semantics,
@@ -120,6 +132,8 @@ class Validator:
             raise Rejected("not_json", f"payload is not JSON: {hint}") from None
         if not isinstance(body, dict):
             raise Rejected("not_object", "payload is not a JSON object")
+        if b"\\u0000" in payload and _holds_nul(body):
+            raise Rejected("invalid", "a text holds a NUL character (\\u0000), which PostgreSQL cannot store; remove it")
         want = protocol.KIND_SCHEMA[info["kind"]]
         got = body.get("schema")
         if got != want:

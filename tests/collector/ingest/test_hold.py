@@ -96,21 +96,41 @@ def test_a_seq_beyond_the_bound_is_rejected_as_invalid(store, seq):
 
 
 def test_a_message_the_store_refuses_is_quarantined_with_the_reason(pg_url):
-    """PostgreSQL text cannot hold a NUL character: the message passes the schema, the store
-    refuses it, and it is quarantined (one row, a reason) while the rest of the batch is stored."""
+    """A message that passes the schema but that the database refuses (here a trigger of the
+    test's own raises for one model name) is quarantined (one row, the database's reason)
+    while the rest of the batch is stored."""
     from tests.support.fleet import fresh_pg_store
 
     store = fresh_pg_store(pg_url)
     try:
+        store.execute(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'model %% refused by the test', NEW.model_name; END $$"
+        )
+        store.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON runs FOR EACH ROW"
+            " WHEN (NEW.model_name = 'refused.tflite') EXECUTE FUNCTION refuse()"
+        )
         col = _collector(store)
-        bad = meta("pi-a", 1, 2, "r1", model="m\u0000.tflite")
+        bad = meta("pi-a", 1, 2, "r1", model="refused.tflite")
         col._process([_item(info("pi-a", 1, 1)), _item(bad), _item(_telemetry("pi-a", 1, 3))])
         assert (col.counts["stored"], col.counts["store_errors"], col.rejections["store_failed"]) == (2, 1, 1)
         [(code, reason, payload)] = store.query("SELECT code, reason, payload FROM quarantine")
-        assert code == "store_failed" and "NUL" in reason
-        assert json.loads(bytes(payload))["model"]["name"] == "m\u0000.tflite"
+        assert code == "store_failed" and "refused by the test" in reason
+        assert json.loads(bytes(payload))["model"]["name"] == "refused.tflite"
     finally:
         store.close()
+
+
+def test_a_nul_character_is_rejected_on_every_store(store):
+    """PostgreSQL's text cannot hold NUL: it is refused at validation, so SQLite and
+    PostgreSQL keep the same messages, and a batch with it costs no failed transaction."""
+    col = _collector(store)
+    bad = meta("pi-a", 1, 2, "r1", model="m\u0000.tflite")
+    col._process([_item(info("pi-a", 1, 1)), _item(bad), _item(_telemetry("pi-a", 1, 3))])
+    assert (col.counts["stored"], col.counts["store_errors"], col.rejections["invalid"]) == (2, 0, 1)
+    [(code, reason)] = store.query("SELECT code, reason FROM quarantine")
+    assert code == "invalid" and "NUL" in reason
 
 
 def test_control_characters_never_reach_the_terminal(store):
