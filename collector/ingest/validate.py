@@ -133,7 +133,9 @@ class Validator:
         if not isinstance(body, dict):
             raise Rejected("not_object", "payload is not a JSON object")
         if b"\\u0000" in payload and _holds_nul(body):
-            raise Rejected("invalid", "a text holds a NUL character (\\u0000), which PostgreSQL cannot store; remove it")
+            raise Rejected(
+                "invalid", "a text holds a NUL character (\\u0000), which PostgreSQL cannot store; remove it"
+            )
         want = protocol.KIND_SCHEMA[info["kind"]]
         got = body.get("schema")
         if got != want:
