@@ -54,11 +54,11 @@ def _bare_consumer(url: str, total: int) -> float:
     """A nats-py pull consumer that fetches and acknowledges, storing nothing."""
     import nats
 
-    from edgebench.collector.ingest.jetstream import DURABLE, STREAM, SUBJECTS
+    from edgebench.collector.ingest.jetstream import DURABLE, FILTER, STREAM
 
     async def go() -> float:
         nc = await nats.connect(servers=url.split(","))
-        psub = await nc.jetstream().pull_subscribe(SUBJECTS, durable=DURABLE, stream=STREAM)
+        psub = await nc.jetstream().pull_subscribe(FILTER, durable=DURABLE, stream=STREAM)
         got, t0, t1 = 0, None, None
         deadline = time.monotonic() + 300
         while got < total and time.monotonic() < deadline:
