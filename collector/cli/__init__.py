@@ -52,7 +52,9 @@ def _start_ingest(args, settings):
     if args.nats:
         from edgebench.collector.ingest.jetstream import JetStreamCollector
 
-        col = JetStreamCollector(args.nats, store, name=args.client_id, retention_s=retention_s).start(30)
+        col = JetStreamCollector(
+            args.nats, store, name=args.client_id, client_id=args.client_id, retention_s=retention_s
+        ).start(30)
         return (
             store,
             col,

@@ -170,8 +170,8 @@ class Ingest(abc.ABC):
 
     def _publish(self, topic: str, payload: bytes | str, retain: bool = False) -> bool:
         """Send a message back towards the devices (confirmations, alerts); False where this
-        receiver has no way to (JetStream, for now: its devices fall back to the broker's
-        acknowledgement after ``outbox.confirm_wait_s``, and say so)."""
+        receiver has no way to (then devices fall back to the broker's acknowledgement after
+        ``outbox.confirm_wait_s``, and say so)."""
         return False
 
     # -- writer side -----------------------------------------------------------------

@@ -2,9 +2,10 @@
 
 Devices keep speaking MQTT 3.1.1 QoS 1: nats-server's MQTT listener turns a topic
 ``edgebench/v1/dev/run/r1/frames`` into the subject ``edgebench.v1.dev.run.r1.frames``
-(a ``.`` inside a level becomes ``//``), and the stream ``EDGEBENCH`` captures
-``edgebench.v1.>`` with work-queue retention (a message is removed once acknowledged),
-file storage and, on a cluster, three replicas.
+(a ``.`` inside a level becomes ``//``), and the stream ``EDGEBENCH`` captures exactly
+what an MQTT collector subscribes to (``edgebench.v1.*.run.*.frames``, ``...telemetry``,
+``...status`` and so on: SUBJECTS) with work-queue retention (a message is removed once
+acknowledged), file storage and, on a cluster, three replicas.
 
 Every collector binds to the one durable pull consumer ``edgebench-collectors`` with
 explicit acknowledgement: it fetches in batches, the same writer thread as the MQTT
@@ -12,11 +13,23 @@ collector validates, deduplicates and stores them (collector.Ingest), and only a
 batch's transaction commits are its messages acknowledged. A collector killed with
 messages in hand does not acknowledge them: JetStream delivers them again after the ack
 wait to whichever collector fetches next, and the store drops what was already stored
-(the (device, session, seq) key). So a collector or a broker node may die at any time:
-nothing is lost and nothing is stored twice.
+(the (device, session, seq) key). So a collector or a follower node may die at any time:
+nothing is lost and nothing is stored twice (a stream leader's death is another matter
+on nats-server 2.9: docs/scale-out.md).
+
+Confirmations (``edgebench.ack/1``) go back as core NATS publishes on the device's ``ack``
+subject (``edgebench.v1.<device>.ack``), which nats-server's MQTT listener delivers to the
+device subscribed there, on whichever node it is connected (at QoS 0: one lost is made up
+by the device sending again after ``outbox.resend_s``, confirmed again as a duplicate).
+That subject, the regression alerts' and the commands' are left out of the stream's
+subjects, so nothing the collectors publish comes back to them as work; a stream an older
+collector made on all of ``edgebench.v1.>`` is narrowed at start (what it already took of
+those is acknowledged and dropped as not data). Core NATS has no retained messages: an
+alert reaches the MQTT clients subscribed at the time.
 
 nats-py is asyncio; its loop runs in a thread of its own ("edgebench-nats"), and the
-writer hands acknowledgements to it with ``run_coroutine_threadsafe``.
+writer hands acknowledgements and publishes to it with ``run_coroutine_threadsafe``,
+without waiting for them.
 """
 
 from __future__ import annotations
@@ -28,12 +41,11 @@ import time
 
 from edgebench.agent.errors import UserError
 from edgebench.agent.wire import protocol
-from edgebench.collector.ingest.collector import Ingest
+from edgebench.collector.ingest.collector import DATA_FILTERS, STATE_FILTERS, Ingest
 
 log = logging.getLogger("edgebench.collector")
 
 STREAM = "EDGEBENCH"
-SUBJECTS = f"{protocol.PREFIX.replace('/', '.')}.>"
 DURABLE = "edgebench-collectors"
 #: replicas of the stream on a cluster (a single server keeps one)
 REPLICAS = 3
@@ -42,6 +54,21 @@ REPLICAS = 3
 def subject_to_topic(subject: str) -> str:
     """The MQTT topic nats-server's MQTT listener published as ``subject``."""
     return "/".join(tok.replace("//", ".") for tok in subject.split("."))
+
+
+def topic_to_subject(topic: str) -> str:
+    """The subject on which an MQTT subscriber to ``topic`` (or filter: ``+`` and ``#``
+    become ``*`` and ``>``) hears a core NATS publish, as nats-server's MQTT listener maps it."""
+    wild = {"+": "*", "#": ">"}
+    return ".".join(wild.get(level, level.replace(".", "//")) for level in topic.split("/"))
+
+
+#: What the stream captures: exactly what an MQTT collector subscribes to (data, state and
+#: command answers), not all of ``edgebench.v1.>``: the confirmations and alerts the
+#: collectors publish there, and the commands sent to devices, stay out of the work queue.
+SUBJECTS = [topic_to_subject(f) for f in (*DATA_FILTERS, *STATE_FILTERS)]
+#: The shared consumer's filter (every subject of the stream; what older versions created).
+FILTER = topic_to_subject(f"{protocol.PREFIX}/#")
 
 
 def servers(url: str) -> list[str]:
@@ -54,6 +81,11 @@ def servers(url: str) -> list[str]:
     if not out or not all(p.startswith(("nats://", "tls://")) for p in out):
         raise UserError(f"--nats wants nats://HOST:PORT[,nats://HOST:PORT...], got {url!r}")
     return out
+
+
+def _log_failure(fut) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.debug("NATS: publish failed (%s)", fut.exception())
 
 
 class JetStreamCollector(Ingest):
@@ -79,10 +111,11 @@ class JetStreamCollector(Ingest):
         self.fetch_max = fetch_max
         self.ack_wait_s = ack_wait_s
         self.replicas = replicas
-        self.subscriptions = [f"{STREAM}/{DURABLE} ({SUBJECTS})"]
+        self.subscriptions = [f"{STREAM}/{DURABLE} ({', '.join(SUBJECTS)})"]
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="edgebench-nats", daemon=True)
         self._nc = None
+        self._closed_nc = False
         self._fetching: asyncio.Future | None = None
         self.connected = threading.Event()
 
@@ -117,7 +150,7 @@ class JetStreamCollector(Ingest):
         from nats.js.api import AckPolicy, ConsumerConfig
 
         self._psub = await js.pull_subscribe(
-            SUBJECTS,
+            FILTER,
             durable=DURABLE,
             stream=STREAM,
             config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=self.ack_wait_s, max_ack_pending=-1),
@@ -134,13 +167,13 @@ class JetStreamCollector(Ingest):
         while True:
             try:
                 try:
-                    await js.stream_info(STREAM)
+                    await self._narrow(js, await js.stream_info(STREAM))
                     return
                 except NotFoundError:
                     pass
                 await js.add_stream(
                     name=STREAM,
-                    subjects=[SUBJECTS],
+                    subjects=SUBJECTS,
                     retention=RetentionPolicy.WORK_QUEUE,
                     storage=StorageType.FILE,
                     num_replicas=replicas,
@@ -161,6 +194,17 @@ class JetStreamCollector(Ingest):
                     " is JetStream enabled (nats-server -js)?"
                 )
             await asyncio.sleep(0.5)
+
+    async def _narrow(self, js, info) -> None:
+        """A stream made by an older collector captures all of ``edgebench.v1.>``, the
+        confirmations too: narrowed to SUBJECTS (what it already holds of those is
+        acknowledged and dropped by the writer as not data)."""
+        if sorted(info.config.subjects or []) == sorted(SUBJECTS):
+            return
+        old = info.config.subjects
+        info.config.subjects = list(SUBJECTS)
+        await js.update_stream(info.config)
+        log.info("NATS: stream %s now captures %s (was %s)", STREAM, ", ".join(SUBJECTS), ", ".join(old or []))
 
     async def _fetch_loop(self) -> None:
         import nats.errors
@@ -198,6 +242,18 @@ class JetStreamCollector(Ingest):
         msgs = [it[3] for it in items]
         asyncio.run_coroutine_threadsafe(self._ack_all(msgs), self._loop)
 
+    def _publish(self, topic: str, payload: bytes | str, retain: bool = False) -> bool:
+        """A core NATS publish on the topic's subject, handed to the NATS loop without
+        waiting for it (nats-py buffers while reconnecting); MQTT subscribers on any node
+        receive it (at QoS 0). ``retain`` has no meaning in core NATS: an alert goes to
+        whoever listens at the time."""
+        if self._nc is None or self._closed_nc:
+            return False
+        data = payload.encode() if isinstance(payload, str) else payload
+        fut = asyncio.run_coroutine_threadsafe(self._nc.publish(topic_to_subject(topic), data), self._loop)
+        fut.add_done_callback(_log_failure)
+        return True
+
     # -- lifecycle ---------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> "JetStreamCollector":
         self._thread.start()
@@ -223,6 +279,8 @@ class JetStreamCollector(Ingest):
         self.wait_idle(timeout)
         self._stop.set()
         self._writer.join(timeout=timeout)
+
+        self._closed_nc = True
 
         async def close():
             if self._nc is not None:

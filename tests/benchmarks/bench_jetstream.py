@@ -9,7 +9,9 @@ machine: the engine's ceiling (``nats bench`` where the nats CLI is installed; e
 nats-py pull consumer that fetches and acknowledges without storing), then one and two
 ``edgebench-collector serve --nats`` processes storing into PostgreSQL (127.0.0.1:5432, a
 throwaway database; SQLite where PostgreSQL is absent). Last, the stream's leader is killed
-while devices publish: how many acknowledged publishes the stream never stored.
+while devices publish: how many acknowledged publishes the stream never stored; then
+(``--only confirmed``, ``--runs N``) the same kill with real agent outboxes, which keep each
+message until a collector confirms it through NATS: stored, doubled, sent again.
 Every figure has the machine's load beside it.
 """
 
@@ -54,11 +56,11 @@ def _bare_consumer(url: str, total: int) -> float:
     """A nats-py pull consumer that fetches and acknowledges, storing nothing."""
     import nats
 
-    from edgebench.collector.ingest.jetstream import DURABLE, STREAM, SUBJECTS
+    from edgebench.collector.ingest.jetstream import DURABLE, FILTER, STREAM
 
     async def go() -> float:
         nc = await nats.connect(servers=url.split(","))
-        psub = await nc.jetstream().pull_subscribe(SUBJECTS, durable=DURABLE, stream=STREAM)
+        psub = await nc.jetstream().pull_subscribe(FILTER, durable=DURABLE, stream=STREAM)
         got, t0, t1 = 0, None, None
         deadline = time.monotonic() + 300
         while got < total and time.monotonic() < deadline:
@@ -223,6 +225,101 @@ def bench_leader_kill(cluster: NatsCluster, folder: str, leader: str) -> None:
     )
 
 
+def bench_leader_kill_confirmed(cluster: NatsCluster, folder: str, leader: str, runs: int = 1) -> None:
+    """The same leader kill with real agent outboxes: each message stays on its device until a
+    collector confirms it (through core NATS), and what no collector confirmed within
+    ``resend_s`` is sent again; stored at the end, and how many the devices sent again."""
+    import logging
+
+    logging.getLogger("edgebench").setLevel(logging.ERROR)  # the outboxes' resends, the links' reconnects
+    for run in range(runs):
+        line = _confirmed_run(cluster, folder, run, int(leader[1:]))
+        print(f"stream leader {leader} killed for ~3 s, {line} | load {_load()}", flush=True)
+        leader = asyncio.run(_leader(cluster.url))
+
+
+def _agent_devices(cluster: NatsCluster, folder: str, run: int, nodes: list[int]) -> list:
+    """Four agent Publishers (outbox, MQTT link) on the nodes' MQTT listeners, resend_s 5."""
+    from edgebench.agent.publish.publisher import Publisher
+    from edgebench.agent.wire.transport import MqttSettings
+
+    return [
+        Publisher(
+            MqttSettings.from_config({"url": cluster.mqtt_url(nodes[d % len(nodes)]), "reconnect_min_s": 0.2}),
+            f"dev-{run}-{d}",
+            outbox_path=os.path.join(folder, f"ob-{run}-{d}.db"),
+            resend_s=5,
+            confirm_wait_s=60,
+            inventory={},
+        ).start()
+        for d in range(4)
+    ]
+
+
+def _confirmed_run(cluster: NatsCluster, folder: str, run: int, leader: int) -> str:
+    import numpy as np
+
+    from edgebench.agent.wire import protocol
+    from edgebench.collector.ingest.jetstream import JetStreamCollector
+
+    others = [k for k in range(3) if k != leader]
+    store = open_store(os.path.join(folder, f"confirmed-{run}.db"))
+    url = ",".join(f"nats://127.0.0.1:{cluster.client_ports[k]}" for k in others)
+    col = JetStreamCollector(url, store, client_id="bench").start(30)
+    pubs = _agent_devices(cluster, folder, run, others)
+    streams = [p.stream() for p in pubs]
+    for s in streams:
+        s.run_id = "r1"
+    rng = np.random.default_rng(run)
+    cols = {k: rng.integers(1, 10**7, 20, dtype=np.int64) for k in protocol.STAGES}
+    per, t0 = 600, time.monotonic()  # 4 devices x 600 batches at ~300 msg/s: 8 s
+    for j in range(per):
+        for s in streams:
+            s.sink(j * 20, cols)
+        if j == 225:  # the leader down for ~3 s in the middle
+            cluster.stop(leader)
+        elif j == 450:
+            cluster.start(leader)
+        time.sleep(max(0.0, t0 + (j + 1) * 4 / 300.0 - time.monotonic()))
+    t_end = time.monotonic()
+    drained = all(p.wait_drained(180) for p in pubs)
+    waited = time.monotonic() - t_end
+    resent = sum(p.outbox.stats()["resent_messages"] for p in pubs)
+    for p in pubs:
+        p.close()
+    col.stop()
+    # this run's devices only: the stream may still hold an earlier run's messages sent twice
+    mine = f"WHERE device_id LIKE 'dev-{run}-%'"
+    n = store.query(f"SELECT COUNT(*) FROM frame_batches {mine}")[0][0]
+    twice = n - store.query(f"SELECT COUNT(DISTINCT device_id || '/' || seq) FROM frame_batches {mine}")[0][0]
+    store.close()
+    return (
+        f"4 agent outboxes (confirmations, resend_s 5) publishing 2400 frame batches through the other nodes:"
+        f" stored {n}, missing {per * 4 - n}, doubled {twice}; devices sent {resent} again; outboxes"
+        f" {'empty' if drained else 'NOT empty'} {waited:.0f} s after publishing ended"
+    )
+
+
+async def _leader(url: str) -> str:
+    import nats
+
+    from edgebench.collector.ingest.jetstream import STREAM
+
+    nc = await nats.connect(servers=url.split(","))
+    try:
+        for _ in range(60):
+            try:
+                info = await nc.jetstream().stream_info(STREAM)
+                if info.cluster and info.cluster.leader:
+                    return info.cluster.leader
+            except Exception:
+                pass
+            await asyncio.sleep(0.5)
+        raise TimeoutError("no stream leader")
+    finally:
+        await nc.close()
+
+
 async def _consumer_state(url: str) -> str:
     """What the stream still holds for the collectors: not yet delivered, delivered and unacknowledged."""
     import nats
@@ -269,7 +366,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--messages", type=int, default=20000)
     ap.add_argument("--busy", type=int, default=1, help="processes keeping a core busy beside the benchmark")
-    ap.add_argument("--only", choices=["rates", "leader"])
+    ap.add_argument("--only", choices=["rates", "leader", "confirmed"])
+    ap.add_argument("--runs", type=int, default=1, help="leader kills with agent outboxes (--only confirmed)")
     a = ap.parse_args()
     if nats_server() is None or not shutil.which("mosquitto_pub"):
         sys.exit(
@@ -294,6 +392,8 @@ def main() -> None:
             bench_rates(cluster, folder, a.messages)
         if a.only in (None, "leader"):
             bench_leader_kill(cluster, folder, leader)
+        if a.only in (None, "confirmed"):
+            bench_leader_kill_confirmed(cluster, folder, asyncio.run(_leader(cluster.url)), a.runs)
     finally:
         cluster.close()
         for p in spinners:

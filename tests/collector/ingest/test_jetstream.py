@@ -172,3 +172,94 @@ def test_collector_creates_its_stream_on_a_single_server_and_stores(tmp_path):
     assert store.query("SELECT COUNT(*) FROM frame_batches")[0][0] == 50
     store.close()
     assert os.path.isdir(tmp_path / "nats" / "n0")
+
+
+def test_subjects_for_mqtt_topics_and_filters():
+    from edgebench.collector.ingest.jetstream import SUBJECTS, topic_to_subject
+
+    assert topic_to_subject("edgebench/v1/d-1/run/v1.2/frames") == "edgebench.v1.d-1.run.v1//2.frames"
+    assert subject_to_topic(topic_to_subject("edgebench/v1/d-1/run/v1.2/frames")) == "edgebench/v1/d-1/run/v1.2/frames"
+    assert topic_to_subject("edgebench/v1/+/run/+/frames") == "edgebench.v1.*.run.*.frames"
+    assert "edgebench.v1.*.telemetry" in SUBJECTS and "edgebench.v1.*.info" in SUBJECTS
+    # what the collectors and commands publish under edgebench.v1 is not captured as work
+    assert not any(s.endswith((".ack", ".cmd.>")) or "alerts" in s for s in SUBJECTS)
+
+
+def _old_stream(url: str) -> None:
+    """The stream as collectors before confirmations through NATS made it: all of edgebench.v1.>."""
+    import asyncio
+
+    from nats.js.api import RetentionPolicy, StorageType
+
+    from edgebench.collector.ingest.jetstream import FILTER, STREAM
+
+    async def go():
+        nc = await nats.connect(url)
+        await nc.jetstream().add_stream(
+            name=STREAM, subjects=[FILTER], retention=RetentionPolicy.WORK_QUEUE, storage=StorageType.FILE
+        )
+        await nc.close()
+
+    asyncio.run(go())
+
+
+def _stream_state(url: str) -> tuple[list[str], int]:
+    import asyncio
+
+    from edgebench.collector.ingest.jetstream import STREAM
+
+    async def go():
+        nc = await nats.connect(url)
+        info = await nc.jetstream().stream_info(STREAM)
+        await nc.close()
+        return info.config.subjects, info.state.messages
+
+    return asyncio.run(go())
+
+
+def test_a_device_behind_the_nats_mqtt_listener_gets_its_messages_confirmed(tmp_path):
+    """A real agent Publisher (outbox and MQTT link, protocol auto-probed) on a nats-server's
+    MQTT listener; a --nats collector confirms through core NATS: the outbox empties long
+    before confirm_wait_s and says "confirmed", never falling back to the broker's PUBACK.
+    The stream, made the old way (all of edgebench.v1.>), is narrowed so that the
+    confirmations do not land in the work queue."""
+    from edgebench.agent.publish.publisher import Publisher
+    from edgebench.agent.wire.transport import MqttSettings
+    from edgebench.collector.ingest.jetstream import SUBJECTS
+
+    cluster = NatsCluster(str(tmp_path / "nats"), 1).start()
+    store = SQLiteStore(str(tmp_path / "js.db"))
+    col = pub = None
+    try:
+        _old_stream(cluster.url)
+        col = JetStreamCollector(cluster.url, store, client_id="col-nats").start(30)
+        assert sorted(_stream_state(cluster.url)[0]) == sorted(SUBJECTS)
+        settings = MqttSettings.from_config({"url": cluster.mqtt_url(0), "reconnect_min_s": 0.2})
+        pub = Publisher(
+            settings, "dev-n", outbox_path=str(tmp_path / "ob.db"), resend_s=30, confirm_wait_s=15, inventory={}
+        ).start()
+        stream = pub.stream()
+        stream.run_id = "r1"
+        rng = np.random.default_rng(5)
+        for i in range(20):
+            stream.sink(i * 10, {s: rng.integers(1, 10**7, 10, dtype=np.int64) for s in protocol.STAGES})
+            pub.telemetry({})
+        t0 = time.monotonic()
+        assert pub.wait_drained(12), pub.outbox.stats()
+        took = time.monotonic() - t0
+        st = pub.outbox.stats()
+        assert st["confirmation"] == "confirmed" and st["released_unconfirmed"] == 0, st
+        assert st["confirmed_messages"] >= 41, st  # 20 frame batches, 20 telemetry, the birth info
+        assert col.counts["confirmations"] > 0 and col.confirmed["dev-n"][0] == st["last_seq"]
+        assert store.query("SELECT COUNT(*) FROM frame_batches WHERE device_id='dev-n'")[0][0] == 20
+        col.wait_idle()
+        assert col.counts["ignored"] == 0  # no confirmation came back as work
+        assert _stream_state(cluster.url)[1] == 0  # and none waits in the stream
+        print(f"\nconfirmed through NATS: {st['confirmed_messages']} messages in {took:.1f} s (confirm_wait_s 15)")
+    finally:
+        if pub is not None:
+            pub.close()
+        if col is not None:
+            col.stop()
+        cluster.close()
+        store.close()
