@@ -125,6 +125,8 @@ def test_unreachable_broker_keeps_the_local_result(tmp_path):
         f"mqtt://127.0.0.1:{free_port()}",
         "--device-id",
         "lonely",
+        "--mqtt-wait",
+        "2",  # the default waits 15 s for the broker to come back
     )
     assert p.returncode == 5
     assert "cannot reach MQTT broker" in p.stderr and str(out) in p.stderr
