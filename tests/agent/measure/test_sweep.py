@@ -54,11 +54,11 @@ def _by_batch(doc):
 
 
 def test_throughput_per_item_rises_with_batch_size(fc_memory_bound):
-    """Best of up to three sweeps per batch size (the machine is shared): items/s
-    rises 1 -> 2 -> 4 and the median time per item falls."""
+    """Best of up to six sweeps per batch size (the machine is shared, and the suite runs on
+    two workers): items/s rises 1 -> 2 -> 4 and the median time per item falls."""
     best_tput: dict[int, float] = {}
     best_item: dict[int, float] = {}
-    for _attempt in range(3):
+    for _attempt in range(6):
         doc = sweep(SweepOptions(model=str(fc_memory_bound), batch=[1, 2, 4], threads=[1], duration_s=0.6, warmup=5))
         for b, p in _by_batch(doc).items():
             assert p["status"] == "ok", p
