@@ -2,8 +2,8 @@
 
 Devices keep speaking MQTT 3.1.1 QoS 1, to the MQTT plugin of any RabbitMQ node: it publishes
 topic ``edgebench/v1/dev/run/r1/frames`` to the exchange ``amq.topic`` with the routing key
-``edgebench.v1.dev.run.r1.frames`` (``/`` and ``.`` swap places, so a ``.`` inside a level
-becomes ``/``), and sends the device its PUBACK only once every queue the message was routed
+``edgebench.v1.dev.run.r1.frames`` (a ``.`` inside a level stays: a run id ``v1.2`` is two
+words, which the bindings and ``key_to_topic`` allow for), and sends the device its PUBACK only once every queue the message was routed
 to confirmed it: for a quorum queue, once a majority of its replicas (Raft) wrote it. So
 a node's death, the queue's leader included, cannot drop an acknowledged message (the
 measurement is in docs/scale-out.md; NATS 2.9's MQTT listener does not wait like that).
@@ -48,17 +48,25 @@ DEFAULT_PREFETCH = 1000
 
 
 def topic_to_key(topic: str) -> str:
-    """The routing key RabbitMQ's MQTT plugin uses for an MQTT topic (or a topic filter:
-    ``+`` becomes ``*``)."""
-    return ".".join("*" if level == "+" else level.replace(".", "/") for level in topic.split("/"))
+    """The routing key RabbitMQ 3.10's MQTT plugin uses for an MQTT topic (or topic filter:
+    ``+`` becomes ``*``): levels joined by ``.``; a ``.`` inside a level stays, so it splits
+    the level into several words (``run/v1.2/frames`` -> ``run.v1.2.frames``)."""
+    return ".".join("*" if level == "+" else level for level in topic.split("/"))
 
 
 def key_to_topic(key: str) -> str:
-    """The MQTT topic the MQTT plugin published as routing key ``key``."""
-    return "/".join(word.replace("/", ".") for word in key.split("."))
+    """The MQTT topic published as routing key ``key``. Device ids have no ``.``
+    (protocol.DEVICE_ID_RE); a run id may: what lies between ``run`` and the last word is
+    the run id."""
+    words = key.split(".")
+    if len(words) >= 6 and words[3] == "run":
+        return "/".join(words[:4] + [".".join(words[4:-1]), words[-1]])
+    return "/".join(words)
 
 
-BINDINGS = tuple(topic_to_key(f) for f in DATA_FILTERS + STATE_FILTERS)
+#: What the queue is bound to: the MQTT collector's subscriptions, a run id of any number
+#: of words (``#``)
+BINDINGS = tuple(topic_to_key(f).replace(".run.*.", ".run.#.") for f in DATA_FILTERS + STATE_FILTERS)
 
 
 def urls(url: str) -> list[str]:
@@ -220,7 +228,9 @@ class AmqpCollector(Ingest):
         MQTT's retained flag, so an alert reaches those subscribed at the time only."""
         import pika
 
-        props = pika.BasicProperties(delivery_mode=2, headers={"x-mqtt-publish-qos": 1})
+        # persistent: the MQTT plugin delivers it with QoS 1 (no x-mqtt-publish-qos header: the
+        # plugin of 3.10 expects a byte there, which pika cannot encode, and drops the device)
+        props = pika.BasicProperties(delivery_mode=2)
         body = payload.encode() if isinstance(payload, str) else payload
         key = topic_to_key(topic)
         return self._call(lambda ch: ch.basic_publish(EXCHANGE, key, body, props))
