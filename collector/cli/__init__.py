@@ -43,8 +43,8 @@ def _token(args) -> str | None:
 
 
 def _start_ingest(args, settings):
-    """The store and the receiver ``serve`` runs (MQTT, or NATS JetStream with --nats), and
-    where it is connected, in words."""
+    """The store and the receiver ``serve`` runs (MQTT; NATS JetStream with --nats; a RabbitMQ
+    quorum queue with --amqp), and where it is connected, in words."""
     from edgebench.collector.ingest.collector import Collector
 
     retention_s = args.retention_days * 86400 if args.retention_days else None
@@ -60,6 +60,11 @@ def _start_ingest(args, settings):
             col,
             f"NATS JetStream at {col.url} (stream EDGEBENCH, shared durable consumer edgebench-collectors)",
         )
+    if args.amqp:
+        from edgebench.collector.ingest.amqp import QUEUE, AmqpCollector
+
+        col = AmqpCollector(args.amqp, store, name=args.client_id, retention_s=retention_s).start(30)
+        return store, col, f"RabbitMQ at {col.node} of {col.url} (quorum queue {QUEUE}, shared by the collectors)"
     col = Collector(
         settings,
         store,
@@ -81,7 +86,7 @@ def _start_ingest(args, settings):
 def cmd_serve(args) -> int:
     from edgebench.collector.broker.commands import settings_from_args
 
-    # credentials/TLS checked before the database is touched; with --nats, --mqtt is where
+    # credentials/TLS checked before the database is touched; with --nats or --amqp, --mqtt is where
     # recurring jobs are sent (remote commands go over MQTT: any node's MQTT listener)
     settings = settings_from_args(args)
     store, col, where = _start_ingest(args, settings)
@@ -330,10 +335,17 @@ def _serve_parser(sub) -> None:
         " (default 3600; 0 ends the session at disconnect: use it to retire a collector)",
     )
     s.add_argument("--mqtt-protocol", choices=["auto", "5", "3.1.1"], default="auto")
-    s.add_argument(
+    engine = s.add_mutually_exclusive_group()
+    engine.add_argument(
         "--nats",
         metavar="URL[,URL...]",
         help="consume the fleet from NATS JetStream instead of --mqtt (nats://host:4222,...; docs/scale-out.md)",
+    )
+    engine.add_argument(
+        "--amqp",
+        metavar="URL[,URL...]",
+        help="consume the fleet from a RabbitMQ quorum queue instead of --mqtt"
+        " (amqp://user:password@host:5672,...; docs/scale-out.md)",
     )
     s.add_argument("--retention-days", type=float, help="purge raw frames older than this (summaries are kept)")
     s.add_argument("--web-port", type=int, help="also serve the dashboard and /metrics on this port")
