@@ -29,6 +29,8 @@ from edgebench.collector.aggregate.common import (
     stage_stats,
 )
 from edgebench.collector.store import ALL_STAGES
+from edgebench.collector.store.rollups import METHOD as ROLLUP_METHOD
+from edgebench.collector.store.rollups import quantiles
 
 _DONE = "r.summary IS NOT NULL"
 #: The per-group run figures: (name, SQL aggregate over the group's runs).
@@ -59,6 +61,7 @@ def group_rows(
     since: float | None = None,
     until: float | None = None,
     where: dict[str, Any] | None = None,
+    rollups: bool = False,
 ) -> list[dict[str, Any]]:
     """One row per group (default: device and model) with:
 
@@ -69,18 +72,25 @@ def group_rows(
     summaries but never stored), duplicates, replayed (frame batches replayed from a spool).
     The window (since/until, epoch s) applies to when frames were measured (device clock,
     ``ts``) and to when a run's summary arrived.
+
+    ``rollups`` (PostgreSQL): frames and latency from the per-minute rollups instead of the
+    raw frames (store/rollups.py): mean exact, percentiles within 1 %, the window in whole
+    minutes; each row then says so under ``latency_method``. Elsewhere it is ignored.
     """
     by = check_group(by)
     keys = [GROUP_COLUMNS[k] for k in by]
     out = _run_groups(store, by, keys, since, until, where)
-    fw, fp = filters(where, since, until, "COALESCE(b.ts, b.received_at)")
-    latency = _pg_latency if store.dialect == "postgresql" else _py_latency
+    rollups = rollups and store.has_rollups
+    fw, fp = filters(where, since, until, "f.minute" if rollups else "COALESCE(b.ts, b.received_at)")
+    latency = _rollup_latency if rollups else _pg_latency if store.dialect == "postgresql" else _py_latency
     for key, (frames, stats) in latency(store, keys, fw, fp).items():
         row = out.get(key)
         if row is None:  # frames in the window of a run whose summary is outside it
             row = out[key] = _group_without_runs(by, key)
         row["frames"] = frames
         row["latency_ms"] = stats
+    for row in out.values() if rollups else ():
+        row["latency_method"] = ROLLUP_METHOD
     return [out[k] for k in sorted(out, key=lambda k: tuple("" if v is None else str(v) for v in k))]
 
 
@@ -202,4 +212,33 @@ def _pg_latency(store, keys, where, params) -> dict[tuple, tuple[int, dict]]:
             }
             present[s] = bool(n)
         out[key] = (int(vals[3 * ALL_STAGES.index("e2e") + 2]), _latency_dict(stats, present))
+    return out
+
+
+def _rollup_latency(store, keys, where, params) -> dict[tuple, tuple[int, dict]]:
+    """Per group: (frames, latency stats per stage), from the per-minute rollups: counts and
+    sums add up (mean exact), histograms merge bucket by bucket (percentiles within 1 %)."""
+    kl = ", ".join(keys)
+    nk = len(keys)
+    join = "FROM frame_rollups f JOIN runs r ON r.device_id = f.device_id AND r.run_id = f.run_id"
+    frm = f"{join} WHERE {where}"
+    sums = ", ".join(f"SUM(f.{s}_n), SUM(f.{s}_sum)" for s in ALL_STAGES)
+    totals = {tuple(r[:nk]): r[nk:] for r in store.query(f"SELECT {kl}, {sums} {frm} GROUP BY {kl}", params)}
+    hist_sql = " UNION ALL ".join(
+        f"SELECT {kl}, {i} AS stage, h.key::int AS k, SUM(h.value::bigint) AS c"
+        f" {join} CROSS JOIN LATERAL jsonb_each_text(f.{s}_hist) AS h WHERE {where} GROUP BY {kl}, h.key"
+        for i, s in enumerate(ALL_STAGES)
+    )
+    hists: dict[tuple, dict[int, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
+    for row in store.query(hist_sql, list(params) * len(ALL_STAGES)):
+        hists[tuple(row[:nk])][row[nk]][row[nk + 1]] = int(row[nk + 2])
+    out = {}
+    for key, vals in totals.items():
+        stats, present = {}, {}
+        for j, s in enumerate(ALL_STAGES):
+            n, total = int(vals[2 * j] or 0), vals[2 * j + 1]
+            pct = quantiles(hists[key][j], tuple(p / 100 for p in REPORT_PCTS))
+            stats[s] = {**{k: rounded(v) for k, v in zip(PCT_KEYS, pct)}, "mean": rounded(total / n) if n else None}
+            present[s] = n > 0
+        out[key] = (int(vals[2 * ALL_STAGES.index("e2e")] or 0), _latency_dict(stats, present))
     return out
