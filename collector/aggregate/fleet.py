@@ -74,7 +74,7 @@ def group_rows(
     ``ts``) and to when a run's summary arrived.
 
     ``rollups`` (PostgreSQL): frames and latency from the per-minute rollups instead of the
-    raw frames (store/rollups.py): mean exact, percentiles within 1 %, the window in whole
+    raw frames (store/rollups.py): mean exact, percentiles within 2 %, the window in whole
     minutes; each row then says so under ``latency_method``. Elsewhere it is ignored.
     """
     by = check_group(by)
@@ -217,7 +217,7 @@ def _pg_latency(store, keys, where, params) -> dict[tuple, tuple[int, dict]]:
 
 def _rollup_latency(store, keys, where, params) -> dict[tuple, tuple[int, dict]]:
     """Per group: (frames, latency stats per stage), from the per-minute rollups: counts and
-    sums add up (mean exact), histograms merge bucket by bucket (percentiles within 1 %)."""
+    sums add up (mean exact), histograms merge bucket by bucket (percentiles within 2 %)."""
     kl = ", ".join(keys)
     nk = len(keys)
     join = "FROM frame_rollups f JOIN runs r ON r.device_id = f.device_id AND r.run_id = f.run_id"

@@ -372,7 +372,7 @@ def _report_parser(sub) -> None:
     r.add_argument(
         "--rollups",
         action="store_true",
-        help="PostgreSQL: latency from the per-minute rollups (fast over long windows; percentiles within 1 %%,"
+        help="PostgreSQL: latency from the per-minute rollups (fast over long windows; percentiles within 2 %%,"
         " window in whole minutes) instead of every raw frame (exact)",
     )
     r.add_argument(

@@ -10,11 +10,11 @@ report does.
 
 The histogram: a value v (ms) above ``MIN_MS`` falls in bucket ``k = ceil(log_g(v / MIN_MS))``
 with ``g = (1 + ALPHA) / (1 - ALPHA)``; the bucket stands for ``2 MIN_MS g^k / (g + 1)``, which
-is within a relative ``ALPHA`` (1 %) of every value in it (DDSketch's mapping). Values at or
+is within a relative ``ALPHA`` (2 %) of every value in it (DDSketch's mapping). Values at or
 under ``MIN_MS`` (1 us) fall in bucket 0, read as 0. Histograms add bucket by bucket, so
 minutes, runs and collectors merge exactly. A percentile interpolates linearly between the
 two order statistics around its rank (the definition the exact report uses), each read from
-its bucket, so it is within 1 % of the exact percentile (plus 1 us in absolute terms). Mean,
+its bucket, so it is within 2 % of the exact percentile (plus 1 us in absolute terms). Mean,
 min and max are exact.
 
 The rows are written in the same statement that inserts the frame batches (a data-modifying
@@ -30,11 +30,11 @@ import math
 from edgebench.agent.wire.protocol import MAX_MS
 from edgebench.collector.store.schema import ALL_STAGES
 
-ALPHA = 0.01
+ALPHA = 0.02
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
 MIN_MS = 0.001
 #: how a rollup-based figure says its scope and method
-METHOD = "from 1-minute rollups: p50/p90/p99 from log histograms, error <= 1 %; mean exact; window in whole minutes"
+METHOD = "from 1-minute rollups: p50/p90/p99 from log histograms, error <= 2 %; mean exact; window in whole minutes"
 
 KEY = ["device_id", "run_id", "minute"]
 _STAGE_COLS = ("n", "sum", "min", "max", "hist")

@@ -13,6 +13,7 @@ import pytest
 
 from edgebench.agent.wire import protocol
 from edgebench.collector.aggregate import group_rows
+from edgebench.collector.store.rollups import ALPHA
 from tests.support.fleet import PG_ADMIN_URL, as_message, columns, frames, meta, result_doc, summary
 
 DAY = 86400
@@ -144,7 +145,7 @@ def test_rollups_equal_the_raw_aggregates_within_the_stated_bound(pg):
         for s in protocol.STAGES:
             assert r["latency_ms"][s]["mean"] == pytest.approx(e["latency_ms"][s]["mean"], abs=1e-4)
             for p in ("p50", "p90", "p99"):
-                assert abs(r["latency_ms"][s][p] - e["latency_ms"][s][p]) <= 0.01 * e["latency_ms"][s][p] + 1e-3
+                assert abs(r["latency_ms"][s][p] - e["latency_ms"][s][p]) <= ALPHA * e["latency_ms"][s][p] + 1e-3
     # a window in whole minutes: batches 0..5 of each run are at T0 + 0..250 s
     part = group_rows(pg, since=T0, until=T0 + 240, rollups=True)
     assert sorted(r["frames"] for r in part) == [1500, 1500]
