@@ -86,9 +86,9 @@ def generate(c, rows: int, devices: int, days: int, frames: int, now: float) -> 
         c.execute(
             "INSERT INTO frame_batches SELECT 'dev-' || d, 'run-' || d || '-' || %s, j * %s, %s, 1, %s + j, ts, ts, ts, 0,"
             " p.c, p.p, p.i, p.o, (SELECT array_agg(x + y + z + w) FROM unnest(p.c, p.p, p.i, p.o) AS u(x, y, z, w)),"
-            " NULL FROM (SELECT i %% %s AS d, i / %s AS j, %s + (i %% %s * 37 %% 20) * 3600 + (i / %s) AS ts, i"
+            " NULL FROM (SELECT i %% %s AS d, i / %s AS j, %s + (i %% %s * 37 %% 20) * 3600 + (i / %s - %s) AS ts, i"
             "  FROM generate_series(%s::bigint, %s::bigint) i) g JOIN pool p ON p.k = (g.i * 7919) %% 1000",
-            (k, frames, frames, k * per, devices, devices, start + k * DAY, devices, devices, lo, hi - 1),
+            (k, frames, frames, k * per, devices, devices, start + k * DAY, devices, devices, k * per, lo, hi - 1),
         )
         c.execute(
             "INSERT INTO frame_keys SELECT device_id, session, seq, run_id, first_frame, ts FROM frame_batches"
