@@ -188,3 +188,13 @@ def test_a_database_made_before_partitioning_keeps_working_and_is_rolled_up(pg_u
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+def test_the_overview_reads_the_rollups_and_says_so(pg):
+    from edgebench.collector.views.web import Dashboard
+
+    _run(pg, "d1", "r1", 3, seed=3)
+    page = Dashboard(pg).overview({}).decode()
+    assert "from 1-minute rollups" in page and "error &lt;= 2 %" in page
+    # the run's pages stay exact: they do not say so
+    assert "rollups" not in Dashboard(pg).run("d1", "r1", {}).decode()
