@@ -2,7 +2,12 @@
 ``double precision[]`` (sent as array literals cast with ``::float8[]``), ``%s``
 placeholders, psycopg 3 transactions, schema creation serialized by an advisory lock (several
 collectors may start at once), and a batch retried on a deadlock or serialization failure
-(collectors sharing a database write the same devices' rows)."""
+(collectors sharing a database write the same devices' rows).
+
+History: in a new database ``frame_batches`` is partitioned by day with its dedup keys in
+``frame_keys`` (partitions.py; a database made before keeps its plain table), and every
+insert of frame batches adds them to the per-minute rollups in the same statement
+(rollups.py)."""
 
 from __future__ import annotations
 
