@@ -29,8 +29,8 @@ from edgebench.collector.aggregate.common import (
     stage_stats,
 )
 from edgebench.collector.store import ALL_STAGES
+from edgebench.collector.store.rollups import HIST_STAGES, quantiles, window_sql
 from edgebench.collector.store.rollups import METHOD as ROLLUP_METHOD
-from edgebench.collector.store.rollups import quantiles
 
 _DONE = "r.summary IS NOT NULL"
 #: The per-group run figures: (name, SQL aggregate over the group's runs).
@@ -74,16 +74,22 @@ def group_rows(
     ``ts``) and to when a run's summary arrived.
 
     ``rollups`` (PostgreSQL): frames and latency from the per-minute rollups instead of the
-    raw frames (store/rollups.py): mean exact, percentiles within 2 %, the window in whole
-    minutes; each row then says so under ``latency_method``. Elsewhere it is ignored.
+    raw frames (store/rollups.py): mean exact, e2e and inference percentiles within 2 % (the
+    other stages' None), the window in whole minutes; each row then says so under
+    ``latency_method``. Elsewhere it is ignored.
     """
     by = check_group(by)
     keys = [GROUP_COLUMNS[k] for k in by]
     out = _run_groups(store, by, keys, since, until, where)
-    rollups = rollups and store.has_rollups
-    fw, fp = filters(where, since, until, "f.minute" if rollups else "COALESCE(b.ts, b.received_at)")
-    latency = _rollup_latency if rollups else _pg_latency if store.dialect == "postgresql" else _py_latency
-    for key, (frames, stats) in latency(store, keys, fw, fp).items():
+    if rollups and store.has_rollups:
+        fw, fp = filters(where, None, None, "")
+        found = _rollup_latency(store, keys, fw, fp, since, until)
+    else:
+        rollups = False
+        fw, fp = filters(where, since, until, "COALESCE(b.ts, b.received_at)")
+        latency = _pg_latency if store.dialect == "postgresql" else _py_latency
+        found = latency(store, keys, fw, fp)
+    for key, (frames, stats) in found.items():
         row = out.get(key)
         if row is None:  # frames in the window of a run whose summary is outside it
             row = out[key] = _group_without_runs(by, key)
@@ -215,22 +221,26 @@ def _pg_latency(store, keys, where, params) -> dict[tuple, tuple[int, dict]]:
     return out
 
 
-def _rollup_latency(store, keys, where, params) -> dict[tuple, tuple[int, dict]]:
-    """Per group: (frames, latency stats per stage), from the per-minute rollups: counts and
-    sums add up (mean exact), histograms merge bucket by bucket (percentiles within 2 %)."""
+def _rollup_latency(store, keys, where, params, since, until) -> dict[tuple, tuple[int, dict]]:
+    """Per group: (frames, latency stats per stage), from the rollups of the minutes in the
+    window (rollups.window_sql): counts and sums add up (mean exact), histograms merge bucket
+    by bucket (e2e and inference percentiles within 2 %; the other stages' are None)."""
     kl = ", ".join(keys)
     nk = len(keys)
-    join = "FROM frame_rollups f JOIN runs r ON r.device_id = f.device_id AND r.run_id = f.run_id"
-    frm = f"{join} WHERE {where}"
-    sums = ", ".join(f"SUM(f.{s}_n), SUM(f.{s}_sum)" for s in ALL_STAGES)
-    totals = {tuple(r[:nk]): r[nk:] for r in store.query(f"SELECT {kl}, {sums} {frm} GROUP BY {kl}", params)}
+    x, xp = window_sql(since, until)
+    frm = f"FROM {x} JOIN runs r ON r.device_id = x.device_id AND r.run_id = x.run_id"
+    sums = ", ".join(f"SUM(x.{s}_n), SUM(x.{s}_sum)" for s in ALL_STAGES)
+    totals = {
+        tuple(r[:nk]): r[nk:]
+        for r in store.query(f"SELECT {kl}, {sums} {frm} WHERE {where} GROUP BY {kl}", [*xp, *params])
+    }
     hist_sql = " UNION ALL ".join(
-        f"SELECT {kl}, {i} AS stage, h.key::int AS k, SUM(h.value::bigint) AS c"
-        f" {join} CROSS JOIN LATERAL jsonb_each_text(f.{s}_hist) AS h WHERE {where} GROUP BY {kl}, h.key"
-        for i, s in enumerate(ALL_STAGES)
+        f"SELECT {kl}, {ALL_STAGES.index(s)} AS stage, h.key::int AS k, SUM(h.value::bigint) AS c {frm}"
+        f" CROSS JOIN LATERAL jsonb_each_text(x.{s}_hist) AS h WHERE {where} GROUP BY {kl}, h.key"
+        for s in HIST_STAGES
     )
     hists: dict[tuple, dict[int, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
-    for row in store.query(hist_sql, list(params) * len(ALL_STAGES)):
+    for row in store.query(hist_sql, [*xp, *params] * len(HIST_STAGES)):
         hists[tuple(row[:nk])][row[nk]][row[nk + 1]] = int(row[nk + 2])
     out = {}
     for key, vals in totals.items():

@@ -64,7 +64,7 @@ class PostgresStore(Store):
     def tables(self) -> tuple[str, ...]:
         """Every table of the store (TABLES and what only PostgreSQL keeps)."""
         extra = ("frame_keys",) if self.layout == partitions.PARTITIONED else ()
-        return (*TABLES, *extra, "frame_rollups")
+        return (*TABLES, *extra, "frame_rollups", "run_rollups")
 
     def prepare(self, messages) -> None:
         """Create the day partitions the batch's frame batches go to (before its transaction)."""
@@ -90,7 +90,9 @@ class PostgresStore(Store):
         with c.transaction():
             c.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
             layout = partitions.existing_layout(c) or partitions.PARTITIONED
-            had_rollups = c.execute("SELECT to_regclass('frame_rollups') IS NOT NULL").fetchone()[0]
+            had_rollups, had_runs = c.execute(
+                "SELECT to_regclass('frame_rollups') IS NOT NULL, to_regclass('run_rollups') IS NOT NULL"
+            ).fetchone()
             for stmt in ddl(**_TYPES).split(";"):
                 if stmt.strip() and not (layout == partitions.PARTITIONED and "frame_batches" in stmt):
                     c.execute(stmt)
@@ -101,6 +103,8 @@ class PostgresStore(Store):
                 c.execute(stmt)
             if not had_rollups:  # a database made before rollups: roll up what it holds, once
                 rollups.backfill(c)
+            elif not had_runs:  # made before per-run rollups: sum its minutes
+                rollups.runs_from_minutes(c)
             c.execute(
                 "INSERT INTO schema_info(key, value) VALUES ('version', %s) ON CONFLICT DO NOTHING",
                 (str(SCHEMA_VERSION),),

@@ -2,9 +2,12 @@
 ``report --rollups`` read over long windows instead of every raw frame.
 
 ``frame_rollups`` holds one row per (device_id, run_id, minute): the minute (epoch s, UTC)
-of each frame batch's ``COALESCE(ts, received_at)``, the batches and frames stored, and per
-stage the count, sum, min and max of the per-frame latencies (exact) and a log-bucket
-histogram (jsonb ``{bucket: count}``, sparse) from which percentiles are read. Runs carry
+of each frame batch's ``COALESCE(ts, received_at)``, the batches and frames stored, per
+stage the count, sum, min and max of the per-frame latencies (exact), and for e2e and
+inference a log-bucket histogram (jsonb ``{bucket: count}``, sparse) from which percentiles
+are read. ``run_rollups`` holds the same per run (its first and last minute too): a window
+reads a run wholly inside it as that one row and only the minutes of the runs straddling a
+bound, so a report over days reads about one row per run, not one per minute. Runs carry
 the model, runtime, delegate and threads, so any report grouping joins ``runs`` as the raw
 report does.
 
@@ -34,28 +37,58 @@ ALPHA = 0.02
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
 MIN_MS = 0.001
 #: how a rollup-based figure says its scope and method
-METHOD = "from 1-minute rollups: p50/p90/p99 from log histograms, error <= 2 %; mean exact; window in whole minutes"
+METHOD = (
+    "from 1-minute rollups: e2e and inference p50/p90/p99 from log histograms, error <= 2 %"
+    " (other stages: mean only); means exact; window in whole minutes"
+)
 
-KEY = ["device_id", "run_id", "minute"]
-_STAGE_COLS = ("n", "sum", "min", "max", "hist")
+#: the stages whose percentiles rollups keep (a histogram each); every stage gets n, sum, min, max
+HIST_STAGES = ("inference", "e2e")
+_MERGE = {
+    "n": "{t}.{c} + excluded.{c}",
+    "sum": "{t}.{c} + excluded.{c}",
+    "min": "LEAST({t}.{c}, excluded.{c})",
+    "max": "GREATEST({t}.{c}, excluded.{c})",
+    "hist": "eb_hist_add({t}.{c}, excluded.{c})",
+}
+_AGG = {"n": "SUM({c})", "sum": "SUM({c})", "min": "MIN({c})", "max": "MAX({c})", "hist": "eb_hist_sum({c})"}
+
+
+def stage_columns() -> list[tuple[str, str]]:
+    """(column, what it is: n, sum, min, max, hist) of every stage."""
+    out = []
+    for s in ALL_STAGES:
+        out += [(f"{s}_{c}", c) for c in ("n", "sum", "min", "max")]
+        if s in HIST_STAGES:
+            out.append((f"{s}_hist", "hist"))
+    return out
 
 
 def ddl() -> list[str]:
-    stages = ",\n    ".join(
-        f"{s}_n BIGINT NOT NULL DEFAULT 0, {s}_sum DOUBLE PRECISION NOT NULL DEFAULT 0,"
-        f" {s}_min DOUBLE PRECISION, {s}_max DOUBLE PRECISION, {s}_hist JSONB"
-        for s in ALL_STAGES
-    )
+    types = {
+        "n": "BIGINT NOT NULL DEFAULT 0",
+        "sum": "DOUBLE PRECISION NOT NULL DEFAULT 0",
+        "min": "DOUBLE PRECISION",
+        "max": "DOUBLE PRECISION",
+        "hist": "JSONB",
+    }
+    stages = ", ".join(f"{c} {types[k]}" for c, k in stage_columns())
     return [
-        "CREATE TABLE IF NOT EXISTS frame_rollups (\n    device_id TEXT NOT NULL,\n    run_id TEXT NOT NULL,\n"
-        "    minute BIGINT NOT NULL,\n    batches BIGINT NOT NULL,\n    frames BIGINT NOT NULL,\n"
-        f"    {stages},\n    PRIMARY KEY (device_id, run_id, minute)\n)",
+        "CREATE TABLE IF NOT EXISTS frame_rollups (device_id TEXT NOT NULL, run_id TEXT NOT NULL,"
+        f" minute BIGINT NOT NULL, batches BIGINT NOT NULL, frames BIGINT NOT NULL, {stages},"
+        " PRIMARY KEY (device_id, run_id, minute))",
         "CREATE INDEX IF NOT EXISTS frame_rollups_minute ON frame_rollups (minute)",
-        # merge two sparse histograms bucket by bucket (NULL is empty)
+        # a run's whole history: first and last minute, the same figures (what a window holding
+        # the whole run reads instead of its minutes)
+        "CREATE TABLE IF NOT EXISTS run_rollups (device_id TEXT NOT NULL, run_id TEXT NOT NULL,"
+        " first_minute BIGINT NOT NULL, last_minute BIGINT NOT NULL, batches BIGINT NOT NULL,"
+        f" frames BIGINT NOT NULL, {stages}, PRIMARY KEY (device_id, run_id))",
+        # merge two sparse histograms bucket by bucket (NULL is empty), and the aggregate of it
         "CREATE OR REPLACE FUNCTION eb_hist_add(a jsonb, b jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$"
         " SELECT jsonb_object_agg(k, s) FROM (SELECT k, SUM(v::bigint) AS s FROM ("
         " SELECT key AS k, value AS v FROM jsonb_each_text(COALESCE(a, '{}'::jsonb))"
         " UNION ALL SELECT key, value FROM jsonb_each_text(COALESCE(b, '{}'::jsonb))) x GROUP BY k) y $$",
+        "CREATE OR REPLACE AGGREGATE eb_hist_sum(jsonb) (SFUNC = eb_hist_add, STYPE = jsonb)",
     ]
 
 
@@ -63,42 +96,62 @@ def bucket_sql(v: str) -> str:
     return f"(CASE WHEN {v} <= {MIN_MS} THEN 0 ELSE ceil(ln({v} / {MIN_MS}) / ln({GAMMA!r}))::int END)"
 
 
+def _stage_cte(s: str) -> str:
+    """Per (device, run, minute): one stage's n, sum, min, max (and histogram)."""
+    v = f"LEAST(u.v, {MAX_MS})"
+    if s not in HIST_STAGES:
+        return (
+            f"h_{s} AS (SELECT device_id, run_id, minute, COUNT(u.v) AS n, SUM({v}) AS total, MIN({v}) AS lo,"
+            f" MAX({v}) AS hi FROM src CROSS JOIN LATERAL unnest(src.{s}_ms) AS u(v) GROUP BY 1, 2, 3)"
+        )
+    return (
+        f"h_{s} AS (SELECT device_id, run_id, minute, SUM(c) AS n, SUM(t) AS total, MIN(lo) AS lo, MAX(hi) AS hi,"
+        " jsonb_object_agg(k, c) AS hist FROM (SELECT device_id, run_id, minute,"
+        f" {bucket_sql(v)} AS k, COUNT(*) AS c, SUM({v}) AS t, MIN({v}) AS lo, MAX({v}) AS hi"
+        f" FROM src CROSS JOIN LATERAL unnest(src.{s}_ms) AS u(v) GROUP BY 1, 2, 3, 4) x GROUP BY 1, 2, 3)"
+    )
+
+
 def ctes(source: str) -> str:
     """CTEs that add the frame batches ``source`` (a FROM item with alias ``b``, e.g. ``ins b``
-    or ``frame_batches b WHERE ...``) to ``frame_rollups``; to prefix a statement with WITH."""
+    or ``frame_batches b WHERE ...``) to ``frame_rollups`` and ``run_rollups``; to prefix a
+    statement with WITH."""
     minute = "(floor(COALESCE(b.ts, b.received_at) / 60) * 60)::bigint"
     arrays = ", ".join(f"b.{s}_ms" for s in ALL_STAGES)
     parts = [
         f"src AS MATERIALIZED (SELECT b.device_id, b.run_id, {minute} AS minute, b.n, {arrays} FROM {source})",
         "base AS (SELECT device_id, run_id, minute, COUNT(*) AS batches, SUM(n) AS frames FROM src GROUP BY 1, 2, 3)",
+        *(_stage_cte(s) for s in ALL_STAGES),
     ]
-    for s in ALL_STAGES:
-        v = f"LEAST(u.v, {MAX_MS})"
-        parts.append(
-            f"h_{s} AS (SELECT device_id, run_id, minute, SUM(c) AS n, SUM(t) AS total, MIN(lo) AS lo, MAX(hi) AS hi,"
-            " jsonb_object_agg(k, c) AS hist FROM (SELECT device_id, run_id, minute,"
-            f" {bucket_sql(v)} AS k, COUNT(*) AS c, SUM({v}) AS t, MIN({v}) AS lo, MAX({v}) AS hi"
-            f" FROM src CROSS JOIN LATERAL unnest(src.{s}_ms) AS u(v) GROUP BY 1, 2, 3, 4) x GROUP BY 1, 2, 3)"
-        )
-    cols = ", ".join(f"{s}_{c}" for s in ALL_STAGES for c in _STAGE_COLS)
-    vals = ", ".join(
-        f"COALESCE(h_{s}.n, 0), COALESCE(h_{s}.total, 0), h_{s}.lo, h_{s}.hi, h_{s}.hist" for s in ALL_STAGES
-    )
+    cols = stage_columns()
+    pick = {
+        "n": "COALESCE(h_{s}.n, 0)",
+        "sum": "COALESCE(h_{s}.total, 0)",
+        "min": "h_{s}.lo",
+        "max": "h_{s}.hi",
+        "hist": "h_{s}.hist",
+    }
+    vals = ", ".join(pick[k].format(s=c.rsplit("_", 1)[0]) + f" AS {c}" for c, k in cols)
     joins = " ".join(f"LEFT JOIN h_{s} USING (device_id, run_id, minute)" for s in ALL_STAGES)
-    sets = ["batches = frame_rollups.batches + excluded.batches", "frames = frame_rollups.frames + excluded.frames"]
-    for s in ALL_STAGES:
-        sets += [
-            f"{s}_n = frame_rollups.{s}_n + excluded.{s}_n",
-            f"{s}_sum = frame_rollups.{s}_sum + excluded.{s}_sum",
-            f"{s}_min = LEAST(frame_rollups.{s}_min, excluded.{s}_min)",
-            f"{s}_max = GREATEST(frame_rollups.{s}_max, excluded.{s}_max)",
-            f"{s}_hist = eb_hist_add(frame_rollups.{s}_hist, excluded.{s}_hist)",
-        ]
+    names = ", ".join(c for c, _ in cols)
+    parts.append(f"m AS MATERIALIZED (SELECT base.*, {vals} FROM base {joins})")
+
+    def sets(t: str) -> str:
+        return ", ".join(f"{c} = " + _MERGE[k].format(t=t, c=c) for c, k in [("batches", "n"), ("frames", "n"), *cols])
+
+    # sorted, so collectors sharing a database lock rows in the same order
     parts.append(
-        f"roll AS (INSERT INTO frame_rollups (device_id, run_id, minute, batches, frames, {cols})"
-        f" SELECT base.device_id, base.run_id, base.minute, base.batches, base.frames, {vals} FROM base {joins}"
-        # sorted, so collectors sharing a database lock rows in the same order
-        f" ORDER BY 1, 2, 3 ON CONFLICT (device_id, run_id, minute) DO UPDATE SET {', '.join(sets)})"
+        f"roll AS (INSERT INTO frame_rollups (device_id, run_id, minute, batches, frames, {names})"
+        f" SELECT device_id, run_id, minute, batches, frames, {names} FROM m ORDER BY 1, 2, 3"
+        f" ON CONFLICT (device_id, run_id, minute) DO UPDATE SET {sets('frame_rollups')})"
+    )
+    aggs = ", ".join(_AGG[k].format(c=c) for c, k in cols)
+    parts.append(
+        f"roll_run AS (INSERT INTO run_rollups (device_id, run_id, first_minute, last_minute, batches, frames, {names})"
+        f" SELECT device_id, run_id, MIN(minute), MAX(minute), SUM(batches), SUM(frames), {aggs} FROM m"
+        " GROUP BY 1, 2 ORDER BY 1, 2 ON CONFLICT (device_id, run_id) DO UPDATE SET"
+        " first_minute = LEAST(run_rollups.first_minute, excluded.first_minute),"
+        f" last_minute = GREATEST(run_rollups.last_minute, excluded.last_minute), {sets('run_rollups')})"
     )
     return ", ".join(parts)
 
@@ -107,6 +160,46 @@ def backfill(c, where: str = "TRUE", params: tuple = ()) -> None:
     """Roll up the frame batches already stored (``where`` over ``frame_batches b``): once for a
     database made before rollups, and by the benchmark after generating its rows."""
     c.execute(f"WITH {ctes('frame_batches b WHERE ' + where)} SELECT 1", params)
+
+
+def runs_from_minutes(c) -> None:
+    """Fill ``run_rollups`` from ``frame_rollups`` (a database made before per-run rollups)."""
+    cols = stage_columns()
+    names = ", ".join(c for c, _ in cols)
+    aggs = ", ".join(_AGG[k].format(c=c) for c, k in cols)
+    c.execute(
+        f"INSERT INTO run_rollups (device_id, run_id, first_minute, last_minute, batches, frames, {names})"
+        f" SELECT device_id, run_id, MIN(minute), MAX(minute), SUM(batches), SUM(frames), {aggs}"
+        " FROM frame_rollups GROUP BY 1, 2"
+    )
+
+
+#: a rollup row's figures for readers: batches, frames, every stage's n and sum, the histograms
+READ_COLUMNS = [
+    "batches",
+    "frames",
+    *(f"{s}_{c}" for s in ALL_STAGES for c in ("n", "sum")),
+    *(f"{s}_hist" for s in HIST_STAGES),
+]
+
+
+def window_sql(since: float | None, until: float | None) -> tuple[str, list]:
+    """A FROM item ``x`` (device_id, run_id, READ_COLUMNS) holding the frames of the minutes in
+    [since, until): a run wholly inside as its one ``run_rollups`` row, the minutes of the
+    others (straddling a bound) from ``frame_rollups``."""
+    lo = -1e18 if since is None else since
+    hi = 1e18 if until is None else until
+    cols = ", ".join(READ_COLUMNS)
+    fcols = ", ".join(f"f.{c}" for c in READ_COLUMNS)
+    inside = "rr.first_minute >= %s AND rr.last_minute < %s"
+    sql = (
+        f"(SELECT device_id, run_id, {cols} FROM run_rollups rr WHERE {inside}"
+        f" UNION ALL SELECT f.device_id, f.run_id, {fcols} FROM run_rollups rr"
+        " JOIN frame_rollups f ON f.device_id = rr.device_id AND f.run_id = rr.run_id"
+        f" WHERE NOT ({inside}) AND rr.last_minute >= %s AND rr.first_minute < %s"
+        " AND f.minute >= %s AND f.minute < %s) x"
+    )
+    return sql, [lo, hi, lo, hi, lo, hi, lo, hi]
 
 
 def value_of(k: int) -> float:

@@ -112,6 +112,7 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=8, help="frames per batch")
     ap.add_argument("--no-exact", action="store_true", help="skip the exact 7-day report over raw frames")
     ap.add_argument("--keep", action="store_true", help="keep the database (its URL is printed)")
+    ap.add_argument("--db", help="time the queries on a database made before with --keep (no generation)")
     args = ap.parse_args()
     import psycopg
 
@@ -124,25 +125,31 @@ def main() -> int:
     except psycopg.Error as e:
         print(f"no PostgreSQL at {PG_ADMIN}: {str(e).strip().splitlines()[0]}", file=sys.stderr)
         return 2
-    name = f"edgebench_bench_store_{secrets.token_hex(4)}"
-    admin.execute(f'CREATE DATABASE "{name}"')
+    name = args.db.rsplit("/", 1)[1] if args.db else f"edgebench_bench_store_{secrets.token_hex(4)}"
+    if not args.db:
+        admin.execute(f'CREATE DATABASE "{name}"')
     url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
     now = time.time()
     try:
         store = PostgresStore(url)
         print(f"{args.rows:,} frame batches of {args.frames} frames, {args.devices} devices, {args.days} days: {url}")
-        _, s = timed(lambda: generate(store.conn(), args.rows, args.devices, args.days, args.frames, now))
-        say(f"generated {args.rows:,} frame batches with keys and rollups", s)
+        if not args.db:
+            _, s = timed(lambda: generate(store.conn(), args.rows, args.devices, args.days, args.frames, now))
+            say(f"generated {args.rows:,} frame batches with keys and rollups", s)
+        else:
+            now = store.query("SELECT MAX(minute) + 60 FROM frame_rollups")[0][0]
         q = store.query
         n, parts = (
             q("SELECT COUNT(*) FROM frame_keys")[0][0],
             q("SELECT COUNT(*) FROM pg_inherits WHERE inhparent = 'frame_batches'::regclass")[0][0],
         )
         rr, nb = q("SELECT COUNT(*), AVG((SELECT COUNT(*) FROM jsonb_object_keys(e2e_hist))) FROM frame_rollups")[0]
+        rr_runs = q("SELECT COUNT(*) FROM run_rollups")[0][0]
         size = q("SELECT pg_size_pretty(pg_database_size(current_database()))")[0][0]
         print(
-            f"stored {n:,} frame batches in {parts} partitions; {rr:,} rollup rows, {float(nb):.1f} e2e buckets"
-            f" each; database {size}"
+            f"stored {n:,} frame batches in {parts} partitions; {rr:,} minute rollups, {rr_runs:,} run rollups,"
+            f" {float(nb):.1f} e2e buckets per minute"
+            f"; database {size}"
         )
         since = now - 7 * DAY
         for i in range(3):
@@ -158,7 +165,7 @@ def main() -> int:
             say(f"report --since 7d exact over raw frames: {sum(r['frames'] for r in rows):,} frames", s)
         store.close()
     finally:
-        if args.keep:
+        if args.keep or args.db:
             print(f"kept {url}")
         else:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -13,7 +13,7 @@ import pytest
 
 from edgebench.agent.wire import protocol
 from edgebench.collector.aggregate import group_rows
-from edgebench.collector.store.rollups import ALPHA
+from edgebench.collector.store.rollups import ALPHA, HIST_STAGES
 from tests.support.fleet import PG_ADMIN_URL, as_message, columns, frames, meta, result_doc, summary
 
 DAY = 86400
@@ -115,6 +115,7 @@ def test_retention_drops_whole_partitions_and_deletes_only_in_the_boundary_one(p
     assert pg.query("SELECT COUNT(*) FROM frame_keys") == [(2,)]
     # rollups stay (the overview covers all history)
     assert pg.query("SELECT SUM(batches) FROM frame_rollups") == [(4,)]
+    assert pg.query("SELECT batches FROM run_rollups") == [(4,)]
     # a purged message that comes again is stored again, as on SQLite (its key went with it)
     assert pg.apply([_frames("d1", 1, 1, "r1", 0, ts[0])])["stored"] == 1
 
@@ -145,10 +146,16 @@ def test_rollups_equal_the_raw_aggregates_within_the_stated_bound(pg):
         for s in protocol.STAGES:
             assert r["latency_ms"][s]["mean"] == pytest.approx(e["latency_ms"][s]["mean"], abs=1e-4)
             for p in ("p50", "p90", "p99"):
+                if s not in HIST_STAGES:  # percentiles of e2e and inference only
+                    assert r["latency_ms"][s][p] is None
+                    continue
                 assert abs(r["latency_ms"][s][p] - e["latency_ms"][s][p]) <= ALPHA * e["latency_ms"][s][p] + 1e-3
     # a window in whole minutes: batches 0..5 of each run are at T0 + 0..250 s
     part = group_rows(pg, since=T0, until=T0 + 240, rollups=True)
     assert sorted(r["frames"] for r in part) == [1500, 1500]
+    # d2's run lies wholly inside this window (read from run_rollups), d1's straddles it (its minutes)
+    part = {r["device_id"]: r["frames"] for r in group_rows(pg, since=T0, until=T0 + 360, rollups=True)}
+    assert part == {"d1": 2400, "d2": 2100}
 
 
 def test_a_database_made_before_partitioning_keeps_working_and_is_rolled_up(pg_url):
