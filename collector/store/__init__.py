@@ -23,8 +23,9 @@ Tables:
   quarantine     rejected messages with their reason code and reason
   frame_keys     PostgreSQL, partitioned layout: each stored frame batch's dedup keys
                  (frame_batches is partitioned by day there; partitions.py)
-  frame_rollups  PostgreSQL: per device, run and minute, counts, sums, min, max and a log
-                 histogram of the per-frame latencies (rollups.py)
+  frame_rollups  PostgreSQL: per device, run and minute, counts, sums, min, max of the
+                 per-frame latencies and log histograms of e2e and inference (rollups.py)
+  run_rollups    PostgreSQL: the same per run, with its first and last minute
 
 The modules, by what they do:
   schema      the DDL, its version, the migration from version 3
