@@ -125,6 +125,9 @@ class Store:
         seq) or (device_id, run_id, first_frame) is stored; return the keys inserted."""
         return self.insert_returning(cur, "frame_batches", FRAME_BATCH_COLUMNS, rows, FRAME_KEY)
 
+    def add_rollups(self, cur, stored: list[Message]) -> None:
+        """Add newly stored frame batches to the rollups (PostgreSQL: rollup_rows.py)."""
+
     def prepare(self, messages: list[Message]) -> None:
         """What must exist before a batch's transaction (PostgreSQL: its day partitions)."""
 

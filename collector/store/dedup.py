@@ -174,4 +174,5 @@ def store_frames(store, cur, frames: list[Message], now: float) -> FramesStored:
         ).fetchone()
         same = got is not None and tuple(got) == (m.run_id, m.body["first_frame"])
         (out.raced if same else out.content_duplicates).append(m)
+    store.add_rollups(cur, out.stored)
     return out

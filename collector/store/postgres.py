@@ -6,8 +6,8 @@ collectors may start at once), and a batch retried on a deadlock or serializatio
 
 History: in a new database ``frame_batches`` is partitioned by day with its dedup keys in
 ``frame_keys`` (partitions.py; a database made before keeps its plain table), and every
-insert of frame batches adds them to the per-minute rollups in the same statement
-(rollups.py)."""
+stored frame batch is added to the per-minute and per-run rollups in the same transaction
+(rollups.py, rollup_rows.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 
 from edgebench.agent.errors import UserError
-from edgebench.collector.store import partitions, rollups
+from edgebench.collector.store import partitions, rollup_rows, rollups
 from edgebench.collector.store.base import Store
 from edgebench.collector.store.fields import num
 from edgebench.collector.store.rows import FRAME_BATCH_COLUMNS
@@ -173,7 +173,7 @@ class PostgresStore(Store):
     def insert_frames(self, cur, rows: list[tuple]) -> set[tuple]:
         """One statement: the new keys into ``frame_keys`` (partitioned) or the rows straight
         into ``frame_batches`` (plain), skipping stored keys; the rows whose key is new into
-        ``frame_batches``; the same rows into their minute's rollups. Returns the new keys."""
+        ``frame_batches``. Returns the new keys (add_rollups adds those rows to the rollups)."""
         if not rows:
             return set()
         cols = FRAME_BATCH_COLUMNS
@@ -191,11 +191,11 @@ class PostgresStore(Store):
             )
         else:
             head = f"{given}, ins AS ({into} SELECT * FROM given ON CONFLICT DO NOTHING RETURNING *)"
-        cur.execute(
-            f"WITH {head}, {rollups.ctes('ins b')} SELECT device_id, session, seq FROM ins",
-            [list(col) for col in zip(*rows)],
-        )
+        cur.execute(f"WITH {head} SELECT device_id, session, seq FROM ins", [list(col) for col in zip(*rows)])
         return {tuple(r) for r in cur.fetchall()}
+
+    def add_rollups(self, cur, stored) -> None:
+        rollup_rows.upsert(cur, stored)
 
     def _column_types(self, cur, table: str) -> dict[str, str]:
         """Column name -> SQL type of ``table`` (ARRAY for the per-frame arrays), read once."""

@@ -20,8 +20,10 @@ two order statistics around its rank (the definition the exact report uses), eac
 its bucket, so it is within 2 % of the exact percentile (plus 1 us in absolute terms). Mean,
 min and max are exact.
 
-The rows are written in the same statement that inserts the frame batches (a data-modifying
-CTE over the inserted rows), so a rollup holds exactly the frames stored, never a duplicate.
+The rows are added in the transaction that stores the frame batches, from the batches that
+transaction inserted (rollup_rows.py, with numpy), so a rollup holds exactly the frames
+stored, never a duplicate; ``ctes`` below computes the same in SQL from frames already
+stored (a database made before rollups, and the benchmark).
 Retention keeps rollups: they are small (one row per run and minute) and the overview
 covers all history; the raw frames go.
 """
