@@ -29,6 +29,8 @@ from edgebench.collector.aggregate.common import (
     stage_stats,
 )
 from edgebench.collector.store import ALL_STAGES
+from edgebench.collector.store.rollups import HIST_STAGES, quantiles, window_sql
+from edgebench.collector.store.rollups import METHOD as ROLLUP_METHOD
 
 _DONE = "r.summary IS NOT NULL"
 #: The per-group run figures: (name, SQL aggregate over the group's runs).
@@ -59,6 +61,7 @@ def group_rows(
     since: float | None = None,
     until: float | None = None,
     where: dict[str, Any] | None = None,
+    rollups: bool = False,
 ) -> list[dict[str, Any]]:
     """One row per group (default: device and model) with:
 
@@ -69,18 +72,31 @@ def group_rows(
     summaries but never stored), duplicates, replayed (frame batches replayed from a spool).
     The window (since/until, epoch s) applies to when frames were measured (device clock,
     ``ts``) and to when a run's summary arrived.
+
+    ``rollups`` (PostgreSQL): frames and latency from the per-minute rollups instead of the
+    raw frames (store/rollups.py): mean exact, e2e and inference percentiles within 2 % (the
+    other stages' None), the window in whole minutes; each row then says so under
+    ``latency_method``. Elsewhere it is ignored.
     """
     by = check_group(by)
     keys = [GROUP_COLUMNS[k] for k in by]
     out = _run_groups(store, by, keys, since, until, where)
-    fw, fp = filters(where, since, until, "COALESCE(b.ts, b.received_at)")
-    latency = _pg_latency if store.dialect == "postgresql" else _py_latency
-    for key, (frames, stats) in latency(store, keys, fw, fp).items():
+    if rollups and store.has_rollups:
+        fw, fp = filters(where, None, None, "")
+        found = _rollup_latency(store, keys, fw, fp, since, until)
+    else:
+        rollups = False
+        fw, fp = filters(where, since, until, "COALESCE(b.ts, b.received_at)")
+        latency = _pg_latency if store.dialect == "postgresql" else _py_latency
+        found = latency(store, keys, fw, fp)
+    for key, (frames, stats) in found.items():
         row = out.get(key)
         if row is None:  # frames in the window of a run whose summary is outside it
             row = out[key] = _group_without_runs(by, key)
         row["frames"] = frames
         row["latency_ms"] = stats
+    for row in out.values() if rollups else ():
+        row["latency_method"] = ROLLUP_METHOD
     return [out[k] for k in sorted(out, key=lambda k: tuple("" if v is None else str(v) for v in k))]
 
 
@@ -202,4 +218,37 @@ def _pg_latency(store, keys, where, params) -> dict[tuple, tuple[int, dict]]:
             }
             present[s] = bool(n)
         out[key] = (int(vals[3 * ALL_STAGES.index("e2e") + 2]), _latency_dict(stats, present))
+    return out
+
+
+def _rollup_latency(store, keys, where, params, since, until) -> dict[tuple, tuple[int, dict]]:
+    """Per group: (frames, latency stats per stage), from the rollups of the minutes in the
+    window (rollups.window_sql): counts and sums add up (mean exact), histograms merge bucket
+    by bucket (e2e and inference percentiles within 2 %; the other stages' are None)."""
+    kl = ", ".join(keys)
+    nk = len(keys)
+    x, xp = window_sql(since, until)
+    frm = f"FROM {x} JOIN runs r ON r.device_id = x.device_id AND r.run_id = x.run_id"
+    sums = ", ".join(f"SUM(x.{s}_n), SUM(x.{s}_sum)" for s in ALL_STAGES)
+    totals = {
+        tuple(r[:nk]): r[nk:]
+        for r in store.query(f"SELECT {kl}, {sums} {frm} WHERE {where} GROUP BY {kl}", [*xp, *params])
+    }
+    hist_sql = " UNION ALL ".join(
+        f"SELECT {kl}, {ALL_STAGES.index(s)} AS stage, h.key::int AS k, SUM(h.value::bigint) AS c {frm}"
+        f" CROSS JOIN LATERAL jsonb_each_text(x.{s}_hist) AS h WHERE {where} GROUP BY {kl}, h.key"
+        for s in HIST_STAGES
+    )
+    hists: dict[tuple, dict[int, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
+    for row in store.query(hist_sql, [*xp, *params] * len(HIST_STAGES)):
+        hists[tuple(row[:nk])][row[nk]][row[nk + 1]] = int(row[nk + 2])
+    out = {}
+    for key, vals in totals.items():
+        stats, present = {}, {}
+        for j, s in enumerate(ALL_STAGES):
+            n, total = int(vals[2 * j] or 0), vals[2 * j + 1]
+            pct = quantiles(hists[key][j], tuple(p / 100 for p in REPORT_PCTS))
+            stats[s] = {**{k: rounded(v) for k, v in zip(PCT_KEYS, pct)}, "mean": rounded(total / n) if n else None}
+            present[s] = n > 0
+        out[key] = (int(vals[2 * ALL_STAGES.index("e2e")] or 0), _latency_dict(stats, present))
     return out

@@ -137,6 +137,7 @@ def _emit(args, rows, table_fn) -> None:
 
 def cmd_report(args) -> int:
     from edgebench.collector.aggregate import group_rows
+    from edgebench.collector.store.rollups import METHOD as ROLLUP_METHOD
     from edgebench.collector.views.report import table
 
     if args.what in ("scenarios", "sweeps", "tunes"):
@@ -155,10 +156,14 @@ def cmd_report(args) -> int:
         return 0
     by = _by(args.by)
     store = open_store(args.db, must_exist=True)
-    rows = group_rows(store, by, since=parse_time(args.since), until=parse_time(args.until), where=_filters(args))
+    if args.rollups and not store.has_rollups:
+        raise UserError("report --rollups: per-minute rollups are kept on PostgreSQL only; leave it out on SQLite")
+    since, until = parse_time(args.since), parse_time(args.until)
+    rows = group_rows(store, by, since=since, until=until, where=_filters(args), rollups=args.rollups)
     for r in rows:
         r.pop("last_at", None)
-    _emit(args, rows, lambda rs: table(rs, by))
+    note = f"\nlatency {ROLLUP_METHOD}" if args.rollups and args.format == "table" else ""
+    _emit(args, rows, lambda rs: table(rs, by) + note)
     store.close()
     return 0
 
@@ -378,6 +383,12 @@ def _report_parser(sub) -> None:
         " tunes: one row per tune search (bound, best configuration, its figures, verdict)",
     )
     r.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    r.add_argument(
+        "--rollups",
+        action="store_true",
+        help="PostgreSQL: latency from the per-minute rollups (fast over long windows; percentiles within 2 %%,"
+        " window in whole minutes) instead of every raw frame (exact)",
+    )
     r.add_argument(
         "--by",
         default="device_id,model,threads",

@@ -21,6 +21,11 @@ Tables:
   command_acks   what devices answered to remote commands (accepted, rejected, started,
                  done, failed), with the run they started or the reason they refused
   quarantine     rejected messages with their reason code and reason
+  frame_keys     PostgreSQL, partitioned layout: each stored frame batch's dedup keys
+                 (frame_batches is partitioned by day there; partitions.py)
+  frame_rollups  PostgreSQL: per device, run and minute, counts, sums, min, max of the
+                 per-frame latencies and log histograms of e2e and inference (rollups.py)
+  run_rollups    PostgreSQL: the same per run, with its first and last minute
 
 The modules, by what they do:
   schema      the DDL, its version, the migration from version 3
@@ -32,6 +37,8 @@ The modules, by what they do:
   fields      the ``runs`` columns a meta, summary, sweep or scenario document fills
   rows        the rows each kind of message writes
   counters    session sequence counters, devices' last seen, per-run counts
+  partitions  PostgreSQL day partitions of frame batches, their dedup keys and retention
+  rollups     PostgreSQL per-minute rollups and percentiles from their histograms
   urls        what a database argument names
 
 Open one with ``open_store("fleet.db")`` or ``open_store("postgresql://...")``.

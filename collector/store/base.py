@@ -17,10 +17,12 @@ from edgebench.agent.wire.protocol import STAGES
 from edgebench.collector.ingest.validate import Message
 from edgebench.collector.store import quarantine as quarantine_rows
 from edgebench.collector.store.apply import apply_batch
+from edgebench.collector.store.rows import FRAME_BATCH_COLUMNS
 from edgebench.collector.store.schema import TABLES
 
 #: How often a batch is tried when the dialect says an error is worth retrying.
 APPLY_ATTEMPTS = 5
+FRAME_KEY = ["device_id", "session", "seq"]
 
 
 class Store:
@@ -34,6 +36,10 @@ class Store:
     greatest = "MAX"
     #: how many parameters one statement may carry
     max_params = 30000
+    #: the table holding each stored frame batch's (device_id, session, seq, run_id, first_frame)
+    frame_keys_table = "frame_batches"
+    #: whether per-minute rollups are kept (PostgreSQL: rollups.py)
+    has_rollups = False
 
     def __init__(self) -> None:
         self._local = threading.local()
@@ -114,6 +120,17 @@ class Store:
             new.update(tuple(r) for r in cur.fetchall())
         return new
 
+    def insert_frames(self, cur, rows: list[tuple]) -> set[tuple]:
+        """Insert frame batch rows (rows.FRAME_BATCH_COLUMNS) unless their (device_id, session,
+        seq) or (device_id, run_id, first_frame) is stored; return the keys inserted."""
+        return self.insert_returning(cur, "frame_batches", FRAME_BATCH_COLUMNS, rows, FRAME_KEY)
+
+    def add_rollups(self, cur, stored: list[Message]) -> None:
+        """Add newly stored frame batches to the rollups (PostgreSQL: rollup_rows.py)."""
+
+    def prepare(self, messages: list[Message]) -> None:
+        """What must exist before a batch's transaction (PostgreSQL: its day partitions)."""
+
     # -- writing -------------------------------------------------------------------
     def apply(self, messages: Iterable[Message]) -> dict[str, int]:
         """Store a batch in one transaction (retried on a PostgreSQL deadlock).
@@ -121,6 +138,7 @@ class Store:
         Returns counts: stored, duplicates (same (device, session, seq), or frames already
         stored), retained_again (a retained message delivered again on resubscribe)."""
         messages = list(messages)
+        self.prepare(messages)
         for attempt in range(APPLY_ATTEMPTS):
             try:
                 with self.transaction() as cur:
@@ -144,20 +162,24 @@ class Store:
         """Retention: delete raw frame batches, dedup keys, quarantined messages and telemetry
         readings from before ``older_than`` (epoch seconds). Runs, summaries, devices and session
         counters stay."""
-        out = {}
+        out = {"frame_batches": self.purge_frames(older_than)}
         with self.transaction() as cur:
-            # by when the frames were measured (the indexed device clock), else when received
-            cur.execute(
-                self.sql("DELETE FROM frame_batches WHERE ts < ? OR (ts IS NULL AND received_at < ?)"),
-                (older_than, older_than),
-            )
-            out["frame_batches"] = cur.rowcount
             for table in ("messages", "quarantine"):
                 cur.execute(self.sql(f"DELETE FROM {table} WHERE received_at < ?"), (older_than,))
                 out[table] = cur.rowcount
             cur.execute(self.sql("DELETE FROM telemetry WHERE ts < ?"), (older_than,))
             out["telemetry"] = cur.rowcount
         return out
+
+    def purge_frames(self, older_than: float) -> int:
+        """Retention of the raw frame batches; returns how many went."""
+        with self.transaction() as cur:
+            # by when the frames were measured (the indexed device clock), else when received
+            cur.execute(
+                self.sql("DELETE FROM frame_batches WHERE ts < ? OR (ts IS NULL AND received_at < ?)"),
+                (older_than, older_than),
+            )
+            return cur.rowcount
 
     # -- reading -------------------------------------------------------------------
     def frame_samples(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from edgebench.collector.ingest.validate import Message
 from edgebench.collector.store.fields import num
-from edgebench.collector.store.rows import FRAME_BATCH_COLUMNS, frame_row
+from edgebench.collector.store.rows import frame_row
 
 #: ``messages`` columns of a stored data message's key.
 MESSAGE_COLUMNS = ["device_id", "session", "seq", "kind", "run_id", "replayed", "ts", "received_at", "stored_at"]
@@ -86,7 +86,8 @@ def stored_keys(store, cur, msgs: list[Message]) -> dict[tuple, tuple]:
             ).fetchall():
                 out[(dev, session, seq)] = (kind, run_id, None)
             for seq, run_id, first in cur.execute(
-                store.sql(f"SELECT seq, run_id, first_frame FROM frame_batches {where}"), (dev, session, *part)
+                store.sql(f"SELECT seq, run_id, first_frame FROM {store.frame_keys_table} {where}"),
+                (dev, session, *part),
             ).fetchall():
                 out[(dev, session, seq)] = ("frames", run_id, first)
     return out
@@ -158,16 +159,20 @@ def store_frames(store, cur, frames: list[Message], now: float) -> FramesStored:
         else:
             by_content[k] = m
     rows = [frame_row(store, m, now) for m in by_content.values()]
-    new = store.insert_returning(cur, "frame_batches", FRAME_BATCH_COLUMNS, rows, KEY_COLUMNS)
+    new = store.insert_frames(cur, rows)
     out = FramesStored([], content_dups, [])
     for m in by_content.values():
         if key(m) in new:
             out.stored.append(m)
             continue
         got = cur.execute(
-            store.sql("SELECT run_id, first_frame FROM frame_batches WHERE device_id = ? AND session = ? AND seq = ?"),
+            store.sql(
+                f"SELECT run_id, first_frame FROM {store.frame_keys_table}"
+                " WHERE device_id = ? AND session = ? AND seq = ?"
+            ),
             key(m),
         ).fetchone()
         same = got is not None and tuple(got) == (m.run_id, m.body["first_frame"])
         (out.raced if same else out.content_duplicates).append(m)
+    store.add_rollups(cur, out.stored)
     return out

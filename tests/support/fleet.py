@@ -41,10 +41,10 @@ def pg_url():
 
 
 def fresh_pg_store(pg_url):
-    from edgebench.collector.store import TABLES, PostgresStore
+    from edgebench.collector.store import PostgresStore
 
     st = PostgresStore(pg_url)
-    st.execute("TRUNCATE " + ", ".join(TABLES))
+    st.execute("TRUNCATE " + ", ".join(st.tables))
     return st
 
 

@@ -13,6 +13,7 @@ from edgebench.collector.aggregate import (
     scenario_rows,
     sweep_rows,
 )
+from edgebench.collector.store.rollups import METHOD as ROLLUP_METHOD
 from edgebench.collector.views.pages.cells import Link, model_href
 from edgebench.collector.views.pages.tables import devices_table, documents, fleet_table, latency_chart
 
@@ -25,7 +26,8 @@ OVERVIEW_DOCUMENTS = 20
 
 def overview(store) -> tuple[str, dict[str, Any]]:
     devs = device_rows(store)
-    rows = group_rows(store, _GROUP)
+    # on PostgreSQL from the per-minute rollups: the overview covers all history, fast at any size
+    rows = group_rows(store, _GROUP, rollups=True)
     qc = quarantine_counts(store)
     return "overview.html", {
         "title": "Fleet",
@@ -34,6 +36,7 @@ def overview(store) -> tuple[str, dict[str, Any]]:
         "quarantine": ", ".join(f"{k} {v}" for k, v in qc.items()) or "none",
         "devices_table": devices_table(devs),
         "fleet": fleet_table(rows, _GROUP),
+        "latency_method": ROLLUP_METHOD if store.has_rollups else None,
         "chart": latency_chart(rows, ("device_id", "model", "threads"), "Latency per device, model and threads (ms)"),
         **documents(scenario_rows(store), sweep_rows(store), limit=OVERVIEW_DOCUMENTS),
         "models": [Link(model_href(m), m) for m in sorted({r["model"] for r in rows if r["model"]})],

@@ -69,6 +69,11 @@ def test_report_devices_export_compare(store, tmp_path):
     assert [x["run_id"] for x in recs] == ["r1", "r2"] and float(recs[0]["e2e_p99_ms"]) > 0
     r = run_collector_cli("report", "--db", db)
     assert r.returncode == 0 and "pi-a" in r.stdout and "e2e p99" in r.stdout
+    if store.dialect == "postgresql":  # the same groups from the per-minute rollups, saying so
+        r = run_collector_cli("report", "--db", db, "--rollups")
+        assert r.returncode == 0 and "pi-a" in r.stdout and "error <= 2 %" in r.stdout, r.stderr
+        r = run_collector_cli("report", "--db", db, "--rollups", "--format", "json")
+        assert [(x["device_id"], x["frames"]) for x in json.loads(r.stdout)] == [("pi-a", 2400), ("pi-b", 2400)]
     r = run_collector_cli("devices", "--db", db, "--format", "json")
     devs = json.loads(r.stdout)
     assert [(d["device_id"], d["state"], d["agent_version"]) for d in devs] == [
@@ -107,6 +112,7 @@ def test_report_devices_export_compare(store, tmp_path):
         (["compare", "--db", "{db}", "--run", "nope"], "needs --baseline"),
         (["compare", "--db", "{db}", "--run", "nope", "--baseline", "x/y"], "no run 'nope'"),
         (["export", "--db", "{db}", "--out", "/nonexistent/dir/f.csv"], "cannot write"),
+        (["report", "--db", "{db}", "--rollups"], "rollups are kept on PostgreSQL only"),
     ],
 )
 def test_bad_input_gives_one_line(args, words, tmp_path):
