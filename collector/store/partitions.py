@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS frame_keys (
     session     BIGINT NOT NULL,
     seq         BIGINT NOT NULL,
     run_id      TEXT NOT NULL,
-    first_frame INTEGER NOT NULL,
+    first_frame BIGINT NOT NULL,
     at          DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (device_id, session, seq),
     UNIQUE (device_id, run_id, first_frame)

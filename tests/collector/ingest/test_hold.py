@@ -75,6 +75,18 @@ def test_a_latency_beyond_a_day_is_rejected_and_a_stored_one_takes_no_page_down(
     json.loads(text)
 
 
+def test_a_frame_index_at_the_bound_is_stored_and_every_view_answers(store):
+    """first_frame up to the schema's count bound (10^12) fits the column on both stores
+    (PostgreSQL's INTEGER is 32 bits: the fuzz found it refused there)."""
+    col = _collector(store)
+    cols = columns(10, np.random.default_rng(2))
+    big = frames("pi-a", 1, 3, "r1", protocol.MAX_COUNT - 10, cols)
+    col._process([_item(meta("pi-a", 1, 2, "r1")), _item(big)])
+    assert (col.counts["stored"], col.counts["store_errors"]) == (2, 0), dict(col.counts)
+    assert store.query("SELECT first_frame FROM frame_batches") == [(protocol.MAX_COUNT - 10,)]
+    assert set(_pages_answer(store, (*PAGES, "/run/pi-a/r1", "/api/run/pi-a/r1")).values()) == {200}
+
+
 def test_seq_at_the_bound_is_stored_and_every_view_answers(store):
     """seq 0 then the largest seq of one session: gaps of 2^53 counted without overflow."""
     col = _collector(store)
