@@ -8,6 +8,7 @@ before the demo returns.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -148,8 +149,14 @@ def _devices() -> list[tuple[str, str, list[str]]]:
 
 def _run_devices(args, devices, url: str, proto: str, tmp: str, started: _Started) -> None:
     """Start one agent process per device, wait for them all; a failed one is a UserError."""
-    # Device state (session counters) lives as long as the database it feeds.
-    state = f"{args.db}.demo-state" if args.db else os.path.join(tmp, "state")
+    # Device state (session counters) lives as long as the database file it feeds; beside a
+    # database URL (PostgreSQL) there is no file, so it lives in the user's state folder.
+    if args.db and "://" in args.db:
+        state = os.path.join(
+            os.path.expanduser("~/.local/state/edgebench"), "demo-" + hashlib.sha256(args.db.encode()).hexdigest()[:12]
+        )
+    else:
+        state = f"{args.db}.demo-state" if args.db else os.path.join(tmp, "state")
     env = dict(os.environ, EDGEBENCH_STATE_DIR=state)
     for dev, dev_model, extra in devices:
         cmd = [sys.executable, "-m", "edgebench.agent.cli", "run", "--model", dev_model]

@@ -97,3 +97,21 @@ def test_demo_web_keeps_the_dashboard_open_until_ctrl_c():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_demo_on_postgresql_keeps_its_device_state_out_of_the_working_folder(pg_url, tmp_path):
+    """--db with a database URL: the devices' session counters go to the user's state folder
+    (a folder named after the URL, "postgresql:/...", appeared in the working folder)."""
+    import subprocess
+    import sys
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    work.mkdir()
+    p = subprocess.run(
+        [sys.executable, "-m", "edgebench.collector.cli", "demo", "--db", pg_url, "--frames", "60"],
+        capture_output=True, text=True, timeout=90, cwd=work, env=dict(os.environ, HOME=str(home)),
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert list(work.iterdir()) == []
+    [state] = (home / ".local/state/edgebench").glob("demo-*")
+    assert {"session-demo-jetson-02", "session-demo-pi-01"} <= {x.name for x in state.iterdir()}
