@@ -94,6 +94,7 @@ def _slower_run(url: str) -> str:
             h.join(5)
 
 
+@pytest.mark.serial  # a repeat judged within noise needs two runs under the same conditions
 def test_a_slower_run_is_flagged_and_a_repeat_is_within_noise(private_mosquitto, collector):
     store, url = collector.store, private_mosquitto.url
     alerts = Alerts(url)

@@ -53,6 +53,7 @@ def _by_batch(doc):
     return {p["batch"]: p for p in doc["points"]}
 
 
+@pytest.mark.serial  # compares throughput between sweeps
 def test_throughput_per_item_rises_with_batch_size(fc_memory_bound):
     """Best of up to six sweeps per batch size (the machine is shared, and the suite runs on
     two workers): items/s rises 1 -> 2 -> 4 and the median time per item falls."""
