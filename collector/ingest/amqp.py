@@ -39,6 +39,7 @@ import time
 
 from edgebench.agent.errors import UserError
 from edgebench.collector.ingest.collector import DATA_FILTERS, STATE_FILTERS, Ingest
+from edgebench.collector.store.urls import redact
 
 log = logging.getLogger("edgebench.collector")
 
@@ -84,14 +85,6 @@ def declare(channel, queue: str = QUEUE) -> None:
         channel.queue_bind(queue, EXCHANGE, routing_key=key)
 
 
-def _hide_password(url: str) -> str:
-    head, at, tail = url.rpartition("@")
-    if not at or "://" not in head:
-        return url
-    scheme, _, cred = head.partition("://")
-    return f"{scheme}://{cred.split(':', 1)[0]}@{tail}"
-
-
 class AmqpCollector(Ingest):
     def __init__(
         self,
@@ -110,7 +103,7 @@ class AmqpCollector(Ingest):
         super().__init__(store, client_id=name, **ingest)
         logging.getLogger("pika").setLevel(logging.CRITICAL)  # its tracebacks; ours say it in a line
         self.urls = urls(url)
-        self.url = ",".join(_hide_password(u) for u in self.urls)
+        self.url = ",".join(redact(u) for u in self.urls)
         self.name = name
         self.prefetch = prefetch
         self.queue = queue

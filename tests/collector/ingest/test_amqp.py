@@ -54,7 +54,7 @@ def test_serve_amqp_with_no_broker_says_so_in_one_line(tmp_path):
         timeout=60,
     )
     assert r.returncode == 2, r.stderr
-    assert r.stderr.strip().count("\n") == 0 and "cannot reach RabbitMQ at amqp://guest@127.0.0.1:" in r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "cannot reach RabbitMQ at amqp://guest:***@127.0.0.1:" in r.stderr
     assert "guest:guest" not in r.stderr  # no password in the message
 
 
